@@ -1,0 +1,100 @@
+"""A content-addressed encode cache, so QP sweeps, searches and re-runs never encode the same thing twice.
+
+Key = sha256 over the raw 10-bit frames, the backend name and version, and every EncodeParams field.
+Entries are `<key>.266` + `<key>.json` (the EncodeResult) + `<key>.log`, each written to a temp file and
+renamed, so processes sharing the folder never see half an entry (two processes racing on one key both
+write the same bytes). A size cap evicts the least recently used entries.
+Location: $VCM_CACHE_DIR, else ~/.cache/vcm/encodes. Cap: $VCM_CACHE_MAX_MB (default 4096).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from vcm.codec.base import EncodeParams, YuvClip
+from vcm.codec.colour import frame_to_bytes
+from vcm.fsutil import atomic_path, write_json_atomic
+from vcm.types import EncodeResult
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("VCM_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "vcm" / "encodes"
+
+
+def clip_digest(clip: YuvClip) -> str:
+    h = hashlib.sha256()
+    for fr in clip.frames:
+        h.update(f"{fr.width}x{fr.height};".encode())
+        h.update(frame_to_bytes(fr))
+    h.update(f"fps={clip.fps!r};".encode())
+    return h.hexdigest()
+
+
+def cache_key(clip_hash: str, backend: str, version: str, params: EncodeParams) -> str:
+    blob = json.dumps({"clip": clip_hash, "backend": backend, "version": version, "params": params.to_json()},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class EncodeCache:
+    def __init__(self, root: str | Path | None = None, max_mb: float | None = None):
+        self.root = Path(root) if root else default_cache_dir()
+        self.max_bytes = int((max_mb if max_mb is not None else float(os.environ.get("VCM_CACHE_MAX_MB", 4096)))
+                             * 1024 * 1024)
+
+    def _paths(self, key: str) -> tuple[Path, Path, Path]:
+        d = self.root / key[:2]
+        return d / f"{key}.266", d / f"{key}.json", d / f"{key}.log"
+
+    def get(self, key: str) -> EncodeResult | None:
+        bs, meta, log = self._paths(key)
+        if not (bs.exists() and meta.exists()):
+            return None
+        try:
+            res = EncodeResult.from_json(json.loads(meta.read_text()))
+        except (ValueError, KeyError, TypeError):
+            return None
+        if bs.stat().st_size != res.bytes:
+            return None
+        os.utime(bs)  # recently used
+        res.bitstream, res.log_path, res.cached = bs, (log if log.exists() else None), True
+        return res
+
+    def put(self, key: str, result: EncodeResult) -> EncodeResult:
+        """Store a finished encode; returns the result pointing at the cached files."""
+        bs, meta, log = self._paths(key)
+        bs.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(bs) as tmp:
+            shutil.copyfile(result.bitstream, tmp)
+        if result.log_path and Path(result.log_path).exists():
+            with atomic_path(log) as tmp:
+                shutil.copyfile(result.log_path, tmp)
+        stored = EncodeResult.from_json(result.to_json())
+        stored.bitstream, stored.log_path = bs, (log if log.exists() else None)
+        write_json_atomic(meta, stored.to_json())
+        self.evict()
+        return stored
+
+    def evict(self) -> None:
+        """Drop least recently used entries while the cache is over its cap."""
+        entries = []
+        total = 0
+        for p in self.root.glob("*/*.266"):
+            try:
+                st = p.stat()
+            except FileNotFoundError:
+                continue
+            total += st.st_size
+            entries.append((st.st_mtime, st.st_size, p))
+        if total <= self.max_bytes:
+            return
+        for _, size, p in sorted(entries):
+            for q in (p, p.with_suffix(".json"), p.with_suffix(".log")):
+                q.unlink(missing_ok=True)
+            total -= size
+            if total <= self.max_bytes:
+                break

@@ -1,0 +1,114 @@
+"""What every external-encoder backend shares: write the frames once as raw yuv420p10le, run the program
+with an argument list, keep its log, check its exit code, its output and the slice QPs it reports."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from vcm.codec.base import Decoder, EncodeParams, Encoder, YuvClip, YuvFrame
+from vcm.codec.colour import frame_to_bytes
+from vcm.codec.encoder_log import parse_picture_lines
+from vcm.errors import VcmError
+from vcm.fsutil import atomic_path
+from vcm.types import EncodeResult
+
+
+def run_logged(cmd: list[str], log_path: Path, what: str, timeout: float | None = None) -> str:
+    """Run `cmd` with stdout+stderr going to `log_path`; raise VcmError naming the log on failure."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as logf:
+        try:
+            proc = subprocess.run(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                  timeout=timeout, check=False)
+        except FileNotFoundError:
+            raise VcmError(f"{what}: program not found: {cmd[0]}", fix="install it or run `vcm doctor`") from None
+        except subprocess.TimeoutExpired:
+            raise VcmError(f"{what}: timed out after {timeout} s", path=log_path) from None
+    text = log_path.read_text(errors="replace")
+    if proc.returncode != 0:
+        tail = " | ".join(line.strip() for line in text.strip().splitlines()[-3:])
+        raise VcmError(f"{what} failed with exit code {proc.returncode}: {tail[-300:]}", path=log_path,
+                       fix="see the log")
+    return text
+
+
+def which(*names: str) -> str | None:
+    for n in names:
+        p = shutil.which(n)
+        if p:
+            return p
+    return None
+
+
+class ExternalEncoder(Encoder):
+    """An encoder program that reads raw yuv420p10le and writes an Annex-B file, logging per-picture lines."""
+
+    def encode(self, clip: YuvClip, params: EncodeParams, out: Path) -> EncodeResult:
+        check_params(self, params)
+        out = Path(out)
+        log_path = out.with_name(out.name + ".log")
+        with tempfile.TemporaryDirectory(prefix="vcm-enc-") as tmp:
+            yuv = Path(tmp) / "input.yuv"
+            with open(yuv, "wb") as f:
+                for fr in clip.frames:
+                    f.write(frame_to_bytes(fr))
+            with atomic_path(out) as tmp_out:
+                cmd = self.command(yuv, clip, params, tmp_out)
+                t0 = time.perf_counter()
+                text = run_logged(cmd, log_path, f"{self.name} encoder")
+                seconds = time.perf_counter() - t0
+                if not tmp_out.exists() or tmp_out.stat().st_size == 0:
+                    raise VcmError(f"{self.name} encoder wrote no bitstream", path=log_path, fix="see the log")
+                nbytes = tmp_out.stat().st_size
+        pics = parse_picture_lines(text)
+        if len(pics) != len(clip.frames):
+            raise VcmError(f"{self.name} encoder logged {len(pics)} pictures, expected {len(clip.frames)}",
+                           path=log_path, fix="see the log")
+        check_slice_qps(pics, params, log_path)
+        return EncodeResult(
+            bitstream=out, bytes=nbytes, width=clip.width, height=clip.height, frames=len(clip.frames),
+            fps=clip.fps, qp=params.qp, bits_per_frame=[p.bits for p in pics],
+            psnr_y=[p.psnr_y for p in pics], psnr_u=[p.psnr_u for p in pics], psnr_v=[p.psnr_v for p in pics],
+            slice_qps=[p.qp for p in pics], seconds=seconds, backend=self.name, backend_version=self.version(),
+            command=[str(c) for c in cmd], log_path=log_path,
+            params={**params.to_json(), "matrix": clip.matrix}, cached=False)
+
+
+def check_params(enc: Encoder, params: EncodeParams) -> None:
+    if not isinstance(params.qp, int) or not 0 <= params.qp <= enc.capabilities.max_qp:
+        raise VcmError(f"QP {params.qp} is out of range", fix=f"use an integer QP 0..{enc.capabilities.max_qp}")
+    if params.preset not in enc.capabilities.presets:
+        raise VcmError(f"preset {params.preset!r} is not known to {enc.name}",
+                       fix=f"use one of {', '.join(enc.capabilities.presets)}")
+    if not params.intra and not enc.capabilities.random_access:
+        raise VcmError(f"{enc.name} cannot code random access here", fix="use --intra")
+
+
+def check_slice_qps(pics, params: EncodeParams, log_path: Path) -> None:
+    """QP means the QP in the bitstream: every all-intra picture, and the intra pictures of random access,
+    must carry exactly the QP asked for (other RA pictures carry the GOP's hierarchical offsets)."""
+    for p in pics:
+        if (params.intra or p.slice_type == "I") and p.qp != params.qp:
+            raise VcmError(f"picture {p.poc} was coded at QP {p.qp}, not the {params.qp} asked for",
+                           path=log_path, fix="check the encoder's QP options (IntraQPOffset, QPA)")
+
+
+class Y4MOutputDecoder(Decoder):
+    """A decoder program that writes Y4M (vvdecapp, VTM DecoderApp): run it, read the frames back."""
+
+    def decode_command(self, bitstream: Path, out_y4m: Path) -> list[str]:
+        raise NotImplementedError
+
+    def decode(self, bitstream: Path) -> list[YuvFrame]:
+        from vcm.media import read_y4m
+
+        with tempfile.TemporaryDirectory(prefix="vcm-dec-") as tmp:
+            out = Path(tmp) / "out.y4m"
+            run_logged(self.decode_command(Path(bitstream), out), Path(tmp) / "decode.log", f"{self.name} decoder")
+            frames, _ = read_y4m(out)
+        for f in frames:
+            f.display = None
+        return frames

@@ -1,0 +1,221 @@
+"""Reading and writing pictures, raw YUV, Y4M and video files.
+
+Pictures come back as RGB uint8 whatever they were on disk (grey, RGBA, 16-bit); every reader raises a
+one-line VcmError naming the file on a missing, empty or corrupt input. Video frames go through the same
+RGB -> YUV conversion as pictures (vcm.codec.colour), except raw YUV and Y4M, which are coded as they are.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+
+from vcm.errors import VcmError
+from vcm.fsutil import atomic_path
+
+log = logging.getLogger(__name__)
+
+PICTURE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_EXTS = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts"}
+
+
+def check_input_file(path: str | Path) -> Path:
+    """The common checks on an input path: exists, is a file, is not empty."""
+    p = Path(path)
+    if not p.exists():
+        raise VcmError("no such file", path=p, fix="check the path")
+    if not p.is_file():
+        raise VcmError("not a file", path=p, fix="give a file, not a folder")
+    if p.stat().st_size == 0:
+        raise VcmError("file is empty (0 bytes)", path=p, fix="re-create or re-download it")
+    return p
+
+
+def read_picture(path: str | Path) -> np.ndarray:
+    """Read a picture as RGB uint8 (H, W, 3). 16-bit is scaled down, grey replicated, alpha dropped."""
+    import cv2
+
+    p = check_input_file(path)
+    data = np.fromfile(p, dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise VcmError("cannot decode the picture (corrupt or unsupported format)", path=p,
+                       fix="use a valid PNG, JPEG, BMP or TIFF")
+    if img.dtype == np.uint16:
+        img = np.clip(np.rint(img.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
+        log.info("%s: 16-bit picture scaled to 8-bit", p)
+    elif img.dtype != np.uint8:
+        raise VcmError(f"unsupported sample type {img.dtype}", path=p, fix="convert to 8- or 16-bit")
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    elif img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)  # alpha dropped: the encoder codes colour only
+    else:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(img)
+
+
+def write_picture(path: str | Path, rgb: np.ndarray) -> None:
+    """Write RGB uint8 to PNG/JPEG/... atomically."""
+    import cv2
+
+    path = Path(path)
+    ok, buf = cv2.imencode(path.suffix or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise VcmError("cannot encode a picture with this extension", path=path, fix="use .png")
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.tobytes())
+
+
+def read_video_rgb(path: str | Path, max_frames: int | None = None) -> tuple[list[np.ndarray], float]:
+    """Decode a video file (anything ffmpeg/PyAV reads) to RGB uint8 frames and its frame rate."""
+    import av
+
+    p = check_input_file(path)
+    frames: list[np.ndarray] = []
+    try:
+        with av.open(str(p)) as container:
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate or stream.guessed_rate or 25)
+            for frame in container.decode(stream):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                if max_frames and len(frames) >= max_frames:
+                    break
+    except (av.error.FFmpegError, IndexError) as e:
+        raise VcmError(f"cannot read video ({e.__class__.__name__})", path=p, fix="check the file") from None
+    if not frames:
+        raise VcmError("video has no frames", path=p, fix="check the file")
+    return frames, fps
+
+
+_Y4M_CHROMA = {"420": 8, "420jpeg": 8, "420paldv": 8, "420mpeg2": 8, "420p10": 10}
+
+
+def read_y4m(path: str | Path, max_frames: int | None = None):
+    """Read a 4:2:0 Y4M file (8- or 10-bit) as 10-bit frames plus its frame rate."""
+    from vcm.codec.base import YuvFrame
+
+    p = check_input_file(path)
+    data = p.read_bytes()
+    nl = data.find(b"\n")
+    header = data[:nl].decode("ascii", "replace").split()
+    if not header or header[0] != "YUV4MPEG2":
+        raise VcmError("not a Y4M file (bad header)", path=p, fix="check the file")
+    fields = {t[0]: t[1:] for t in header[1:]}
+    w, h = int(fields["W"]), int(fields["H"])
+    num, _, den = fields.get("F", "25:1").partition(":")
+    fps = float(num) / float(den or 1)
+    chroma = fields.get("C", "420jpeg")
+    if chroma not in _Y4M_CHROMA:
+        raise VcmError(f"Y4M chroma {chroma} not supported", path=p, fix="convert to 4:2:0")
+    bits = _Y4M_CHROMA[chroma]
+    bps = 2 if bits > 8 else 1
+    cw, ch = (w + 1) // 2, (h + 1) // 2
+    fsize = (w * h + 2 * cw * ch) * bps
+    frames = []
+    pos = nl + 1
+    while pos < len(data):
+        if not data.startswith(b"FRAME", pos):
+            raise VcmError("Y4M frame marker missing (truncated?)", path=p, fix="check the file")
+        pos = data.find(b"\n", pos) + 1
+        buf = data[pos:pos + fsize]
+        if len(buf) < fsize:
+            raise VcmError("Y4M file is truncated", path=p, fix="check the file")
+        a = np.frombuffer(buf, dtype="<u2" if bps == 2 else np.uint8).astype(np.uint16)
+        if bps == 1:
+            a = a << 2
+        planes = (a[:w * h].reshape(h, w), a[w * h:w * h + cw * ch].reshape(ch, cw),
+                  a[w * h + cw * ch:].reshape(ch, cw))
+        frames.append(_even_frame(*planes, YuvFrame))
+        pos += fsize
+        if max_frames and len(frames) >= max_frames:
+            break
+    if not frames:
+        raise VcmError("Y4M file has no frames", path=p, fix="check the file")
+    return frames, fps
+
+
+def read_raw_yuv(path: str | Path, width: int, height: int, pix_fmt: str = "yuv420p",
+                 max_frames: int | None = None):
+    """Read raw planar 4:2:0 YUV (`yuv420p` 8-bit or `yuv420p10le`) as 10-bit frames."""
+    from vcm.codec.base import YuvFrame
+
+    p = check_input_file(path)
+    if pix_fmt not in ("yuv420p", "yuv420p10le"):
+        raise VcmError(f"raw format {pix_fmt} not supported", path=p, fix="use yuv420p or yuv420p10le")
+    bps = 2 if pix_fmt == "yuv420p10le" else 1
+    cw, ch = (width + 1) // 2, (height + 1) // 2
+    fsize = (width * height + 2 * cw * ch) * bps
+    size = p.stat().st_size
+    if size % fsize:
+        raise VcmError(f"size {size} bytes is not a whole number of {width}x{height} {pix_fmt} frames", path=p,
+                       fix="check --size and --pix-fmt")
+    a = np.fromfile(p, dtype="<u2" if bps == 2 else np.uint8).astype(np.uint16)
+    if bps == 1:
+        a = a << 2
+    frames = []
+    for i in range(size // fsize):
+        f = a[i * fsize // bps:(i + 1) * fsize // bps]
+        frames.append(_even_frame(f[:width * height].reshape(height, width),
+                                  f[width * height:width * height + cw * ch].reshape(ch, cw),
+                                  f[width * height + cw * ch:].reshape(ch, cw), YuvFrame))
+        if max_frames and len(frames) >= max_frames:
+            break
+    return frames
+
+
+def _even_frame(y, u, v, cls):
+    """Pad an odd-sized 4:2:0 frame to even luma size (edge replication), keeping the display size."""
+    h, w = y.shape
+    if h % 2 == 0 and w % 2 == 0:
+        return cls(y.copy(), u.copy(), v.copy())
+    y2 = np.pad(y, ((0, h % 2), (0, w % 2)), mode="edge")
+    return cls(y2, u.copy(), v.copy(), display=(w, h))
+
+
+def write_y4m(path: str | Path, frames, fps: float = 25.0) -> None:
+    """Write 10-bit 4:2:0 frames (cropped to display size is not possible in 4:2:0 odd sizes: coded size)."""
+    num, den = _fps_fraction(fps)
+    w, h = frames[0].width, frames[0].height
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{num}:{den} Ip A1:1 C420p10 XYSCSS=420P10\n".encode())
+        for fr in frames:
+            f.write(b"FRAME\n")
+            for plane in (fr.y, fr.u, fr.v):
+                f.write(np.ascontiguousarray(plane, dtype="<u2").tobytes())
+
+
+def write_video_lossless(path: str | Path, rgb_frames: list[np.ndarray], fps: float = 25.0) -> None:
+    """Write RGB frames to a lossless FFV1 Matroska file (frame count, size and rate preserved)."""
+    import av
+
+    num, den = _fps_fraction(fps)
+    from fractions import Fraction
+
+    with atomic_path(path) as tmp:
+        with av.open(str(tmp), mode="w", format="matroska") as out:
+            st = out.add_stream("ffv1", rate=Fraction(num, den))
+            st.width, st.height = rgb_frames[0].shape[1], rgb_frames[0].shape[0]
+            st.pix_fmt = "bgr0"
+            for rgb in rgb_frames:
+                vf = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="bgr0")
+                for pkt in st.encode(vf):
+                    out.mux(pkt)
+            for pkt in st.encode():
+                out.mux(pkt)
+
+
+def _fps_fraction(fps: float) -> tuple[int, int]:
+    from fractions import Fraction
+
+    f = Fraction(fps).limit_denominator(1001)
+    return f.numerator, f.denominator
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d+)[xX](\d+)", text.strip())
+    if not m:
+        raise VcmError(f"bad size {text!r}", fix="write it as WIDTHxHEIGHT, e.g. 1920x1080")
+    return int(m.group(1)), int(m.group(2))
