@@ -1,0 +1,157 @@
+"""Ground truth in COCO "instances" format: read, write, and make from detections (pseudo ground truth).
+
+No package ships a COCO subset with annotations, so vcm's usual ground truth is *pseudo* ground truth: the
+detector's boxes on the original, uncompressed picture, each taken as a true object (iscrowd 0, area = box
+area). Written as COCO JSON (with the detector's description under "info"), a run can be repeated exactly
+and scored with any COCO tool. Real COCO annotation files work the same way.
+
+Category ids: pseudo ground truth uses the detector's class ids as COCO category ids (0 = person for the
+COCO-trained detectors and hog-person). Predictions are matched to ground-truth categories by name first,
+then by id, so a YOLO model (0 = person) scores against real COCO files (1 = person).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from vcm.errors import VcmError
+from vcm.types import Detection, Detections
+
+
+def _bbox_xywh(box: Sequence[float]) -> list[float]:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)]
+
+
+def detections_to_coco(entries: Iterable[tuple[str, Detections]], *, categories: Mapping[int, str] | None = None,
+                       info: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Pseudo ground truth: one COCO image per (file name, Detections), one annotation per detection.
+
+    `categories` (class id -> name) lists every class even if absent from these pictures; by default the
+    classes seen. Scores are kept as an extra "score" key (COCO tools ignore it).
+    """
+    images, annotations = [], []
+    cats: dict[int, str] = dict(categories or {})
+    for image_id, (name, dets) in enumerate(entries, start=1):
+        images.append({"id": image_id, "file_name": str(name), "width": int(dets.width), "height": int(dets.height)})
+        for d in dets:
+            cats.setdefault(int(d.class_id), d.label)
+            x, y, w, h = _bbox_xywh(d.box)
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(d.class_id),
+                                "bbox": [x, y, w, h], "area": round(w * h, 3), "iscrowd": 0,
+                                "score": float(d.score)})
+    return {"info": dict(info or {"description": "vcm pseudo ground truth"}), "images": images,
+            "annotations": annotations,
+            "categories": [{"id": int(k), "name": str(v)} for k, v in sorted(cats.items())]}
+
+
+def validate_coco(coco: Any, path: str | Path | None = None) -> dict[str, Any]:
+    """Check the parts of a COCO instances file that mAP needs; fill iscrowd/area/ids where missing."""
+    fix = "give a COCO instances JSON with images, annotations and categories"
+    if not isinstance(coco, dict) or not isinstance(coco.get("images"), list):
+        raise VcmError("not a COCO instances file (no 'images' list)", path=path, fix=fix)
+    if not isinstance(coco.get("annotations", []), list) or not isinstance(coco.get("categories", []), list):
+        raise VcmError("'annotations' and 'categories' must be lists", path=path, fix=fix)
+    coco.setdefault("annotations", [])
+    coco.setdefault("categories", [])
+    ids = set()
+    for im in coco["images"]:
+        if not isinstance(im, dict) or "id" not in im:
+            raise VcmError("an image entry has no 'id'", path=path, fix=fix)
+        ids.add(im["id"])
+    cat_ids = {c.get("id") for c in coco["categories"] if isinstance(c, dict)}
+    for i, a in enumerate(coco["annotations"]):
+        if not isinstance(a, dict) or "bbox" not in a or "image_id" not in a or "category_id" not in a:
+            raise VcmError(f"annotation {i} lacks bbox, image_id or category_id", path=path, fix=fix)
+        if a["image_id"] not in ids:
+            raise VcmError(f"annotation {i} refers to image_id {a['image_id']}, which is not in 'images'",
+                           path=path, fix=fix)
+        if a["category_id"] not in cat_ids:
+            raise VcmError(f"annotation {i} has category_id {a['category_id']}, which is not in 'categories'",
+                           path=path, fix=fix)
+        b = a["bbox"]
+        if not (isinstance(b, list) and len(b) == 4 and all(isinstance(v, (int, float)) for v in b)):
+            raise VcmError(f"annotation {i}: bbox must be [x, y, width, height]", path=path, fix=fix)
+        a.setdefault("iscrowd", 0)
+        a.setdefault("area", float(b[2]) * float(b[3]))
+        a.setdefault("id", i + 1)
+    return coco
+
+
+def read_coco(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise VcmError("no such file", path=p, fix="check the path")
+    try:
+        coco = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise VcmError(f"not valid JSON ({e.__class__.__name__}: line {getattr(e, 'lineno', '?')})", path=p,
+                       fix="give a COCO instances JSON file") from e
+    return validate_coco(coco, p)
+
+
+def write_coco(path: str | Path, coco: Mapping[str, Any]) -> None:
+    from vcm.fsutil import write_json_atomic
+
+    write_json_atomic(path, coco)
+
+
+def image_ids_by_name(coco: Mapping[str, Any]) -> dict[str, int]:
+    """file_name -> image id, and base name -> id where base names are unique (paths may differ)."""
+    out: dict[str, int] = {}
+    base_count: dict[str, int] = {}
+    for im in coco["images"]:
+        base_count[Path(str(im.get("file_name", ""))).name] = base_count.get(Path(str(im.get("file_name", ""))).name, 0) + 1
+    for im in coco["images"]:
+        name = str(im.get("file_name", ""))
+        out[name] = im["id"]
+        base = Path(name).name
+        if base_count[base] == 1:
+            out.setdefault(base, im["id"])
+    return out
+
+
+def coco_to_detections(coco: Mapping[str, Any]) -> dict[int, tuple[str, Detections]]:
+    """Image id -> (file name, its annotations as Detections with score 1 unless a score is stored)."""
+    names = {c["id"]: str(c.get("name", c["id"])) for c in coco["categories"]}
+    per: dict[int, list[Detection]] = {im["id"]: [] for im in coco["images"]}
+    for a in coco["annotations"]:
+        x, y, w, h = (float(v) for v in a["bbox"])
+        per[a["image_id"]].append(Detection((x, y, x + w, y + h), int(a["category_id"]), names[a["category_id"]],
+                                            float(a.get("score", 1.0))))
+    out = {}
+    for im in coco["images"]:
+        out[im["id"]] = (str(im.get("file_name", im["id"])),
+                         Detections(int(im.get("width", 0)), int(im.get("height", 0)), tuple(per[im["id"]])))
+    return out
+
+
+def category_lookup(coco: Mapping[str, Any]):
+    """A function (class_id, label) -> the GT category id: same name first, then same id, else None."""
+    by_name = {str(c.get("name")): c["id"] for c in coco["categories"]}
+    ids = {c["id"] for c in coco["categories"]}
+
+    def lookup(class_id: int, label: str) -> int | None:
+        if label in by_name:
+            return by_name[label]
+        return class_id if class_id in ids else None
+
+    return lookup
+
+
+def detections_to_results(coco_gt: Mapping[str, Any], per_image: Mapping[int, Detections]) -> list[dict[str, Any]]:
+    """COCO "results" (one dict per box: image_id, category_id, bbox xywh, score) for GT image ids.
+
+    Detections of a class the ground truth does not have are dropped: they cannot match anything, and
+    COCO evaluates only the ground truth's categories.
+    """
+    lookup = category_lookup(coco_gt)
+    out = []
+    for image_id, dets in per_image.items():
+        for d in dets:
+            cat = lookup(int(d.class_id), d.label)
+            if cat is None:
+                continue
+            out.append({"image_id": image_id, "category_id": cat, "bbox": _bbox_xywh(d.box), "score": float(d.score)})
+    return out

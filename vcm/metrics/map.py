@@ -1,0 +1,189 @@
+"""COCO mAP (mAP@0.5 and mAP@0.5:0.95, overall and per class) with pycocotools, the reference implementation.
+
+Ground truth is a COCO instances dict (`vcm.gt`); predictions are COCO results, or Detections per picture
+matched to the ground truth's pictures by file name or by order. Pseudo ground truth (`pseudo_map`): the
+detections on the original picture are the truth and the detections on the coded picture are scored
+against them; a picture against itself scores exactly 1.0.
+
+Conventions: COCO's 101-point interpolated AP, 10 IoU thresholds 0.50:0.05:0.95, area "all", at most
+`max_dets` (100) boxes per picture. A class with no ground-truth box has no AP (COCO skips it); with no
+ground truth at all, mAP is NaN (undefined), and a class with ground truth but no prediction has AP 0.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from vcm.errors import VcmError
+from vcm.gt import detections_to_coco, detections_to_results, image_ids_by_name, validate_coco
+from vcm.types import Detections
+
+
+@dataclass(frozen=True)
+class ClassAP:
+    name: str
+    category_id: int
+    ap50: float
+    ap50_95: float
+    n_gt: int
+    n_pred: int
+
+
+@dataclass(frozen=True)
+class MapResult:
+    map50: float
+    map50_95: float
+    per_class: dict[str, ClassAP] = field(default_factory=dict)
+    n_images: int = 0
+    n_gt: int = 0
+    n_pred: int = 0
+    max_dets: int = 100
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("map50", "map50_95"):
+            d[k] = None if math.isnan(d[k]) else d[k]
+        for c in d["per_class"].values():
+            for k in ("ap50", "ap50_95"):
+                c[k] = None if math.isnan(c[k]) else c[k]
+        return d
+
+
+Predictions = Any  # list[dict] (COCO results) | Mapping[int, Detections] | Sequence[(name, Detections)] | Sequence[Detections]
+
+
+def _nan_if_neg(x: float) -> float:
+    return float("nan") if x < 0 else float(x)
+
+
+def _mean_valid(a: np.ndarray) -> float:
+    v = a[a > -1]
+    return float(v.mean()) if v.size else float("nan")
+
+
+def align_predictions(gt: Mapping[str, Any], pred: Predictions, match: str = "name") -> list[dict[str, Any]]:
+    """Predictions in any accepted form -> COCO results on the ground truth's image ids."""
+    if match not in ("name", "order"):
+        raise ValueError(f"match must be 'name' or 'order', got {match!r}")
+    images = gt["images"]
+    if isinstance(pred, Mapping):
+        return detections_to_results(gt, {int(k): v for k, v in pred.items()})
+    pred = list(pred)
+    if not pred or isinstance(pred[0], dict):  # COCO results
+        gt_ids = {im["id"] for im in images}
+        for i, r in enumerate(pred):
+            if not isinstance(r, dict) or not {"image_id", "category_id", "bbox", "score"} <= r.keys():
+                raise VcmError(f"result {i} needs image_id, category_id, bbox and score",
+                               fix="give COCO results or a vcm detections file")
+            if r["image_id"] not in gt_ids:
+                raise VcmError(f"result {i} refers to image_id {r['image_id']}, which the ground truth lacks",
+                               fix="score predictions against the ground truth of the same pictures")
+        return pred
+    if isinstance(pred[0], Detections):
+        pred = [(str(i), d) for i, d in enumerate(pred)]
+        match = "order"
+    if match == "order":
+        if len(pred) != len(images):
+            raise VcmError(f"{len(pred)} predicted pictures but {len(images)} ground-truth pictures",
+                           fix="give one prediction entry per ground-truth picture, in the same order")
+        return detections_to_results(gt, {im["id"]: d for im, (_, d) in zip(images, pred)})
+    ids = image_ids_by_name(gt)
+    per: dict[int, Detections] = {}
+    missing = []
+    for name, d in pred:
+        iid = ids.get(name, ids.get(Path(name).name))
+        if iid is None:
+            missing.append(name)
+        else:
+            per[iid] = d
+    if missing:
+        raise VcmError(f"{len(missing)} predicted picture(s) not in the ground truth (first: {missing[0]})",
+                       fix="use the same file names, or --match order to pair pictures by position")
+    lacking = [im.get("file_name", im["id"]) for im in images if im["id"] not in per]
+    if lacking:
+        raise VcmError(f"no predictions for {len(lacking)} ground-truth picture(s) (first: {lacking[0]})",
+                       fix="detect on every picture of the ground truth, or --match order")
+    return detections_to_results(gt, per)
+
+
+def evaluate_map(gt: Mapping[str, Any], pred: Predictions, *, match: str = "name", max_dets: int = 100) -> MapResult:
+    """mAP@0.5 and mAP@0.5:0.95 of `pred` against the COCO ground truth `gt`, overall and per class."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    gt = validate_coco(copy.deepcopy(dict(gt)))
+    results = align_predictions(gt, pred, match)
+    cats = {c["id"]: str(c.get("name", c["id"])) for c in gt["categories"]}
+    n_gt_cat = {k: 0 for k in cats}
+    for a in gt["annotations"]:
+        if not a.get("iscrowd", 0):
+            n_gt_cat[a["category_id"]] += 1
+    n_pred_cat = {k: 0 for k in cats}
+    for r in results:
+        n_pred_cat[r["category_id"]] = n_pred_cat.get(r["category_id"], 0) + 1
+    n_gt = sum(n_gt_cat.values())
+    common = dict(n_images=len(gt["images"]), n_gt=n_gt, n_pred=len(results), max_dets=max_dets)
+    if n_gt == 0:
+        per = {cats[k]: ClassAP(cats[k], k, float("nan"), float("nan"), 0, n_pred_cat[k]) for k in cats}
+        return MapResult(float("nan"), float("nan"), per, **common)
+    if not results:
+        per = {cats[k]: ClassAP(cats[k], k, 0.0 if n_gt_cat[k] else float("nan"),
+                                0.0 if n_gt_cat[k] else float("nan"), n_gt_cat[k], 0) for k in cats}
+        return MapResult(0.0, 0.0, per, **common)
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink):
+        coco_gt = COCO()
+        coco_gt.dataset = gt
+        coco_gt.createIndex()
+        coco_dt = coco_gt.loadRes(copy.deepcopy(results))
+        ev = COCOeval(coco_gt, coco_dt, "bbox")
+        ev.params.maxDets = [1, 10, int(max_dets)]
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    prec = ev.eval["precision"]  # [T, R, K, A, M]
+    per = {}
+    for ki, cid in enumerate(ev.params.catIds):
+        p = prec[:, :, ki, 0, -1]
+        per[cats[cid]] = ClassAP(cats[cid], int(cid), _mean_valid(p[0]), _mean_valid(p), n_gt_cat.get(cid, 0),
+                                 n_pred_cat.get(cid, 0))
+    return MapResult(_nan_if_neg(ev.stats[1]), _nan_if_neg(ev.stats[0]), per, **common)
+
+
+def pseudo_map(originals: Sequence[Detections], coded: Sequence[Detections], *,
+               categories: Mapping[int, str] | None = None, max_dets: int = 100) -> MapResult:
+    """mAP of the detections on coded pictures against those on the originals (pseudo ground truth)."""
+    if len(originals) != len(coded):
+        raise ValueError(f"{len(originals)} originals but {len(coded)} coded pictures")
+    gt = detections_to_coco(((str(i), d) for i, d in enumerate(originals)), categories=categories)
+    return evaluate_map(gt, list(coded), match="order", max_dets=max_dets)
+
+
+def load_ground_truth(path: str | Path) -> dict[str, Any]:
+    """A COCO instances file, or a `vcm detect --json` file taken as pseudo ground truth."""
+    from vcm.detect.io import parse_detections_document, read_json_file
+
+    doc = read_json_file(path)
+    if isinstance(doc, dict) and isinstance(doc.get("images"), list) and doc["images"] \
+            and isinstance(doc["images"][0], dict) and "detections" in doc["images"][0]:
+        entries = parse_detections_document(doc, path)
+        return detections_to_coco(entries, info={"description": "vcm pseudo ground truth",
+                                                 "source": str(path), "detector": doc.get("detector")})
+    return validate_coco(doc, path)
+
+
+def load_predictions(path: str | Path) -> Predictions:
+    """A `vcm detect --json` file (list of (file, Detections)) or COCO results (list of dicts)."""
+    from vcm.detect.io import parse_detections_document, read_json_file
+
+    doc = read_json_file(path)
+    if isinstance(doc, list):
+        return doc
+    return parse_detections_document(doc, path)

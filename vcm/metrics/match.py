@@ -1,0 +1,113 @@
+"""The one "still detected" rule of vcm (the JRD criterion), and the IoU it is built on.
+
+An object found on the original picture is *still detected* on a coded picture when the detector, run on
+the coded picture, returns a box of the same class whose IoU with the original box is at least `iou`
+(default 0.5) and whose score is at least `min_score`. The JRD search, `vcm label`, the encoder's final
+check, the benchmark and the tests all call `still_detected` / `still_detected_all`, so the criterion
+lives here and nowhere else.
+
+Detectors already drop boxes under their own confidence threshold, so `min_score=None` means "whatever the
+detector returned"; `StillDetectedRule.for_detector(det)` states the detector's threshold explicitly (use
+it when candidate detections come from a file or a run with a lower threshold).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from vcm.types import Detection, Detections
+
+
+@dataclass(frozen=True)
+class StillDetectedRule:
+    """Same class, IoU >= `iou` with the original box, score >= `min_score` (None: no extra score bar)."""
+
+    iou: float = 0.5
+    min_score: float | None = None
+    match_by: str = "class_id"  # "class_id" or "label" (use "label" across detectors with other class ids)
+
+    def __post_init__(self):
+        if not 0.0 < self.iou <= 1.0:
+            raise ValueError(f"IoU threshold must be in (0, 1], got {self.iou}")
+        if self.match_by not in ("class_id", "label"):
+            raise ValueError(f"match_by must be 'class_id' or 'label', got {self.match_by!r}")
+
+    @classmethod
+    def for_detector(cls, detector: Any, iou: float = 0.5) -> "StillDetectedRule":
+        """The rule with the detector's own confidence threshold as the score bar."""
+        return cls(iou=iou, min_score=getattr(detector, "score_threshold", None))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _boxes(items: Iterable[Detection] | np.ndarray) -> np.ndarray:
+    if isinstance(items, np.ndarray):
+        return items.reshape(-1, 4).astype(np.float64)
+    return np.array([d.box for d in items], dtype=np.float64).reshape(-1, 4)
+
+
+def iou_matrix(a: Iterable[Detection] | np.ndarray, b: Iterable[Detection] | np.ndarray) -> np.ndarray:
+    """IoU of every box in `a` with every box in `b` (shape len(a) x len(b)); boxes are x1, y1, x2, y2."""
+    A, B = _boxes(a), _boxes(b)
+    x1 = np.maximum(A[:, None, 0], B[None, :, 0])
+    y1 = np.maximum(A[:, None, 1], B[None, :, 1])
+    x2 = np.minimum(A[:, None, 2], B[None, :, 2])
+    y2 = np.minimum(A[:, None, 3], B[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = np.clip(A[:, 2] - A[:, 0], 0, None) * np.clip(A[:, 3] - A[:, 1], 0, None)
+    area_b = np.clip(B[:, 2] - B[:, 0], 0, None) * np.clip(B[:, 3] - B[:, 1], 0, None)
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(union > 0, inter / union, 0.0)
+    return out
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """IoU of two boxes x1, y1, x2, y2."""
+    return float(iou_matrix(np.asarray(a, float), np.asarray(b, float))[0, 0])
+
+
+def _candidates(c: Detections | Sequence[Detection]) -> Sequence[Detection]:
+    return c.items if isinstance(c, Detections) else list(c)
+
+
+def _same_class(a: Detection, b: Detection, rule: StillDetectedRule) -> bool:
+    return a.label == b.label if rule.match_by == "label" else a.class_id == b.class_id
+
+
+def still_detected(original: Detection, candidates: Detections | Sequence[Detection],
+                   rule: StillDetectedRule = StillDetectedRule()) -> bool:
+    """True when some candidate has the original's class, IoU >= rule.iou and score >= rule.min_score."""
+    return still_detected_all([original], candidates, rule)[0]
+
+
+def still_detected_all(originals: Detections | Sequence[Detection], candidates: Detections | Sequence[Detection],
+                       rule: StillDetectedRule = StillDetectedRule()) -> list[bool]:
+    """`still_detected` for every original at once (one IoU matrix); order follows `originals`.
+
+    Each original is judged on its own: two originals may be confirmed by the same candidate box, as in
+    the per-object JRD definition (an object is recognisable or not, whatever its neighbours do).
+    """
+    orig = _candidates(originals)
+    cand = [c for c in _candidates(candidates) if rule.min_score is None or c.score >= rule.min_score]
+    if not orig:
+        return []
+    if not cand:
+        return [False] * len(orig)
+    M = iou_matrix(orig, cand)
+    same = np.array([[_same_class(o, c, rule) for c in cand] for o in orig], dtype=bool)
+    ok = (M >= rule.iou - 1e-12) & same
+    return [bool(v) for v in ok.any(axis=1)]
+
+
+def best_match_iou(original: Detection, candidates: Detections | Sequence[Detection],
+                   rule: StillDetectedRule = StillDetectedRule()) -> float:
+    """Highest IoU of a same-class candidate that passes the score bar (0.0 if none): for reports."""
+    cand = [c for c in _candidates(candidates)
+            if (rule.min_score is None or c.score >= rule.min_score) and _same_class(original, c, rule)]
+    if not cand:
+        return 0.0
+    return float(iou_matrix([original], cand).max())
