@@ -1,0 +1,543 @@
+"""The vcm output file: every stream of one picture in ONE standard Annex-B `.266`, placement in an SEI.
+
+The file is the concatenation of the pictures' VVC streams (background first, then one per object), each a
+complete coded video sequence that any VVC decoder accepts; plain ffmpeg decodes the whole file and returns the
+background first. A user_data_unregistered SEI (our UUID) inserted in the first access unit of the background
+stream carries the format version, colour matrix, each stream's role, QP, placement and byte length, and a
+CRC-32 of everything else, so a reader splits the file without guessing and rejects flipped bytes or a cut
+before decoding anything. The byte layout and the reasons for it are in docs/FORMAT.md. A `.266` without our
+SEI is read as a plain VVC file: one background stream covering the picture.
+"""
+from __future__ import annotations
+
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from vcm.errors import VcmError
+
+VCM_UUID = bytes.fromhex("d05729a21b2a466187c3c9d3393c2c44")  # no 0x00..0x03 byte: never needs escaping
+FORMAT_VERSION = 1
+MATRICES = ("bt601", "bt709")  # flag bit 0
+ROLES = {"background": 1, "object": 2}  # role code in the top two bits of the role/QP byte (never 0)
+_ROLE_NAMES = {v: k for k, v in ROLES.items()}
+FIX = "re-encode it (vcm encode)"
+
+# VVC NAL unit types (H.266 Table 5)
+NUT_IDR_W_RADL, NUT_IDR_N_LP, NUT_CRA = 7, 8, 9
+NUT_VPS, NUT_SPS, NUT_PPS, NUT_PH = 14, 15, 16, 19
+NUT_PREFIX_SEI, NUT_SUFFIX_SEI = 23, 24
+SEI_USER_DATA_UNREGISTERED = 5
+_SCAN_BYTES = 1 << 16  # where a damaged vcm SEI is looked for (it always sits in the first access unit)
+
+
+@dataclass(frozen=True)
+class StreamEntry:
+    """One VVC stream of the file and where its picture goes.
+
+    rect = (x, y, w, h) in picture pixels; the stream is coded at (w, h) padded to even size. `qp` is the QP the
+    stream was coded at (None in a plain VVC file, where it is not recorded). `data` is the stream exactly as the
+    encoder wrote it (for the first stream: without our SEI), so it decodes alone.
+    """
+
+    role: str
+    rect: tuple[int, int, int, int]
+    qp: int | None
+    data: bytes = field(repr=False)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.rect[2], self.rect[3]
+
+
+@dataclass
+class VcmFile:
+    """One coded picture: display size, colour matrix, streams[0] = background covering the picture."""
+
+    width: int
+    height: int
+    matrix: str
+    streams: list[StreamEntry]
+    plain: bool = False  # read from a .266 without the vcm SEI (matrix assumed, QP unknown)
+
+    @property
+    def background(self) -> StreamEntry:
+        return self.streams[0]
+
+    @property
+    def objects(self) -> list[StreamEntry]:
+        return self.streams[1:]
+
+    @property
+    def stream_bytes(self) -> int:
+        return sum(len(s.data) for s in self.streams)
+
+
+# ---------------------------------------------------------------------------------------------------- Annex B
+@dataclass(frozen=True)
+class NalUnit:
+    """A NAL unit inside an Annex-B byte string: data[start:end] is header + escaped payload."""
+
+    start: int  # first byte of the 2-byte NAL header
+    end: int  # one past the last byte (trailing zero bytes belong to the next start code)
+    type: int
+    layer_id: int
+    temporal_id_plus1: int
+
+    @property
+    def is_vcl(self) -> bool:
+        return self.type <= 11
+
+
+def iter_nal_units(data: bytes, limit: int | None = None) -> Iterator[NalUnit]:
+    """NAL units of an Annex-B stream in order (start codes 00 00 01 and 00 00 00 01)."""
+    n = len(data) if limit is None else min(len(data), limit)
+    pos = data.find(b"\x00\x00\x01", 0, n)
+    while 0 <= pos:
+        start = pos + 3
+        nxt = data.find(b"\x00\x00\x01", start, n)
+        end = n if nxt < 0 else nxt
+        while end > start and data[end - 1] == 0:
+            end -= 1
+        if end - start >= 2:
+            b0, b1 = data[start], data[start + 1]
+            yield NalUnit(start, end, b1 >> 3, b0 & 0x3F, b1 & 7)
+        pos = nxt
+
+
+def split_nal_units(data: bytes) -> list[NalUnit]:
+    return list(iter_nal_units(data))
+
+
+def escape(rbsp: bytes) -> bytes:
+    """Insert emulation-prevention bytes: 0x03 after 00 00 when the next byte is <= 0x03."""
+    out = bytearray()
+    zeros = 0
+    for b in rbsp:
+        if zeros >= 2 and b <= 3:
+            out.append(3)
+            zeros = 0
+        out.append(b)
+        zeros = zeros + 1 if b == 0 else 0
+    return bytes(out)
+
+
+def unescape(payload: bytes) -> bytes:
+    """Remove emulation-prevention bytes (00 00 03 -> 00 00)."""
+    return payload.replace(b"\x00\x00\x03", b"\x00\x00")
+
+
+class _Bits:
+    """MSB-first bit reader over an RBSP (u(n), ue(v))."""
+
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def u(self, n: int) -> int:
+        v = 0
+        for _ in range(n):
+            i = self.pos >> 3
+            if i >= len(self.data):
+                raise ValueError("read past the end of a parameter set")
+            v = (v << 1) | ((self.data[i] >> (7 - (self.pos & 7))) & 1)
+            self.pos += 1
+        return v
+
+    def ue(self) -> int:
+        zeros = 0
+        while self.u(1) == 0:
+            zeros += 1
+            if zeros > 31:
+                raise ValueError("bad exp-Golomb code")
+        return (1 << zeros) - 1 + self.u(zeros)
+
+    def align(self) -> None:
+        self.pos = (self.pos + 7) & ~7
+
+
+_SUB_WC, _SUB_HC = (1, 2, 2, 1), (1, 2, 1, 1)  # by chroma_format_idc
+
+
+def _parse_sps(rbsp: bytes) -> dict:
+    """The SPS fields up to the conformance window (H.266 7.3.2.4)."""
+    r = _Bits(rbsp)
+    sps_id = r.u(4)
+    r.u(4)  # vps id
+    max_sublayers_minus1 = r.u(3)
+    chroma = r.u(2)
+    r.u(2)  # log2 ctu size - 5
+    if r.u(1):  # sps_ptl_dpb_hrd_params_present_flag -> profile_tier_level(1, max_sublayers_minus1)
+        r.u(7 + 1 + 8 + 1 + 1)  # profile, tier, level, frame_only, multilayer
+        if r.u(1):  # gci_present_flag: 71 fixed constraint bits, then gci_num_additional_bits and those bits
+            r.u(71)
+            r.u(r.u(8))
+        r.align()
+        present = [r.u(1) for _ in range(max_sublayers_minus1)]
+        r.align()
+        for p in present:
+            if p:
+                r.u(8)
+        for _ in range(r.u(8)):  # ptl_num_sub_profiles
+            r.u(32)
+    r.u(1)  # gdr
+    if r.u(1):  # ref pic resampling
+        r.u(1)
+    w, h = r.ue(), r.ue()
+    win = (r.ue(), r.ue(), r.ue(), r.ue()) if r.u(1) else (0, 0, 0, 0)
+    return {"id": sps_id, "chroma": chroma, "width": w, "height": h, "window": win}
+
+
+def _parse_pps(rbsp: bytes) -> dict:
+    r = _Bits(rbsp)
+    pps_id, sps_id = r.u(6), r.u(4)
+    r.u(1)  # mixed nalu types
+    w, h = r.ue(), r.ue()
+    win = (r.ue(), r.ue(), r.ue(), r.ue()) if r.u(1) else None
+    return {"id": pps_id, "sps": sps_id, "width": w, "height": h, "window": win}
+
+
+def picture_size(stream: bytes) -> tuple[int, int]:
+    """The output (conformance-cropped) size of the first picture of a VVC stream, from its SPS and PPS.
+
+    This is the size a decoder returns; raises ValueError when the stream has no readable SPS/PPS before its
+    first coded slice.
+    """
+    sps: dict[int, dict] = {}
+    for nal in iter_nal_units(stream):
+        if nal.is_vcl:
+            break
+        if nal.type not in (NUT_SPS, NUT_PPS):
+            continue
+        rbsp = unescape(stream[nal.start + 2:nal.end])
+        if nal.type == NUT_SPS:
+            s = _parse_sps(rbsp)
+            sps[s["id"]] = s
+            continue
+        p = _parse_pps(rbsp)
+        s = sps.get(p["sps"])
+        if s is None:
+            raise ValueError(f"PPS refers to missing SPS {p['sps']}")
+        win = p["window"]
+        if win is None:
+            win = s["window"] if (p["width"], p["height"]) == (s["width"], s["height"]) else (0, 0, 0, 0)
+        sw, sh = _SUB_WC[s["chroma"]], _SUB_HC[s["chroma"]]
+        w, h = p["width"] - sw * (win[0] + win[1]), p["height"] - sh * (win[2] + win[3])
+        if w <= 0 or h <= 0:
+            raise ValueError(f"bad picture size {w}x{h}")
+        return w, h
+    raise ValueError("no SPS and PPS before the first coded slice")
+
+
+# ------------------------------------------------------------------------------------------- placement payload
+def _varint(v: int) -> bytes:
+    if v < 0:
+        raise ValueError(f"negative value {v}")
+    out = bytearray()
+    while True:
+        b, v = v & 0x7F, v >> 7
+        out.append(b | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def _read_varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    v = shift = 0
+    while True:
+        if pos >= end or shift > 35:
+            raise ValueError("placement record ends inside a number")
+        b = buf[pos]
+        pos += 1
+        v |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return v, pos
+
+
+def _ff_coded(v: int) -> bytes:
+    """SEI payloadType / payloadSize coding: 0xFF per 255, then the rest."""
+    return b"\xff" * (v // 255) + bytes([v % 255])
+
+
+def _body(vf: VcmFile, odd_w: int, odd_h: int) -> bytes:
+    """Placement record without UUID and CRC: header byte, then one entry per stream (see FORMAT.md)."""
+    flags = MATRICES.index(vf.matrix) | odd_w << 1 | odd_h << 2
+    out = bytearray([FORMAT_VERSION << 4 | flags])
+    for i, s in enumerate(vf.streams):
+        out.append(ROLES[s.role] << 6 | s.qp)
+        if i:
+            x, y, w, h = s.rect
+            out += _varint(x) + _varint(y) + _varint(w) + _varint(h) + _varint(len(s.data))
+    return bytes(out)
+
+
+def _check_for_writing(vf: VcmFile) -> tuple[int, int]:
+    """Raise ValueError unless `vf` can be written; returns the background's (odd_w, odd_h) padding flags."""
+    if vf.matrix not in MATRICES:
+        raise ValueError(f"matrix must be one of {MATRICES}, not {vf.matrix!r}")
+    if not vf.streams or vf.streams[0].role != "background":
+        raise ValueError("the first stream must be the background")
+    if vf.streams[0].rect != (0, 0, vf.width, vf.height):
+        raise ValueError(f"the background must cover the picture (0, 0, {vf.width}, {vf.height}), "
+                         f"not {vf.streams[0].rect}")
+    pads = []
+    for i, s in enumerate(vf.streams):
+        if i and s.role != "object":
+            raise ValueError(f"stream {i}: role must be 'object' after the background, not {s.role!r}")
+        if not isinstance(s.qp, int) or not 0 <= s.qp <= 63:
+            raise ValueError(f"stream {i}: QP must be an integer 0..63, not {s.qp!r}")
+        x, y, w, h = s.rect
+        if min(x, y) < 0 or w < 1 or h < 1 or x + w > vf.width or y + h > vf.height:
+            raise ValueError(f"stream {i}: rect {s.rect} is not inside the {vf.width}x{vf.height} picture")
+        cw, ch = picture_size(s.data)
+        if cw - w not in (0, 1) or ch - h not in (0, 1):
+            raise ValueError(f"stream {i}: coded size {cw}x{ch} does not fit its rect {w}x{h} "
+                             "(it must be the rect padded to even size)")
+        pads.append((cw - w, ch - h))
+        if i and VCM_UUID in s.data[:_SCAN_BYTES]:
+            raise ValueError(f"stream {i} already carries a vcm placement SEI")
+    return pads[0]
+
+
+def pack_vcm_file(vf: VcmFile) -> bytes:
+    """The file's bytes: streams concatenated, our SEI before the first slice (or PH) of the first stream."""
+    odd_w, odd_h = _check_for_writing(vf)
+    first = vf.streams[0].data
+    anchor = next((n for n in iter_nal_units(first) if n.is_vcl or n.type == NUT_PH), None)
+    vcl = next((n for n in iter_nal_units(first) if n.is_vcl), None)
+    if anchor is None or vcl is None:
+        raise ValueError("the background stream holds no coded slice")
+    body = _body(vf, odd_w, odd_h)
+    # Insertion point: the start code of the anchor NAL (3 or 4 bytes); our NAL goes right before it.
+    cut = anchor.start - 3
+    if cut > 0 and first[cut - 1] == 0:
+        cut -= 1
+    crc = zlib.crc32(body)
+    crc = zlib.crc32(first, crc)
+    for s in vf.streams[1:]:
+        crc = zlib.crc32(s.data, crc)
+    payload = VCM_UUID + body + struct.pack(">I", crc)
+    rbsp = bytes([SEI_USER_DATA_UNREGISTERED]) + _ff_coded(len(payload)) + payload + b"\x80"
+    header = bytes([vcl.layer_id, NUT_PREFIX_SEI << 3 | vcl.temporal_id_plus1])
+    sei = b"\x00\x00\x01" + header + escape(rbsp)
+    return first[:cut] + sei + first[cut:] + b"".join(s.data for s in vf.streams[1:])
+
+
+def overhead_bytes(vf: VcmFile) -> int:
+    """Bytes the file adds to its streams (the SEI NAL unit with its start code)."""
+    return len(pack_vcm_file(vf)) - vf.stream_bytes
+
+
+def write_vcm_file(path: str | Path, vf: VcmFile) -> int:
+    """Write the file atomically (temp + rename); returns its size in bytes."""
+    from vcm.fsutil import write_bytes_atomic
+
+    data = pack_vcm_file(vf)
+    write_bytes_atomic(path, data)
+    return len(data)
+
+
+# ------------------------------------------------------------------------------------------------------ reading
+@dataclass(frozen=True)
+class _Sei:
+    start: int  # first byte of our SEI's start code in the file
+    end: int  # one past its last byte
+    body: bytes  # placement record (after UUID, before CRC)
+    crc: int
+
+
+def _find_sei(data: bytes) -> _Sei | None:
+    """Our SEI among the prefix SEI NAL units before the first slice, or None.
+
+    Raises ValueError when it is there but malformed, or its NAL header does not match the first slice's.
+    """
+    found: tuple[_Sei, bytes] | None = None
+    for nal in iter_nal_units(data, _SCAN_BYTES):
+        if nal.is_vcl:
+            if found and found[1] != bytes([data[nal.start], NUT_PREFIX_SEI << 3 | nal.temporal_id_plus1]):
+                raise ValueError("the placement SEI's NAL header is damaged")
+            return found[0] if found else None
+        if nal.type != NUT_PREFIX_SEI or found:
+            continue
+        rbsp = unescape(data[nal.start + 2:nal.end])
+        pos = 0
+        while pos < len(rbsp) and rbsp[pos:] != b"\x80":
+            ptype = psize = 0
+            while pos < len(rbsp) and rbsp[pos] == 0xFF:
+                ptype, pos = ptype + 255, pos + 1
+            if pos >= len(rbsp):
+                break
+            ptype, pos = ptype + rbsp[pos], pos + 1
+            while pos < len(rbsp) and rbsp[pos] == 0xFF:
+                psize, pos = psize + 255, pos + 1
+            if pos >= len(rbsp):
+                break
+            psize, pos = psize + rbsp[pos], pos + 1
+            payload = rbsp[pos:pos + psize]
+            pos += psize
+            if ptype == SEI_USER_DATA_UNREGISTERED and payload[:16] == VCM_UUID and len(payload) == psize:
+                if len(payload) < 16 + 2 + 4 or rbsp[pos:] != b"\x80":
+                    raise ValueError("the placement SEI is malformed")
+                # we always write a 3-byte start code right before our NAL header
+                found = (_Sei(nal.start - 3, nal.end, payload[16:-4], struct.unpack(">I", payload[-4:])[0]),
+                         data[nal.start:nal.start + 2])
+                break
+    if found:
+        raise ValueError("no coded slice follows the placement SEI")
+    return None
+
+
+def _looks_like_damaged_sei(data: bytes) -> bool:
+    """True when bytes close to our UUID (>= 10 of 16 equal) sit in the first access unit: a damaged vcm file."""
+    import numpy as np
+
+    head = np.frombuffer(data[:_SCAN_BYTES], dtype=np.uint8)
+    if len(head) < 16:
+        return False
+    win = np.lib.stride_tricks.sliding_window_view(head, 16)
+    return bool(((win == np.frombuffer(VCM_UUID, dtype=np.uint8)).sum(axis=1) >= 10).any())
+
+
+def _corrupt(path: object, why: str) -> VcmError:
+    return VcmError(f"corrupt vcm file: {why}", path=path, fix=FIX)
+
+
+def unpack_vcm_file(data: bytes, path: object = "<bytes>") -> VcmFile:
+    """Parse and verify a file's bytes (see read_vcm_file)."""
+    if not data:
+        raise VcmError("file is empty (0 bytes)", path=path, fix=FIX)
+    if not (data.startswith(b"\x00\x00\x01") or data.startswith(b"\x00\x00\x00\x01")):
+        raise VcmError("not a VVC Annex-B stream (it does not start with a start code)", path=path,
+                       fix="give a .266 file written by vcm encode or a VVC encoder")
+    try:
+        sei = _find_sei(data)
+    except ValueError as e:
+        raise _corrupt(path, str(e)) from None
+    if sei is None:
+        if _looks_like_damaged_sei(data):
+            raise _corrupt(path, "its placement SEI is damaged")
+        return _read_plain(data, path)
+    crc = zlib.crc32(sei.body)
+    crc = zlib.crc32(data[:sei.start], crc)
+    crc = zlib.crc32(data[sei.end:], crc)
+    if crc != sei.crc:
+        raise _corrupt(path, "checksum mismatch: the file is truncated or has changed bytes")
+    try:
+        return _parse_body(data, sei, path)
+    except ValueError as e:
+        raise _corrupt(path, str(e)) from None
+
+
+def _parse_body(data: bytes, sei: _Sei, path: object) -> VcmFile:
+    body = sei.body
+    version, flags = body[0] >> 4, body[0] & 0x0F
+    if version != FORMAT_VERSION:
+        raise VcmError(f"vcm file format version {version} is not supported (this vcm reads version "
+                       f"{FORMAT_VERSION})", path=path, fix="use the vcm version that wrote it, or re-encode it")
+    if flags & 0x08:
+        raise ValueError("reserved flag bit set")
+    matrix, odd_w, odd_h = MATRICES[flags & 1], flags >> 1 & 1, flags >> 2 & 1
+    entries: list[tuple[str, int, tuple[int, int, int, int] | None, int | None]] = []
+    pos = 1
+    while pos < len(body):
+        b = body[pos]
+        pos += 1
+        role = _ROLE_NAMES.get(b >> 6)
+        if role is None or (role == "background") != (not entries):
+            raise ValueError(f"bad role code {b >> 6} for stream {len(entries)}")
+        if role == "background":
+            entries.append((role, b & 0x3F, None, None))
+            continue
+        vals = []
+        for _ in range(5):
+            v, pos = _read_varint(body, pos, len(body))
+            vals.append(v)
+        entries.append((role, b & 0x3F, tuple(vals[:4]), vals[4]))
+    if not entries:
+        raise ValueError("no stream entries")
+    sei_len = sei.end - sei.start
+    bg_len = len(data) - sei_len - sum(e[3] for e in entries[1:])
+    if bg_len <= sei.start:
+        raise ValueError("the stream lengths exceed the file size")
+    stream0 = data[:sei.start] + data[sei.end:bg_len + sei_len]
+    streams: list[StreamEntry] = []
+    cw, ch = picture_size(stream0)
+    width, height = cw - odd_w, ch - odd_h
+    streams.append(StreamEntry("background", (0, 0, width, height), entries[0][1], stream0))
+    pos = bg_len + sei_len
+    for i, (role, qp, rect, length) in enumerate(entries[1:], 1):
+        chunk = data[pos:pos + length]
+        pos += length
+        x, y, w, h = rect
+        if x + w > width or y + h > height or w < 1 or h < 1:
+            raise ValueError(f"stream {i}: rect {rect} is outside the {width}x{height} picture")
+        sw, sh = picture_size(chunk)
+        if sw - w not in (0, 1) or sh - h not in (0, 1):
+            raise ValueError(f"stream {i}: coded size {sw}x{sh} does not match its rect {w}x{h}")
+        streams.append(StreamEntry(role, rect, qp, chunk))
+    return VcmFile(width, height, matrix, streams)
+
+
+def _read_plain(data: bytes, path: object) -> VcmFile:
+    try:
+        w, h = picture_size(data)
+    except ValueError as e:
+        raise VcmError(f"not a readable VVC stream ({e})", path=path,
+                       fix="give a .266 file written by vcm encode or a VVC encoder") from None
+    if not any(n.is_vcl for n in iter_nal_units(data)):
+        raise VcmError("the VVC stream holds no coded picture (truncated?)", path=path, fix=FIX)
+    return VcmFile(w, h, "bt709", [StreamEntry("background", (0, 0, w, h), None, data)], plain=True)
+
+
+def read_vcm_file(path: str | Path) -> VcmFile:
+    """Read and verify a vcm file; a plain VVC `.266` reads as one background stream (plain=True).
+
+    Raises VcmError naming the file on any damage: checksum mismatch (flipped bytes, truncation), a damaged
+    placement SEI, stream lengths beyond the file, streams whose size does not match their placement.
+    """
+    from vcm.media import check_input_file
+
+    p = check_input_file(path)
+    return unpack_vcm_file(p.read_bytes(), p)
+
+
+def is_vcm_file(path: str | Path) -> bool:
+    """True when the file starts with a VVC stream carrying the vcm placement SEI (checksum not verified)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_SCAN_BYTES)
+        return _find_sei(head) is not None
+    except (OSError, ValueError):
+        return False
+
+
+def decode_vcm_file(path: str | Path, decoder: str = "pyav") -> list[tuple]:
+    """Decode every stream of the file on its own: [(StreamEntry, YuvFrame)], background first.
+
+    Each stream's bytes go through `vcm.codec.decode` alone (one decoder thread), so every picture is exactly
+    what that stream decodes to by itself. Each frame's `display` is set to its rect size (crop the even
+    padding). A vcm file's stream must hold exactly one picture; a plain VVC file gives one pair per picture.
+    """
+    from vcm.codec import decode
+
+    vf = read_vcm_file(path)
+    out = []
+    with tempfile.TemporaryDirectory(prefix="vcm-container-") as tmp:
+        for i, s in enumerate(vf.streams):
+            one = Path(tmp) / f"stream{i}.266"
+            one.write_bytes(s.data)
+            try:
+                frames = decode(one, decoder)
+            except VcmError as e:
+                raise VcmError(f"stream {i} ({s.role}) does not decode: {e}", path=path, fix=FIX) from None
+            if not vf.plain and len(frames) != 1:
+                raise _corrupt(path, f"stream {i} ({s.role}) holds {len(frames)} pictures, not 1")
+            for f in frames:
+                w, h = s.size
+                if f.width - w not in (0, 1) or f.height - h not in (0, 1):
+                    raise _corrupt(path, f"stream {i} decoded to {f.width}x{f.height}, its rect is {w}x{h}")
+                f.display = (w, h)
+                out.append((s, f))
+    return out
