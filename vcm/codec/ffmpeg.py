@@ -1,8 +1,9 @@
 """The default backend: the static ffmpeg shipped by imageio-ffmpeg>=0.8.1 (libvvenc encoder, native VVC
 decoder), plus PyAV for in-process decoding.
 
-Gotchas handled here (see ../shared/NOTES.md): presets set IntraQPOffset=-3 and ffmpeg enables perceptual
-QPA by default, so both are switched off explicitly; the bitstream always goes to a file (vvenc prints on
+Gotchas handled here (see ../shared/NOTES.md): presets set IntraQPOffset=-3, ffmpeg enables perceptual
+QPA by default, and the motion-compensated temporal filter with block importance mapping (MCTF, BIM) lowers
+the QP of some pictures by 1 in multi-frame clips, so all of them are switched off explicitly; the bitstream always goes to a file (vvenc prints on
 stdout); the native decoder runs with ONE thread (multi-threaded it mis-decodes 64-px-wide streams).
 """
 from __future__ import annotations
@@ -64,7 +65,9 @@ class FFmpegEncoder(ExternalEncoder):
         return f"ffmpeg {ffmpeg_info(ffmpeg_exe())['version']} libvvenc"
 
     def command(self, yuv_path: Path, clip: YuvClip, params: EncodeParams, out: Path) -> list[str]:
-        vvenc_params = [f"IntraPeriod={1 if params.intra else params.intra_period}", "IntraQPOffset=0"]
+        # MCTF/BIM move frame QPs (-1 on filtered frames): off, so QP means the QP in the bitstream.
+        vvenc_params = [f"IntraPeriod={1 if params.intra else params.intra_period}", "IntraQPOffset=0",
+                        "MCTF=0", "BIM=0"]
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "debug",
                "-f", "rawvideo", "-pix_fmt", "yuv420p10le", "-s", f"{clip.width}x{clip.height}",
                "-framerate", f"{clip.fps:g}", "-i", str(yuv_path),

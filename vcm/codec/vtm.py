@@ -55,7 +55,7 @@ class VTMEncoder(ExternalEncoder):
                "-wdt", str(clip.width), "-hgt", str(clip.height), "-fr", str(round(clip.fps)),
                "-f", str(len(clip.frames)), "--InputBitDepth=10", "--InternalBitDepth=10",
                "--OutputBitDepth=10", "--InputChromaFormat=420", f"--QP={params.qp}",
-               "--IntraQPOffset=0", f"--PerceptQPA={1 if params.qpa else 0}", "-b", str(out)]
+               "--IntraQPOffset=0", "--TemporalFilter=0", f"--PerceptQPA={1 if params.qpa else 0}", "-b", str(out)]
         if not params.intra:
             cmd.append(f"--IntraPeriod={params.intra_period}")
         return cmd + list(params.extra)

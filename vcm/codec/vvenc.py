@@ -34,7 +34,7 @@ class VVenCEncoder(ExternalEncoder):
         self.exe = exe or os.environ.get("VCM_VVENC") or which("vvencFFapp", "vvencapp")
 
     def available(self) -> bool:
-        return bool(self.exe) and Path(self.exe).exists() or bool(self.exe and which(self.exe))
+        return bool(self.exe)
 
     def version(self) -> str:
         return f"{Path(self.exe).name if self.exe else 'vvenc'} {_version(self.exe)}"
@@ -49,7 +49,7 @@ class VVenCEncoder(ExternalEncoder):
                    "--InternalBitDepth=10", "--InputChromaFormat=420", f"-fr={clip.fps:g}",
                    f"-f={len(clip.frames)}", f"--preset={params.preset}", f"-q={params.qp}",
                    f"--PerceptQPA={1 if params.qpa else 0}", f"--IntraPeriod={intra_period}",
-                   "--IntraQPOffset=0", "--Verbosity=6"]
+                   "--IntraQPOffset=0", "--MCTF=0", "--BIM=0", "--Verbosity=6"]
             if params.threads:
                 cmd.append(f"--Threads={params.threads}")
             return cmd + [*params.extra, "-b", str(out)]

@@ -1,0 +1,85 @@
+"""Find out what is usable here: encoders, decoders (with a real round trip), torch and detector weights."""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from vcm.codec import DECODERS, ENCODERS, EncodeParams, create_decoder, create_encoder, decode, encode, picture_to_clip
+from vcm.errors import VcmError
+
+
+def _round_trip(encoder_name: str, decoder_name: str) -> tuple[bool, str]:
+    """Code a small synthetic picture and decode it: the only honest test that a backend works."""
+    rng = np.random.default_rng(0)
+    rgb = (rng.random((64, 96, 3)) * 255).astype(np.uint8)
+    clip = picture_to_clip(rgb)
+    try:
+        res = encode(clip, EncodeParams(qp=32), encoder=encoder_name, cache=False)
+        frames = decode(res.bitstream, decoder_name)
+    except VcmError as e:
+        return False, str(e)[:120]
+    return len(frames) == 1 and frames[0].width == 96, f"{res.bytes} bytes round trip"
+
+
+def _torch_info() -> str:
+    try:
+        ver = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+    code = ("import torch;n=torch.cuda.device_count();"
+            "print(n, ';'.join(torch.cuda.get_device_name(i) for i in range(n)))")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                             check=False).stdout.strip()
+        n, _, names = out.partition(" ")
+        return f"{ver}, CUDA devices: {n or '?'}{' (' + names + ')' if names else ''}"
+    except (OSError, subprocess.TimeoutExpired):
+        return f"{ver}, CUDA devices: unknown"
+
+
+def _weights() -> str:
+    dirs = [Path.cwd(), Path(os.environ.get("VCM_WEIGHTS_DIR", Path.cwd() / "weights"))]
+    found = sorted({str(p) for d in dirs if d.is_dir() for p in d.glob("*.pt")})
+    return "hog-person (OpenCV, built in)" + (f"; .pt: {', '.join(found)}" if found else "; no .pt weights found")
+
+
+def diagnose() -> dict:
+    rows = []
+    from vcm.codec.ffmpeg import ffmpeg_exe, ffmpeg_info
+
+    try:
+        exe = ffmpeg_exe()
+        info = ffmpeg_info(exe)
+        rows.append({"name": "ffmpeg", "ok": info["libvvenc"] and info["vvc_decoder"],
+                     "detail": f"{exe} version {info['version']}, libvvenc: {'yes' if info['libvvenc'] else 'no'}, "
+                               f"vvc decoder: {'yes' if info['vvc_decoder'] else 'no'}"})
+    except VcmError as e:
+        rows.append({"name": "ffmpeg", "ok": False, "detail": str(e)})
+    working_enc, working_dec = [], []
+    for name in ENCODERS:
+        enc = create_encoder(name, check=False)
+        if not enc.available():
+            rows.append({"name": f"encoder {name}", "ok": False, "detail": "not found on PATH"})
+            continue
+        ok, detail = _round_trip(name, "pyav")
+        rows.append({"name": f"encoder {name}", "ok": ok, "detail": f"{enc.version()}: {detail}"})
+        if ok:
+            working_enc.append(name)
+    for name in DECODERS:
+        dec = create_decoder(name, check=False)
+        if not dec.available():
+            rows.append({"name": f"decoder {name}", "ok": False, "detail": "not found"})
+            continue
+        ok, detail = _round_trip(working_enc[0], name) if working_enc else (False, "no working encoder to test with")
+        rows.append({"name": f"decoder {name}", "ok": ok, "detail": f"{dec.version()}: {detail}"})
+        if ok:
+            working_dec.append(name)
+    rows.append({"name": "torch", "ok": True, "detail": _torch_info()})
+    rows.append({"name": "detectors", "ok": True, "detail": _weights()})
+    return {"rows": rows, "encoders": working_enc, "decoders": working_dec,
+            "vvc_ok": bool(working_enc and working_dec)}

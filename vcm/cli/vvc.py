@@ -1,0 +1,102 @@
+"""`vcm vvc encode|decode`: plain VVC, the anchor. No torch, no detector: starts fast."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from vcm.codec.base import PRESETS
+
+
+def _size(ctx, param, value):
+    if value is None:
+        return None
+    from vcm.media import parse_size
+
+    return parse_size(value)
+
+
+@click.group()
+def vvc():
+    """Plain VVC coding: the anchor every saving is measured against.
+
+    \b
+    Examples:
+      vcm vvc encode bus.jpg -q 37 -o bus_q37.266 --json bus_q37.json
+      vcm vvc encode clip.y4m -q 32 --ra -o clip.266
+      vcm vvc decode bus_q37.266 -o bus_q37.png
+    """
+
+
+@vvc.command("encode")
+@click.argument("src", type=click.Path(dir_okay=False))
+@click.option("-q", "--qp", type=int, required=True, help="QP 0..63; the QP in the bitstream (checked in the log).")
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), required=True, help="Output Annex-B .266 file.")
+@click.option("--encoder", default="ffmpeg", show_default=True, help="Backend: ffmpeg (libvvenc), vvenc or vtm.")
+@click.option("--preset", type=click.Choice(PRESETS), default="faster", show_default=True)
+@click.option("--intra/--ra", "intra", default=None,
+              help="All-intra or random access. Default: all-intra for pictures, random access for video.")
+@click.option("--intra-period", type=int, default=32, show_default=True, help="Random access intra period (frames).")
+@click.option("--qpa", is_flag=True, help="Enable perceptual QP adaptation (off by default: QP means QP).")
+@click.option("--threads", type=int, default=0, help="Encoder threads (0 = encoder default).")
+@click.option("--size", callback=_size, help="WIDTHxHEIGHT of a raw .yuv input.")
+@click.option("--pix-fmt", type=click.Choice(["yuv420p", "yuv420p10le"]), help="Raw .yuv sample format.")
+@click.option("--fps", type=float, help="Frame rate (raw .yuv; overrides the file's).")
+@click.option("--frames", "max_frames", type=int, help="Code only the first N frames.")
+@click.option("--matrix", type=click.Choice(["bt709", "bt601"]), default="bt709", show_default=True,
+              help="RGB -> YUV matrix (limited range, 10-bit 4:2:0); the same for every backend.")
+@click.option("--no-cache", is_flag=True, help="Always run the encoder (skip the content-addressed cache).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the full EncodeResult as JSON.")
+def vvc_encode(src, qp, out, encoder, preset, intra, intra_period, qpa, threads, size, pix_fmt, fps, max_frames,
+               matrix, no_cache, json_path):
+    """Code a picture, raw YUV, Y4M or video file at one QP.
+
+    \b
+    Example:
+      vcm vvc encode bus.jpg -q 37 -o bus_q37.266
+      -> bus_q37.266: 43996 bytes, 0.4023 bpp, Y-PSNR 29.89 dB (QP 37, ffmpeg libvvenc, faster)
+    Pictures are coded all-intra; video random access unless --intra. Odd sizes are padded to even
+    (decode with --crop WxH to get the original size back).
+    """
+    from pipelines.vvc import encode_file
+    from vcm.codec import EncodeParams
+    from vcm.media import PICTURE_EXTS
+
+    from pathlib import Path
+
+    is_picture = Path(src).suffix.lower() in PICTURE_EXTS
+    params = EncodeParams(qp=qp, preset=preset, intra=is_picture if intra is None else intra,
+                          intra_period=intra_period, qpa=qpa, threads=threads)
+    res = encode_file(src, out, params, encoder=encoder, size=size, pix_fmt=pix_fmt, fps=fps, matrix=matrix,
+                      max_frames=max_frames, cache=not no_cache, json_path=json_path)
+    rate = f"{res.bpp:.4f} bpp" if res.frames == 1 else f"{res.kbps:.1f} kbps, {res.frames} frames"
+    click.echo(f"{out}: {res.bytes} bytes, {rate}, Y-PSNR {res.psnr:.2f} dB "
+               f"(QP {qp}, {res.backend_version}, {preset}{', cached' if res.cached else ''})")
+    disp = res.params.get("display")
+    if disp and tuple(disp) != (res.width, res.height):
+        click.echo(f"note: coded as {res.width}x{res.height}; decode with --crop {disp[0]}x{disp[1]}")
+
+
+@vvc.command("decode")
+@click.argument("src", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), required=True,
+              help="OUT.png (first picture; use %d for all), OUT.y4m (10-bit) or OUT.mkv (lossless FFV1).")
+@click.option("--decoder", default="pyav", show_default=True, help="pyav, ffmpeg, vvdec or vtm.")
+@click.option("--crop", callback=_size, help="WIDTHxHEIGHT to crop back to (odd-sized originals).")
+@click.option("--matrix", type=click.Choice(["bt709", "bt601"]), default="bt709", show_default=True)
+@click.option("--fps", type=float, default=25.0, show_default=True, help="Frame rate written to Y4M/MKV.")
+def vvc_decode(src, out, decoder, crop, matrix, fps):
+    """Decode a VVC bitstream to pictures or a video file.
+
+    \b
+    Example:
+      vcm vvc decode bus_q37.266 -o bus_q37.png
+      vcm vvc decode clip.266 -o clip.mkv --fps 30
+    """
+    from pipelines.vvc import decode_file
+
+    n = decode_file(src, out, decoder=decoder, matrix=matrix, crop=crop, fps=fps)
+    click.echo(f"{out}: {n} picture{'s' if n != 1 else ''} decoded from {src}")
+
+
+__all__ = ["vvc", "json"]
