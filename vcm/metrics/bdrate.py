@@ -225,19 +225,24 @@ def prepare_curve(points: Any, *, name: str = "curve", monotone: str = "error",
     return Curve(r, q, tuple(f"{name}: {n}" for n in notes))
 
 
+def _curve(points: Any, name: str, monotone: str) -> Curve:
+    """A prepared Curve passes through unchanged (it may have < 4 points after a monotone fit)."""
+    return points if isinstance(points, Curve) else prepare_curve(points, name=name, monotone=monotone)
+
+
 def _overlap(a_lo: float, a_hi: float, b_lo: float, b_hi: float) -> tuple[float, float, float]:
     lo, hi = max(a_lo, b_lo), min(a_hi, b_hi)
     union = max(a_hi, b_hi) - min(a_lo, b_lo)
     return float(lo), float(hi), float(max(hi - lo, 0.0) / union if union > 0 else 0.0)
 
 
-def _delta(xa, ya, xt, yt, method: str, what: str, min_overlap: float) -> tuple[float, float]:
+def _delta(xa, ya, xt, yt, method: str, what: str, min_overlap: float, metric: str) -> tuple[float, float]:
     lo, hi, ov = _overlap(xa.min(), xa.max(), xt.min(), xt.max())
     if hi <= lo:
-        raise VcmError(f"the curves do not overlap in {what} (anchor {xa.min():g}..{xa.max():g}, "
+        raise VcmError(f"{metric}: the curves do not overlap in {what} (anchor {xa.min():g}..{xa.max():g}, "
                        f"test {xt.min():g}..{xt.max():g})", fix="measure points over a common range")
     if ov < min_overlap:
-        warnings.warn(f"the curves overlap in only {ov:.0%} of their {what} range (< {min_overlap:.0%}): "
+        warnings.warn(f"{metric}: the curves overlap in only {ov:.0%} of their {what} range (< {min_overlap:.0%}): "
                       "the Bjontegaard delta is unreliable", BDOverlapWarning, stacklevel=3)
     fa, ft = Hermite.fit(xa, ya, method), Hermite.fit(xt, yt, method)
     return (ft.integrate(lo, hi) - fa.integrate(lo, hi)) / (hi - lo), ov
@@ -246,18 +251,16 @@ def _delta(xa, ya, xt, yt, method: str, what: str, min_overlap: float) -> tuple[
 def bd_rate(anchor: Any, test: Any, method: str = "pchip", *, monotone: str = "error",
             min_overlap: float = MIN_OVERLAP) -> float:
     """Bjontegaard delta rate in percent (negative: the test needs fewer bits for the same quality)."""
-    a = prepare_curve(anchor, name="anchor", monotone=monotone)
-    t = prepare_curve(test, name="test", monotone=monotone)
-    avg, _ = _delta(a.quality, a.log_rate, t.quality, t.log_rate, method, "quality", min_overlap)
+    a, t = _curve(anchor, "anchor", monotone), _curve(test, "test", monotone)
+    avg, _ = _delta(a.quality, a.log_rate, t.quality, t.log_rate, method, "quality", min_overlap, "BD-rate")
     return float((10 ** avg - 1) * 100)
 
 
 def bd_quality(anchor: Any, test: Any, method: str = "pchip", *, monotone: str = "error",
                min_overlap: float = MIN_OVERLAP) -> float:
     """Bjontegaard delta quality (dB for PSNR, mAP units for mAP) at the same rate; positive: test is better."""
-    a = prepare_curve(anchor, name="anchor", monotone=monotone)
-    t = prepare_curve(test, name="test", monotone=monotone)
-    avg, _ = _delta(a.log_rate, a.quality, t.log_rate, t.quality, method, "log rate", min_overlap)
+    a, t = _curve(anchor, "anchor", monotone), _curve(test, "test", monotone)
+    avg, _ = _delta(a.log_rate, a.quality, t.log_rate, t.quality, method, "log rate", min_overlap, "BD-quality")
     return float(avg)
 
 
@@ -281,7 +284,7 @@ def saving_at_equal_quality(anchor: Any, test: Any, method: str = "pchip", *,
 
     The test may have a single point (one operating point of the method); the anchor needs 4 or more.
     """
-    a = prepare_curve(anchor, name="anchor", monotone=monotone)
+    a = _curve(anchor, "anchor", monotone)
     rate, quality = _as_arrays(test)
     if len(rate) < 1 or np.any(rate <= 0) or not np.all(np.isfinite(rate)) or not np.all(np.isfinite(quality)):
         raise VcmError("test points need positive, finite rates and finite qualities", fix="check the test curve")
@@ -328,8 +331,14 @@ def compare(anchor: Any, test: Any, method: str = "pchip", *, monotone: str = "e
     if method not in METHODS:
         raise VcmError(f"unknown interpolation method {method!r}", fix=f"use one of {', '.join(METHODS)}")
     a = prepare_curve(anchor, name="anchor", monotone=monotone)
-    t = prepare_curve(test, name="test", monotone=monotone)
-    rep = BDReport(method, monotone, notes=list(a.notes + t.notes))
+    rep = BDReport(method, monotone, notes=list(a.notes))
+    try:
+        t = prepare_curve(test, name="test", monotone=monotone)
+    except VcmError as e:  # e.g. a method with one operating point: no BD, but the saving still applies
+        rep.errors["bd_rate"] = rep.errors["bd_quality"] = str(e)
+        rep.saving = saving_at_equal_quality(a, _as_arrays(test), method)
+        return rep
+    rep.notes += list(t.notes)
     rep.quality_overlap = _overlap(a.quality.min(), a.quality.max(), t.quality.min(), t.quality.max())[2]
     rep.rate_overlap = _overlap(a.log_rate.min(), a.log_rate.max(), t.log_rate.min(), t.log_rate.max())[2]
     with warnings.catch_warnings(record=True) as caught:
