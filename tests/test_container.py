@@ -318,3 +318,19 @@ def test_sei_sits_before_the_first_slice_of_the_first_stream(streams):
     assert log.count("User Data Unregistered") == 1  # ffmpeg's own SEI parser reads our message
     for i in (0, 15):
         assert re.search(rf"uuid_iso_iec_11578\[{i}\]\s+[01]{{8}} = {VCM_UUID[i]}\n", log)
+
+
+def test_overhead_benchmark_tool_runs_and_reports_within_budget(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_container", Path(__file__).resolve().parents[1] / "tools" / "bench_container.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--pictures", "astronaut", "--counts", "0", "3", "--mkv-max", "0"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| astronaut")]
+    assert [int(r[2]) for r in rows] == [0, 3]
+    assert [int(r[5]) for r in rows][0] <= 32 and int(rows[1][5]) <= 32 + 16 * 3
+    assert "within the budget" in out
