@@ -38,7 +38,25 @@ def ffmpeg_exe() -> str:
 
 @functools.lru_cache(maxsize=4)
 def ffmpeg_info(exe: str) -> dict:
-    """Version and VVC support of an ffmpeg binary."""
+    """Version and VVC support of an ffmpeg binary; remembered on disk per binary (path, size, mtime), since
+    asking costs three process starts on every command."""
+    import json
+    import os
+
+    from vcm.codec.cache import default_cache_dir
+
+    try:
+        st = os.stat(exe)
+    except OSError:
+        return {"version": "", "libvvenc": False, "vvc_decoder": False}
+    memo = default_cache_dir().parent / "ffmpeg-info.json"
+    ident = f"{exe}|{st.st_size}|{st.st_mtime_ns}"
+    try:
+        saved = json.loads(memo.read_text())
+        if saved.get("ident") == ident:
+            return saved["info"]
+    except (OSError, ValueError, KeyError):
+        pass
     try:
         ver = subprocess.run([exe, "-hide_banner", "-version"], capture_output=True, text=True, check=False).stdout
         enc = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True, text=True, check=False).stdout
@@ -46,9 +64,16 @@ def ffmpeg_info(exe: str) -> dict:
     except OSError:
         return {"version": "", "libvvenc": False, "vvc_decoder": False}
     m = re.search(r"ffmpeg version (\S+)", ver)
-    return {"version": m.group(1) if m else ver.split("\n")[0],
+    info = {"version": m.group(1) if m else ver.split("\n")[0],
             "libvvenc": bool(re.search(r"\blibvvenc\b", enc)),
             "vvc_decoder": bool(re.search(r"^\s*V\S*\s+vvc\s", dec, re.M))}
+    try:
+        from vcm.fsutil import write_json_atomic
+
+        write_json_atomic(memo, {"ident": ident, "info": info})
+    except OSError:
+        pass
+    return info
 
 
 class FFmpegEncoder(ExternalEncoder):
