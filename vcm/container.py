@@ -10,14 +10,18 @@ SEI is read as a plain VVC file: one background stream covering the picture.
 """
 from __future__ import annotations
 
+import numbers
 import struct
 import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from vcm.errors import VcmError
+
+if TYPE_CHECKING:
+    from vcm.codec.base import YuvFrame
 
 VCM_UUID = bytes.fromhex("d05729a21b2a466187c3c9d3393c2c44")  # no 0x00..0x03 byte: never needs escaping
 FORMAT_VERSION = 1
@@ -266,7 +270,7 @@ def _body(vf: VcmFile, odd_w: int, odd_h: int) -> bytes:
     flags = MATRICES.index(vf.matrix) | odd_w << 1 | odd_h << 2
     out = bytearray([FORMAT_VERSION << 4 | flags])
     for i, s in enumerate(vf.streams):
-        out.append(ROLES[s.role] << 6 | s.qp)
+        out.append(ROLES[s.role] << 6 | int(s.qp))
         if i:
             x, y, w, h = s.rect
             out += _varint(x) + _varint(y) + _varint(w) + _varint(h) + _varint(len(s.data))
@@ -286,7 +290,7 @@ def _check_for_writing(vf: VcmFile) -> tuple[int, int]:
     for i, s in enumerate(vf.streams):
         if i and s.role != "object":
             raise ValueError(f"stream {i}: role must be 'object' after the background, not {s.role!r}")
-        if not isinstance(s.qp, int) or not 0 <= s.qp <= 63:
+        if not isinstance(s.qp, numbers.Integral) or isinstance(s.qp, bool) or not 0 <= s.qp <= 63:
             raise ValueError(f"stream {i}: QP must be an integer 0..63, not {s.qp!r}")
         x, y, w, h = s.rect
         if min(x, y) < 0 or w < 1 or h < 1 or x + w > vf.width or y + h > vf.height:
@@ -296,8 +300,8 @@ def _check_for_writing(vf: VcmFile) -> tuple[int, int]:
             raise ValueError(f"stream {i}: coded size {cw}x{ch} does not fit its rect {w}x{h} "
                              "(it must be the rect padded to even size)")
         pads.append((cw - w, ch - h))
-        if i and VCM_UUID in s.data[:_SCAN_BYTES]:
-            raise ValueError(f"stream {i} already carries a vcm placement SEI")
+        if VCM_UUID in s.data[:_SCAN_BYTES]:
+            raise ValueError(f"stream {i} already carries a vcm placement SEI (pass the bare encoder output)")
     return pads[0]
 
 
@@ -322,6 +326,8 @@ def pack_vcm_file(vf: VcmFile) -> bytes:
     rbsp = bytes([SEI_USER_DATA_UNREGISTERED]) + _ff_coded(len(payload)) + payload + b"\x80"
     header = bytes([vcl.layer_id, NUT_PREFIX_SEI << 3 | vcl.temporal_id_plus1])
     sei = b"\x00\x00\x01" + header + escape(rbsp)
+    if cut + len(sei) >= _SCAN_BYTES:
+        raise ValueError(f"the background's first slice starts after {cut} bytes: too late for the SEI")
     return first[:cut] + sei + first[cut:] + b"".join(s.data for s in vf.streams[1:])
 
 
@@ -513,7 +519,7 @@ def is_vcm_file(path: str | Path) -> bool:
         return False
 
 
-def decode_vcm_file(path: str | Path, decoder: str = "pyav") -> list[tuple]:
+def decode_vcm_file(path: str | Path, decoder: str = "pyav") -> list[tuple[StreamEntry, YuvFrame]]:
     """Decode every stream of the file on its own: [(StreamEntry, YuvFrame)], background first.
 
     Each stream's bytes go through `vcm.codec.decode` alone (one decoder thread), so every picture is exactly
@@ -534,10 +540,11 @@ def decode_vcm_file(path: str | Path, decoder: str = "pyav") -> list[tuple]:
                 raise VcmError(f"stream {i} ({s.role}) does not decode: {e}", path=path, fix=FIX) from None
             if not vf.plain and len(frames) != 1:
                 raise _corrupt(path, f"stream {i} ({s.role}) holds {len(frames)} pictures, not 1")
+            w, h = s.size
             for f in frames:
-                w, h = s.size
-                if f.width - w not in (0, 1) or f.height - h not in (0, 1):
+                fits = f.width - w in (0, 1) and f.height - h in (0, 1)
+                if not fits and not vf.plain:
                     raise _corrupt(path, f"stream {i} decoded to {f.width}x{f.height}, its rect is {w}x{h}")
-                f.display = (w, h)
+                f.display = (w, h) if fits else None  # (a plain file may change size between sequences)
                 out.append((s, f))
     return out
