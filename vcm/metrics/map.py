@@ -60,12 +60,13 @@ Predictions = Any  # list[dict] (COCO results) | Mapping[int, Detections] | Sequ
 
 
 def _nan_if_neg(x: float) -> float:
-    return float("nan") if x < 0 else float(x)
+    # pycocotools divides by tp + fp + eps, so a perfect score comes out as 1 - 1e-16: round that away
+    return float("nan") if x < 0 else round(float(x), 12)
 
 
 def _mean_valid(a: np.ndarray) -> float:
     v = a[a > -1]
-    return float(v.mean()) if v.size else float("nan")
+    return round(float(v.mean()), 12) if v.size else float("nan")
 
 
 def align_predictions(gt: Mapping[str, Any], pred: Predictions, match: str = "name") -> list[dict[str, Any]]:
