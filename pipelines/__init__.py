@@ -1,0 +1,1 @@
+"""Pipelines: compose vcm's pure functions into the user's jobs (train, evaluate, encode, ...)."""

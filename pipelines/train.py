@@ -1,0 +1,364 @@
+"""Train a DT-JRD network on a crop dataset (`vcm train`), the authors' recipe by default.
+
+SGD (momentum 0.9, weight decay 5e-5), cosine decay per step to lr x 0.01, Gaussian soft labels, early
+stopping on validation MAE (patience 3), patch and position embeddings frozen. Writes
+  OUT            the best checkpoint so far (by validation MAE): what `dtjrd:OUT` loads;
+  OUT.last.pt    the state after the last finished epoch (optimizer, history): a rerun resumes from it;
+  OUT.csv        per-epoch metrics.
+Under torchrun (WORLD_SIZE > 1) it runs DistributedDataParallel, one process per GPU; only rank 0 writes.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from vcm.errors import VcmError
+
+LOSSES = ("gaussian", "ce")
+STRATEGIES = ("authors", "full")
+CSV_FIELDS = ("epoch", "lr", "train_loss", "train_mae", "val_loss", "val_mae", "val_mae_27_51", "val_acc_exact",
+              "val_acc_within_3", "val_baseline_mae", "seconds")
+
+
+@dataclass
+class TrainConfig:
+    """All settings of a training run (recorded in the checkpoint; those that change results must match to resume)."""
+
+    data: Path
+    out: Path
+    backbone: str = "vit_large_patch32_384"  # timm name or alias (tiny, vit-b32, vit-l32)
+    img_size: int | None = None  # None: 384, or 32 for `tiny`
+    epochs: int = 20
+    batch_size: int = 32  # per process
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-5
+    min_lr_ratio: float = 0.01
+    patience: int = 3  # epochs without a better validation MAE before stopping; 0 = never stop early
+    seed: int = 0
+    strategy: str = "authors"  # "authors": freeze patch + position embeddings; "full": fine-tune everything
+    pretrained: str | None = None  # "hub", "none" or a weights file; None: hub, except none for `tiny`
+    loss: str = "gaussian"
+    sigma: float = 3.0
+    resize: str = "stretch"
+    norm: str = "imagenet"
+    decode: str = "argmax"
+    device: str = "auto"
+    precision: str = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
+    workers: int = 2
+    resume: bool = True  # continue from OUT.last.pt when it exists
+    max_batches: int | None = None  # cap on training batches per epoch (smoke runs, benchmarks)
+    progress: bool = True
+
+    # settings a resumed run must share with the run it continues
+    RESUME_KEYS = ("backbone", "img_size", "batch_size", "lr", "momentum", "weight_decay", "min_lr_ratio", "seed",
+                   "strategy", "pretrained", "loss", "sigma", "resize", "norm", "decode", "max_batches")
+
+    def settings(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["data"], d["out"] = str(self.data), str(self.out)
+        return d
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    best_epoch: int
+    best_val: dict[str, Any]
+    history: list[dict[str, Any]]
+    epochs_run: int  # epochs trained by this call (0 when resuming a finished run)
+    stopped_early: bool
+    resumed_from: int  # epochs already done when this call started
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def side_paths(out: Path) -> tuple[Path, Path]:
+    """(last-epoch state, metrics CSV) next to the checkpoint."""
+    return out.with_name(out.name + ".last.pt"), out.with_name(out.name + ".csv")
+
+
+def lr_at(step: int, total: int, lr: float, min_ratio: float) -> float:
+    """Cosine decay from lr at step 0 to lr x min_ratio at the last step."""
+    t = min(1.0, step / max(1, total - 1))
+    return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", newline="") as f:
+        f.write(buf.getvalue())
+    os.replace(tmp, path)
+
+
+class _Dist:
+    """torchrun's environment (WORLD_SIZE, RANK, LOCAL_RANK), or a single process."""
+
+    def __init__(self):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.started = False
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def init(self, device_type: str) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            if not dist.is_initialized():
+                dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+                self.started = True
+
+    def gather(self, obj: Any) -> list[Any]:
+        if self.world == 1:
+            return [obj]
+        import torch.distributed as dist
+
+        out: list[Any] = [None] * self.world
+        dist.all_gather_object(out, obj)
+        return out
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.started:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
+    """Run (or resume) training; returns the best checkpoint and the per-epoch history."""
+    import torch
+
+    from vcm.jrd.dtjrd import resolve_device
+    from vcm.jrd.model import NORMALISATIONS
+
+    if cfg.loss not in LOSSES:
+        raise VcmError(f"unknown loss {cfg.loss!r}", fix=f"use one of {', '.join(LOSSES)}")
+    if cfg.strategy not in STRATEGIES:
+        raise VcmError(f"unknown strategy {cfg.strategy!r}", fix=f"use one of {', '.join(STRATEGIES)}")
+    if cfg.norm not in NORMALISATIONS:
+        raise VcmError(f"unknown normalisation {cfg.norm!r}", fix=f"use one of {', '.join(NORMALISATIONS)}")
+    if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
+        raise VcmError("epochs, batch size and lr must be positive", fix="e.g. --epochs 20 --batch-size 32 --lr 0.01")
+    out = Path(cfg.out)
+    last_path, csv_path = side_paths(out)
+    dist = _Dist()
+    if dist.world > 1 and resolve_device(cfg.device).type == "cuda":
+        torch.cuda.set_device(dist.local_rank)
+        device = torch.device("cuda", dist.local_rank)
+    else:
+        device = resolve_device(cfg.device)
+    dist.init(device.type)
+    try:
+        return _train(cfg, log, dist, device, out, last_path, csv_path)
+    finally:
+        dist.close()
+
+
+def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Path, csv_path: Path) -> TrainResult:
+    import torch
+    from torch.utils.data import DataLoader, DistributedSampler, Subset
+    from tqdm import tqdm
+
+    from vcm.jrd.data import CropSamples, data_fingerprint, read_dataset, require_crops
+    from vcm.jrd.dtjrd import atomic_torch_save, make_checkpoint
+    from vcm.jrd.loss import JRDLoss
+    from vcm.jrd.model import NORMALISATIONS, ModelConfig, build_model, freeze_embeddings
+    from vcm.jrd.scoring import score
+
+    ds = read_dataset(cfg.data)
+    for split in ("train", "val"):
+        if not ds.splits.get(split):
+            raise VcmError(f"dataset has no (or an empty) {split}_names.json", path=ds.root,
+                           fix="label with `vcm label` (it writes train/val/test splits)")
+    train_names, val_names = ds.names("train"), ds.names("val")
+    require_crops(ds, train_names + val_names)
+    fingerprint = data_fingerprint(ds, train_names + val_names)
+    train_median = float(np.median([ds.labels[n] for n in train_names]))
+
+    mean, std = NORMALISATIONS[cfg.norm]
+    mconf = ModelConfig.for_backbone(cfg.backbone, **({"img_size": cfg.img_size} if cfg.img_size else {}),
+                                     resize=cfg.resize, mean=mean, std=std, decode=cfg.decode)
+    pretrained = cfg.pretrained or ("none" if cfg.backbone == "tiny" else "hub")
+    cfg.pretrained = pretrained
+    cfg.img_size = mconf.img_size
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(mconf, pretrained)
+    frozen = freeze_embeddings(model) if cfg.strategy == "authors" else []
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    loss_fn = JRDLoss(cfg.loss, cfg.sigma, mconf.num_classes)
+    use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
+
+    train_set = CropSamples(ds, train_names, mconf.img_size, mconf.resize, mean, std, train=True)
+    val_set = CropSamples(ds, val_names, mconf.img_size, mconf.resize, mean, std, train=False)
+    val_idx = list(range(dist.rank, len(val_set), dist.world))  # disjoint shards, no padding: exact metrics
+    per_epoch = math.ceil(len(train_set) / (cfg.batch_size * dist.world))
+    if cfg.max_batches:
+        per_epoch = min(per_epoch, cfg.max_batches)
+    total_steps = per_epoch * cfg.epochs
+
+    history: list[dict[str, Any]] = []
+    start_epoch, best_mae, best_epoch, bad_epochs, stopped_early, best_val = 0, math.inf, 0, 0, False, {}
+    if cfg.resume and last_path.exists():
+        state = torch.load(last_path, map_location="cpu", weights_only=True)
+        old = state.get("train_config", {})
+        diff = [k for k in TrainConfig.RESUME_KEYS if old.get(k) != cfg.settings().get(k)]
+        if state.get("data_fingerprint") != fingerprint:
+            diff.append("training data")
+        if diff:
+            raise VcmError(f"cannot resume: {last_path.name} was trained with different {', '.join(diff)}",
+                           path=last_path, fix="pass the same settings, or --restart to start over")
+        model.load_state_dict(state["state_dict"])
+        opt.load_state_dict(state["optimizer"])
+        history = list(state["history"])
+        start_epoch, best_mae, best_epoch = int(state["epoch"]), float(state["best_mae"]), int(state["best_epoch"])
+        bad_epochs, stopped_early, best_val = int(state["bad_epochs"]), bool(state["stopped_early"]), state["best_val"]
+        if dist.main:
+            log(f"resumed from {last_path} after epoch {start_epoch} (best val MAE {best_mae:.3f} at epoch {best_epoch})")
+    elif dist.main:
+        log(f"training {mconf.backbone} at {mconf.img_size} px on {len(train_names)} crops, validating on "
+            f"{len(val_names)} (constant-median baseline MAE "
+            f"{score([ds.labels[n] for n in val_names], [train_median] * len(val_names), train_median).mae:.3f}); "
+            f"device {device}{', bf16' if use_bf16 else ''}, {dist.world} process(es)"
+            f"{', frozen: ' + ', '.join(frozen) if frozen else ''}")
+
+    if stopped_early or start_epoch >= cfg.epochs:
+        if dist.main:
+            log(f"nothing to do: the run {'stopped early' if stopped_early else 'finished'} after epoch {start_epoch}")
+        return TrainResult(out, best_epoch, best_val, history, 0, stopped_early, start_epoch)
+
+    net = model
+    if dist.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    pin = device.type == "cuda"
+    val_loader = DataLoader(Subset(val_set, val_idx), batch_size=cfg.batch_size, shuffle=False,
+                            num_workers=cfg.workers, pin_memory=pin, persistent_workers=False)
+    epochs_run = 0
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        # the shuffle of each epoch depends only on (seed, epoch), so a resumed run sees what an unbroken one would
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+        if dist.world > 1:
+            sampler = DistributedSampler(train_set, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=cfg.seed)
+            sampler.set_epoch(epoch)
+            loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
+                                pin_memory=pin, generator=gen)
+        else:
+            loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.workers,
+                                pin_memory=pin, generator=gen)
+        net.train()
+        sum_loss, sum_ae, seen = 0.0, 0.0, 0
+        bar = tqdm(total=per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (cfg.progress and dist.main),
+                   leave=True, dynamic_ncols=True)
+        for b, (x, y) in enumerate(loader):
+            if b >= per_epoch:
+                break
+            step = epoch * per_epoch + b
+            lr = lr_at(step, total_steps, cfg.lr, cfg.min_lr_ratio)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                logits = net(x)
+            loss = loss_fn(logits.float(), y)
+            if not torch.isfinite(loss):
+                raise VcmError(f"training diverged at epoch {epoch + 1}, step {b + 1} (loss {loss.item()})",
+                               fix="lower --lr")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            n = int(y.shape[0])
+            sum_loss += float(loss.detach()) * n
+            sum_ae += float((logits.detach().float().argmax(-1) - y).abs().sum())
+            seen += n
+            bar.update(1)
+            bar.set_postfix(loss=f"{sum_loss / seen:.3f}", mae=f"{sum_ae / seen:.2f}", lr=f"{lr:.2g}")
+        bar.close()
+        train_loss, train_mae = sum_loss / max(1, seen), sum_ae / max(1, seen)
+
+        val_loss, preds = _evaluate(net, val_loader, loss_fn, device, use_bf16, mconf.decode)
+        shards = dist.gather((val_idx, preds, val_loss))
+        pred_all = np.zeros(len(val_set))
+        vloss = 0.0
+        for idx, p, l in shards:
+            pred_all[idx] = p
+            vloss += l
+        truth = [ds.labels[n] for n in val_names]
+        m = score(truth, pred_all, train_median)
+        row = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, "train_mae": train_mae,
+               "val_loss": vloss / len(val_set), "val_mae": m.mae, "val_mae_27_51": m.mae_27_51,
+               "val_acc_exact": m.acc_exact, "val_acc_within_3": m.acc_within_3, "val_baseline_mae": m.baseline_mae,
+               "seconds": time.perf_counter() - t0}
+        history.append(row)
+        epochs_run += 1
+        improved = m.mae < best_mae - 1e-9
+        if improved:
+            best_mae, best_epoch, bad_epochs = m.mae, epoch + 1, 0
+            best_val = dict(m.to_json(), epoch=epoch + 1, val_loss=row["val_loss"])
+        else:
+            bad_epochs += 1
+        stopped_early = cfg.patience > 0 and bad_epochs >= cfg.patience and epoch + 1 < cfg.epochs
+        if dist.main:
+            common = dict(data_fingerprint=fingerprint, train_config=cfg.settings(), train_median=train_median)
+            if improved:
+                atomic_torch_save(make_checkpoint(model, mconf, epoch=epoch + 1, val_metrics=best_val, **common), out)
+            atomic_torch_save(make_checkpoint(
+                model, mconf, epoch=epoch + 1, optimizer=opt.state_dict(), history=history, best_mae=best_mae,
+                best_epoch=best_epoch, best_val=best_val, bad_epochs=bad_epochs, stopped_early=stopped_early, **common),
+                last_path)
+            _write_csv(csv_path, history)
+            log(f"epoch {epoch + 1}: train loss {train_loss:.4f} MAE {train_mae:.3f} | val MAE {m.mae:.3f} "
+                f"(baseline {m.baseline_mae:.3f}){' *best*' if improved else ''}")
+        dist.barrier()
+        if stopped_early:
+            if dist.main:
+                log(f"early stop: no better validation MAE for {bad_epochs} epochs")
+            break
+    return TrainResult(out, best_epoch, best_val, history, epochs_run, stopped_early, start_epoch,
+                       {"frozen": frozen, "device": str(device)})
+
+
+def _evaluate(net, loader, loss_fn, device, use_bf16, decode) -> tuple[float, list[float]]:
+    """(sum of the loss over samples, decoded predictions) over a loader, in order."""
+    import torch
+
+    from vcm.jrd.model import decode_logits
+
+    net.eval()
+    total, preds = 0.0, []
+    with torch.inference_mode():
+        for x, y in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                logits = net(x).float()
+            total += float(loss_fn(logits, y)) * int(y.shape[0])
+            jrd, _, _ = decode_logits(logits, decode)
+            preds.extend(jrd.cpu().tolist())
+    return total, preds
