@@ -1,0 +1,493 @@
+"""Build an OW-JRD-style crop dataset from a folder of pictures and any detector (`vcm label`).
+
+For each picture: detect objects on the original (or take its COCO boxes with --gt), code the whole picture
+all-intra at the QPs asked for (the settings of `vcm encode`), detect on each decoded picture, decide per
+object whether it is still detected (the shared rule), and label it by the corrected rule of
+`vcm.labeling` (full sweep or the exact smart search). Writes
+    DATASET/crops/<name>/<name>.png      the object's box cut from the ORIGINAL picture (name = <picture>_<k>)
+    DATASET/JRD_info.json                {name: jrd}
+    DATASET/{train,val,test}_names.json  {"names": [...]}, split by picture with the seed
+    DATASET/labels.csv                   one row per object (dropped ones too) with its per-QP string
+    DATASET/meta.json                    detector, encoder, thresholds, QPs, counts: what reproduces it
+    DATASET/.work/<picture>.json         one result per picture (atomic): what a re-run resumes from
+The dataset files are rebuilt from .work/ at the end of every run, so an interrupt loses at most the
+pictures in progress, and a re-run codes only pictures whose result is missing or made with other settings.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from vcm import labeling as L
+from vcm.errors import VcmError
+from vcm.fsutil import atomic_path, sha256_file, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+WORK_DIR = ".work"
+SEARCHES = ("smart", "full")
+CSV_FIELDS = ("picture", "name", "object", "x1", "y1", "x2", "y2", "class_id", "class", "score", "jrd", "status",
+              "detected")
+FORMAT = 1  # version of the .work record layout
+
+
+@dataclass
+class LabelConfig:
+    """Every setting of a labelling run; those that change labels go into the per-picture fingerprint."""
+
+    pictures: Path
+    out: Path
+    detector: str = "hog-person"
+    detector_options: dict[str, Any] = field(default_factory=dict)
+    qps: list[int] = field(default_factory=lambda: list(range(64)))
+    search: str = "smart"
+    window: int = L.WINDOW
+    match_iou: float = 0.5
+    min_score: float | None = None
+    encoder: str = "ffmpeg"
+    preset: str = "faster"
+    matrix: str = "bt709"
+    gt: Path | None = None
+    seed: int = 0
+    split: tuple[float, float, float] = L.SPLIT_FRACTIONS
+    workers: int = 1
+    prefetch: int = 2  # codings run ahead of detection inside one picture (threads)
+    progress: bool = True
+    command: str = ""
+
+    def __post_init__(self):
+        self.pictures, self.out = Path(self.pictures), Path(self.out)
+        self.gt = Path(self.gt) if self.gt else None
+        if self.search not in SEARCHES:
+            raise VcmError(f"unknown search {self.search!r}", fix="use --search smart or --search full")
+        if self.window < 1:
+            raise VcmError(f"--window must be >= 1, got {self.window}", fix="use the authors' 8")
+        if not 0.0 < self.match_iou <= 1.0:
+            raise VcmError(f"--match-iou must be in (0, 1], got {self.match_iou}", fix="use e.g. 0.5")
+        if self.workers < 1:
+            raise VcmError(f"--workers must be >= 1, got {self.workers}", fix="use e.g. --workers 2")
+        if not self.qps:
+            raise VcmError("no QPs to code", fix="use e.g. --qps 0-63")
+
+
+@dataclass
+class LabelSummary:
+    """What a run did (printed at the end, stored in meta.json)."""
+
+    pictures: int = 0
+    labelled_now: int = 0
+    resumed: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    objects: int = 0
+    crops: int = 0
+    never_lost: int = 0
+    dropped: int = 0
+    uncoded: int = 0
+    codings: int = 0
+    seconds: float = 0.0
+    histogram: dict[str, int] = field(default_factory=dict)
+    splits: dict[str, int] = field(default_factory=dict)
+    out: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def text(self) -> str:
+        lines = [f"pictures: {self.pictures} ({self.labelled_now} labelled now, {self.resumed} from an earlier run, "
+                 f"{len(self.failed)} failed, {len(self.skipped)} skipped)",
+                 f"objects: {self.objects}: {self.crops} labelled (of which {self.never_lost} never lost), "
+                 f"{self.dropped} dropped (not found at the lowest QPs), {self.uncoded} with no codable QP",
+                 f"codings this run: {self.codings} in {self.seconds:.1f} s",
+                 "labels: " + "  ".join(f"{k}:{v}" for k, v in self.histogram.items()),
+                 "splits (crops): " + ", ".join(f"{k} {v}" for k, v in self.splits.items()),
+                 f"dataset: {self.out}"]
+        for f in self.failed:
+            lines.append(f"FAILED {f['picture']}: {f['error']}")
+        for f in self.skipped:
+            lines.append(f"skipped {f['picture']}: {f['reason']}")
+        return "\n".join(lines)
+
+
+# --- inputs ------------------------------------------------------------------------------------------------
+
+def list_pictures(root: Path, exclude: Sequence[Path] = ()) -> list[Path]:
+    """Picture files under `root` (recursive, sorted, hidden entries and `exclude` folders left out)."""
+    from vcm.media import PICTURE_EXTS
+
+    if not root.is_dir():
+        raise VcmError("not a folder of pictures", path=root, fix="give the folder that holds the pictures")
+    excl = [p.resolve() for p in exclude]
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        d = Path(dirpath)
+        dirnames[:] = sorted(n for n in dirnames if not n.startswith(".") and (d / n).resolve() not in excl)
+        out += [d / f for f in filenames if not f.startswith(".") and Path(f).suffix.lower() in PICTURE_EXTS]
+    return sorted(out, key=lambda p: p.relative_to(root).as_posix())
+
+
+def gt_objects(gt_path: Path, relpaths: Sequence[str]) -> tuple[dict[str, list[dict]], str]:
+    """Per picture (relative path) its non-crowd COCO boxes as Detection JSON; and the file's sha256."""
+    from vcm.gt import image_ids_by_name, read_coco
+
+    coco = read_coco(gt_path)
+    ids = image_ids_by_name(coco)
+    names = {c["id"]: str(c.get("name", c["id"])) for c in coco["categories"]}
+    per_image: dict[Any, list[dict]] = {}
+    for a in coco["annotations"]:
+        if a.get("iscrowd", 0):
+            continue  # crowd regions are not single objects
+        x, y, w, h = (float(v) for v in a["bbox"])
+        if w < 1 or h < 1:
+            continue
+        per_image.setdefault(a["image_id"], []).append(
+            {"box": [x, y, x + w, y + h], "class_id": int(a["category_id"]), "label": names[a["category_id"]],
+             "score": float(a.get("score", 1.0))})
+    out = {}
+    for rel in relpaths:
+        image_id = ids.get(rel, ids.get(Path(rel).name))
+        if image_id is not None:
+            out[rel] = per_image.get(image_id, [])
+    return out, sha256_file(gt_path)
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def settings_record(cfg: LabelConfig, detector_desc: dict, encoder_version: str, gt_sha: str | None) -> dict:
+    """Everything that changes a label: recorded in meta.json, hashed into each picture's fingerprint."""
+    return {"detector": detector_desc, "detector_options": cfg.detector_options,
+            "rule": {"iou": cfg.match_iou, "min_score": cfg.min_score, "match_by": _match_by(cfg)},
+            "encoder": {"name": cfg.encoder, "version": encoder_version, "preset": cfg.preset, "intra": True,
+                        "matrix": cfg.matrix},
+            "qps": list(cfg.qps), "window": cfg.window, "search": cfg.search,
+            "gt": {"path": str(cfg.gt), "sha256": gt_sha} if cfg.gt else None, "format": FORMAT}
+
+
+def _match_by(cfg: LabelConfig) -> str:
+    # COCO category ids differ from detector class ids (1 vs 0 = person): match ground truth by name
+    return "label" if cfg.gt else "class_id"
+
+
+# --- one picture ---------------------------------------------------------------------------------------------
+
+class Labeller:
+    """Labels one picture at a time; built once per worker process (the detector loads once)."""
+
+    def __init__(self, cfg: LabelConfig, detector=None):
+        from vcm.detect import create_detector
+        from vcm.metrics.match import StillDetectedRule
+
+        self.cfg = cfg
+        self.detector = detector or create_detector(cfg.detector, **cfg.detector_options)
+        self.rule = StillDetectedRule(iou=cfg.match_iou, min_score=cfg.min_score, match_by=_match_by(cfg))
+
+    def probe_fn(self, rgb: np.ndarray, objects, stats: dict) -> Callable[[list[int]], dict]:
+        """probe(QPs) -> {qp: [still detected per object] or None}: codes run ahead in threads, detection here."""
+        from vcm.codec import code_picture
+        from vcm.metrics.match import still_detected_all
+
+        cfg = self.cfg
+
+        def code(q: int):
+            t0 = time.perf_counter()
+            try:
+                decoded, res = code_picture(rgb, q, preset=cfg.preset, encoder=cfg.encoder, matrix=cfg.matrix)
+            except VcmError as e:
+                return q, None, str(e), time.perf_counter() - t0, False
+            return q, decoded, None, time.perf_counter() - t0, res.cached
+
+        def probe(qps: list[int]) -> dict:
+            out: dict[int, list[bool] | None] = {}
+            with ThreadPoolExecutor(max(1, cfg.prefetch)) as pool:
+                for fut in [pool.submit(code, q) for q in qps]:
+                    q, decoded, err, secs, cached = fut.result()
+                    stats["codings"] += 1
+                    stats["cached"] += int(bool(cached))
+                    stats["code_seconds"] += secs
+                    if decoded is None:
+                        stats["errors"][str(q)] = err
+                        out[q] = None
+                        continue
+                    t0 = time.perf_counter()
+                    dets = self.detector.detect([decoded])[0]
+                    stats["detect_seconds"] += time.perf_counter() - t0
+                    out[q] = still_detected_all(objects, dets, self.rule)
+            return out
+
+        return probe
+
+    def label(self, path: Path, name: str, gt: list[dict] | None) -> dict:
+        """The .work record of one picture (crops written first); VcmError for an unreadable picture."""
+        from vcm.jrd.data import crop_object
+        from vcm.media import read_picture, write_picture
+        from vcm.types import Detection
+
+        t0 = time.perf_counter()
+        rgb = read_picture(path)
+        h, w = rgb.shape[:2]
+        if gt is None:
+            objects = list(self.detector.detect([rgb])[0])
+        else:
+            objects = [Detection.from_json(d) for d in gt]
+        names = getattr(self.detector, "class_names", {}) or {}
+        undetectable = set()
+        if gt is not None and names:  # a class the detector cannot return can never be still detected
+            known = set(names.values())
+            undetectable = {i for i, d in enumerate(objects) if d.label not in known}
+        todo = [i for i in range(len(objects)) if i not in undetectable]
+        stats = {"codings": 0, "cached": 0, "code_seconds": 0.0, "detect_seconds": 0.0, "errors": {}}
+        probe = self.probe_fn(rgb, [objects[i] for i in todo], stats)
+        search = L.smart_search if self.cfg.search == "smart" else L.full_sweep
+        labels, results = search(len(todo), self.cfg.qps, probe, self.cfg.window)
+        if todo and all(v is None for v in results.values()):
+            first = next(iter(stats["errors"].values()), "")
+            raise VcmError(f"no QP could be coded ({first})", path=path, fix="see the encoder log named above")
+        by_obj = dict(zip(todo, zip(labels, range(len(todo)))))
+        recs = []
+        for k, det in enumerate(objects):
+            cname = L.crop_name(name, k)
+            if k in by_obj:
+                lab, col = by_obj[k]
+                status, jrd, detected = lab.status, lab.jrd, L.detected_string(results, col)
+            else:
+                status, jrd, detected = L.DROPPED, None, "." * (L.MAX_QP + 1)
+            if jrd is not None:
+                write_picture(self.cfg.out / "crops" / cname / f"{cname}.png", np.ascontiguousarray(crop_object(rgb, det.box)))
+            recs.append({"k": k, "name": cname, **det.to_json(), "jrd": jrd, "status": status,
+                         "detected": detected, **({"reason": "class not returned by the detector"}
+                                                  if k in undetectable else {})})
+        return {"width": w, "height": h, "objects": recs, "qps_coded": sorted(results),
+                "coding_errors": stats["errors"], "codings": stats["codings"], "cached": stats["cached"],
+                "code_seconds": round(stats["code_seconds"], 3), "detect_seconds": round(stats["detect_seconds"], 3),
+                "seconds": round(time.perf_counter() - t0, 3)}
+
+
+# --- workers -------------------------------------------------------------------------------------------------
+
+_WORKER: Labeller | None = None
+
+
+def _set_threads(n: int) -> None:
+    import cv2
+
+    cv2.setNumThreads(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+
+
+def _init_worker(cfg: LabelConfig, threads: int) -> None:
+    global _WORKER
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    _set_threads(threads)
+    _WORKER = Labeller(cfg)
+    _set_threads(threads)  # again: building a torch detector may have imported torch
+
+
+def _task(labeller: Labeller, task: dict) -> dict:
+    """Label one picture and store its .work record; failures come back as a record, never raise."""
+    t0 = time.perf_counter()
+    try:
+        rec = labeller.label(Path(task["path"]), task["name"], task["gt"])
+    except VcmError as e:
+        return {"ok": False, "picture": task["rel"], "error": str(e)}
+    except Exception as e:  # noqa: BLE001 - one bad picture must not stop the run; reported with its type
+        log.debug("labelling %s failed", task["rel"], exc_info=True)
+        return {"ok": False, "picture": task["rel"], "error": f"{type(e).__name__}: {e}"}
+    rec.update({"format": FORMAT, "picture": task["rel"], "name": task["name"], "fingerprint": task["fingerprint"],
+                "picture_sha256": task["sha256"]})
+    write_json_atomic(Path(task["work"]), rec)
+    rec["ok"] = True
+    rec["wall"] = time.perf_counter() - t0
+    return rec
+
+
+def _worker_task(task: dict) -> dict:
+    assert _WORKER is not None
+    return _task(_WORKER, task)
+
+
+# --- the run -------------------------------------------------------------------------------------------------
+
+def _check_out_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise VcmError("output exists and is not a folder", path=out, fix="choose a new folder for -o")
+    if out.is_dir() and any(out.iterdir()) and not ((out / WORK_DIR).is_dir() or (out / "meta.json").exists()):
+        raise VcmError("folder is not empty and was not written by `vcm label`", path=out,
+                       fix="choose an empty or new folder for -o")
+
+
+def _load_record(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _record_complete(rec: dict | None, fingerprint: str, out: Path) -> bool:
+    if not rec or rec.get("fingerprint") != fingerprint or rec.get("format") != FORMAT:
+        return False
+    return all((out / "crops" / o["name"] / f"{o['name']}.png").is_file()
+               for o in rec.get("objects", []) if o.get("jrd") is not None)
+
+
+def run_label(cfg: LabelConfig) -> LabelSummary:
+    """Label every picture of cfg.pictures into cfg.out (resuming), then (re)write the dataset files."""
+    from tqdm import tqdm
+
+    from vcm.codec import create_encoder
+    from vcm.detect import create_detector
+
+    t_start = time.perf_counter()
+    out = cfg.out
+    _check_out_dir(out)
+    paths = list_pictures(cfg.pictures, exclude=[out])
+    if not paths:
+        raise VcmError("no pictures found (png, jpg, bmp, tif, webp)", path=cfg.pictures,
+                       fix="give the folder that holds the pictures")
+    rels = [p.relative_to(cfg.pictures).as_posix() for p in paths]
+    names = L.picture_names(rels)
+    enc = create_encoder(cfg.encoder)
+    detector = create_detector(cfg.detector, **cfg.detector_options)
+    gt_map, gt_sha = (gt_objects(cfg.gt, rels) if cfg.gt else ({}, None))
+    settings = settings_record(cfg, detector.describe(), enc.version(), gt_sha)
+    settings_fp = _digest(settings)
+    work = out / WORK_DIR
+    work.mkdir(parents=True, exist_ok=True)
+
+    summary = LabelSummary(pictures=len(paths), out=str(out))
+    tasks, records = [], {}
+    for path, rel, name in zip(paths, rels, names):
+        if cfg.gt and rel not in gt_map:
+            summary.skipped.append({"picture": rel, "reason": f"no entry in {cfg.gt.name}"})
+            continue
+        try:
+            sha = sha256_file(path)
+        except OSError as e:
+            summary.failed.append({"picture": rel, "error": f"cannot read: {e}"})
+            continue
+        gt = gt_map.get(rel) if cfg.gt else None
+        fp = _digest({"settings": settings_fp, "picture": sha, "gt": gt})
+        wpath = work / f"{name}.json"
+        rec = _load_record(wpath)
+        if _record_complete(rec, fp, out):
+            records[name] = rec
+            summary.resumed += 1
+            continue
+        tasks.append({"path": str(path), "rel": rel, "name": name, "gt": gt, "fingerprint": fp, "sha256": sha,
+                      "work": str(wpath)})
+
+    bar = tqdm(total=len(tasks), unit="pic", desc="vcm label", disable=not cfg.progress, dynamic_ncols=True,
+               file=sys.stderr)
+
+    def done(res: dict) -> None:
+        if res.get("ok"):
+            records[res["name"]] = res
+            summary.labelled_now += 1
+            summary.codings += res.get("codings", 0)
+        else:
+            summary.failed.append({"picture": res["picture"], "error": res["error"]})
+            bar.write(f"FAILED {res['picture']}: {res['error']}", file=sys.stderr)
+        bar.update(1)
+        bar.set_postfix(objects=sum(len(r.get("objects", [])) for r in records.values()), failed=len(summary.failed))
+
+    workers = min(cfg.workers, max(1, len(tasks)))
+    try:
+        if workers <= 1:
+            labeller = Labeller(cfg, detector)
+            for t in tasks:
+                done(_task(labeller, t))
+        else:
+            import multiprocessing as mp
+
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                     initargs=(cfg, threads)) as pool:
+                pending = set()
+                queue = list(tasks)
+                try:
+                    while queue or pending:
+                        while queue and len(pending) < 2 * workers:  # a bounded queue: an interrupt loses little
+                            pending.add(pool.submit(_worker_task, queue.pop(0)))
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for f in finished:
+                            done(f.result())
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+    except KeyboardInterrupt:
+        bar.close()
+        raise VcmError(f"interrupted after {summary.labelled_now} of {len(tasks)} pictures; their results are "
+                       f"kept in {work}", fix="run the same command again to go on where it stopped") from None
+    bar.close()
+    summary.seconds = time.perf_counter() - t_start
+    write_dataset(cfg, records, settings, summary)
+    return summary
+
+
+# --- the dataset files ---------------------------------------------------------------------------------------
+
+def write_dataset(cfg: LabelConfig, records: dict[str, dict], settings: dict, summary: LabelSummary) -> None:
+    """(Re)write JRD_info.json, the split files, labels.csv and meta.json from the per-picture records."""
+    out = cfg.out
+    labels: dict[str, int] = {}
+    crops_by_picture: dict[str, list[str]] = {}
+    rows = []
+    for pname in sorted(records):
+        rec = records[pname]
+        for o in rec["objects"]:
+            summary.objects += 1
+            st = o["status"]
+            summary.dropped += st == L.DROPPED
+            summary.uncoded += st == L.UNCODED
+            summary.never_lost += st == L.NEVER_LOST
+            if o.get("jrd") is not None:
+                labels[o["name"]] = int(o["jrd"])
+                crops_by_picture.setdefault(pname, []).append(o["name"])
+            x1, y1, x2, y2 = o["box"]
+            rows.append({"picture": rec["picture"], "name": o["name"], "object": o["k"], "x1": x1, "y1": y1,
+                         "x2": x2, "y2": y2, "class_id": o["class_id"], "class": o["label"], "score": o["score"],
+                         "jrd": "" if o.get("jrd") is None else o["jrd"], "status": st, "detected": o["detected"]})
+    summary.crops = len(labels)
+    summary.histogram = L.histogram(labels.values())
+    split = L.split_pictures(sorted(crops_by_picture), cfg.seed, cfg.split)
+    split_names = {s: sorted(n for p in split[s] for n in crops_by_picture[p]) for s in L.SPLIT_NAMES}
+    summary.splits = {s: len(v) for s, v in split_names.items()}
+
+    crops = out / "crops"
+    if crops.is_dir():  # crops of earlier runs that are no longer labelled (other settings, removed pictures)
+        for d in crops.iterdir():
+            if d.is_dir() and d.name not in labels:
+                shutil.rmtree(d, ignore_errors=True)
+    write_json_atomic(out / "JRD_info.json", {n: labels[n] for n in sorted(labels)})
+    for s, v in split_names.items():
+        write_json_atomic(out / f"{s}_names.json", {"names": v})
+    with atomic_path(out / "labels.csv") as tmp:
+        buf = io.StringIO()
+        wr = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+        wr.writeheader()
+        wr.writerows(rows)
+        tmp.write_text(buf.getvalue())
+    from vcm import __version__
+
+    meta = {"tool": "vcm label", "vcm_version": __version__, "command": cfg.command,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "pictures_dir": str(cfg.pictures), **settings,
+            "qp_range": f"{cfg.qps[0]}-{cfg.qps[-1]}", "label_rule": L.RULE_TEXT.format(w=cfg.window),
+            "seed": cfg.seed, "split_fractions": list(cfg.split), "split_pictures": split,
+            "counts": {k: v for k, v in summary.to_json().items() if k not in ("out",)}}
+    write_json_atomic(out / "meta.json", meta)

@@ -1,0 +1,92 @@
+"""`vcm label`: build a JRD crop dataset (OW-JRD layout) from a folder of pictures. Parses options and
+calls pipelines.label; nothing heavy is imported until the command runs."""
+from __future__ import annotations
+
+import shlex
+import sys
+
+import click
+
+from vcm.cli.detect import detector_options
+from vcm.codec.base import PRESETS
+
+
+def _fractions(ctx, param, value):
+    try:
+        parts = tuple(float(v) for v in str(value).split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or any(p < 0 for p in parts) or sum(parts) <= 0:
+        raise click.BadParameter(f"{value!r}: give three fractions train,val,test, e.g. 0.8,0.1,0.1")
+    return parts
+
+
+@click.command("label")
+@click.argument("pictures_dir", type=click.Path(file_okay=False))
+@click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False),
+              help="Dataset folder (created; a re-run resumes in it).")
+@detector_options
+@click.option("--qps", default="0-63", show_default=True,
+              help="QPs to code: a range LO-HI (every --qp-step-th QP, HI always) or a list 22,27,32.")
+@click.option("--qp-step", type=int, default=1, show_default=True, help="Step through a QP range.")
+@click.option("--search", type=click.Choice(["smart", "full"]), default="smart", show_default=True,
+              help="smart: code only the QPs the label rule needs (same labels); full: code every QP.")
+@click.option("--window", type=int, default=8, show_default=True,
+              help="Losses shorter than this many probed QPs are noise (the label rule's sliding window).")
+@click.option("--match-iou", type=float, default=0.5, show_default=True,
+              help="Still detected = same class and IoU >= this with the original box.")
+@click.option("--min-score", type=float, default=None,
+              help="Still detected also needs this score (default: whatever the detector returns).")
+@click.option("--gt", type=click.Path(dir_okay=False),
+              help="COCO instances json: label its boxes (matched by file name) instead of the detections.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/val/test split by picture.")
+@click.option("--split", "split", default="0.8,0.1,0.1", show_default=True, callback=_fractions,
+              help="Fractions of pictures for train,val,test.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Processes, one picture each at a time.")
+@click.option("--encoder", default="ffmpeg", show_default=True, help="Encoder backend: ffmpeg, vvenc or vtm.")
+@click.option("--preset", type=click.Choice(PRESETS), default="faster", show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def label(pictures_dir, out, detector, conf, det_iou, imgsz, classes, device, qps, qp_step, search, window,
+          match_iou, min_score, gt, seed, split, workers, encoder, preset, quiet):
+    """Label objects with their JRD and write an OW-JRD-style dataset for `vcm train`.
+
+    Each picture is coded whole, all-intra, at every QP asked for (the smart search codes only the QPs the
+    rule needs and gives the same labels); an object's label is the QP just below the first QP at which
+    the detector loses it for --window QPs in a row. Objects never lost get the top QP; objects lost at
+    the lowest QPs are dropped and counted.
+
+    \b
+    Example:
+      vcm label pictures/ -o jrd_data --detector hog-person --qps 0-63 --workers 2
+      vcm label val2017/ -o jrd_coco --detector yolo11n.pt --gt instances_val2017.json
+      vcm train jrd_data -o dtjrd.pt
+
+    \b
+    Writes into DATASET_DIR:
+      crops/<pic>_<k>/<pic>_<k>.png   object k's box cut from the original picture
+      JRD_info.json                   {crop name: JRD}
+      train/val/test_names.json       {"names": [...]}, split by picture with --seed
+      labels.csv                      every object: box, class, score, JRD, status, per-QP string
+                                      (QP 0..63: 1 detected, 0 lost, ! not codable, . not coded)
+      meta.json                       detector + weights hash, encoder + version, rule, QPs, counts
+    Re-running the same command skips pictures already labelled. Exit 1 if a picture failed.
+    """
+    from pathlib import Path
+
+    from pipelines.label import LabelConfig, run_label
+    from vcm import labeling
+    from vcm.detect import is_ultralytics_spec
+
+    det_opts = {"conf": conf}
+    if is_ultralytics_spec(detector):
+        det_opts.update(iou=det_iou, imgsz=imgsz, classes=classes, device=device)
+    det_opts = {k: v for k, v in det_opts.items() if v is not None}
+    cfg = LabelConfig(pictures=Path(pictures_dir), out=Path(out), detector=detector, detector_options=det_opts,
+                      qps=labeling.parse_qps(qps, qp_step), search=search, window=window, match_iou=match_iou,
+                      min_score=min_score, encoder=encoder, preset=preset, gt=Path(gt) if gt else None, seed=seed,
+                      split=split, workers=workers, progress=not quiet,
+                      command=shlex.join(["vcm", *sys.argv[1:]]))
+    summary = run_label(cfg)
+    click.echo(summary.text())
+    if summary.failed:
+        sys.exit(1)
