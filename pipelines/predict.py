@@ -1,0 +1,43 @@
+"""`vcm predict`: per-object JRD of one picture without writing a coded file."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+
+def run_predict(input_path: str | Path, detector: str = "hog-person", jrd: str = "prior", *, bg_qp: int = 51,
+                margin: int = 48, preset: str = "faster", encoder: str = "ffmpeg") -> dict[str, Any]:
+    """Detect, predict; the options after `jrd` matter to `search` only (it codes the picture as encode would)."""
+    from vcm.codec import read_picture
+    from vcm.detect import create_detector
+    from vcm.jrd import create_predictor
+
+    t0 = time.perf_counter()
+    rgb = read_picture(input_path)
+    det = create_detector(detector)
+    dets = det.detect([rgb])[0]
+    t1 = time.perf_counter()
+    pred = create_predictor(jrd, detector=det, bg_qp=bg_qp, margin=margin, preset=preset, encoder=encoder)
+    objs = pred.predict(rgb, dets)
+    t2 = time.perf_counter()
+    return {
+        "input": str(input_path), "width": int(rgb.shape[1]), "height": int(rgb.shape[0]),
+        "detector": det.describe(), "predictor": pred.describe(),
+        "objects": [{"box": [round(float(v), 2) for v in o.detection.box], "label": o.detection.label,
+                     "class_id": o.detection.class_id, "score": round(float(o.detection.score), 4), "jrd": int(o.jrd),
+                     "source": o.source, "info": o.info} for o in objs],
+        "seconds": {"detect": round(t1 - t0, 3), "predict": round(t2 - t1, 3)},
+    }
+
+
+def format_predictions(r: dict[str, Any]) -> str:
+    lines = [f"{r['input']} ({r['width']}x{r['height']}): {len(r['objects'])} objects, "
+             f"detector {r['detector'].get('detector')}, predictor {r['predictor'].get('predictor')}"]
+    if r["objects"]:
+        lines.append(f"  {'#':>2}  {'label':<10} {'score':>5}  {'box x1,y1,x2,y2':<25} {'JRD':>3}")
+    for i, o in enumerate(r["objects"]):
+        box = ",".join(f"{v:.0f}" for v in o["box"])
+        lines.append(f"  {i:>2}  {o['label'][:10]:<10} {o['score']:5.2f}  {box:<25} {o['jrd']:>3}")
+    lines.append(f"  time: detect {r['seconds']['detect']:.2f} s, predict {r['seconds']['predict']:.2f} s")
+    return "\n".join(lines)
