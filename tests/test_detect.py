@@ -194,3 +194,15 @@ def test_cli_help_has_examples_and_no_heavy_imports():
             "sys.exit(', '.join(heavy) or None)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
+
+
+def test_bench_detect_tool_runs(capsys):
+    """tools/bench_detect.py's main() end to end in its quick mode (the numbers go to docs/BENCHMARKS.md)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_detect", Path(__file__).parents[1] / "tools/bench_detect.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--quick", "--detections", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "| hog-person | one picture per call |" in out and "| 200 |" in out

