@@ -72,9 +72,10 @@ def bdrate(anchor_csv, test_csv, method, monotone, min_overlap, as_json):
     \b
     Example:
       vcm bdrate vvc.csv dtjrd.csv
-      BD-rate (pchip): -31.234%
-      BD-quality (pchip): +0.0412
-      Bit saving at equal accuracy: 29.580% (mean of 4 test points inside the anchor's quality range)
+      BD-rate (pchip): -34.008%
+      BD-quality (pchip): +0.0425
+      Bit saving at equal accuracy: 34.361% (mean of 3 test point(s) inside the anchor's quality range; ...)
+    (vvc.csv: 1000,0.52 1900,0.61 3600,0.68 7000,0.72; dtjrd.csv: 700,0.53 1400,0.62 2600,0.69 5200,0.73)
     \b
     Negative BD-rate = the test needs fewer bits for the same quality. The equal-accuracy saving compares
     each test point with the anchor's rate interpolated at the same quality (works with one test point).
