@@ -21,6 +21,23 @@ def _fractions(ctx, param, value):
     return parts
 
 
+def _command_line(ctx: click.Context) -> str:
+    """The command with every option spelled out (defaults included): it reproduces the run as recorded."""
+    args = ["vcm", "label", ctx.params["pictures_dir"]]
+    for p in ctx.command.params:
+        if not isinstance(p, click.Option) or p.name in ("pictures_dir", "quiet"):
+            continue
+        v = ctx.params.get(p.name)
+        if v is None or v is False:
+            continue
+        flag = max(p.opts, key=len)
+        if v is True:
+            args.append(flag)
+        else:
+            args += [flag, ",".join(f"{x:g}" for x in v) if isinstance(v, tuple) else str(v)]
+    return shlex.join(args)
+
+
 @click.command("label")
 @click.argument("pictures_dir", type=click.Path(file_okay=False))
 @click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False),
@@ -85,7 +102,7 @@ def label(pictures_dir, out, detector, conf, det_iou, imgsz, classes, device, qp
                       qps=labeling.parse_qps(qps, qp_step), search=search, window=window, match_iou=match_iou,
                       min_score=min_score, encoder=encoder, preset=preset, gt=Path(gt) if gt else None, seed=seed,
                       split=split, workers=workers, progress=not quiet,
-                      command=shlex.join(["vcm", *sys.argv[1:]]))
+                      command=_command_line(click.get_current_context()))
     summary = run_label(cfg)
     click.echo(summary.text())
     if summary.failed:

@@ -1,0 +1,302 @@
+"""`vcm label`: the label rule and its smart search (pure), then real runs: real pictures, the real
+libvvenc encoder and decoder, the offline hog-person detector, through the CLI.
+
+QP ranges are reduced to keep the default suite fast; the full 0..63 comparison is marked slow.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from vcm import labeling as L
+
+# --- the rule and the search, on vectors ---------------------------------------------------------------------
+
+
+def test_rule_on_hand_made_vectors():
+    qps = list(range(20, 36))
+    v = [True] * 5 + [False] * 2 + [True] * 2 + [False] * 7  # a 2-QP loss is noise; the final 7 reach the end
+    assert L.label_from_values(qps, v, 8) == L.ObjectLabel(L.LABELLED, 28)
+    v = [True] * 3 + [False] * 8 + [True] * 5  # 8 lost in a row: the later detections do not count
+    assert L.label_from_values(qps, v, 8) == L.ObjectLabel(L.LABELLED, 22)
+    assert L.label_from_values(qps, [True] * 15 + [False], 8) == L.ObjectLabel(L.LABELLED, 34)
+    assert L.label_from_values(qps, [True] * 16, 8) == L.ObjectLabel(L.NEVER_LOST, 35)
+    assert L.label_from_values(qps, [False] * 8 + [True] * 8, 8) == L.ObjectLabel(L.DROPPED, None)
+    # lost at the lowest QP only: noise, not dropped
+    assert L.label_from_values(qps, [False] + [True] * 15, 8) == L.ObjectLabel(L.NEVER_LOST, 35)
+    # a QP that cannot be coded is left out, as if not asked for
+    v = [None, True, True] + [False] * 13
+    assert L.label_from_values(qps, v, 8) == L.ObjectLabel(L.LABELLED, 22)
+    assert L.label_from_values(qps, [None] * 16, 8) == L.ObjectLabel(L.UNCODED, None)
+
+
+def test_smart_search_equals_full_sweep_on_random_vectors():
+    rng = np.random.default_rng(7)
+    saved = []
+    for _ in range(1500):
+        n = int(rng.integers(1, 65))
+        qps = sorted(rng.choice(64, n, replace=False).tolist())
+        nobj, window = int(rng.integers(1, 5)), int(rng.integers(1, 11))
+        cut = rng.uniform(0, 1.3, nobj)
+        noise = rng.uniform(0, 0.3)
+        table = {}
+        for q in qps:  # mostly detected below a cut QP, lost above, with flips; sometimes not codable
+            table[q] = None if rng.uniform() < 0.05 else [
+                bool((q / 63 < c) ^ (rng.uniform() < noise)) for c in cut]
+        calls: list[int] = []
+
+        def probe(asked):
+            calls.extend(asked)
+            return {q: table[q] for q in asked}
+
+        smart, got = L.smart_search(nobj, qps, probe, window)
+        full, _ = L.full_sweep(nobj, qps, lambda asked: {q: table[q] for q in asked}, window)
+        assert smart == full, (qps, table, window)
+        assert len(calls) == len(set(calls))  # no QP coded twice
+        for o, lab in enumerate(full):
+            if lab.jrd is not None:
+                assert table[lab.jrd][o] is True  # detected at its own label
+            # the per-QP string of the smart search agrees with the table wherever it probed
+            s = L.detected_string(got, o)
+            for q in range(64):
+                if s[q] != ".":
+                    assert s[q] == ("!" if table[q] is None else "1" if table[q][o] else "0")
+        saved.append(len(calls) / n)
+    assert np.mean(saved) < 0.8  # it does save codings
+
+
+def test_parse_qps():
+    assert L.parse_qps("0-63") == list(range(64))
+    assert L.parse_qps("10-20", 4) == [10, 14, 18, 20]
+    assert L.parse_qps("37,22, 27") == [22, 27, 37]
+    for bad in ("0-64", "30-20", "a-b", ""):
+        with pytest.raises(L.VcmError):
+            L.parse_qps(bad)
+    with pytest.raises(L.VcmError):
+        L.parse_qps("0-63", 0)
+
+
+def test_picture_names_are_unique_and_safe():
+    names = L.picture_names(["a.jpg", "a.png", "sub/b c.jpg", "sub/d.JPG"])
+    assert len(set(names)) == 4
+    assert names[2] == "sub__b_c" and names[3] == "sub__d"
+    assert names[0].startswith("a-") and names[1].startswith("a-")
+    assert L.picture_names(["a.png", "a.jpg"]) == names[1::-1]  # independent of listing order
+
+
+def test_split_by_picture():
+    pics = [f"p{i:02d}" for i in range(20)]
+    s = L.split_pictures(pics, seed=3)
+    assert sorted(s["train"] + s["val"] + s["test"]) == pics
+    assert (len(s["train"]), len(s["val"]), len(s["test"])) == (16, 2, 2)
+    assert s == L.split_pictures(list(reversed(pics)), seed=3)
+    assert s != L.split_pictures(pics, seed=4)
+    assert {len(v) for v in L.split_pictures(pics[:3]).values()} == {1}
+    assert L.split_pictures(pics[:1]) == {"train": ["p00"], "val": [], "test": []}
+
+
+# --- real runs -----------------------------------------------------------------------------------------------
+
+QPS = "36-63"  # reduced range: bus.png's people are labelled inside it, the astronaut is lost at once (dropped)
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory, bus_jpg, astronaut_png) -> Path:
+    """bus.jpg scaled to 480x640 (two people hog-person finds), the astronaut, and a corrupt JPEG."""
+    import cv2
+
+    from vcm.media import read_picture, write_picture
+
+    d = tmp_path_factory.mktemp("label_pics")
+    write_picture(d / "bus.png", cv2.resize(read_picture(bus_jpg), (480, 640), interpolation=cv2.INTER_AREA))
+    shutil.copy(astronaut_png, d / "astronaut.png")
+    (d / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG")
+    return d
+
+
+def _label(*args: str):
+    from vcm.cli import main
+
+    return CliRunner().invoke(main, ["label", *args, "-q"], catch_exceptions=False)
+
+
+def _records(ds: Path) -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((ds / ".work").glob("*.json"))}
+
+
+def _labels(ds: Path) -> dict[str, int | None]:
+    return {o["name"]: o["jrd"] for r in _records(ds).values() for o in r["objects"]}
+
+
+@pytest.fixture(scope="module")
+def full_run(pictures, tmp_path_factory) -> Path:
+    ds = tmp_path_factory.mktemp("full") / "ds"
+    r = _label(str(pictures), "-o", str(ds), "--qps", QPS, "--search", "full")
+    assert r.exit_code == 1, r.output
+    return ds
+
+
+@pytest.fixture(scope="module")
+def smart_run(pictures, full_run, tmp_path_factory):
+    ds = tmp_path_factory.mktemp("smart") / "ds"
+    r = _label(str(pictures), "-o", str(ds), "--qps", QPS)
+    return ds, r
+
+
+def test_corrupt_picture_is_reported_and_skipped(smart_run):
+    ds, r = smart_run
+    assert r.exit_code == 1
+    assert "FAILED broken.jpg" in r.output and "cannot decode the picture" in r.output
+    assert "pictures: 3 (2 labelled now, 0 from an earlier run, 1 failed" in r.output
+    recs = _records(ds)
+    assert sorted(recs) == ["astronaut", "bus"]
+    meta = json.loads((ds / "meta.json").read_text())
+    assert [f["picture"] for f in meta["counts"]["failed"]] == ["broken.jpg"]
+
+
+def test_labels_in_range_and_dropped_objects_counted(smart_run):
+    ds, _ = smart_run
+    recs = _records(ds)
+    bus = recs["bus"]["objects"]
+    assert len(bus) >= 2 and all(o["status"] in (L.LABELLED, L.NEVER_LOST) for o in bus)
+    assert all(36 <= o["jrd"] <= 63 for o in bus)
+    astro = recs["astronaut"]["objects"]
+    assert astro and all(o["status"] == L.DROPPED and o["jrd"] is None for o in astro)
+    assert all(o["detected"][36:44] == "0" * 8 for o in astro)  # lost for a whole window at the lowest QPs
+    info = json.loads((ds / "JRD_info.json").read_text())
+    assert info == {o["name"]: o["jrd"] for o in bus}
+    meta = json.loads((ds / "meta.json").read_text())
+    assert meta["counts"]["dropped"] == len(astro) and meta["counts"]["crops"] == len(bus)
+    assert not (ds / "crops" / "astronaut_0").exists()
+
+
+def test_each_label_is_still_detected_when_coded_at_it(smart_run, pictures):
+    from vcm.codec import code_picture
+    from vcm.detect import create_detector
+    from vcm.media import read_picture
+    from vcm.metrics.match import StillDetectedRule, still_detected
+    from vcm.types import Detection
+
+    ds, _ = smart_run
+    rgb = read_picture(pictures / "bus.png")
+    det = create_detector("hog-person")
+    for o in _records(ds)["bus"]["objects"]:
+        decoded, res = code_picture(rgb, o["jrd"])
+        assert res.slice_qps == [o["jrd"]]
+        assert still_detected(Detection.from_json(o), det.detect_one(decoded), StillDetectedRule(iou=0.5))
+        assert o["detected"][o["jrd"]] == "1"
+
+
+def test_smart_search_equals_full_sweep(smart_run, full_run):
+    ds, _ = smart_run
+    assert _labels(ds) == _labels(full_run)
+    smart, full = _records(ds), _records(full_run)
+    for name in smart:
+        assert smart[name]["codings"] < full[name]["codings"] == 28
+        for so, fo in zip(smart[name]["objects"], full[name]["objects"]):
+            assert "." not in fo["detected"][36:]
+            assert all(a in (".", b) for a, b in zip(so["detected"], fo["detected"]))
+
+
+def test_dataset_loads_in_the_training_reader(smart_run):
+    from vcm.jrd.data import CropSamples, read_crop, read_dataset, require_crops
+
+    ds, _ = smart_run
+    data = read_dataset(ds)
+    assert data.layout == "vcm" and data.labels == json.loads((ds / "JRD_info.json").read_text())
+    assert sorted(sum(data.splits.values(), [])) == sorted(data.labels)
+    require_crops(data, data.names("all"))
+    for o in _records(ds)["bus"]["objects"]:
+        x1, y1, x2, y2 = o["box"]
+        h, w = read_crop(data.crop_path(o["name"])).shape[:2]
+        assert abs(w - (x2 - x1)) <= 2 and abs(h - (y2 - y1)) <= 2
+    x, y = CropSamples(data, data.names("all"), 32, "stretch", (0.5,) * 3, (0.25,) * 3)[0]
+    assert x.shape == (3, 32, 32) and 36 <= int(y) <= 63
+    rows = (ds / "labels.csv").read_text().splitlines()
+    assert rows[0].split(",") == list(__import__("pipelines.label", fromlist=["x"]).CSV_FIELDS)
+    assert len(rows) == 1 + sum(len(r["objects"]) for r in _records(ds).values())
+    meta = json.loads((ds / "meta.json").read_text())
+    assert meta["detector"]["weights_sha256"] and meta["encoder"]["version"].startswith("ffmpeg")
+    assert meta["qps"] == list(range(36, 64)) and meta["rule"]["iou"] == 0.5 and meta["window"] == 8
+    assert meta["command"].startswith("vcm label")
+
+
+def test_resume_redoes_nothing_and_only_what_is_missing(smart_run, pictures, tmp_path):
+    ds0, _ = smart_run
+    ds = tmp_path / "ds"
+    shutil.copytree(ds0, ds)
+    before = {p.name: p.stat().st_mtime_ns for p in (ds / ".work").iterdir()}
+    r = _label(str(pictures), "-o", str(ds), "--qps", QPS)
+    assert r.exit_code == 1  # broken.jpg still fails
+    assert "(0 labelled now, 2 from an earlier run, 1 failed" in r.output and "codings this run: 0 " in r.output
+    assert {p.name: p.stat().st_mtime_ns for p in (ds / ".work").iterdir()} == before
+    # an interrupted run: the picture in progress has no result yet; only it is labelled again
+    (ds / ".work" / "bus.json").unlink()
+    r = _label(str(pictures), "-o", str(ds), "--qps", QPS)
+    assert "(1 labelled now, 1 from an earlier run" in r.output
+    assert _labels(ds) == _labels(ds0)
+    # other settings: the picture is labelled again, and its stale results are replaced
+    r = _label(str(pictures), "-o", str(ds), "--qps", "60-63")
+    assert "(2 labelled now, 0 from an earlier run" in r.output
+    assert all(o["detected"][:60] == "." * 60 for r in _records(ds).values() for o in r["objects"])
+
+
+def test_workers_and_ground_truth_boxes(pictures, smart_run, tmp_path):
+    """Two worker processes give the labels of one; COCO boxes are labelled instead of detections."""
+    ds0, _ = smart_run
+    qps = "48-63"
+    one, two = tmp_path / "one", tmp_path / "two"
+    r1 = _label(str(pictures), "-o", str(one), "--qps", qps, "--qp-step", "3", "--window", "2")
+    r2 = _label(str(pictures), "-o", str(two), "--qps", qps, "--qp-step", "3", "--window", "2", "--workers", "2")
+    assert r1.exit_code == r2.exit_code == 1
+    assert _labels(one) == _labels(two) and any(v is not None for v in _labels(one).values())
+    assert json.loads((one / "meta.json").read_text())["qps"] == [48, 51, 54, 57, 60, 63]
+
+    bus = _records(ds0)["bus"]["objects"]
+    coco = {"images": [{"id": 7, "file_name": "bus.png", "width": 480, "height": 640}],
+            "categories": [{"id": 1, "name": "person"}, {"id": 6, "name": "bus"}],
+            "annotations": [{"id": i + 1, "image_id": 7, "category_id": 1, "iscrowd": 0,
+                             "bbox": [o["box"][0], o["box"][1], o["box"][2] - o["box"][0], o["box"][3] - o["box"][1]]}
+                            for i, o in enumerate(bus)]
+            + [{"id": 90, "image_id": 7, "category_id": 6, "bbox": [10, 200, 460, 300], "iscrowd": 0},
+               {"id": 91, "image_id": 7, "category_id": 1, "bbox": [0, 0, 50, 50], "iscrowd": 1}]}
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(coco))
+    out = tmp_path / "gt_ds"
+    r = _label(str(pictures), "-o", str(out), "--qps", qps, "--qp-step", "3", "--window", "2", "--gt", str(gt))
+    assert r.exit_code == 0, r.output  # broken.jpg and astronaut.png have no annotations: skipped, not failed
+    assert "skipped astronaut.png" in r.output and "skipped broken.jpg" in r.output
+    objs = _records(out)["bus"]["objects"]
+    assert [o["label"] for o in objs] == ["person"] * len(bus) + ["bus"]  # the crowd region is left out
+    assert objs[-1]["status"] == L.DROPPED and "class" in objs[-1]["reason"]
+    # the same boxes as the detections on the original: the same labels
+    assert [o["jrd"] for o in objs[:-1]] == [_labels(one)[o["name"]] for o in _records(one)["bus"]["objects"]]
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path, pictures):
+    r = _label(str(tmp_path / "nope"), "-o", str(tmp_path / "ds"))
+    assert r.exit_code == 2 and "not a folder of pictures" in r.output
+    (tmp_path / "empty").mkdir()
+    r = _label(str(tmp_path / "empty"), "-o", str(tmp_path / "ds"))
+    assert r.exit_code == 2 and "no pictures found" in r.output
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "keep.txt").write_text("mine")
+    r = _label(str(pictures), "-o", str(tmp_path / "other"))
+    assert r.exit_code == 2 and "not written by `vcm label`" in r.output
+    r = _label(str(pictures), "-o", str(tmp_path / "ds"), "--qps", "50-70")
+    assert r.exit_code == 2 and "not inside 0-63" in r.output
+
+
+@pytest.mark.slow
+def test_smart_search_equals_full_sweep_over_all_qps(pictures, tmp_path):
+    smart, full = tmp_path / "smart", tmp_path / "full"
+    _label(str(pictures), "-o", str(full), "--search", "full")
+    _label(str(pictures), "-o", str(smart))
+    assert _labels(smart) == _labels(full) and len(_labels(full)) >= 3
+    assert all(0 <= v <= 63 for v in _labels(full).values() if v is not None)
