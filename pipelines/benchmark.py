@@ -1,0 +1,560 @@
+"""`vcm benchmark`: bits saved against plain VVC at equal detection accuracy, over a folder of pictures.
+
+For every picture the detector runs on the original (the pseudo ground truth unless `--gt` is given, and the
+objects the predictors see). Plain VVC at each QP is the anchor; every JRD mode (frame, objects, blur) with
+every predictor gives one RD point per offset (and per background QP if asked). Each point is decoded exactly
+as `vcm decode` would and the detector runs on the result.
+
+Per point the rows of points.csv keep each picture's bytes, bpp, kept fraction and encode time; mAP is
+computed once per RD point over ALL pictures (one COCO evaluation), from the decoded detections saved in
+detections.json, so `summarize` rebuilds summary.json from points.csv + detections.json without coding.
+
+Resumable: every (picture, mode, predictor, point) result is written atomically under REPORT_DIR/.work/ with a
+fingerprint of the settings that made it; a rerun skips results whose fingerprint matches, and the encode
+cache (vcm.codec.cache) makes any re-encode free. Pictures are spread over `workers` processes, the detector
+built once per worker.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from vcm.errors import VcmError
+from vcm.fsutil import sha256_file, write_json_atomic
+from vcm.report import (ANCHOR, SUMMARY_FORMAT, CurvePoint, PointRow, curve_points_to_json, plot_rd,
+                        read_points_csv, summary_lines, write_curves_csv, write_points_csv, write_report_md,
+                        write_summary_json)
+from vcm.types import Detection, Detections
+
+log = logging.getLogger(__name__)
+
+JRD_MODES = ("frame", "objects", "blur")
+ALL_MODES = ("plain",) + JRD_MODES
+PLAIN_PREDICTOR = "vvc"
+DEFAULT_QPS = (22, 27, 32, 37, 42, 47)
+DEFAULT_OFFSETS = (-8, -4, 0, 4)
+DEFAULT_MODES = ("plain", "frame", "objects")
+DEFAULT_JRD = ("search", "prior")
+WORK = ".work"
+FILES = ("points.csv", "curves.csv", "detections.json", "summary.json", "report.md", "rd.png")
+
+
+@dataclass
+class BenchmarkConfig:
+    """Every setting of a benchmark run; all of it is recorded in summary.json."""
+
+    data: Path
+    out: Path
+    gt: Path | None = None  # COCO json; None: the detections on the originals are the ground truth
+    detector: str | None = None  # None: vcm.detect.DEFAULT_DETECTOR
+    jrd: tuple[str, ...] = DEFAULT_JRD
+    qps: tuple[int, ...] = DEFAULT_QPS
+    offsets: tuple[int, ...] = DEFAULT_OFFSETS
+    modes: tuple[str, ...] = DEFAULT_MODES
+    bg_qps: tuple[int, ...] = ()  # empty: the default background QP (vcm.qp.DEFAULT_BG_QP)
+    preset: str = "faster"
+    encoder: str = "ffmpeg"
+    decoder: str = "pyav"
+    matrix: str = "bt709"
+    margin: int | None = None  # None: vcm.qp.DEFAULT_MARGIN
+    iou: float = 0.5  # the still-detected rule's IoU (kept fraction)
+    workers: int = 1
+    limit: int | None = None  # only the first N pictures (sorted by name)
+    progress: bool = True
+    command: str = ""  # the command line, recorded to reproduce the run
+
+    def __post_init__(self):
+        from vcm import qp as qpmod
+        from vcm.detect import DEFAULT_DETECTOR
+
+        self.data, self.out = Path(self.data), Path(self.out)
+        self.gt = Path(self.gt) if self.gt else None
+        self.detector = self.detector or DEFAULT_DETECTOR
+        self.margin = qpmod.DEFAULT_MARGIN if self.margin is None else int(self.margin)
+        self.modes = tuple(dict.fromkeys(self.modes))
+        for m in self.modes:
+            if m not in ALL_MODES:
+                raise VcmError(f"unknown mode {m!r}", fix=f"use --modes with some of {','.join(ALL_MODES)}")
+        if "plain" not in self.modes:  # the anchor every BD-rate is measured against
+            self.modes = ("plain",) + self.modes
+        for q in tuple(self.qps) + tuple(self.bg_qps):
+            if not 0 <= int(q) <= 63:
+                raise VcmError(f"QP {q} is outside 0..63", fix="give QPs between 0 and 63")
+        if len(self.qps) < 2:
+            raise VcmError("the plain VVC anchor needs at least 2 QPs (4 or more for BD-rate)",
+                           fix="pass --qps 22,27,32,37,42,47")
+        if any(m in JRD_MODES for m in self.modes) and not self.jrd:
+            raise VcmError("JRD modes need at least one predictor", fix="pass --jrd search,prior")
+        if not self.offsets:
+            raise VcmError("no offsets given", fix="pass --offsets -8,-4,0,4")
+        self.qps = tuple(sorted({int(q) for q in self.qps}))
+        self.offsets = tuple(sorted({int(o) for o in self.offsets}))
+        self.bg_qps = tuple(sorted({int(q) for q in self.bg_qps}))
+        self.jrd = tuple(dict.fromkeys(s.strip() for s in self.jrd if s.strip()))
+        if self.workers < 1:
+            raise VcmError(f"--workers {self.workers} is not a positive number", fix="use --workers 1 or more")
+
+    def command_line(self) -> str:
+        """The `vcm benchmark` command that reproduces this run (every setting spelled out)."""
+        import shlex
+
+        args = ["vcm", "benchmark", str(self.data), "-o", str(self.out)]
+        if self.gt:
+            args += ["--gt", str(self.gt)]
+        args += ["--detector", str(self.detector), "--jrd", ",".join(self.jrd),
+                 "--qps", ",".join(map(str, self.qps)), f"--offsets={','.join(map(str, self.offsets))}",
+                 "--modes", ",".join(self.modes)]
+        if self.bg_qps:
+            args += ["--bg-qps", ",".join(map(str, self.bg_qps))]
+        args += ["--preset", self.preset, "--encoder", self.encoder, "--decoder", self.decoder,
+                 "--margin", str(self.margin), "--iou", str(self.iou), "--workers", str(self.workers)]
+        if self.limit:
+            args += ["--limit", str(self.limit)]
+        return shlex.join(args)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("data", "out", "gt"):
+            d[k] = str(d[k]) if d[k] is not None else None
+        d.pop("progress")
+        return d
+
+
+@dataclass
+class PointResult:
+    """What one (picture, mode, predictor, point) produced: its row and the decoded picture's detections."""
+
+    row: PointRow
+    detections: list[dict[str, Any]]
+    fresh_encodes: int = 0  # streams the encoder really ran for (0: every stream came from the cache)
+    resumed: bool = False
+
+
+@dataclass
+class PictureOutcome:
+    picture: str
+    width: int
+    height: int
+    original: list[dict[str, Any]]
+    results: list[PointResult] = field(default_factory=list)
+    jrds: dict[str, list[int]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+# ---------------------------------------------------------------------------------------------- pictures
+def list_pictures(data: Path, limit: int | None = None) -> list[Path]:
+    """The pictures in DATA (not recursive), sorted by name: the set the benchmark runs over."""
+    from vcm.media import PICTURE_EXTS
+
+    if not data.exists():
+        raise VcmError("no such folder", path=data, fix="give a folder of pictures")
+    if data.is_file():
+        pics = [data] if data.suffix.lower() in PICTURE_EXTS else []
+    else:
+        pics = sorted(p for p in data.iterdir() if p.is_file() and p.suffix.lower() in PICTURE_EXTS
+                      and not p.name.startswith("."))
+    if not pics:
+        raise VcmError("no pictures (png/jpg/bmp/tif/webp) in this folder", path=data,
+                       fix="give a folder holding pictures")
+    return pics[:limit] if limit else pics
+
+
+def point_id(mode: str, qp: int | None = None, offset: int | None = None, bg_qp: int | None = None) -> str:
+    if mode == "plain":
+        return f"qp{qp}"
+    return f"off{offset:+d}" + (f"_bg{bg_qp}" if bg_qp is not None else "")
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in name)
+
+
+# ---------------------------------------------------------------------------------------------- worker
+_STATE: dict[str, Any] = {}
+
+
+def _init_worker(cfg: BenchmarkConfig) -> None:
+    """Build the detector (once per worker process) and the encoder description every result records."""
+    from vcm.codec import create_encoder
+    from vcm.detect import create_detector
+    from vcm.metrics.match import StillDetectedRule
+
+    det = create_detector(cfg.detector)
+    enc = create_encoder(cfg.encoder)
+    _STATE.clear()
+    _STATE.update(cfg=cfg, detector=det, rule=StillDetectedRule.for_detector(det, iou=cfg.iou),
+                  encoder={"name": enc.name, "version": enc.version()}, predictors={})
+
+
+def _predictor(spec: str):
+    from vcm.jrd import create_predictor
+    from vcm.qp import DEFAULT_BG_QP
+
+    cfg: BenchmarkConfig = _STATE["cfg"]
+    preds = _STATE["predictors"]
+    if spec not in preds:
+        preds[spec] = create_predictor(spec, detector=_STATE["detector"], rule=_STATE["rule"],
+                                       bg_qp=cfg.bg_qps[0] if cfg.bg_qps else DEFAULT_BG_QP, margin=cfg.margin,
+                                       preset=cfg.preset, encoder=cfg.encoder, matrix=cfg.matrix)
+    return preds[spec]
+
+
+def _coded_bytes(coded) -> int:
+    """Everything the decoder needs: one whole-picture stream is a standard .266 on its own; several streams
+    need the vcm file with its placement SEI (vcm.container), counted in full."""
+    if len(coded.streams) == 1:
+        return coded.stream_bytes
+    from vcm.coding.modes import to_vcm_file
+    from vcm.container import pack_vcm_file
+
+    return len(pack_vcm_file(to_vcm_file(coded)))
+
+
+def _code_point(frame, rgb_shape, mode: str, plan, qp: int | None, original: Detections):
+    """Code one picture in `mode`, decode it as `vcm decode` does, detect on it: (row fields, detections, fresh)."""
+    from vcm.codec import EncodeParams, yuv_to_rgb
+    from vcm.coding import code_picture_mode, reconstruct
+    from vcm.metrics.match import still_detected_all
+
+    cfg: BenchmarkConfig = _STATE["cfg"]
+    h, w = rgb_shape[:2]
+    params = EncodeParams(qp=int(qp if qp is not None else plan.bg_qp), preset=cfg.preset)
+    coded = code_picture_mode(mode, frame, plan, params, qp=qp, encoder=cfg.encoder, matrix=cfg.matrix,
+                              display=(w, h))
+    rgb = yuv_to_rgb(reconstruct(coded, cfg.decoder), cfg.matrix)
+    dets = _STATE["detector"].detect([rgb])[0]
+    kept = sum(still_detected_all(original, dets, _STATE["rule"]))
+    nbytes = _coded_bytes(coded)
+    qps = [s.qp for s in coded.streams]
+    fields_ = dict(width=w, height=h, bytes=nbytes, bpp=8.0 * nbytes / (w * h), objects=len(original), kept=kept,
+                   kept_fraction=kept / len(original) if len(original) else 1.0,
+                   encode_s=round(sum(s.result.seconds for s in coded.streams), 4), min_qp=min(qps), max_qp=max(qps))
+    fresh = sum(0 if s.result.cached else 1 for s in coded.streams)
+    return fields_, [d.to_json() for d in dets], fresh
+
+
+def _load(path: Path, fingerprint: str) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if doc.get("fingerprint") == fingerprint else None
+
+
+def run_picture(path: str, key: str) -> PictureOutcome:
+    """Every point of one picture (in a worker): resumes what .work holds, computes the rest."""
+    from vcm import qp as qpmod
+    from vcm.codec import rgb_to_yuv
+    from vcm.media import read_picture
+
+    cfg: BenchmarkConfig = _STATE["cfg"]
+    t0 = time.perf_counter()
+    work = cfg.out / WORK / _safe(key)
+    rgb = read_picture(path)
+    h, w = rgb.shape[:2]
+    det = _STATE["detector"]
+    base = {"picture_sha256": sha256_file(path), "detector": det.describe(), "vcm_benchmark": 1}
+    fp = _digest(base)
+    doc = _load(work / "original.json", fp)
+    if doc is None:
+        doc = {"fingerprint": fp, "width": w, "height": h, "detections": [d.to_json() for d in det.detect([rgb])[0]]}
+        write_json_atomic(work / "original.json", doc)
+    original = Detections(w, h, tuple(Detection.from_json(d) for d in doc["detections"]))
+    out = PictureOutcome(key, w, h, doc["detections"])
+    frame = rgb_to_yuv(rgb, cfg.matrix)
+    coding = {"encoder": _STATE["encoder"], "decoder": cfg.decoder, "preset": cfg.preset, "matrix": cfg.matrix,
+              "margin": cfg.margin, "rule": _STATE["rule"].to_json(), "original": fp}
+
+    def point(mode: str, predictor: str, pid: str, settings: dict, make_plan, qp: int | None):
+        pfp = _digest({**base, **coding, **settings, "mode": mode, "point": pid})
+        f = work / f"{mode}__{_safe(predictor)}__{pid}.json"
+        rec = _load(f, pfp)
+        if rec is not None:
+            out.results.append(PointResult(PointRow(**rec["row"]), rec["detections"], 0, True))
+            return
+        fields_, dets, fresh = _code_point(frame, rgb.shape, mode, make_plan(), qp, original)
+        row = PointRow(key, mode, predictor, pid, qp, settings.get("offset"), settings.get("bg_qp"), **fields_)
+        write_json_atomic(f, {"fingerprint": pfp, "row": asdict(row), "detections": dets})
+        out.results.append(PointResult(row, dets, fresh, False))
+
+    empty = qpmod.plan([], w, h)
+    for q in cfg.qps:
+        point("plain", PLAIN_PREDICTOR, point_id("plain", qp=q), {"qp": q}, lambda: empty, q)
+    jrd_modes = [m for m in cfg.modes if m in JRD_MODES]
+    for spec in cfg.jrd if jrd_modes else ():
+        pred = _predictor(spec)
+        desc = pred.describe()
+        jfp = _digest({**base, **coding, "predictor": desc})
+        jf = work / f"jrd__{_safe(spec)}.json"
+        jdoc = _load(jf, jfp)
+        if jdoc is None:
+            objs = pred.predict(rgb, original)
+            jdoc = {"fingerprint": jfp, "predictor": desc, "jrd": [int(o.jrd) for o in objs],
+                    "info": [o.info for o in objs]}
+            write_json_atomic(jf, jdoc)
+        from vcm.types import ObjectJRD
+
+        objs = [ObjectJRD(d, j, spec) for d, j in zip(original, jdoc["jrd"])]
+        out.jrds[spec] = list(jdoc["jrd"])
+        for mode in jrd_modes:
+            for off in cfg.offsets:
+                for bg in (cfg.bg_qps or (None,)):
+                    settings = {"predictor": desc, "offset": off, "bg_qp": bg}
+                    make = (lambda off=off, bg=bg: qpmod.plan(objs, w, h, offset=off, margin=cfg.margin,
+                                                              bg_qp=qpmod.DEFAULT_BG_QP if bg is None else bg))
+                    point(mode, spec, point_id(mode, offset=off, bg_qp=bg), settings, make, None)
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- summary
+def ground_truth(gt_path: Path | None, pictures: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], str]:
+    """The COCO ground truth of the set: the file's boxes for these pictures (matched by file name), or the
+    detections on the originals (pseudo ground truth)."""
+    from vcm.gt import detections_to_coco, image_ids_by_name
+
+    if gt_path is None:
+        entries = [(k, Detections(v["width"], v["height"], tuple(Detection.from_json(d) for d in v["original"])))
+                   for k, v in pictures.items()]
+        return detections_to_coco(entries), "pseudo (detections on the originals)"
+    from vcm.metrics.map import load_ground_truth
+
+    full = load_ground_truth(gt_path)
+    ids = image_ids_by_name(full)
+    missing = [k for k in pictures if ids.get(k, ids.get(Path(k).name)) is None]
+    if missing:
+        raise VcmError(f"{len(missing)} pictures have no entry in the ground truth (first: {missing[0]})",
+                       path=gt_path, fix="give a COCO json whose images[].file_name match the pictures, or drop --gt")
+    keep = {ids.get(k, ids.get(Path(k).name)) for k in pictures}
+    sub = dict(full, images=[im for im in full["images"] if im["id"] in keep],
+               annotations=[a for a in full["annotations"] if a["image_id"] in keep])
+    return sub, f"COCO file {gt_path}"
+
+
+def curve_order(curve: str) -> tuple:
+    mode, pred = curve.split("/", 1)
+    return (ALL_MODES.index(mode) if mode in ALL_MODES else 9, pred)
+
+
+def aggregate(rows: Sequence[PointRow], pictures: dict[str, dict[str, Any]], gt: dict[str, Any]) -> list[CurvePoint]:
+    """The RD points of every curve over the whole set: bits and pixels summed, mAP from one COCO evaluation
+    over all pictures' decoded detections at that point."""
+    from vcm.metrics.map import evaluate_map
+
+    groups: dict[tuple[str, str], list[PointRow]] = {}
+    for r in rows:
+        groups.setdefault((r.curve, r.point), []).append(r)
+    out = []
+    for (curve, pid), rs in groups.items():
+        keys = sorted(r.picture for r in rs)
+        if set(keys) != set(pictures):
+            raise VcmError(f"point {curve} {pid} covers {len(keys)} of {len(pictures)} pictures",
+                           fix="rerun `vcm benchmark` to finish the missing pictures")
+        preds = [(k, Detections(pictures[k]["width"], pictures[k]["height"],
+                                tuple(Detection.from_json(d) for d in pictures[k]["points"][f"{curve}/{pid}"])))
+                 for k in keys]
+        m = evaluate_map(gt, preds, match="name")
+        bits = sum(r.bits for r in rs)
+        pixels = sum(r.width * r.height for r in rs)
+        objects = sum(r.objects for r in rs)
+        r0 = rs[0]
+        out.append(CurvePoint(curve, pid, r0.qp, r0.offset, r0.bg_qp, len(rs), bits, pixels, bits / pixels,
+                              m.map50, m.map50_95,
+                              sum(r.kept for r in rs) / objects if objects else 1.0,
+                              round(sum(r.encode_s for r in rs), 4)))
+    out.sort(key=lambda p: (curve_order(p.curve), p.qp if p.qp is not None else -1,
+                            p.offset if p.offset is not None else 0, p.bg_qp or 0))
+    return out
+
+
+def _distinct(points: Sequence[CurvePoint]) -> tuple[list[float], list[float], list[str]]:
+    """Rate and mAP@0.5 of a curve, one point per rate: offsets clamped at QP 0 or 63 code every picture the
+    same way, and identical points would make the curve ill-defined."""
+    seen: dict[float, CurvePoint] = {}
+    notes = []
+    for p in sorted(points, key=lambda p: p.bpp):
+        if p.bpp in seen:
+            notes.append(f"{p.point} coded exactly like {seen[p.bpp].point} (QPs clamped); counted once")
+            continue
+        seen[p.bpp] = p
+    return [p.bpp for p in seen.values()], [p.map50 for p in seen.values()], notes
+
+
+def compare(points: Sequence[CurvePoint]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """BD-rate (pchip and akima) of every curve against plain VVC on bpp vs mAP@0.5, and the bit saving at
+    equal mAP@0.5 (vcm.metrics.bdrate). mAP is rarely monotone in rate, so both curves get bdrate's isotonic
+    fit (every merge is listed in `notes`); a value that cannot be computed is null with its `error`."""
+    from vcm.metrics import bdrate
+
+    curves: dict[str, list[CurvePoint]] = {}
+    for p in points:
+        curves.setdefault(p.curve, []).append(p)
+    if ANCHOR not in curves:
+        raise VcmError("no plain VVC points to compare with", fix="run with --modes plain,...")
+    ar, aq, anotes = _distinct(curves[ANCHOR])
+    bd, saving = {}, {}
+    for curve in sorted(curves, key=curve_order):
+        if curve == ANCHOR:
+            continue
+        tr, tq, tnotes = _distinct(curves[curve])
+        entry: dict[str, Any] = {}
+        notes, warns, errors = list(anotes) + list(tnotes), [], []
+        for method in bdrate.METHODS:
+            try:
+                rep = bdrate.compare((ar, aq), (tr, tq), method, monotone="fit")
+            except VcmError as e:
+                rep = None
+                errors.append(str(e))
+            entry[method] = None if rep is None or not math.isfinite(rep.bd_rate_percent) else rep.bd_rate_percent
+            if rep is not None:
+                if "bd_rate" in rep.errors:
+                    errors.append(rep.errors["bd_rate"])
+                notes += [n for n in rep.notes if n not in notes]
+                warns += [w for w in rep.warnings if w not in warns]
+                if method == "pchip" and rep.saving is not None:
+                    sv = rep.saving.to_json()
+                    saving[curve] = {"saving_percent": sv["mean_percent"], "points": sv["points"],
+                                     "n_outside": sv["n_outside"], "method": "pchip"}
+        entry["error"] = "; ".join(dict.fromkeys(errors)) or None
+        entry["notes"], entry["warnings"] = notes, warns
+        entry["points"] = len(tr)
+        bd[curve] = entry
+        saving.setdefault(curve, {"saving_percent": None, "points": [], "n_outside": len(tr), "method": "pchip"})
+    return bd, saving
+
+
+def summarize(out_dir: str | Path, gt: str | Path | None = None) -> tuple[dict[str, Any], list[CurvePoint]]:
+    """summary.json's numbers rebuilt from points.csv + detections.json (no coding): what the tests check."""
+    out_dir = Path(out_dir)
+    rows = read_points_csv(out_dir / "points.csv")
+    try:
+        pictures = json.loads((out_dir / "detections.json").read_text())["pictures"]
+    except (OSError, ValueError, KeyError) as e:
+        raise VcmError(f"cannot read the decoded detections ({e})", path=out_dir / "detections.json",
+                       fix="rerun `vcm benchmark`") from None
+    truth, gt_text = ground_truth(Path(gt) if gt else None, pictures)
+    points = aggregate(rows, pictures, truth)
+    bd, saving = compare(points)
+    return {"bd_rate": bd, "saving_at_equal_map": saving, "ground_truth": gt_text,
+            "curves": curve_points_to_json(points)}, points
+
+
+def _versions(enc: dict[str, str], detector_desc: dict, predictors: dict[str, Any]) -> dict[str, Any]:
+    from importlib import metadata
+
+    from vcm import __version__
+
+    v = {"vcm": __version__, "python": platform.python_version(), "encoder": f"{enc['name']} {enc['version']}"}
+    for pkg in ("numpy", "opencv-python", "av", "pycocotools", "bjontegaard", "matplotlib", "torch", "ultralytics"):
+        try:
+            v[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    v["detector"] = detector_desc
+    v["predictors"] = predictors
+    return v
+
+
+def _machine() -> dict[str, Any]:
+    return {"platform": platform.platform(), "machine": platform.machine(), "processor": platform.processor(),
+            "cpus": os.cpu_count()}
+
+
+# ---------------------------------------------------------------------------------------------- run
+def run_benchmark(cfg: BenchmarkConfig, echo=print) -> dict[str, Any]:
+    """Run (or resume) the benchmark and write points.csv, curves.csv, detections.json, summary.json, report.md
+    and rd.png into cfg.out. Returns the summary."""
+    pics = list_pictures(cfg.data, cfg.limit)
+    base = cfg.data if cfg.data.is_dir() else cfg.data.parent
+    keys = [str(p.relative_to(base)) for p in pics]
+    if cfg.gt is not None:
+        from vcm.media import check_input_file
+
+        check_input_file(cfg.gt)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    _init_worker(cfg)  # fail early on a bad detector/encoder, in this process, with a one-line error
+    for spec in cfg.jrd if any(m in JRD_MODES for m in cfg.modes) else ():
+        _predictor(spec)  # same for a bad predictor spec or checkpoint
+    outcomes: dict[str, PictureOutcome] = {}
+    bar = _progress(len(pics), cfg.progress)
+    try:
+        if cfg.workers == 1 or len(pics) == 1:
+            for p, k in zip(pics, keys):
+                outcomes[k] = run_picture(str(p), k)
+                bar(k)
+        else:
+            with ProcessPoolExecutor(max_workers=min(cfg.workers, len(pics)), initializer=_init_worker,
+                                     initargs=(cfg,)) as pool:
+                futs = {pool.submit(run_picture, str(p), k): k for p, k in zip(pics, keys)}
+                for f in as_completed(futs):
+                    outcomes[futs[f]] = f.result()
+                    bar(futs[f])
+    finally:
+        bar(None)
+    rows = [r.row for k in keys for r in outcomes[k].results]
+    write_points_csv(cfg.out / "points.csv", rows)
+    write_json_atomic(cfg.out / "detections.json", {"format": "vcm-benchmark-detections/1", "pictures": {
+        k: {"width": outcomes[k].width, "height": outcomes[k].height, "original": outcomes[k].original,
+            "jrd": outcomes[k].jrds,
+            "points": {f"{r.row.curve}/{r.row.point}": r.detections for r in outcomes[k].results}} for k in keys}})
+    numbers, points = summarize(cfg.out, cfg.gt)
+    det = _STATE["detector"]
+    preds = {s: _predictor(s).describe() for s in cfg.jrd} if any(m in JRD_MODES for m in cfg.modes) else {}
+    results = [r for o in outcomes.values() for r in o.results]
+    summary = {"format": SUMMARY_FORMAT, **{k: numbers[k] for k in ("bd_rate", "saving_at_equal_map")},
+               "pictures": len(pics), "picture_names": keys,
+               "settings": {**cfg.to_json(), "detector": det.spec, "ground_truth": numbers["ground_truth"],
+                            "rule": _STATE["rule"].to_json(), "rate": "bpp over the set (all streams + placement)",
+                            "accuracy": "COCO mAP@0.5 over all pictures at each point"},
+               "versions": _versions(_STATE["encoder"], det.describe(), preds), "machine": _machine(),
+               "command": cfg.command or cfg.command_line(),
+               "run": {"points_computed": sum(not r.resumed for r in results),
+                       "points_resumed": sum(r.resumed for r in results),
+                       "fresh_encodes": sum(r.fresh_encodes for r in results),
+                       "seconds": round(time.perf_counter() - t0, 2)},
+               "curves": numbers["curves"]}
+    write_curves_csv(cfg.out / "curves.csv", points)
+    plot_rd(cfg.out / "rd.png", points, title=f"{len(pics)} pictures, {det.spec}, preset {cfg.preset}")
+    write_summary_json(cfg.out / "summary.json", summary)
+    write_report_md(cfg.out / "report.md", summary, points)
+    return summary
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return lambda name: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="picture", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def step(name):
+        if name is None:
+            bar.close()
+        else:
+            bar.set_postfix_str(name)
+            bar.update(1)
+    return step
+
+
+def format_summary(summary: dict[str, Any]) -> list[str]:
+    """The printed summary: the run's counts, then one line per curve ending the output."""
+    run = summary.get("run", {})
+    head = [f"{summary['pictures']} pictures, {run.get('points_computed', 0)} points coded, "
+            f"{run.get('points_resumed', 0)} resumed, {run.get('fresh_encodes', 0)} fresh encodes, "
+            f"{run.get('seconds', 0):.1f} s"]
+    return head + summary_lines(summary)
