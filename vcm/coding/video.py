@@ -1,0 +1,349 @@
+"""JRD-guided coding of video: detection with boxes carried between detected frames, per-frame QP plans, segments
+(one per intra period) at the lowest object QP in them, background suppression, object tracks, and the coded
+video's units (see vcm.video_container).
+
+Modes:
+- `plain`: the clip as one random-access VVC sequence at one QP (the anchor).
+- `frame`: one closed-GOP random-access sequence per segment at the segment's lowest object QP (the background
+  QP where a segment has no object); the sequences joined are one standard bitstream.
+- `objects`: as `frame`, but outside the union of the (margin-grown) object boxes each frame is low-pass
+  filtered, with a feathered edge, before coding, so the encoder spends almost nothing on the background (the
+  region-of-interest pre-processing of MPEG's VCM reference software works the same way).
+- `intra`: the picture `objects` mode (vcm.coding.modes) on every frame: all-intra, the paper's setting.
+
+Every QP here is the QP of the sequence's intra picture: random access codes the other pictures at the GOP's
+hierarchical offsets above it (vvenc's default GOP), which `--jrd-offset` can compensate.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from vcm.codec.base import EncodeParams, Encoder, YuvClip, YuvFrame
+from vcm.errors import VcmError
+from vcm.qp import QPPlan, QPRegion, Rect
+from vcm.types import Detections, EncodeResult, ObjectJRD
+
+VIDEO_CODING_MODES = ("plain", "frame", "objects")  # plus --intra (objects mode on every frame, all-intra)
+SUPPRESS_FACTOR = 16  # background low-pass: shrunk 16x and blown up again
+FEATHER = 16  # pixels over which the suppression fades in outside an object rectangle
+
+
+# ------------------------------------------------------------------------------------------- detection, plans
+@dataclass
+class VideoAnalysis:
+    """Per frame: detections (carried from the last detected frame where the detector did not run), whether
+    the detector ran on it, and its objects with their JRDs (detected frames; empty elsewhere)."""
+
+    width: int
+    height: int
+    detections: list[Detections]
+    detected: list[bool]
+    objects: list[list[ObjectJRD]]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def detected_indices(self) -> list[int]:
+        return [i for i, d in enumerate(self.detected) if d]
+
+
+def detection_frames(n: int, every: int) -> list[int]:
+    """Frames the detector runs on: 0, k, 2k, ... and the last frame (so every frame lies between two)."""
+    if every < 1:
+        raise VcmError(f"detect every {every} frames is not a positive number", fix="use --detect-every 1 or more")
+    idx = list(range(0, n, every))
+    if n and idx[-1] != n - 1:
+        idx.append(n - 1)
+    return idx
+
+
+def analyse(frames: Sequence[np.ndarray], detector: Any, predictor: Any | None, *, every: int = 1,
+            fixed_jrd: int = 63) -> VideoAnalysis:
+    """Detect on every `every`-th RGB frame (and the last) and predict each object's JRD there (without a
+    predictor every object gets `fixed_jrd`: placement only, as for plain coding)."""
+    n = len(frames)
+    h, w = frames[0].shape[:2]
+    idx = detection_frames(n, every)
+    t = time.perf_counter()
+    found = detector.detect([frames[i] for i in idx])
+    t_det = time.perf_counter() - t
+    t = time.perf_counter()
+    objs_at = {i: (predictor.predict(frames[i], d) if predictor is not None
+                   else [ObjectJRD(x, int(fixed_jrd), "plain") for x in d]) for i, d in zip(idx, found)}
+    t_pred = time.perf_counter() - t
+    dets, detected, objects = [], [], []
+    j = 0
+    for i in range(n):
+        while j + 1 < len(idx) and idx[j + 1] <= i:
+            j += 1
+        dets.append(found[j])
+        detected.append(idx[j] == i)
+        objects.append(objs_at[i] if idx[j] == i else [])
+    return VideoAnalysis(w, h, dets, detected, objects, {"detect": t_det, "predict": t_pred})
+
+
+def plan_frames(an: VideoAnalysis, *, offset: int = 0, bg_qp: int = 51, qp_min: int = 0,
+                margin: int = 16) -> list[QPPlan]:
+    """Every frame's QP plan (vcm.qp policy): a detected frame's own; a frame between two detected frames gets
+    the regions of both (objects move between them)."""
+    from vcm import qp as qpmod
+
+    idx = an.detected_indices
+    at = {i: qpmod.plan(an.objects[i], an.width, an.height, offset=offset, bg_qp=bg_qp, qp_min=qp_min,
+                        margin=margin) for i in idx}
+    out, j = [], 0
+    for i in range(len(an.detected)):
+        while j + 1 < len(idx) and idx[j + 1] <= i:
+            j += 1
+        a = idx[j]
+        out.append(at[a] if a == i or j + 1 >= len(idx) else merge_plans(at[a], at[idx[j + 1]]))
+    return out
+
+
+def merge_plans(a: QPPlan, b: QPPlan) -> QPPlan:
+    """The regions of both plans (a frame between two detected frames)."""
+    regions = tuple(QPRegion(k, r.rect, r.qp, r.jrd) for k, r in enumerate(a.regions + b.regions))
+    return replace(a, regions=regions)
+
+
+# -------------------------------------------------------------------------------------------------- segments
+@dataclass(frozen=True)
+class Segment:
+    """Frames [start, end) coded as one closed-GOP random-access sequence at `qp`."""
+
+    index: int
+    start: int
+    end: int
+    qp: int
+    objects: int  # object regions over its frames (0: coded at the background QP)
+
+    @property
+    def frames(self) -> int:
+        return self.end - self.start
+
+
+def plan_segments(plans: Sequence[QPPlan], length: int, bg_qp: int | None = None) -> list[Segment]:
+    """One segment per `length` frames; its QP is the lowest object QP of its frames' plans (the background QP
+    when none of its frames has an object)."""
+    if length < 1:
+        raise VcmError(f"segment length {length} is not a positive number", fix="use --intra-period 1 or more")
+    out = []
+    for k, s in enumerate(range(0, len(plans), length)):
+        ps = plans[s:s + length]
+        n_obj = sum(len(p.regions) for p in ps)
+        bg = ps[0].bg_qp if bg_qp is None else bg_qp
+        qp = min((r.qp for p in ps for r in p.regions), default=bg)
+        out.append(Segment(k, s, min(len(plans), s + length), int(qp), n_obj))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ background suppression
+def roi_mask(width: int, height: int, rects: Sequence[Rect], feather: int = FEATHER) -> np.ndarray:
+    """Weights (height, width) float32: 1 inside the rectangles, falling to 0 over `feather` px outside them."""
+    import cv2
+
+    m = np.zeros((height, width), np.float32)
+    for x, y, w, h in rects:
+        m[y:y + h, x:x + w] = 1.0
+    if feather > 0 and rects:
+        k = 2 * feather + 1
+        m = np.maximum(m, np.clip(cv2.blur(m, (k, k), borderType=cv2.BORDER_REPLICATE) * 2.0, 0.0, 1.0))
+    return m
+
+
+def suppress_background(frame: YuvFrame, rects: Sequence[Rect], factor: int = SUPPRESS_FACTOR,
+                        feather: int = FEATHER) -> YuvFrame:
+    """The frame low-pass filtered outside the union of `rects` (feathered), the original inside them."""
+    from vcm.coding.regions import lowpass
+
+    low = lowpass(frame, factor)
+    if not rects:
+        return low
+    m = roi_mask(frame.width, frame.height, rects, feather)
+    mc = m[::2, ::2]
+
+    def mix(orig: np.ndarray, lo: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return np.rint(a * orig + (1.0 - a) * lo).astype(np.uint16)
+
+    return YuvFrame(mix(frame.y, low.y, m), mix(frame.u, low.u, mc), mix(frame.v, low.v, mc), frame.display)
+
+
+# ----------------------------------------------------------------------------------------------------- tracks
+def link_tracks(detections: Sequence[Detections], iou: float = 0.3) -> list[list[int]]:
+    """Track ids per detection per frame: greedy IoU matching with the previous frame (same class), new id else."""
+    from vcm.metrics.match import iou_matrix
+
+    out: list[list[int]] = []
+    prev, prev_ids, next_id = None, [], 0
+    for d in detections:
+        ids = [-1] * len(d)
+        if prev is not None and len(prev) and len(d):
+            M = iou_matrix(prev.items, d.items)
+            for a, b in sorted(np.argwhere(M >= iou).tolist(), key=lambda ab: -M[ab[0], ab[1]]):
+                if ids[b] < 0 and prev_ids[a] not in ids and prev[a].class_id == d[b].class_id:
+                    ids[b] = prev_ids[a]
+        for k in range(len(ids)):
+            if ids[k] < 0:
+                ids[k], next_id = next_id, next_id + 1
+        out.append(ids)
+        prev, prev_ids = d, ids
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- coding
+@dataclass
+class CodedUnit:
+    """One unit of a coded video: a random-access sequence (segment) or one all-intra vcm picture."""
+
+    start: int
+    frames: int
+    qp: int
+    data: bytes = field(repr=False)
+    results: list[EncodeResult] = field(default_factory=list, repr=False)
+    fresh_encodes: int = 0
+
+
+@dataclass
+class CodedVideo:
+    mode: str  # plain, frame, objects, intra
+    width: int  # display size
+    height: int
+    fps: float
+    matrix: str
+    units: list[CodedUnit]
+    seconds: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def frames(self) -> int:
+        return sum(u.frames for u in self.units)
+
+    @property
+    def stream_bytes(self) -> int:
+        return sum(len(u.data) for u in self.units)
+
+    @property
+    def encode_seconds(self) -> float:
+        return sum(r.seconds for u in self.units for r in u.results if not r.cached)
+
+    def to_file(self):
+        from fractions import Fraction
+
+        from vcm.video_container import VideoFile, VideoUnit
+
+        return VideoFile(self.width, self.height, Fraction(self.fps).limit_denominator(1001), self.matrix, self.mode,
+                         [VideoUnit(u.frames, u.qp, u.data) for u in self.units])
+
+
+def _encode_sequence(frames: Sequence[YuvFrame], qp: int, params: EncodeParams, fps: float, encoder, matrix: str,
+                     cache: bool, source: str) -> EncodeResult:
+    from vcm.codec import encode
+
+    clip = YuvClip([YuvFrame(f.y, f.u, f.v) for f in frames], fps=fps, matrix=matrix, source=source)
+    return encode(clip, replace(params, qp=int(qp), intra=False), encoder=encoder, cache=cache)
+
+
+def _map(fn: Callable, items: Sequence, workers: int | None) -> list:
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = min(len(items), workers or os.cpu_count() or 1)
+    if workers <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, items))
+
+
+def code_video(mode: str, frames: Sequence[YuvFrame], plans: Sequence[QPPlan], params: EncodeParams, *,
+               fps: float, qp: int | None = None, intra: bool = False, encoder: str | Encoder = "ffmpeg",
+               matrix: str = "bt709", cache: bool = True, display: tuple[int, int] | None = None,
+               suppress_factor: int = SUPPRESS_FACTOR, feather: int = FEATHER,
+               workers: int | None = None) -> CodedVideo:
+    """Code 10-bit frames in `mode` following the per-frame plans; segments are `params.intra_period` long."""
+    from vcm.coding.modes import code_picture_mode, to_vcm_file
+    from vcm.container import pack_vcm_file
+
+    if mode not in VIDEO_CODING_MODES:
+        raise VcmError(f"unknown video mode {mode!r}", fix=f"use one of {', '.join(VIDEO_CODING_MODES)}")
+    if len(frames) != len(plans):
+        raise ValueError(f"{len(frames)} frames but {len(plans)} plans")
+    t0 = time.perf_counter()
+    w, h = display or frames[0].display_size
+    units: list[CodedUnit] = []
+    if intra:
+        if mode != "objects":
+            raise VcmError(f"--intra codes objects mode on every frame, not {mode}", fix="use --mode objects --intra")
+
+        def one(i: int) -> CodedUnit:
+            cp = code_picture_mode("objects", frames[i], plans[i], replace(params, intra=True), encoder=encoder,
+                                   matrix=matrix, cache=cache, display=(w, h))
+            rs = [s.result for s in cp.streams]
+            return CodedUnit(i, 1, cp.qp, pack_vcm_file(to_vcm_file(cp)), rs, sum(not r.cached for r in rs))
+
+        units = _map(one, range(len(frames)), 1)  # code_picture_mode runs its crops side by side already
+        coded_mode = "intra"
+    elif mode == "plain":
+        if qp is None:
+            raise VcmError("plain mode needs a QP", fix="pass --qp Q (0..63)")
+        r = _encode_sequence(frames, qp, params, fps, encoder, matrix, cache, "plain")
+        units = [CodedUnit(0, len(frames), int(qp), r.bitstream.read_bytes(), [r], int(not r.cached))]
+        coded_mode = "plain"
+    else:
+        segs = plan_segments(plans, params.intra_period)
+
+        def seg(s: Segment) -> CodedUnit:
+            fr = frames[s.start:s.end]
+            if mode == "objects":
+                fr = [suppress_background(f, [r.rect for r in p.regions], suppress_factor, feather)
+                      for f, p in zip(fr, plans[s.start:s.end])]
+            r = _encode_sequence(fr, s.qp, params, fps, encoder, matrix, cache, f"segment {s.index}")
+            return CodedUnit(s.start, s.frames, s.qp, r.bitstream.read_bytes(), [r], int(not r.cached))
+
+        units = _map(seg, segs, workers)
+        coded_mode = mode
+    return CodedVideo(coded_mode, w, h, fps, matrix, units, time.perf_counter() - t0,
+                      {"preset": params.preset, "intra_period": params.intra_period,
+                       "encoder": getattr(encoder, "name", encoder), "suppress_factor": suppress_factor,
+                       "feather": feather})
+
+
+# ---------------------------------------------------------------------------------------------------- decoding
+def decode_units(mode: str, units: Sequence[tuple[int, bytes]], width: int, height: int,
+                 decoder: str = "pyav") -> list[YuvFrame]:
+    """Decode a video's units to frames (display size set): sequences decoded whole (their frames in output
+    order), picture units assembled like `vcm decode` does for pictures. `units`: (frames, bytes) each."""
+    import tempfile
+    from pathlib import Path
+
+    from vcm.codec import decode
+    from vcm.coding.modes import read_coded_file
+
+    out: list[YuvFrame] = []
+    with tempfile.TemporaryDirectory(prefix="vcm-video-") as tmp:
+        for k, (n, data) in enumerate(units):
+            p = Path(tmp) / f"unit{k}.266"
+            p.write_bytes(data)
+            if mode == "intra":
+                frame, _ = read_coded_file(p, decoder)
+                got = [frame]
+            else:
+                got = decode(p, decoder)
+            if len(got) != n:
+                raise VcmError(f"unit {k} decoded to {len(got)} frames, its record says {n}",
+                               fix="the file is damaged: re-encode it")
+            for f in got:
+                f.display = (width, height) if (width, height) != (f.width, f.height) else None
+            out.extend(got)
+    return out
+
+
+def decode_video_file(path, decoder: str = "pyav") -> tuple[list[YuvFrame], Any]:
+    """A vcm video file -> (frames, VideoFile)."""
+    from vcm.video_container import read_video_file
+
+    vf = read_video_file(path)
+    frames = decode_units(vf.mode, [(u.frames, u.data) for u in vf.units], vf.width, vf.height, decoder)
+    return frames, vf
