@@ -55,6 +55,7 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
     workers: int = 2
+    threads: int | None = None  # CPU threads for torch (None: torch's default); 1 is fastest for tiny models
     resume: bool = True  # continue from OUT.last.pt when it exists
     max_batches: int | None = None  # cap on training batches per epoch (smoke runs, benchmarks)
     progress: bool = True
@@ -171,9 +172,13 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
     else:
         device = resolve_device(cfg.device)
     dist.init(device.type)
+    old_threads = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     try:
         return _train(cfg, log, dist, device, out, last_path, csv_path)
     finally:
+        torch.set_num_threads(old_threads)
         dist.close()
 
 
@@ -264,7 +269,9 @@ def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Pat
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         # the shuffle of each epoch depends only on (seed, epoch), so a resumed run sees what an unbroken one would
-        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+        epoch_seed = cfg.seed * 1_000_003 + epoch
+        gen = torch.Generator().manual_seed(epoch_seed)
+        torch.manual_seed(epoch_seed + dist.rank)  # flips drawn in the main process (workers=0) repeat too
         if dist.world > 1:
             sampler = DistributedSampler(train_set, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=cfg.seed)
             sampler.set_epoch(epoch)

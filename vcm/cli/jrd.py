@@ -48,11 +48,12 @@ def _echo_scores(scores, as_json: bool, extra: dict | None = None) -> None:
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
               help="auto = bf16 autocast on GPU, fp32 on CPU.")
 @click.option("--workers", type=int, default=None, help="DataLoader worker processes [default: min(8, CPUs)].")
+@click.option("--threads", type=int, default=None, help="CPU threads for torch [default: torch's choice].")
 @click.option("--restart", is_flag=True, help="Ignore OUT.last.pt and start from epoch 1.")
 @click.option("--max-batches", type=int, default=None, help="Cap training batches per epoch (smoke runs).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def train(data, out, backbone, img_size, epochs, batch_size, lr, patience, seed, full_finetune, pretrained, loss,
-          sigma, resize, norm, decode, device, precision, workers, restart, max_batches, quiet):
+          sigma, resize, norm, decode, device, precision, workers, threads, restart, max_batches, quiet):
     """Train a DT-JRD network on a crop dataset (OW-JRD layout or `vcm label` output).
 
     \b
@@ -77,7 +78,7 @@ def train(data, out, backbone, img_size, epochs, batch_size, lr, patience, seed,
         data=Path(data), out=Path(out), backbone=backbone, img_size=img_size, epochs=epochs, batch_size=batch_size,
         lr=lr, patience=patience, seed=seed, strategy="full" if full_finetune else "authors", pretrained=pretrained,
         loss=loss, sigma=sigma, resize=resize, norm=norm, decode=decode, device=device, precision=precision,
-        workers=min(8, os.cpu_count() or 1) if workers is None else workers, resume=not restart,
+        workers=min(8, os.cpu_count() or 1) if workers is None else workers, resume=not restart, threads=threads,
         max_batches=max_batches, progress=not quiet)
     res = run_train(cfg, log=click.echo)
     if res.best_val:

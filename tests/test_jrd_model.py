@@ -1,0 +1,242 @@
+"""DT-JRD model, loss, crop rule and the dtjrd predictor (tiny real timm ViTs, CPU, offline)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vcm.errors import VcmError
+from vcm.jrd.base import create_predictor
+from vcm.jrd.data import crop_box, crop_object, preprocess, read_crop, resize_crop
+from vcm.jrd.dtjrd import DTJRDPredictor, atomic_torch_save, file_sha256, load_checkpoint, make_checkpoint
+from vcm.jrd.loss import JRDLoss, gaussian_soft_labels, soft_cross_entropy
+from vcm.jrd.model import (IMAGENET_MEAN, IMAGENET_STD, ModelConfig, build_model, decode_logits,
+                           freeze_embeddings)
+from vcm.types import Detection, Detections
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: two threads on 2 busy cores are far slower for these tiny models; restored after."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+# --- loss ----------------------------------------------------------------------------------------------------
+
+def test_gaussian_labels_shape_normalisation_and_peak():
+    t = torch.tensor([0, 17, 41, 63])
+    q = gaussian_soft_labels(t, 64, sigma=3.0)
+    assert q.shape == (4, 64)
+    assert torch.allclose(q.sum(1), torch.ones(4), atol=1e-6)
+    assert torch.equal(q.argmax(1), t)
+    # symmetric around an inner target, and wider with a larger sigma
+    assert torch.isclose(q[2, 41 - 4], q[2, 41 + 4])
+    assert gaussian_soft_labels(t, 64, sigma=6.0)[2, 41] < q[2, 41]
+    # sigma 3: the neighbours at +-3 weigh exp(-1/2) of the peak
+    assert torch.isclose(q[2, 44] / q[2, 41], torch.tensor(np.exp(-0.5), dtype=torch.float32))
+    with pytest.raises(ValueError):
+        gaussian_soft_labels(t, 64, sigma=0)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "ce"])
+def test_loss_is_lowest_at_the_true_class(kind):
+    loss = JRDLoss(kind)
+    target = torch.tensor([37])
+    values = []
+    for c in range(64):
+        logits = torch.full((1, 64), -4.0)
+        logits[0, c] = 4.0
+        values.append(float(loss(logits, target)))
+    assert int(np.argmin(values)) == 37
+    # and it grows with the distance from the truth (Gaussian: strictly, up to 10 QPs away)
+    if kind == "gaussian":
+        assert all(values[37 + d] < values[37 + d + 1] for d in range(10))
+        assert all(values[37 - d] < values[37 - d - 1] for d in range(10))
+
+
+def test_soft_cross_entropy_equals_cross_entropy_for_one_hot_targets():
+    logits = torch.randn(5, 64, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor([1, 5, 40, 63, 0])
+    one_hot = torch.nn.functional.one_hot(t, 64).float()
+    assert torch.isclose(soft_cross_entropy(logits, one_hot), torch.nn.functional.cross_entropy(logits, t))
+    with pytest.raises(ValueError):
+        JRDLoss("l2")
+
+
+# --- model ---------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    config = ModelConfig.for_backbone("tiny")
+    return build_model(config).eval(), config
+
+
+def test_tiny_model_outputs_64_logits_from_the_mean_of_patch_tokens(tiny):
+    model, config = tiny
+    x = torch.randn(3, 3, config.img_size, config.img_size)
+    with torch.inference_mode():
+        logits = model(x)
+        tokens = model.backbone.forward_features(x)
+    assert logits.shape == (3, 64)
+    assert tokens.shape[1] == 1 + (32 // 8) ** 2  # cls + 16 patches
+    expected = model.head(tokens[:, 1:].mean(1))  # the cls token is left out
+    assert torch.allclose(logits, expected, atol=1e-6)
+    assert not torch.allclose(logits, model.head(tokens.mean(1)), atol=1e-6)
+
+
+def test_decode_argmax_and_expectation():
+    logits = torch.full((2, 64), -30.0)
+    logits[0, 10] = 0.0
+    logits[1, 20] = 0.0
+    logits[1, 30] = 0.0  # two equally likely QPs: argmax takes the first, expectation the middle
+    jrd, expectation, probs = decode_logits(logits, "argmax")
+    assert jrd.tolist() == [10, 20]
+    assert torch.allclose(expectation, torch.tensor([10.0, 25.0]), atol=1e-4)
+    assert decode_logits(logits, "expectation")[0].tolist() == [10, 25]
+    assert torch.allclose(probs.sum(1), torch.ones(2))
+
+
+def test_authors_strategy_freezes_only_patch_and_position_embeddings():
+    model = build_model(ModelConfig.for_backbone("tiny"))
+    frozen = freeze_embeddings(model)
+    assert set(frozen) == {"pos_embed", "patch_embed.proj.weight", "patch_embed.proj.bias"}
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert "head.weight" in trainable and any(n.startswith("backbone.blocks.1.") for n in trainable)
+    assert "backbone.cls_token" in trainable
+
+
+def test_pretrained_from_a_local_file_and_position_embedding_interpolation(tmp_path):
+    """A timm state dict on disk loads by path; another input size resamples the position embeddings."""
+    import timm
+
+    kwargs = dict(patch_size=8, depth=2, embed_dim=64, num_heads=2)
+    torch.manual_seed(1)
+    src = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32, **kwargs)  # with its 1000-way head
+    weights = tmp_path / "tiny_weights.pth"
+    torch.save(src.state_dict(), weights)
+
+    same = build_model(ModelConfig.for_backbone("tiny"), pretrained=str(weights))
+    for name, p in same.backbone.state_dict().items():
+        assert torch.equal(p, src.state_dict()[name]), name
+    bigger = build_model(ModelConfig.for_backbone("tiny", img_size=48), pretrained=str(weights))
+    assert bigger.backbone.pos_embed.shape == (1, 1 + 6 * 6, 64)
+    assert torch.equal(bigger.backbone.blocks[1].mlp.fc1.weight, src.blocks[1].mlp.fc1.weight)
+    assert torch.equal(bigger.backbone.pos_embed[:, 0], src.pos_embed[:, 0])  # the cls position is kept
+    assert bigger(torch.randn(1, 3, 48, 48)).shape == (1, 64)
+
+    with pytest.raises(VcmError, match="not found"):
+        build_model(ModelConfig.for_backbone("tiny"), pretrained=str(tmp_path / "nope.pth"))
+    with pytest.raises(VcmError, match="hub"):  # offline (HF_HUB_OFFLINE=1): a one-line error, no hang
+        build_model(ModelConfig(backbone="vit_tiny_patch16_224", img_size=32), pretrained="hub")
+    with pytest.raises(VcmError, match="unknown timm backbone"):
+        build_model(ModelConfig(backbone="no_such_vit"))
+
+
+# --- crops and input -----------------------------------------------------------------------------------------
+
+def test_crop_rule_clips_to_the_picture_and_covers_fractional_boxes():
+    assert crop_box((10.2, 5.7, 20.1, 30.0), 100, 50) == (10, 5, 21, 30)
+    assert crop_box((-5, -3, 120, 80), 100, 50) == (0, 0, 100, 50)
+    assert crop_box((99.5, 49.5, 99.6, 49.6), 100, 50) == (99, 49, 100, 50)  # never empty
+    pic = np.arange(50 * 100 * 3, dtype=np.uint8).reshape(50, 100, 3)
+    assert crop_object(pic, (10.2, 5.7, 20.1, 30.0)).shape == (25, 11, 3)
+    assert np.array_equal(crop_object(pic, (10, 5, 21, 30)), pic[5:30, 10:21])
+
+
+def test_preprocess_stretch_letterbox_and_flip():
+    rgb = np.zeros((20, 60, 3), np.uint8)
+    rgb[:, :30] = 255  # left half white
+    x = preprocess(rgb, 32, "stretch", IMAGENET_MEAN, IMAGENET_STD)
+    assert x.shape == (3, 32, 32) and x.dtype == np.float32
+    assert x[:, :, 0].mean() > 2 and x[:, :, -1].mean() < -1.5  # white left, black right, normalised
+    flipped = preprocess(rgb, 32, "stretch", IMAGENET_MEAN, IMAGENET_STD, flip=True)
+    assert np.allclose(flipped, x[:, :, ::-1])
+    lb = preprocess(rgb, 32, "letterbox", IMAGENET_MEAN, IMAGENET_STD)
+    assert np.abs(lb[:, :8]).max() < 0.03 and np.abs(lb[:, -8:]).max() < 0.03  # padding: ~0 after normalising
+    assert resize_crop(rgb, 32, "letterbox")[16, 0].tolist() == [255, 255, 255]
+    with pytest.raises(VcmError):
+        resize_crop(rgb, 32, "crop")
+
+
+# --- checkpoint and predictor --------------------------------------------------------------------------------
+
+def _checkpoint(tmp_path, tiny, name="m.pt"):
+    model, config = tiny
+    path = tmp_path / name
+    atomic_torch_save(make_checkpoint(model, config, val_metrics={"mae": 1.0}, data_fingerprint="abc"), path)
+    return path
+
+
+def test_checkpoint_round_trip_gives_identical_predictions(tmp_path, tiny, bus_jpg):
+    model, config = tiny
+    path = _checkpoint(tmp_path, tiny)
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic write left nothing behind
+    ckpt = load_checkpoint(path)
+    assert ckpt["config"]["backbone"] == "vit_tiny_patch16_224" and ckpt["classes"] == list(range(64))
+    assert ckpt["config"]["mean"] == list(IMAGENET_MEAN) and ckpt["config"]["img_size"] == 32
+
+    picture = read_crop(bus_jpg)  # any RGB picture; read_crop is the dataset's own reader
+    h, w = picture.shape[:2]
+    dets = Detections(w, h, (Detection((50, 400, 250, 900), 0, "person", 0.9),
+                             Detection((0.5, 200.2, 810, 780.7), 5, "bus", 0.8),
+                             Detection((700, 1000, 900, 1200), 0, "person", 0.5)))  # partly outside: clipped
+    pred = create_predictor(f"dtjrd:{path}", device="cpu", batch_size=8)
+    assert isinstance(pred, DTJRDPredictor)
+    objs = pred.predict(picture, dets)
+    assert [o.detection for o in objs] == list(dets)
+    assert all(o.source == "dtjrd" and 0 <= o.jrd <= 63 for o in objs)
+    assert set(objs[0].info) == {"expectation", "probs_top"} and objs[0].info["probs_top"][0][0] == objs[0].jrd
+
+    # the same numbers from the in-memory model on the same crops
+    x = torch.from_numpy(np.stack([preprocess(crop_object(picture, d.box), 32, "stretch", IMAGENET_MEAN,
+                                              IMAGENET_STD) for d in dets]))
+    with torch.inference_mode():
+        ref = model(x)
+    assert torch.equal(pred.logits([crop_object(picture, d.box) for d in dets]), ref)
+    assert [o.jrd for o in objs] == ref.argmax(1).tolist()
+    # a second load predicts bit-identically; another batch size only moves float rounding
+    again = DTJRDPredictor(str(path), device="cpu", batch_size=8)
+    assert [(o.jrd, o.info) for o in again.predict(picture, dets)] == [(o.jrd, o.info) for o in objs]
+    one_by_one = DTJRDPredictor(str(path), device="cpu", batch_size=1)
+    assert torch.allclose(one_by_one.logits([crop_object(picture, d.box) for d in dets]), ref, atol=1e-5)
+
+    d = pred.describe()
+    assert d["predictor"] == "dtjrd" and d["checkpoint_sha256"] == file_sha256(path) and len(d["checkpoint_sha256"]) == 64
+    assert pred.predict(picture, Detections(w, h, ())) == []
+    with pytest.raises(VcmError, match="picture"):
+        pred.predict(picture[:100], dets)
+
+
+def test_predictor_uses_the_dataset_crop_rule(tmp_path, tiny, zidane_jpg):
+    """A crop written to disk and read back by the dataset reader predicts as the picture + box does."""
+    import cv2
+
+    path = _checkpoint(tmp_path, tiny)
+    pred = DTJRDPredictor(str(path), device="cpu", decode="expectation")
+    picture = read_crop(zidane_jpg)
+    det = Detection((640.4, 40.6, 1170.2, 719.9), 0, "person", 0.9)
+    crop_file = tmp_path / "crop.png"
+    cv2.imwrite(str(crop_file), crop_object(picture, det.box)[:, :, ::-1])
+    from_file = pred.predict_crops([read_crop(crop_file)])[0]
+    from_picture = pred.predict(picture, Detections(picture.shape[1], picture.shape[0], (det,)))[0]
+    assert from_file == (from_picture.jrd, from_picture.info)
+    assert from_picture.jrd == round(from_picture.info["expectation"])  # decode=expectation
+
+
+def test_bad_checkpoints_are_one_line_errors(tmp_path):
+    with pytest.raises(VcmError, match="checkpoint not found"):
+        create_predictor(f"dtjrd:{tmp_path / 'missing.pt'}")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(VcmError, match="cannot read checkpoint"):
+        create_predictor(f"dtjrd:{bad}")
+    other = tmp_path / "other.pt"
+    torch.save({"state_dict": {}}, other)
+    with pytest.raises(VcmError, match="not a vcm DT-JRD checkpoint"):
+        create_predictor(f"dtjrd:{other}")
+    with pytest.raises(VcmError, match="needs a checkpoint"):
+        create_predictor("dtjrd")
