@@ -173,7 +173,7 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Video
     plain = None
     if s.compare_plain and s.mode != "plain":
         t = time.perf_counter()
-        q = min(u.qp for u in coded.units)
+        q = min(p.min_qp for p in plans) if coded.mode == "intra" else min(u.qp for u in coded.units)
         pv = code_video("plain", yuv, plans, params, fps=fps, qp=q, encoder=encoder, matrix=s.matrix,
                         cache=s.cache)
         plain = {"qp": q, "bytes": pv.stream_bytes, "encode_s": round(pv.encode_seconds, 3)}

@@ -1,0 +1,355 @@
+"""`vcm batch`: every picture and video under a folder coded into a mirrored output folder, with a manifest.
+
+One function codes one item (`process_item`); the local executor runs it in this process or in a process
+pool, the Ray executor runs the same function as Ray tasks. The detector and predictors are built once per
+worker process (`_worker_state`) and reused for every item it codes.
+
+Resumable: each finished item leaves OUT_DIR/.vcm-batch/<key>.json (written atomically after its output) with
+a fingerprint of its input (path, size, mtime, sha256 of files up to 64 MiB) and of the settings; a rerun
+marks items whose fingerprint matches and whose output is still there as `skipped`. manifest.csv is rewritten
+atomically after every item, so a killed run loses nothing it finished. Inputs are only ever read.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from vcm.errors import VcmError
+from vcm.fsutil import write_bytes_atomic, write_json_atomic
+
+MANIFEST_FIELDS = ("input", "output", "status", "bytes", "objects", "seconds", "error")
+STATE_DIR = ".vcm-batch"
+HASH_LIMIT = 64 << 20  # inputs up to this size are also identified by their sha256
+EXECUTORS = ("local", "ray")
+
+
+@dataclass
+class BatchConfig:
+    """Everything that changes the outputs (the settings part of every item's fingerprint) plus how to run."""
+
+    in_dir: Path
+    out_dir: Path
+    mode: str = "objects"
+    intra: bool = False
+    detector: str = "hog-person"
+    jrd: str = "prior"
+    jrd_offset: int = 0
+    bg_qp: int = 51
+    qp: int | None = None
+    qp_min: int = 0
+    margin: int = 16
+    encoder: str = "ffmpeg"
+    preset: str = "faster"
+    matrix: str = "bt709"
+    intra_period: int = 32
+    detect_every: int = 1
+    max_frames: int | None = None
+    check: bool = False  # decode every output and re-detect (doubles the time)
+    # how to run (not part of the fingerprint)
+    workers: int = 1
+    executor: str = "local"
+    ray_address: str | None = None
+    progress: bool = True
+
+    RUN_FIELDS = ("in_dir", "out_dir", "workers", "executor", "ray_address", "progress")
+
+    def __post_init__(self):
+        self.in_dir, self.out_dir = Path(self.in_dir), Path(self.out_dir)
+        if self.workers < 1:
+            raise VcmError(f"--workers {self.workers} is not a positive number", fix="use --workers 1 or more")
+        if self.executor not in EXECUTORS:
+            raise VcmError(f"unknown executor {self.executor!r}", fix="use --executor local or ray")
+        if self.mode == "plain" and self.qp is None:
+            raise VcmError("--mode plain needs --qp", fix="add --qp Q, e.g. --qp 37")
+
+    def settings(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: v for k, v in d.items() if k not in self.RUN_FIELDS}
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    input: str  # path relative to IN_DIR (posix)
+    output: str  # path relative to OUT_DIR
+    kind: str  # "picture" or "video"
+
+
+@dataclass
+class ItemResult:
+    input: str
+    output: str
+    status: str  # ok, failed, skipped
+    bytes: int | None = None
+    objects: int | None = None
+    seconds: float | None = None
+    error: str = ""
+    fingerprint: str = ""
+    report: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def row(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in MANIFEST_FIELDS}
+
+
+# -------------------------------------------------------------------------------------------------- listing
+def list_items(in_dir: Path, out_dir: Path | None = None) -> list[BatchItem]:
+    """Every picture and video under IN_DIR (recursive, hidden files and folders left out, OUT_DIR left out),
+    sorted; outputs mirror the inputs with the suffix .266 (`name.ext.266` where two inputs would collide)."""
+    from vcm.media import PICTURE_EXTS, VIDEO_EXTS
+
+    if not in_dir.is_dir():
+        raise VcmError("no such folder", path=in_dir, fix="give a folder of pictures and videos")
+    skip = out_dir.resolve() if out_dir is not None else None
+    found = []
+    for root, dirs, files in os.walk(in_dir):
+        r = Path(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (skip is None or (r / d).resolve() != skip))
+        for f in files:
+            ext = Path(f).suffix.lower()
+            if f.startswith(".") or ext not in PICTURE_EXTS | VIDEO_EXTS:
+                continue
+            found.append(((r / f).relative_to(in_dir), "picture" if ext in PICTURE_EXTS else "video"))
+    found.sort(key=lambda x: x[0].as_posix())
+    stems: dict[str, int] = {}
+    for rel, _ in found:
+        k = rel.with_suffix("").as_posix()
+        stems[k] = stems.get(k, 0) + 1
+    items = []
+    for rel, kind in found:
+        out = rel.with_suffix(".266") if stems[rel.with_suffix("").as_posix()] == 1 else Path(rel.as_posix() + ".266")
+        items.append(BatchItem(rel.as_posix(), out.as_posix(), kind))
+    return items
+
+
+def input_fingerprint(path: Path, settings: dict[str, Any]) -> str:
+    """What makes an item's output valid: its input (path, size, mtime, sha256 up to 64 MiB) and the settings."""
+    from vcm.fsutil import sha256_file
+
+    st = path.stat()
+    ident = {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+             "sha256": sha256_file(path) if st.st_size <= HASH_LIMIT else None, "settings": settings}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def _state_path(out_dir: Path, item: BatchItem) -> Path:
+    return out_dir / STATE_DIR / (hashlib.sha256(item.input.encode()).hexdigest()[:16] + ".json")
+
+
+def finished(cfg: BatchConfig, item: BatchItem, fingerprint: str) -> ItemResult | None:
+    """The recorded result of an item done earlier with the same input and settings, if its output is intact."""
+    try:
+        doc = json.loads(_state_path(cfg.out_dir, item).read_text())
+    except (OSError, ValueError):
+        return None
+    out = cfg.out_dir / item.output
+    if doc.get("fingerprint") != fingerprint or doc.get("status") != "ok":
+        return None
+    if not out.is_file() or out.stat().st_size != doc.get("bytes"):
+        return None
+    r = ItemResult(**{k: doc.get(k) for k in MANIFEST_FIELDS if k != "status"}, status="skipped",
+                   fingerprint=fingerprint)
+    r.error = ""
+    return r
+
+
+# ---------------------------------------------------------------------------------------------------- worker
+_STATE: dict[str, Any] = {}
+
+
+def _worker_state(cfg: BatchConfig) -> dict[str, Any]:
+    """The detector and predictors of this worker process, built on first use and kept for every item."""
+    key = json.dumps({"detector": cfg.detector, "encoder": cfg.encoder}, sort_keys=True)
+    if _STATE.get("key") != key:
+        from vcm.detect import create_detector
+
+        _STATE.clear()
+        _STATE.update(key=key, detector=create_detector(cfg.detector), predictors={}, pid=os.getpid(), items=0)
+    _STATE["items"] += 1
+    return _STATE
+
+
+def process_item(cfg: BatchConfig, item: BatchItem) -> ItemResult:
+    """Code one item (in whichever process runs it); every failure becomes a `failed` result, never an exception."""
+    t0 = time.perf_counter()
+    src, out = cfg.in_dir / item.input, cfg.out_dir / item.output
+    fp = ""
+    try:
+        fp = input_fingerprint(src, cfg.settings())
+        state = _worker_state(cfg)
+        if item.kind == "video":
+            from pipelines.video import VideoSettings, run_encode_video
+
+            vs = VideoSettings(mode=cfg.mode, intra=cfg.intra, detector=cfg.detector, jrd=cfg.jrd,
+                               jrd_offset=cfg.jrd_offset, bg_qp=cfg.bg_qp, qp=cfg.qp, qp_min=cfg.qp_min,
+                               margin=cfg.margin, encoder=cfg.encoder, preset=cfg.preset, matrix=cfg.matrix,
+                               intra_period=cfg.intra_period, detect_every=cfg.detect_every,
+                               max_frames=cfg.max_frames, check=cfg.check, compare_plain=False)
+            rep = run_encode_video(src, out, vs, detector=state["detector"], predictors=state["predictors"])
+            objects = sum(f["objects"] for f in rep.per_frame if f["detected"])
+            report = rep.to_json()
+        else:
+            from pipelines.encode import EncodeSettings, run_encode
+
+            mode = "objects" if cfg.intra else cfg.mode
+            es = EncodeSettings(mode=mode, detector=cfg.detector, jrd=cfg.jrd, jrd_offset=cfg.jrd_offset,
+                                bg_qp=cfg.bg_qp, qp=cfg.qp, qp_min=cfg.qp_min, margin=cfg.margin,
+                                encoder=cfg.encoder, preset=cfg.preset, matrix=cfg.matrix, check=cfg.check,
+                                compare_plain=False)
+            rep = run_encode(src, out, es, detector=state["detector"])
+            objects = len(rep.objects)
+            report = rep.to_json()
+        res = ItemResult(item.input, item.output, "ok", out.stat().st_size, objects,
+                         round(time.perf_counter() - t0, 3), "", fp, report)
+    except VcmError as e:
+        res = ItemResult(item.input, item.output, "failed", seconds=round(time.perf_counter() - t0, 3),
+                         error=str(e), fingerprint=fp)
+    except Exception as e:  # noqa: BLE001 - one bad item must not stop the batch; the error is recorded
+        res = ItemResult(item.input, item.output, "failed", seconds=round(time.perf_counter() - t0, 3),
+                         error=f"{type(e).__name__}: {e}".replace("\n", " ")[:500], fingerprint=fp)
+    res.report["worker_pid"] = os.getpid()
+    write_json_atomic(_state_path(cfg.out_dir, item), {**asdict(res), "report": None})
+    return res
+
+
+# ------------------------------------------------------------------------------------------------- executors
+def _run_local(cfg: BatchConfig, todo: list[BatchItem], done: Callable[[ItemResult], None]) -> None:
+    if cfg.workers == 1 or len(todo) <= 1:
+        for it in todo:
+            done(process_item(cfg, it))
+        return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=min(cfg.workers, len(todo))) as pool:
+        futs = [pool.submit(process_item, cfg, it) for it in todo]
+        for f in as_completed(futs):
+            done(f.result())
+
+
+def _run_ray(cfg: BatchConfig, todo: list[BatchItem], done: Callable[[ItemResult], None]) -> None:
+    """The same `process_item` as Ray tasks; Ray reuses its worker processes, so each builds the detector once."""
+    try:
+        import ray
+    except ImportError:
+        raise VcmError("the ray executor needs Ray", fix="pip install 'vcm[ray]' (or pip install ray)") from None
+    started = False
+    if not ray.is_initialized():
+        try:
+            if cfg.ray_address:
+                ray.init(address=cfg.ray_address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=cfg.workers, include_dashboard=False, log_to_driver=False)
+        except Exception as e:  # noqa: BLE001 - connection errors come in many types
+            raise VcmError(f"cannot start or reach Ray ({type(e).__name__}: {e})".replace("\n", " ")[:300],
+                           fix="check --ray-address (host:port of a running `ray start --head`)") from None
+        started = True
+    try:
+        task = ray.remote(num_cpus=1)(process_item)
+        cfg_ref = ray.put(cfg)
+        pending = [task.remote(cfg_ref, it) for it in todo]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            done(ray.get(ready[0]))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# ---------------------------------------------------------------------------------------------------- manifest
+def manifest_text(results: Iterable[ItemResult]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=MANIFEST_FIELDS, lineterminator="\n")
+    w.writeheader()
+    for r in sorted(results, key=lambda r: r.input):
+        w.writerow({k: ("" if v is None else v) for k, v in r.row().items()})
+    return buf.getvalue()
+
+
+def read_manifest(path: str | Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def summarize(results: list[ItemResult], seconds: float) -> dict[str, Any]:
+    by = {s: sum(r.status == s for r in results) for s in ("ok", "failed", "skipped")}
+    coded = [r for r in results if r.status == "ok"]
+    return {"items": len(results), **by, "bytes": sum(r.bytes or 0 for r in results if r.status != "failed"),
+            "objects": sum(r.objects or 0 for r in results if r.status != "failed"),
+            "seconds": round(seconds, 2),
+            "items_per_minute": round(60.0 * len(coded) / seconds, 2) if coded and seconds > 0 else None,
+            "failed_items": [{"input": r.input, "error": r.error} for r in results if r.status == "failed"]}
+
+
+def run_batch(cfg: BatchConfig, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Code every item (skipping finished ones), keep manifest.csv current, write summary.json; returns it."""
+    items = list_items(cfg.in_dir, cfg.out_dir)
+    if not items:
+        raise VcmError("no pictures or videos in this folder", path=cfg.in_dir,
+                       fix="give a folder holding png/jpg/... pictures or mp4/mkv/... videos")
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    settings = cfg.settings()
+    results: dict[str, ItemResult] = {}
+    todo = []
+    for it in items:
+        try:
+            prev = finished(cfg, it, input_fingerprint(cfg.in_dir / it.input, settings))
+        except OSError:
+            prev = None
+        if prev is not None:
+            results[it.input] = prev
+        else:
+            todo.append(it)
+    manifest = cfg.out_dir / "manifest.csv"
+
+    def save() -> None:
+        write_bytes_atomic(manifest, manifest_text(results.values()).encode())
+
+    save()
+    bar = _progress(len(todo), cfg.progress)
+
+    def done(r: ItemResult) -> None:
+        results[r.input] = r
+        save()
+        bar(r)
+
+    try:
+        (_run_ray if cfg.executor == "ray" else _run_local)(cfg, todo, done)
+    finally:
+        bar(None)
+    summary = summarize(list(results.values()), time.perf_counter() - t0)
+    summary.update(settings=settings, executor=cfg.executor, workers=cfg.workers, format="vcm-batch/1",
+                   worker_pids=sorted({r.report.get("worker_pid") for r in results.values()
+                                       if r.report.get("worker_pid")}))
+    write_json_atomic(cfg.out_dir / "summary.json", summary)
+    return summary
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled or total == 0:
+        return lambda r: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="item", file=sys.stderr, dynamic_ncols=True)
+
+    def step(r):
+        if r is None:
+            bar.close()
+        else:
+            bar.set_postfix_str(f"{r.status} {r.input}"[-40:])
+            bar.update(1)
+    return step
+
+
+def format_summary(s: dict[str, Any]) -> list[str]:
+    rate = f", {s['items_per_minute']:.1f} items/min" if s.get("items_per_minute") else ""
+    lines = [f"{s['items']} items: {s['ok']} ok, {s['skipped']} skipped (done before), {s['failed']} failed; "
+             f"{s['bytes']} bytes, {s['objects']} objects, {s['seconds']:.1f} s{rate}"]
+    lines += [f"  failed: {f['input']}: {f['error']}" for f in s["failed_items"]]
+    return lines
