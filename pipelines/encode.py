@@ -196,6 +196,9 @@ def format_report(r: EncodeReport) -> str:
         line += (f"   | plain VVC at the lowest object QP {p['qp']}: {p['bytes']} bytes "
                  f"({100.0 * r.total_bytes / p['bytes']:.1f} % of it)")
     lines.append(line)
+    if r.objects and r.mode in ("objects", "blur") and min(o["qp"] for o in r.objects) > s["bg_qp"]:
+        lines.append(f"  note: every object tolerates a QP above the background QP {s['bg_qp']}: the background costs "
+                     f"more than it needs; try --bg-qp {min(63, max(o['qp'] for o in r.objects))} or higher")
     if r.check:
         c = r.check
         lines.append(f"  check on the decoded file: objects still detected {c['still_detected']}/{c['objects']}")

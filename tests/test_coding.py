@@ -1,0 +1,256 @@
+"""Coding modes, `vcm encode` / `vcm decode` / `vcm predict`: real encoder, real offline detector, real pictures."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from vcm import qp as qpmod
+from vcm.codec import EncodeParams, decode, read_picture, rgb_to_yuv, yuv_to_rgb
+from vcm.codec.base import YuvFrame
+from vcm.coding.modes import code_picture_mode, read_coded_file, to_vcm_file
+from vcm.coding.regions import blur_outside, composite, crop_frame, fill_rects
+from vcm.container import write_vcm_file
+from vcm.errors import VcmError
+from vcm.types import Detection, ObjectJRD
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _frame(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    return YuvFrame(rng.integers(64, 940, (h, w), dtype=np.uint16), rng.integers(64, 960, (h // 2, w // 2), dtype=np.uint16),
+                    rng.integers(64, 960, (h // 2, w // 2), dtype=np.uint16))
+
+
+def _obj(box, jrd):
+    return ObjectJRD(Detection(tuple(float(v) for v in box), 0, "person", 0.9), jrd, "fixed")
+
+
+# ------------------------------------------------------------------------------------------------ pixel work
+def test_crop_and_composite_are_exact():
+    orig, bg = _frame(64, 96, 1), _frame(64, 96, 2)
+    rects = [(0, 0, 20, 16), (40, 30, 56, 34), (50, 20, 10, 10)]
+    out = composite(bg, [(r, crop_frame(orig, r)) for r in rects])
+    mask = np.zeros((64, 96), bool)
+    for x, y, w, h in rects:
+        mask[y:y + h, x:x + w] = True
+    assert (out.y[mask] == orig.y[mask]).all() and (out.y[~mask] == bg.y[~mask]).all()
+    assert (out.u[mask[::2, ::2]] == orig.u[mask[::2, ::2]]).all()
+    with pytest.raises(ValueError):
+        crop_frame(orig, (1, 0, 10, 10))  # odd corner: chroma would not line up
+
+
+def test_fill_and_blur_touch_only_their_side():
+    f = _frame(96, 128, 3)
+    rects = [(10, 12, 40, 30)]
+    filled, blurred = fill_rects(f, rects), blur_outside(f, rects)
+    inside = np.zeros(f.y.shape, bool)
+    inside[12:42, 10:50] = True
+    assert (filled.y[~inside] == f.y[~inside]).all() and (filled.y[inside] != f.y[inside]).any()
+    assert (blurred.y[inside] == f.y[inside]).all() and (blurred.y[~inside] != f.y[~inside]).any()
+    assert filled.y[inside].std() < f.y[inside].std() / 4  # low-pass: cheap to code
+
+
+# ------------------------------------------------------------------------------- objects mode, crafted boxes
+@pytest.fixture(scope="module")
+def odd_picture(bus_jpg):
+    """A 333x517 cut of bus.jpg: odd width and height."""
+    return np.ascontiguousarray(read_picture(bus_jpg)[300:817, 40:373])
+
+
+def test_objects_round_trip_overlap_border_odd_size(odd_picture, tmp_path):
+    rgb = odd_picture
+    h, w = rgb.shape[:2]
+    objs = [_obj((20, 30, 150, 300), 45),  # overlaps the next one
+            _obj((100, 200, 250, 420), 30),
+            _obj((0, 0, 40, 60), 40),  # touches the top-left corner
+            _obj((290, 470, w, h), 35)]  # touches the bottom-right corner
+    plan = qpmod.plan(objs, w, h, bg_qp=51, margin=8)
+    frame = rgb_to_yuv(rgb)
+    coded = code_picture_mode("objects", frame, plan, EncodeParams(qp=51))
+    path = tmp_path / "odd.266"
+    size = write_vcm_file(path, to_vcm_file(coded))
+    assert size == path.stat().st_size > coded.stream_bytes
+    assert [s.role for s in coded.streams] == ["background"] + ["object"] * 4
+
+    out, vf = read_coded_file(path)
+    assert out.display_size == (w, h) and (vf.width, vf.height) == (w, h)
+    assert yuv_to_rgb(out).shape == rgb.shape
+    # every pixel of the QP map shows the stream that map names: each object's own decoded stream (lowest
+    # QP on top where boxes overlap), the background elsewhere
+    qmap = plan.qp_map()
+    streams = {s.qp: decode(s.result.bitstream)[0] for s in coded.streams}
+    for s in coded.streams[1:]:
+        x, y, rw, rh = s.rect
+        mine = qmap[y:y + rh, x:x + rw] == s.qp
+        assert mine.any()
+        assert (out.y[y:y + rh, x:x + rw][mine] == streams[s.qp].y[:rh, :rw][mine]).all()
+    bg = qmap == 51
+    assert (out.y[bg] == streams[51].y[:out.height, :out.width][bg]).all()
+
+
+def test_single_stream_modes(odd_picture):
+    rgb = odd_picture
+    h, w = rgb.shape[:2]
+    plan = qpmod.plan([_obj((20, 30, 150, 300), 45), _obj((100, 200, 250, 420), 33)], w, h)
+    frame = rgb_to_yuv(rgb)
+    for mode, want_qp in (("frame", 33), ("blur", 33), ("plain", 40)):
+        c = code_picture_mode(mode, frame, plan, EncodeParams(qp=0), qp=40)
+        assert len(c.streams) == 1 and c.streams[0].qp == want_qp and c.streams[0].result.slice_qps == [want_qp]
+    with pytest.raises(VcmError, match="--qp"):
+        code_picture_mode("plain", frame, plan, EncodeParams(qp=0))
+    with pytest.raises(VcmError, match="unknown coding mode"):
+        code_picture_mode("roi", frame, plan, EncodeParams(qp=0))
+
+
+# --------------------------------------------------------------------------------------------- the pipeline
+@pytest.fixture(scope="module")
+def bus_search(bus_jpg, tmp_path_factory):
+    """`vcm encode --example`: bus.jpg, objects mode, hog-person, --jrd search, background QP 63.
+
+    The background QP is at least every object's QP, the setting the method is for: plain VVC at the lowest
+    object QP then codes the background finer than objects mode does.
+    """
+    from pipelines.encode import EncodeSettings, run_encode
+
+    out = tmp_path_factory.mktemp("enc") / "bus.266"
+    return run_encode(bus_jpg, out, EncodeSettings(bg_qp=63)), out
+
+
+def test_search_keeps_every_object_detected(bus_search):
+    report, out = bus_search
+    assert len(report.objects) >= 2
+    assert report.check["still_detected"] == report.check["objects"] == len(report.objects)
+    assert all(o["still_detected"] for o in report.objects)
+    assert report.total_bytes == out.stat().st_size
+
+
+def test_objects_beat_plain_at_min_object_qp(bus_search):
+    report, _ = bus_search
+    covered = np.zeros((report.height + 1, report.width + 1), bool)
+    for o in report.objects:
+        x, y, w, h = o["rect"]
+        covered[y:y + h, x:x + w] = True
+    covered = covered[:report.height, :report.width].mean()
+    assert covered < 0.5
+    assert report.total_bytes < report.plain_min_qp["bytes"]
+    assert report.plain_min_qp["qp"] == min(o["qp"] for o in report.objects)
+
+
+def test_decode_restores_size(bus_search, bus_jpg, tmp_path):
+    from pipelines.decode import run_decode
+
+    report, out = bus_search
+    png = tmp_path / "bus.png"
+    r = run_decode(out, png)
+    dec = read_picture(png)
+    assert dec.shape == read_picture(bus_jpg).shape
+    assert len(r["streams"]) == len(report.objects) + 1
+
+
+def test_no_detections_gives_background_only_file(tmp_path):
+    from skimage import data
+
+    from pipelines.decode import run_decode
+    from pipelines.encode import EncodeSettings, run_encode
+
+    src = tmp_path / "chelsea.png"
+    cv2.imwrite(str(src), cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2BGR))
+    report = run_encode(src, tmp_path / "cat.266", EncodeSettings())
+    assert report.objects == [] and len(report.streams) == 1 and report.check["objects"] == 0
+    assert report.plain_min_qp["qp"] == 51
+    r = run_decode(tmp_path / "cat.266", tmp_path / "cat.png")
+    assert read_picture(tmp_path / "cat.png").shape == data.chelsea().shape and len(r["streams"]) == 1
+
+
+# ------------------------------------------------------------------------------------------------------ CLI
+def _cli(args):
+    from vcm.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def half_bus(bus_jpg, tmp_path_factory):
+    p = tmp_path_factory.mktemp("half") / "bus_half.png"
+    rgb = cv2.resize(read_picture(bus_jpg), (406, 540), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(p), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return p
+
+
+def test_cli_encode_json_report_loads_in_pandas(half_bus, tmp_path):
+    import pandas as pd
+
+    out, rep = tmp_path / "b.266", tmp_path / "b.json"
+    res = _cli(["encode", half_bus, "-o", out, "--jrd", "prior", "--json", rep])
+    assert res.exit_code == 0, res.output
+    assert "objects still detected" in res.output and "plain VVC at the lowest object QP" in res.output
+    d = json.loads(rep.read_text())
+    assert d["mode"] == "objects" and d["total_bytes"] == out.stat().st_size
+    assert (d["width"], d["height"]) == (406, 540)
+    df = pd.DataFrame(d["objects"])
+    assert len(df) >= 1 and {"box", "label", "score", "jrd", "qp", "bytes"} <= set(df.columns)
+    assert (df["qp"] == df["jrd"]).all() and (df["bytes"] > 0).all()
+    flat = pd.json_normalize(d)
+    assert flat.loc[0, "total_bytes"] == d["total_bytes"]
+
+
+def test_cli_plain_mode_and_bad_options(half_bus, tmp_path):
+    res = _cli(["encode", half_bus, "-o", tmp_path / "p.266", "--mode", "plain", "--qp", "40", "--no-check"])
+    assert res.exit_code == 0, res.output
+    res = _cli(["encode", half_bus, "-o", tmp_path / "p.266", "--mode", "plain"])
+    assert res.exit_code == 2 and "--qp" in res.output
+    res = _cli(["encode", tmp_path / "missing.jpg", "-o", tmp_path / "m.266"])
+    assert res.exit_code == 2 and "missing.jpg" in res.output
+    res = _cli(["encode", half_bus, "--jrd", "fixed:99", "-o", tmp_path / "x.266"])
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "x.266").exists()
+
+
+def test_cli_damaged_files_are_rejected(half_bus, tmp_path):
+    good = tmp_path / "g.266"
+    assert _cli(["encode", half_bus, "-o", good, "--jrd", "fixed:40", "--no-check"]).exit_code == 0
+    data = good.read_bytes()
+    cut, flip = tmp_path / "cut.266", tmp_path / "flip.266"
+    cut.write_bytes(data[:len(data) * 2 // 3])
+    b = bytearray(data)
+    b[len(b) // 2] ^= 0x10
+    flip.write_bytes(bytes(b))
+    for bad in (cut, flip):
+        res = _cli(["decode", bad, "-o", tmp_path / "bad.png"])
+        assert res.exit_code == 2, res.output
+        line = res.output.strip()
+        assert len(line.splitlines()) == 1 and bad.name in line and "Fix" in line
+        assert not (tmp_path / "bad.png").exists()
+    assert _cli(["decode", good, "-o", tmp_path / "ok.png"]).exit_code == 0
+
+
+def test_cli_predict_prior(half_bus, tmp_path):
+    res = _cli(["predict", half_bus, "--jrd", "prior", "--json", tmp_path / "p.json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads((tmp_path / "p.json").read_text())
+    assert d["objects"] and all(0 <= o["jrd"] <= 63 for o in d["objects"])
+    assert d["predictor"]["predictor"] == "prior"
+
+
+def test_help_shows_examples_and_decode_stays_light(half_bus, tmp_path):
+    for cmd in ("encode", "decode", "predict"):
+        res = _cli([cmd, "--help"])
+        assert res.exit_code == 0 and "vcm " + cmd in res.output and "Example" in res.output
+    f = tmp_path / "l.266"
+    assert _cli(["encode", half_bus, "-o", f, "--jrd", "fixed:45", "--no-check"]).exit_code == 0
+    code = ("import sys; from vcm.cli import main\n"
+            "try:\n main(['decode', sys.argv[1], '-o', sys.argv[2]])\nexcept SystemExit as e:\n assert not e.code, e.code\n"
+            "heavy = [m for m in ('torch', 'ultralytics', 'timm') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    r = subprocess.run([sys.executable, "-c", code, str(f), str(tmp_path / "l.png")], capture_output=True, text=True,
+                       cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "l.png").exists()

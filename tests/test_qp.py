@@ -1,0 +1,79 @@
+"""The QP policy (vcm/qp.py): object QP clamp, crop rectangles the codec can code, lowest QP wins."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from vcm import qp
+from vcm.errors import VcmError
+from vcm.types import Detection, ObjectJRD
+
+
+def obj(box, jrd, label="person"):
+    return ObjectJRD(Detection(tuple(float(v) for v in box), 0, label, 0.9), jrd, "fixed")
+
+
+@pytest.mark.parametrize("jrd,offset,qp_min,want", [(40, 0, 0, 40), (40, 5, 0, 45), (60, 10, 0, 63),
+                                                    (3, -10, 0, 0), (30, 0, 35, 35), (63, 0, 0, 63)])
+def test_object_qp_clamps(jrd, offset, qp_min, want):
+    assert qp.object_qp(jrd, offset, qp_min) == want
+
+
+def test_crop_rect_grows_by_margin_and_snaps_even():
+    x, y, w, h = qp.crop_rect((101.3, 51.7, 150.2, 120.9), 640, 480, margin=10, align=2)
+    assert (x, y, w, h) == (90, 40, 72, 92)  # floor(91.3)->90, floor(41.7)->40, ceil(160.2)->162, ceil(130.9)->132
+
+
+def test_crop_rect_properties_random():
+    rng = random.Random(4)
+    for _ in range(3000):
+        W, H = rng.randint(16, 700), rng.randint(16, 700)
+        x1, y1 = rng.uniform(-20, W + 5), rng.uniform(-20, H + 5)
+        box = (x1, y1, x1 + rng.uniform(0, 300), y1 + rng.uniform(0, 300))
+        margin, align = rng.choice([0, 3, 16, 48]), rng.choice([2, 4, 8])
+        x, y, w, h = qp.crop_rect(box, W, H, margin, align)
+        cw, ch = qp.coded_size(W, H)
+        assert x % 2 == 0 and y % 2 == 0 and w % 2 == 0 and h % 2 == 0
+        assert 0 <= x and 0 <= y and x + w <= cw and y + h <= ch
+        assert w >= min(16, cw) and h >= min(16, ch)
+        # the box and its margin are covered wherever they lie inside the picture
+        bx1, by1 = max(0, box[0] - margin), max(0, box[1] - margin)
+        bx2, by2 = min(cw, box[2] + margin), min(ch, box[3] + margin)
+        if bx1 < bx2 and by1 < by2:
+            assert x <= bx1 and y <= by1 and x + w >= bx2 and y + h >= by2
+
+
+def test_border_and_odd_sizes():
+    # box touching the right/bottom border of a 333x517 picture: rect ends at the even-padded size
+    x, y, w, h = qp.crop_rect((300, 480, 333, 517), 333, 517, margin=8)
+    assert (x + w, y + h) == (334, 518)
+    # a box at the top-left corner starts at 0
+    assert qp.crop_rect((0, 0, 5, 5), 333, 517, margin=8)[:2] == (0, 0)
+    # a tiny box gets the encoder's minimum size
+    assert qp.crop_rect((100, 100, 101, 101), 333, 517, margin=0)[2:] == (16, 16)
+
+
+def test_plan_overlap_lowest_qp_wins():
+    objs = [obj((10, 10, 100, 100), 50), obj((60, 60, 150, 150), 30), obj((200, 10, 230, 40), 45)]
+    p = qp.plan(objs, 256, 200, offset=2, bg_qp=55, margin=0)
+    assert [r.qp for r in p.regions] == [52, 32, 47]
+    assert p.min_qp == 32
+    m = p.qp_map()
+    assert m.shape == (200, 256)
+    assert m[80, 80] == 32  # in both boxes: the lower QP
+    assert m[20, 20] == 52 and m[20, 210] == 47 and m[190, 250] == 55
+    assert [r.qp for r in p.drawing_order()][-1] == 32  # drawn last = on top
+
+
+def test_plan_without_objects_and_bad_values():
+    p = qp.plan([], 64, 48, bg_qp=45)
+    assert p.regions == () and p.min_qp == 45 and (p.qp_map() == 45).all()
+    with pytest.raises(VcmError, match="background QP"):
+        qp.plan([], 64, 48, bg_qp=70)
+    with pytest.raises(VcmError, match="margin"):
+        qp.plan([], 64, 48, margin=-1)
+    d = qp.plan([obj((1, 2, 30, 40), 20)], 64, 48).to_json()
+    assert d["regions"][0]["rect"] == list(qp.crop_rect((1, 2, 30, 40), 64, 48))
+    assert np.isfinite(d["bg_qp"])
