@@ -255,7 +255,7 @@ def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Pat
     if stopped_early or start_epoch >= cfg.epochs:
         if dist.main:
             log(f"nothing to do: the run {'stopped early' if stopped_early else 'finished'} after epoch {start_epoch}")
-        return TrainResult(out, best_epoch, best_val, history, 0, stopped_early, start_epoch)
+        return TrainResult(out, best_epoch, best_val, history, 0, stopped_early, start_epoch, {"rank": dist.rank})
 
     net = model
     if dist.world > 1:
@@ -308,7 +308,8 @@ def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Pat
             bar.update(1)
             bar.set_postfix(loss=f"{sum_loss / seen:.3f}", mae=f"{sum_ae / seen:.2f}", lr=f"{lr:.2g}")
         bar.close()
-        train_loss, train_mae = sum_loss / max(1, seen), sum_ae / max(1, seen)
+        sums = np.sum(dist.gather((sum_loss, sum_ae, seen)), axis=0)  # over all processes
+        train_loss, train_mae = sums[0] / max(1, sums[2]), sums[1] / max(1, sums[2])
 
         val_loss, preds = _evaluate(net, val_loader, loss_fn, device, use_bf16, mconf.decode)
         shards = dist.gather((val_idx, preds, val_loss))
@@ -323,6 +324,7 @@ def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Pat
                "val_loss": vloss / len(val_set), "val_mae": m.mae, "val_mae_27_51": m.mae_27_51,
                "val_acc_exact": m.acc_exact, "val_acc_within_3": m.acc_within_3, "val_baseline_mae": m.baseline_mae,
                "seconds": time.perf_counter() - t0}
+        row = {k: float(v) if isinstance(v, np.floating) else v for k, v in row.items()}
         history.append(row)
         epochs_run += 1
         improved = m.mae < best_mae - 1e-9
@@ -349,7 +351,7 @@ def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Pat
                 log(f"early stop: no better validation MAE for {bad_epochs} epochs")
             break
     return TrainResult(out, best_epoch, best_val, history, epochs_run, stopped_early, start_epoch,
-                       {"frozen": frozen, "device": str(device)})
+                       {"frozen": frozen, "device": str(device), "rank": dist.rank})
 
 
 def _evaluate(net, loader, loss_fn, device, use_bf16, decode) -> tuple[float, list[float]]:

@@ -173,3 +173,30 @@ def test_reader_accepts_both_layouts(tmp_path):
     (tmp_path / "authors/JRD_info.json").write_text('{"00000_1": 70}')
     with pytest.raises(VcmError, match="outside 0..63"):
         read_dataset(tmp_path / "authors")
+
+
+def test_two_processes_under_torchrun(tmp_path):
+    """DistributedDataParallel on CPU (gloo): one checkpoint, per-epoch rows, the same predictor format."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    vcm = shutil.which("vcm", path=os.path.dirname(sys.executable))
+    assert torchrun and vcm, "torchrun and vcm must be installed next to the test interpreter"
+    write_synthetic_dataset(tmp_path / "ds", n=60, seed=8)
+    out = tmp_path / "ddp.pt"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    p = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", vcm, "train", str(tmp_path / "ds"), "-o",
+                        str(out), "--backbone", "tiny", "--epochs", "2", "--batch-size", "8", "--workers", "0",
+                        "--device", "cpu", "--threads", "1", "-q"], capture_output=True, text=True, env=env,
+                       timeout=240)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert "2 process(es)" in p.stdout and p.stdout.count("best: epoch") == 1
+    rows = list(csv.DictReader(side_paths(out)[1].open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    ckpt = load_checkpoint(out)
+    assert not any(k.startswith("module.") for k in ckpt["state_dict"])  # saved unwrapped
+    assert ckpt["val_metrics"]["n"] == len(read_dataset(tmp_path / "ds").names("val"))  # both shards counted
+    DTJRDPredictor(str(out), device="cpu")

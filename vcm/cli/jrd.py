@@ -81,7 +81,7 @@ def train(data, out, backbone, img_size, epochs, batch_size, lr, patience, seed,
         workers=min(8, os.cpu_count() or 1) if workers is None else workers, resume=not restart, threads=threads,
         max_batches=max_batches, progress=not quiet)
     res = run_train(cfg, log=click.echo)
-    if res.best_val:
+    if res.best_val and res.extra.get("rank", 0) == 0:
         v = res.best_val
         click.echo(f"best: epoch {res.best_epoch}, val MAE {v['mae']:.3f} (constant-median baseline "
                    f"{v['baseline_mae']:.3f}) -> {res.checkpoint}")
