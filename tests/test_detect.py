@@ -139,6 +139,14 @@ def test_ultralytics_options_and_class_filter(yolo_pt, bus_jpg):
         create_detector(str(yolo_pt), imgsz=300)
 
 
+def test_corrupt_weights_file(tmp_path):
+    bad = tmp_path / "best.pt"
+    bad.write_bytes(b"not a torch checkpoint")
+    with pytest.raises(VcmError, match="cannot load the model") as e:
+        create_detector(bad)
+    assert str(bad) in str(e.value) and "hog-person" in str(e.value)
+
+
 def test_ultralytics_from_yaml_spec():
     det = create_detector("yolo11n.yaml", conf=0.5, imgsz=64)
     assert det.describe()["weights_sha256"] is None and "random" in det.describe()["note"]
@@ -168,6 +176,8 @@ def test_detect_and_map_cli(tmp_path, bus_jpg):
     # the detections file itself also serves as pseudo ground truth
     r = CliRunner().invoke(main, ["map", "--gt", str(out), "--pred", str(out), "--json"])
     assert json.loads(r.output)["map50"] == 1.0
+    r = CliRunner().invoke(main, ["detect", str(bus_jpg), "--json", "-"])
+    assert r.exit_code == 0 and json.loads(r.output)["images"] == doc["images"]
 
 
 def test_cli_errors_are_one_line(tmp_path, bus_jpg):

@@ -8,6 +8,7 @@ detector produced (spec, thresholds, weights sha256, library version).
 from __future__ import annotations
 
 import importlib
+import os
 from abc import ABC, abstractmethod
 from typing import Any, Sequence
 
@@ -118,14 +119,14 @@ def is_ultralytics_spec(spec: str) -> bool:
     return s.endswith((".pt", ".yaml", ".yml")) or name.startswith(_ULTRALYTICS_PREFIXES)
 
 
-def create_detector(spec: str | None = None, **options: Any) -> Detector:
+def create_detector(spec: str | os.PathLike | None = None, **options: Any) -> Detector:
     """Build a detector from its spec: a registry name (`hog-person`, `haar-face`) or ultralytics weights.
 
     Options are passed to the backend (ultralytics: conf, iou, imgsz, classes, device, batch;
     hog-person: max_side, win_stride, scale, hit_threshold, nms_iou). None values are dropped so a CLI can
     pass every option it has.
     """
-    spec = (spec or DEFAULT_DETECTOR).strip()
+    spec = str(spec or DEFAULT_DETECTOR).strip()
     options = {k: v for k, v in options.items() if v is not None}
     target = _REGISTRY.get(spec)
     if target is None and is_ultralytics_spec(spec):
