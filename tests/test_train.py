@@ -200,3 +200,28 @@ def test_two_processes_under_torchrun(tmp_path):
     assert not any(k.startswith("module.") for k in ckpt["state_dict"])  # saved unwrapped
     assert ckpt["val_metrics"]["n"] == len(read_dataset(tmp_path / "ds").names("val"))  # both shards counted
     DTJRDPredictor(str(out), device="cpu")
+
+
+def test_tools_run_with_tiny_settings(tmp_path):
+    """The benchmark and the prepared GPU check run end to end (tiny ViT, CPU) and report what they promise."""
+    import importlib.util
+    from pathlib import Path
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "tools" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    bench = load("bench_dtjrd").main(["--backbones", "tiny", "--batches", "1,4", "--train-batch", "4",
+                                      "--repeats", "1", "--threads", "1", "--json", str(tmp_path / "b.json")])
+    row = bench["rows"][0]
+    assert row["infer"][1]["crops_per_s"] > 0 and row["infer"][4]["crops_per_s"] > 0 and row["train"]["step_s"] > 0
+    assert json.loads((tmp_path / "b.json").read_text())["rows"][0]["backbone"] == "tiny"
+
+    res = load("gpu_check_dtjrd").main(["--cpu-smoke", "--out", str(tmp_path / "out")])
+    steps = res["steps"]
+    assert steps["train_epoch"]["train_crops"] == res["dataset"]["train"] > 0
+    assert steps["jrd_eval_bf16"]["crops"] == steps["jrd_eval_fp32"]["crops"] == res["dataset"]["test"]
+    assert 0.0 <= steps["bf16_vs_fp32_same_jrd"] <= 1.0
+    assert json.loads((tmp_path / "out" / "gpu_check_dtjrd.json").read_text())["smoke"] is True
