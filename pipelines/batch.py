@@ -293,6 +293,7 @@ def run_batch(cfg: BatchConfig, echo: Callable[[str], None] = print) -> dict[str
         raise VcmError("no pictures or videos in this folder", path=cfg.in_dir,
                        fix="give a folder holding png/jpg/... pictures or mp4/mkv/... videos")
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(cfg.out_dir)
     t0 = time.perf_counter()
     settings = cfg.settings()
     results: dict[str, ItemResult] = {}
@@ -329,6 +330,14 @@ def run_batch(cfg: BatchConfig, echo: Callable[[str], None] = print) -> dict[str
                                        if r.report.get("worker_pid")}))
     write_json_atomic(cfg.out_dir / "summary.json", summary)
     return summary
+
+
+def _remove_stale_temps(out_dir: Path) -> None:
+    """Temporary files a killed run left behind (vcm.fsutil.atomic_path names them `.NAME.XXXX.tmpEXT`)."""
+    for root, _dirs, files in os.walk(out_dir):
+        for f in files:
+            if f.startswith(".") and ".tmp" in f:
+                Path(root, f).unlink(missing_ok=True)
 
 
 def _progress(total: int, enabled: bool):

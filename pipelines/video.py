@@ -254,3 +254,181 @@ def run_decode_video(input_path: str | Path, output: str | Path, decoder: str = 
             "bytes": input_path.stat().st_size,
             "units": [{"frames": u.frames, "qp": u.qp, "bytes": len(u.data)} for u in vf.units],
             "seconds": round(time.perf_counter() - t0, 3)}
+
+
+# ------------------------------------------------------------------------------------------------- benchmark
+VIDEO_BENCH_MODES = ("frame", "objects", "intra")  # "intra": objects mode on every frame, all-intra
+
+
+def list_videos(data: Path, limit: int | None = None) -> list[Path]:
+    """The videos in DATA (a video file, or a folder: not recursive), sorted by name."""
+    if data.is_file():
+        vids = [data] if is_video_path(data) else []
+    elif data.is_dir():
+        vids = sorted(p for p in data.iterdir() if p.is_file() and is_video_path(p) and not p.name.startswith("."))
+    else:
+        raise VcmError("no such file or folder", path=data, fix="give a video or a folder of videos")
+    if not vids:
+        raise VcmError("no videos (mp4/mkv/avi/mov/...) here", path=data, fix="give a video or a folder of videos")
+    return vids[:limit] if limit else vids
+
+
+def has_videos_only(data: Path) -> bool:
+    """True when DATA is a video, or a folder with videos and no pictures: `vcm benchmark` then runs on video."""
+    from vcm.media import PICTURE_EXTS
+
+    if data.is_file():
+        return is_video_path(data)
+    if not data.is_dir():
+        return False
+    files = [p for p in data.iterdir() if p.is_file() and not p.name.startswith(".")]
+    return any(is_video_path(p) for p in files) and not any(p.suffix.lower() in PICTURE_EXTS for p in files)
+
+
+def code_and_detect(mode: str, intra: bool, yuv, plans, params, *, fps: float, qp: int | None, encoder, matrix: str,
+                    decoder: str, indices: Sequence[int], detector, display, cache: bool = True):
+    """One RD point of one clip: code it, decode its file bytes as `vcm decode` does, detect on the sampled
+    frames. Returns (file bytes, detections on the sampled decoded frames, encoder seconds, fresh encodes,
+    the coded video)."""
+    from vcm.coding.video import code_video, decode_units
+    from vcm.video_container import pack_video_file
+
+    coded = code_video(mode, yuv, plans, params, fps=fps, qp=qp, intra=intra, encoder=encoder, matrix=matrix,
+                       cache=cache, display=display)
+    data = pack_video_file(coded.to_file())
+    decoded = decode_units(coded.mode, [(u.frames, u.data) for u in coded.units], display[0], display[1], decoder)
+    if len(decoded) != len(yuv):
+        raise VcmError(f"a coded clip decoded to {len(decoded)} frames, not {len(yuv)}", fix="report this bug")
+    dets = detect_decoded(decoded, indices, detector, matrix)
+    fresh = sum(u.fresh_encodes for u in coded.units)
+    return len(data), dets, coded.encode_seconds, fresh, coded
+
+
+def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, intra_period: int = 32,
+                        modes: Sequence[str] | None = None, cache: bool = True) -> dict[str, Any]:
+    """`vcm benchmark` on videos: plain random-access VVC at each QP is the anchor; each video mode (frame,
+    objects, intra) with each predictor gives one point per offset. The first `frames` frames of each video are
+    coded; every `sample`-th frame (and the last) is detected, on the original (pseudo ground truth, the
+    objects the predictors see) and on the decoded video. mAP@0.5 over all sampled frames of all videos per
+    point; BD-rate on bpp vs mAP@0.5 against plain random access (pipelines.benchmark.compare)."""
+    from pipelines.benchmark import _machine, _versions, compare
+    from vcm.codec import EncodeParams, create_encoder, rgb_to_yuv
+    from vcm.coding.video import analyse, detection_frames, plan_frames
+    from vcm.detect import create_detector
+    from vcm.jrd import create_predictor
+    from vcm.metrics.map import pseudo_map
+    from vcm.metrics.match import StillDetectedRule, still_detected_all
+    from vcm.report import (SUMMARY_FORMAT, CurvePoint, PointRow, curve_points_to_json, plot_rd, write_curves_csv,
+                            write_points_csv, write_report_md, write_summary_json)
+    from vcm.fsutil import write_json_atomic
+
+    t0 = time.perf_counter()
+    vids = list_videos(cfg.data, cfg.limit)
+    modes = [m for m in (modes if modes is not None else cfg.modes) if m != "plain"]
+    notes = [f"mode {m} does not apply to video: skipped" for m in modes if m not in VIDEO_BENCH_MODES]
+    modes = [m for m in modes if m in VIDEO_BENCH_MODES]
+    det = create_detector(cfg.detector)
+    rule = StillDetectedRule.for_detector(det, iou=cfg.iou)
+    encoder = create_encoder(cfg.encoder)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    preds = {spec: create_predictor(spec, detector=det, rule=rule, bg_qp=(cfg.bg_qps or (51,))[0], margin=cfg.margin,
+                                    preset=cfg.preset, encoder=encoder, matrix=cfg.matrix)
+             for spec in (cfg.jrd if modes else ())}
+    params = EncodeParams(qp=51, preset=cfg.preset, intra=False, intra_period=intra_period)
+    rows: list[PointRow] = []
+    originals: dict[str, list[Detections]] = {}
+    decoded_dets: dict[tuple[str, str], dict[str, list[Detections]]] = {}
+    fresh_total = 0
+    frames_of: dict[str, int] = {}
+    for v in vids:
+        key = v.name
+        rgb, fps = read_clip(v, 0, frames)
+        frames_of[key] = len(rgb)
+        yuv = [rgb_to_yuv(f, cfg.matrix) for f in rgb]
+        h, w = rgb[0].shape[:2]
+        idx = detection_frames(len(rgb), sample)
+        found = det.detect([rgb[i] for i in idx])
+        originals[key] = found
+        echo(f"{key}: {len(rgb)} frames {w}x{h} at {fps:g} fps, {sum(map(len, found))} objects on "
+             f"{len(idx)} sampled frames")
+
+        def add(mode, predictor, pid, qp, offset, bg, nbytes, dets, secs, plans):
+            kept = sum(sum(still_detected_all(o, d, rule)) for o, d in zip(found, dets))
+            n_obj = sum(len(o) for o in found)
+            qps = [p.min_qp for p in plans] if plans else [qp]
+            rows.append(PointRow(key, mode, predictor, pid, qp, offset, bg, w, h, nbytes,
+                                 8.0 * nbytes / (w * h * len(rgb)), n_obj, kept, kept / n_obj if n_obj else 1.0,
+                                 round(secs, 4), min(qps), max(qps)))
+            decoded_dets.setdefault((f"{mode}/{predictor}", pid), {})[key] = dets
+
+        empty = analyse(rgb, det, None, every=sample, detections=found)
+        plain_plans = plan_frames(empty, margin=cfg.margin)
+        for q in cfg.qps:
+            nbytes, dets, secs, fresh, _ = code_and_detect("plain", False, yuv, plain_plans, params, fps=fps, qp=q,
+                                                           encoder=encoder, matrix=cfg.matrix, decoder=cfg.decoder,
+                                                           indices=idx, detector=det, display=(w, h), cache=cache)
+            fresh_total += fresh
+            add("plain", "vvc", f"qp{q}", q, None, None, nbytes, dets, secs, None)
+        for spec, pred in preds.items():
+            an = analyse(rgb, det, pred, every=sample, detections=found)
+            for mode in modes:
+                for off in cfg.offsets:
+                    for bg in (cfg.bg_qps or (None,)):
+                        plans = plan_frames(an, offset=off, bg_qp=51 if bg is None else bg, margin=cfg.margin)
+                        nbytes, dets, secs, fresh, _ = code_and_detect(
+                            "objects" if mode == "intra" else mode, mode == "intra", yuv, plans, params, fps=fps,
+                            qp=None, encoder=encoder, matrix=cfg.matrix, decoder=cfg.decoder, indices=idx,
+                            detector=det, display=(w, h), cache=cache)
+                        fresh_total += fresh
+                        pid = f"off{off:+d}" + (f"_bg{bg}" if bg is not None else "")
+                        add(mode, spec, pid, None, off, bg, nbytes, dets, secs, plans)
+    # one RD point per (curve, point): bits over all videos, mAP over all sampled frames of all videos
+    points = []
+    groups: dict[tuple[str, str], list[PointRow]] = {}
+    for r in rows:
+        groups.setdefault((r.curve, r.point), []).append(r)
+    keys = [v.name for v in vids]
+    for (curve, pid), rs in groups.items():
+        gts = [d for k in keys for d in originals[k]]
+        got = [d for k in keys for d in decoded_dets[(curve, pid)][k]]
+        m = pseudo_map(gts, got)
+        bits, pixels = sum(r.bits for r in rs), sum(r.width * r.height * frames_of[r.picture] for r in rs)
+        objs = sum(r.objects for r in rs)
+        r0 = rs[0]
+        points.append(CurvePoint(curve, pid, r0.qp, r0.offset, r0.bg_qp, len(gts), bits, pixels, bits / pixels,
+                                 m.map50, m.map50_95, sum(r.kept for r in rs) / objs if objs else 1.0,
+                                 round(sum(r.encode_s for r in rs), 4)))
+    order = {m: i for i, m in enumerate(("plain",) + VIDEO_BENCH_MODES)}
+    points.sort(key=lambda p: (order.get(p.mode, 9), p.predictor, p.qp if p.qp is not None else -1,
+                               p.offset if p.offset is not None else 0))
+    cmp = compare(points)  # (bd_rate, saving[, bd_rate on the kept fraction])
+    bd, saving = cmp[0], cmp[1]
+    n_frames = sum(frames_of.values())
+    per_frame = {c: round(sum(p.encode_s for p in points if p.curve == c) / sum(p.curve == c for p in points)
+                          / n_frames, 4) for c in dict.fromkeys(p.curve for p in points)}
+    summary = {"format": SUMMARY_FORMAT, "bd_rate": bd, "saving_at_equal_map": saving,
+               "bd_rate_kept": cmp[2] if len(cmp) > 2 else None, "pictures": len(vids),
+               "picture_names": keys, "video": {"frames": frames, "sample": sample, "intra_period": intra_period,
+                                                "modes": ["plain", *modes], "notes": notes,
+                                                "encode_s_per_frame": per_frame, "frames_coded": n_frames},
+               "settings": {**cfg.to_json(), "detector": det.spec, "ground_truth": "pseudo (detections on the "
+                            "original sampled frames)", "rule": rule.to_json(),
+                            "rate": "bpp over all coded frames (whole vcm video file)",
+                            "accuracy": "COCO mAP@0.5 over all sampled frames at each point",
+                            "anchor": "plain random-access VVC"},
+               "versions": _versions({"name": encoder.name, "version": encoder.version()}, det.describe(),
+                                     {s: p.describe() for s, p in preds.items()}),
+               "machine": _machine(), "command": cfg.command or cfg.command_line(),
+               "run": {"points_computed": len(points), "points_resumed": 0, "fresh_encodes": fresh_total,
+                       "seconds": round(time.perf_counter() - t0, 2)},
+               "curves": curve_points_to_json(points)}
+    write_points_csv(cfg.out / "points.csv", rows)
+    write_curves_csv(cfg.out / "curves.csv", points)
+    write_json_atomic(cfg.out / "detections.json", {"format": "vcm-video-benchmark-detections/1", "videos": {
+        k: {"original": [[d.to_json() for d in f] for f in originals[k]],
+            "points": {f"{c}/{p}": [[d.to_json() for d in f] for f in v[k]] for (c, p), v in decoded_dets.items()}}
+        for k in keys}})
+    plot_rd(cfg.out / "rd.png", points, title=f"{len(vids)} video(s), {det.spec}, preset {cfg.preset}")
+    write_summary_json(cfg.out / "summary.json", summary)
+    write_report_md(cfg.out / "report.md", summary, points)
+    return summary

@@ -62,14 +62,17 @@ def detection_frames(n: int, every: int) -> list[int]:
 
 
 def analyse(frames: Sequence[np.ndarray], detector: Any, predictor: Any | None, *, every: int = 1,
-            fixed_jrd: int = 63) -> VideoAnalysis:
+            fixed_jrd: int = 63, detections: Sequence[Detections] | None = None) -> VideoAnalysis:
     """Detect on every `every`-th RGB frame (and the last) and predict each object's JRD there (without a
-    predictor every object gets `fixed_jrd`: placement only, as for plain coding)."""
+    predictor every object gets `fixed_jrd`: placement only, as for plain coding). `detections`: the
+    detector's output on those frames, when already known."""
     n = len(frames)
     h, w = frames[0].shape[:2]
     idx = detection_frames(n, every)
     t = time.perf_counter()
-    found = detector.detect([frames[i] for i in idx])
+    found = list(detections) if detections is not None else detector.detect([frames[i] for i in idx])
+    if len(found) != len(idx):
+        raise ValueError(f"{len(found)} detections for {len(idx)} detected frames")
     t_det = time.perf_counter() - t
     t = time.perf_counter()
     objs_at = {i: (predictor.predict(frames[i], d) if predictor is not None
