@@ -29,8 +29,7 @@ def resolve_weights(spec: str) -> tuple[str, Path | None]:
     if p.is_file():
         return str(p), p
     if p.suffix.lower() in (".yaml", ".yml"):
-        # a model yaml: a local file, or one of ultralytics' bundled configs (yolo11n.yaml, rtdetr-l.yaml)
-        return spec, None if p.parent != Path(".") else Path(spec)
+        return spec, None  # not a local file: one of ultralytics' bundled configs (yolo11n.yaml, rtdetr-l.yaml)
     if p.parent == Path(".") and p.suffix.lower() == ".pt":
         try:  # ultralytics' own weights folder (where a previous online run saved it)
             from ultralytics.utils import SETTINGS
