@@ -92,12 +92,14 @@ class UltralyticsDetector(Detector):
             raise VcmError(f"{what} ({type(e).__name__}: {str(e).splitlines()[0][:160]})", path=spec,
                            fix=OFFLINE_FIX) from e
         weights = {"ultralytics": ultralytics.__version__}
-        if local is not None and local.is_file():
-            weights["weights_sha256"] = sha256_file(local)
-            weights["weights_path"] = str(local)
-        elif is_yaml:
+        if is_yaml:
             weights["weights_sha256"] = None
             weights["note"] = "built from a yaml: random weights"
+            if local is not None:
+                weights["config_sha256"] = sha256_file(local)
+        elif local is not None and local.is_file():
+            weights["weights_sha256"] = sha256_file(local)
+            weights["weights_path"] = str(local)
         else:  # downloaded by ultralytics into its weights folder or cwd
             ckpt = getattr(model, "ckpt_path", None)
             if ckpt and Path(ckpt).is_file():
