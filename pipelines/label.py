@@ -65,6 +65,7 @@ class LabelConfig:
     split: tuple[float, float, float] = L.SPLIT_FRACTIONS
     workers: int = 1
     prefetch: int = 2  # codings run ahead of detection inside one picture (threads)
+    speculate: bool = True  # smart search: start coding the QP it will most likely ask for next
     progress: bool = True
     command: str = ""
 
@@ -196,37 +197,44 @@ class Labeller:
         self.detector = detector or create_detector(cfg.detector, **cfg.detector_options)
         self.rule = StillDetectedRule(iou=cfg.match_iou, min_score=cfg.min_score, match_by=_match_by(cfg))
 
-    def probe_fn(self, rgb: np.ndarray, objects, stats: dict) -> Callable[[list[int]], dict]:
-        """probe(QPs) -> {qp: [still detected per object] or None}: codes run ahead in threads, detection here."""
+    def probe_fn(self, rgb: np.ndarray, objects, stats: dict, pool) -> Callable[..., dict]:
+        """probe(QPs, ahead=()) -> {qp: [still detected per object] or None}.
+
+        Codings (encode + decode) run in `pool` threads, ahead of detection, which stays in this thread;
+        `ahead` QPs are started too and picked up if a later call asks for them.
+        """
         from vcm.codec import code_picture
         from vcm.metrics.match import still_detected_all
 
         cfg = self.cfg
+        futures: dict[int, Any] = {}
 
         def code(q: int):
             t0 = time.perf_counter()
             try:
                 decoded, res = code_picture(rgb, q, preset=cfg.preset, encoder=cfg.encoder, matrix=cfg.matrix)
             except VcmError as e:
-                return q, None, str(e), time.perf_counter() - t0, False
-            return q, decoded, None, time.perf_counter() - t0, res.cached
+                return None, str(e), time.perf_counter() - t0, False
+            return decoded, None, time.perf_counter() - t0, res.cached
 
-        def probe(qps: list[int]) -> dict:
+        def probe(qps: list[int], ahead: Sequence[int] = ()) -> dict:
+            for q in [*qps, *ahead]:
+                if q not in futures:
+                    futures[q] = pool.submit(code, q)
             out: dict[int, list[bool] | None] = {}
-            with ThreadPoolExecutor(max(1, cfg.prefetch)) as pool:
-                for fut in [pool.submit(code, q) for q in qps]:
-                    q, decoded, err, secs, cached = fut.result()
-                    stats["codings"] += 1
-                    stats["cached"] += int(bool(cached))
-                    stats["code_seconds"] += secs
-                    if decoded is None:
-                        stats["errors"][str(q)] = err
-                        out[q] = None
-                        continue
-                    t0 = time.perf_counter()
-                    dets = self.detector.detect([decoded])[0]
-                    stats["detect_seconds"] += time.perf_counter() - t0
-                    out[q] = still_detected_all(objects, dets, self.rule)
+            for q in qps:
+                decoded, err, secs, cached = futures.pop(q).result()
+                stats["codings"] += 1
+                stats["cached"] += int(bool(cached))
+                stats["code_seconds"] += secs
+                if decoded is None:
+                    stats["errors"][str(q)] = err
+                    out[q] = None
+                    continue
+                t0 = time.perf_counter()
+                dets = self.detector.detect([decoded])[0]
+                stats["detect_seconds"] += time.perf_counter() - t0
+                out[q] = still_detected_all(objects, dets, self.rule)
             return out
 
         return probe
@@ -251,9 +259,14 @@ class Labeller:
             undetectable = {i for i, d in enumerate(objects) if d.label not in known}
         todo = [i for i in range(len(objects)) if i not in undetectable]
         stats = {"codings": 0, "cached": 0, "code_seconds": 0.0, "detect_seconds": 0.0, "errors": {}}
-        probe = self.probe_fn(rgb, [objects[i] for i in todo], stats)
-        search = L.smart_search if self.cfg.search == "smart" else L.full_sweep
-        labels, results = search(len(todo), self.cfg.qps, probe, self.cfg.window)
+        with ThreadPoolExecutor(max(1, self.cfg.prefetch)) as pool:
+            probe = self.probe_fn(rgb, [objects[i] for i in todo], stats, pool)
+            if self.cfg.search == "smart":
+                labels, results = L.smart_search(len(todo), self.cfg.qps, probe, self.cfg.window,
+                                                 speculate=self.cfg.speculate)
+            else:
+                labels, results = L.full_sweep(len(todo), self.cfg.qps, probe, self.cfg.window)
+            pool.shutdown(wait=True, cancel_futures=True)
         if todo and all(v is None for v in results.values()):
             first = next(iter(stats["errors"].values()), "")
             raise VcmError(f"no QP could be coded ({first})", path=path, fix="see the encoder log named above")
@@ -401,7 +414,8 @@ def run_label(cfg: LabelConfig) -> LabelSummary:
             summary.codings += res.get("codings", 0)
         else:
             summary.failed.append({"picture": res["picture"], "error": res["error"]})
-            bar.write(f"FAILED {res['picture']}: {res['error']}", file=sys.stderr)
+            if cfg.progress:  # at once, not only in the summary: runs are long
+                bar.write(f"FAILED {res['picture']}: {res['error']}", file=sys.stderr)
         bar.update(1)
         bar.set_postfix(objects=sum(len(r.get("objects", [])) for r in records.values()), failed=len(summary.failed))
 

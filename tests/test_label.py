@@ -50,12 +50,15 @@ def test_smart_search_equals_full_sweep_on_random_vectors():
             table[q] = None if rng.uniform() < 0.05 else [
                 bool((q / 63 < c) ^ (rng.uniform() < noise)) for c in cut]
         calls: list[int] = []
+        ahead_all: list[int] = []
 
-        def probe(asked):
+        def probe(asked, ahead=()):
             calls.extend(asked)
+            ahead_all.extend(ahead)
+            assert not set(ahead) & set(asked)
             return {q: table[q] for q in asked}
 
-        smart, got = L.smart_search(nobj, qps, probe, window)
+        smart, got = L.smart_search(nobj, qps, probe, window, speculate=bool(rng.integers(2)))
         full, _ = L.full_sweep(nobj, qps, lambda asked: {q: table[q] for q in asked}, window)
         assert smart == full, (qps, table, window)
         assert len(calls) == len(set(calls))  # no QP coded twice

@@ -143,20 +143,24 @@ def _scan(n: int, window: int) -> Generator[int, bool | None, tuple[str, int | N
             return NEVER_LOST, avail[m - 1]
 
 
-ProbeFn = Callable[[list[int]], Mapping[int, Sequence[bool] | None]]
+ProbeFn = Callable[..., Mapping[int, Sequence[bool] | None]]
 
 
-def smart_search(n_objects: int, qps: Sequence[int], probe: ProbeFn,
-                 window: int = WINDOW) -> tuple[list[ObjectLabel], dict[int, list[bool] | None]]:
+def smart_search(n_objects: int, qps: Sequence[int], probe: ProbeFn, window: int = WINDOW,
+                 speculate: bool = False) -> tuple[list[ObjectLabel], dict[int, list[bool] | None]]:
     """Labels of `n_objects` objects of one picture, coding as few QPs as the rule allows.
 
     `probe(list of QPs)` codes the picture at each QP and returns, per QP, one bool per object (still
     detected?) or None if the QP cannot be coded. Returns the labels and every probe's result, by QP.
+    With `speculate`, probe is called as probe(QPs, ahead=[QPs]): `ahead` are the QPs the scan will most
+    likely ask for next (each object's next request if its value stays what it last was), which a probe
+    may start coding in the background. Speculation only warms a cache: the answers never depend on it.
     """
     results: dict[int, list[bool] | None] = {}
     labels: list[ObjectLabel | None] = [None] * n_objects
     gens = [_scan(len(qps), window) for _ in range(n_objects)]
     pending: dict[int, int] = {}
+    last: dict[int, bool] = {}
 
     def advance(o: int, value=None, first=False):
         try:
@@ -172,12 +176,19 @@ def smart_search(n_objects: int, qps: Sequence[int], probe: ProbeFn,
     while pending:
         need = sorted({qps[p] for p in pending.values()} - set(results))
         if need:
-            got = probe(need)
+            if speculate:
+                guess = {qps[min(p + window, len(qps) - 1)] if last.get(o, True) else qps[max(p - 1, 0)]
+                         for o, p in pending.items()}
+                got = probe(need, ahead=sorted(guess - set(results) - set(need)))
+            else:
+                got = probe(need)
             for q in need:
                 v = got[q]
                 results[q] = None if v is None else [bool(x) for x in v]
         for o, pos in list(pending.items()):
             v = results[qps[pos]]
+            if v is not None:
+                last[o] = v[o]
             advance(o, None if v is None else v[o])
     return [lab for lab in labels if lab is not None], results
 
