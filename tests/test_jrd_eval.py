@@ -125,6 +125,10 @@ def test_jrd_eval_of_a_trained_net_agrees_with_jrd_score(tmp_path):
     ds = write_synthetic_dataset(tmp_path / "ds", n=90, seed=7)
     train(TrainConfig(ds.root, tmp_path / "m.pt", backbone="tiny", epochs=2, batch_size=16, workers=0, threads=1,
                       progress=False, device="cpu"), log=lambda s: None)
+    # boxes in the original pictures, as `vcm label` lists them in labels.csv, go into the per-image file
+    rows = ["picture,name,x1,y1,x2,y2"] + [f"{n[:5]}.png,{n},{i},{i + 1},{i + 30},{i + 40}"
+                                            for i, n in enumerate(ds.names("all"))]
+    (ds.root / "labels.csv").write_text("\n".join(rows) + "\n")
     pred = tmp_path / "pred.json"
     r = CliRunner().invoke(main, ["jrd-eval", str(ds.root), "--jrd", f"dtjrd:{tmp_path / 'm.pt'}", "--device", "cpu",
                                   "--batch-size", "4", "--pred-out", str(pred), "-q"])
@@ -135,6 +139,10 @@ def test_jrd_eval_of_a_trained_net_agrees_with_jrd_score(tmp_path):
     write_per_image(tmp_path / "gt.json", truth, key="OWJRD")
     r = CliRunner().invoke(main, ["jrd-score", "--gt", str(tmp_path / "gt.json"), "--pred", str(pred)])
     assert r.exit_code == 0 and float(r.output.splitlines()[0].split()[1]) == pytest.approx(mae, abs=1e-3)
+    first = ds.names("test")[0]
+    entry = json.loads(pred.read_text())[f"{first.rpartition('_')[0]}.png"]
+    i = ds.names("all").index(first)
+    assert entry["bboxs"][entry["objects"].index(first)] == [i, i + 1, i + 30, i + 40]
     preds = read_per_image(pred)
     assert set(preds) == set(truth) and all(float(v).is_integer() and 0 <= v <= 63 for v in preds.values())
 

@@ -126,7 +126,9 @@ def jrd_eval(data, jrd, split, device, batch_size, decode, json_out, pred_out, q
     if json_out:
         write_json(json_out, res.to_json())
     if pred_out:
-        write_per_image(pred_out, dict(zip(res.names, res.preds)))
+        from vcm.jrd.data import dataset_boxes, read_dataset
+
+        write_per_image(pred_out, dict(zip(res.names, res.preds)), boxes=dataset_boxes(read_dataset(data)))
 
 
 @click.command("jrd-score")

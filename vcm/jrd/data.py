@@ -98,6 +98,23 @@ def read_dataset(root: str | Path) -> CropDataset:
     return CropDataset(root, root, labels, splits, meta, "owjrd")
 
 
+def dataset_boxes(ds: CropDataset) -> dict[str, list[float]]:
+    """{name: [x1, y1, x2, y2]} in original-picture pixels from `vcm label`'s labels.csv ({} without one)."""
+    import csv
+
+    path = ds.root / "labels.csv"
+    if not path.exists():
+        return {}
+    out = {}
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            try:
+                out[row["name"]] = [float(row[k]) for k in ("x1", "y1", "x2", "y2")]
+            except (KeyError, TypeError, ValueError):
+                continue
+    return out
+
+
 def check_crops(ds: CropDataset, names: Sequence[str], decode: bool = False) -> tuple[list[str], list[str]]:
     """(missing, corrupt) crop names. Corrupt = PIL cannot verify it (or cannot decode it, with decode=True)."""
     from PIL import Image
