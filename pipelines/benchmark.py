@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from vcm.errors import VcmError
 from vcm.fsutil import sha256_file, write_json_atomic
 from vcm.report import (ANCHOR, SUMMARY_FORMAT, CurvePoint, PointRow, curve_points_to_json, plot_rd,
@@ -381,60 +383,74 @@ def aggregate(rows: Sequence[PointRow], pictures: dict[str, dict[str, Any]], gt:
     return out
 
 
-def _distinct(points: Sequence[CurvePoint]) -> tuple[list[float], list[float], list[str]]:
-    """Rate and mAP@0.5 of a curve, one point per rate: offsets clamped at QP 0 or 63 code every picture the
-    same way, and identical points would make the curve ill-defined."""
-    seen: dict[float, CurvePoint] = {}
-    notes = []
+def _distinct(points: Sequence[CurvePoint], quality: str = "map50") -> tuple[list[float], list[float], list[str]]:
+    """Rate and quality of a curve with one point per rate (the BD fit needs distinct rates): points at the same
+    total rate (offsets clamped at QP 0 or 63 code every picture alike; rarely a coincidence) become one point
+    at their mean quality, and the merge is noted."""
+    groups: dict[float, list[CurvePoint]] = {}
     for p in sorted(points, key=lambda p: p.bpp):
-        if p.bpp in seen:
-            notes.append(f"{p.point} coded exactly like {seen[p.bpp].point} (QPs clamped); counted once")
-            continue
-        seen[p.bpp] = p
-    return [p.bpp for p in seen.values()], [p.map50 for p in seen.values()], notes
+        groups.setdefault(p.bpp, []).append(p)
+    rates, quals, notes = [], [], []
+    for rate, ps in groups.items():
+        q = [getattr(p, quality) for p in ps]
+        rates.append(rate)
+        quals.append(float(np.mean(q)))
+        if len(ps) > 1:
+            notes.append(f"{', '.join(p.point for p in ps)} have the same rate {rate:.6g} bpp: one point at their "
+                         f"mean {quality} {np.mean(q):.4f}")
+    return rates, quals, notes
 
 
-def compare(points: Sequence[CurvePoint]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """BD-rate (pchip and akima) of every curve against plain VVC on bpp vs mAP@0.5, and the bit saving at
-    equal mAP@0.5 (vcm.metrics.bdrate). mAP is rarely monotone in rate, so both curves get bdrate's isotonic
-    fit (every merge is listed in `notes`); a value that cannot be computed is null with its `error`."""
+def _bd_entry(anchor: tuple, test: tuple, anotes: list[str], tnotes: list[str]) -> tuple[dict[str, Any], Any]:
+    """BD-rate of one curve against the anchor by pchip and akima, with notes, warnings and errors."""
     from vcm.metrics import bdrate
 
+    entry: dict[str, Any] = {}
+    notes, warns, errors, pchip = list(anotes) + list(tnotes), [], [], None
+    for method in bdrate.METHODS:
+        try:
+            rep = bdrate.compare(anchor, test, method, monotone="fit")
+        except VcmError as e:
+            rep = None
+            errors.append(str(e))
+        entry[method] = None if rep is None or not math.isfinite(rep.bd_rate_percent) else rep.bd_rate_percent
+        if rep is not None:
+            if "bd_rate" in rep.errors:
+                errors.append(rep.errors["bd_rate"])
+            notes += [n for n in rep.notes if n not in notes]
+            warns += [w for w in rep.warnings if w not in warns]
+            if method == "pchip":
+                pchip = rep
+    entry["error"] = "; ".join(dict.fromkeys(errors)) or None
+    entry["notes"], entry["warnings"], entry["points"] = notes, warns, len(test[0])
+    return entry, pchip
+
+
+def compare(points: Sequence[CurvePoint]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """BD-rate (pchip and akima) of every curve against plain VVC on bpp vs mAP@0.5, the bit saving at equal
+    mAP@0.5 (vcm.metrics.bdrate), and, beside them, the BD-rate on the kept fraction (the JRD criterion
+    itself). mAP is rarely monotone in rate, so both curves get bdrate's isotonic fit (every merge is listed
+    in `notes`); a value that cannot be computed is null with its `error`."""
     curves: dict[str, list[CurvePoint]] = {}
     for p in points:
         curves.setdefault(p.curve, []).append(p)
     if ANCHOR not in curves:
         raise VcmError("no plain VVC points to compare with", fix="run with --modes plain,...")
+    bd, saving, bd_kept = {}, {}, {}
     ar, aq, anotes = _distinct(curves[ANCHOR])
-    bd, saving = {}, {}
+    kr, kq, knotes = _distinct(curves[ANCHOR], "kept_fraction")
     for curve in sorted(curves, key=curve_order):
         if curve == ANCHOR:
             continue
         tr, tq, tnotes = _distinct(curves[curve])
-        entry: dict[str, Any] = {}
-        notes, warns, errors = list(anotes) + list(tnotes), [], []
-        for method in bdrate.METHODS:
-            try:
-                rep = bdrate.compare((ar, aq), (tr, tq), method, monotone="fit")
-            except VcmError as e:
-                rep = None
-                errors.append(str(e))
-            entry[method] = None if rep is None or not math.isfinite(rep.bd_rate_percent) else rep.bd_rate_percent
-            if rep is not None:
-                if "bd_rate" in rep.errors:
-                    errors.append(rep.errors["bd_rate"])
-                notes += [n for n in rep.notes if n not in notes]
-                warns += [w for w in rep.warnings if w not in warns]
-                if method == "pchip" and rep.saving is not None:
-                    sv = rep.saving.to_json()
-                    saving[curve] = {"saving_percent": sv["mean_percent"], "points": sv["points"],
-                                     "n_outside": sv["n_outside"], "method": "pchip"}
-        entry["error"] = "; ".join(dict.fromkeys(errors)) or None
-        entry["notes"], entry["warnings"] = notes, warns
-        entry["points"] = len(tr)
-        bd[curve] = entry
-        saving.setdefault(curve, {"saving_percent": None, "points": [], "n_outside": len(tr), "method": "pchip"})
-    return bd, saving
+        bd[curve], rep = _bd_entry((ar, aq), (tr, tq), anotes, tnotes)
+        sv = rep.saving.to_json() if rep is not None and rep.saving is not None else None
+        saving[curve] = {"saving_percent": sv["mean_percent"] if sv else None, "points": sv["points"] if sv else [],
+                         "n_outside": sv["n_outside"] if sv else len(tr), "method": "pchip"}
+        tr, tq, tnotes = _distinct(curves[curve], "kept_fraction")
+        entry, _ = _bd_entry((kr, kq), (tr, tq), knotes, tnotes)
+        bd_kept[curve] = {k: entry[k] for k in ("pchip", "akima", "error")}
+    return bd, saving, bd_kept
 
 
 def summarize(out_dir: str | Path, gt: str | Path | None = None) -> tuple[dict[str, Any], list[CurvePoint]]:
@@ -448,8 +464,8 @@ def summarize(out_dir: str | Path, gt: str | Path | None = None) -> tuple[dict[s
                        fix="rerun `vcm benchmark`") from None
     truth, gt_text = ground_truth(Path(gt) if gt else None, pictures)
     points = aggregate(rows, pictures, truth)
-    bd, saving = compare(points)
-    return {"bd_rate": bd, "saving_at_equal_map": saving, "ground_truth": gt_text,
+    bd, saving, bd_kept = compare(points)
+    return {"bd_rate": bd, "saving_at_equal_map": saving, "bd_rate_kept": bd_kept, "ground_truth": gt_text,
             "curves": curve_points_to_json(points)}, points
 
 
@@ -458,7 +474,7 @@ def _versions(enc: dict[str, str], detector_desc: dict, predictors: dict[str, An
 
     from vcm import __version__
 
-    v = {"vcm": __version__, "python": platform.python_version(), "encoder": f"{enc['name']} {enc['version']}"}
+    v = {"vcm": __version__, "python": platform.python_version(), "encoder": enc["version"] if enc["version"].startswith(enc["name"]) else f"{enc['name']} {enc['version']}"}
     for pkg in ("numpy", "opencv-python", "av", "pycocotools", "bjontegaard", "matplotlib", "torch", "ultralytics"):
         try:
             v[pkg] = metadata.version(pkg)
@@ -516,7 +532,7 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> dict[str, Any]:
     det = _STATE["detector"]
     preds = {s: _predictor(s).describe() for s in cfg.jrd} if any(m in JRD_MODES for m in cfg.modes) else {}
     results = [r for o in outcomes.values() for r in o.results]
-    summary = {"format": SUMMARY_FORMAT, **{k: numbers[k] for k in ("bd_rate", "saving_at_equal_map")},
+    summary = {"format": SUMMARY_FORMAT, **{k: numbers[k] for k in ("bd_rate", "saving_at_equal_map", "bd_rate_kept")},
                "pictures": len(pics), "picture_names": keys,
                "settings": {**cfg.to_json(), "detector": det.spec, "ground_truth": numbers["ground_truth"],
                             "rule": _STATE["rule"].to_json(), "rate": "bpp over the set (all streams + placement)",

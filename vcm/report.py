@@ -204,19 +204,24 @@ def render_report_md(summary: dict[str, Any], points: Sequence[CurvePoint], rd_p
     out = ["# vcm benchmark", ""]
     out.append(f"{summary.get('pictures', '?')} pictures from `{s.get('data', '?')}`, detector `{s.get('detector')}`, "
                f"ground truth: {s.get('ground_truth', 'pseudo (detections on the originals)')}, "
-               f"encoder {s.get('encoder')} {summary.get('versions', {}).get('encoder', '')} preset `{s.get('preset')}`.")
+               f"encoder {summary.get('versions', {}).get('encoder', s.get('encoder'))}, preset `{s.get('preset')}`.")
     out += ["", "Rate is bits per pixel over the whole set; accuracy is COCO mAP over all pictures at each point. "
                 "BD-rate: average bit-rate change at equal mAP@0.5 against plain VVC (negative = fewer bits).", ""]
     if rd_png:
         out += [f"![bpp against mAP@0.5]({rd_png})", ""]
     out += ["## BD-rate against plain VVC (bpp vs mAP@0.5)", "",
-            "| curve | BD-rate pchip | BD-rate akima | saving at equal mAP@0.5 | note |", "|---|---|---|---|---|"]
+            "| curve | BD-rate pchip | BD-rate akima | saving at equal mAP@0.5 | BD-rate on kept fraction (pchip) | note |",
+            "|---|---|---|---|---|---|"]
     saving = summary.get("saving_at_equal_map", {})
+    kept = summary.get("bd_rate_kept", {})
     for curve, bd in summary.get("bd_rate", {}).items():
         sv = saving.get(curve, {})
         note = bd.get("error") or ("; ".join(bd.get("warnings", [])) if bd.get("warnings") else "")
         out.append(f"| {curve} | {_pct(bd.get('pchip'))} | {_pct(bd.get('akima'))} | {_saving_text(sv)} | "
-                   f"{note.replace('|', '/')} |")
+                   f"{_pct(kept.get(curve, {}).get('pchip'))} | {note.replace('|', '/')} |")
+    out += ["", "Saving at equal mAP@0.5: mean of 1 - bpp / bpp_plain(mAP) over the curve's points inside plain "
+                "VVC's mAP range. Kept fraction: share of the objects found on the originals that the detector "
+                "still finds on the decoded pictures (the JRD criterion)."]
     out += ["", "## RD points", "",
             "| curve | point | QP | offset | bg QP | bpp | mAP@0.5 | mAP@0.5:0.95 | kept | encode s |",
             "|---|---|---|---|---|---|---|---|---|---|"]

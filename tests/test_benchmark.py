@@ -1,0 +1,322 @@
+"""`vcm benchmark` on real pictures with the offline detector (hog-person), the real encoder and decoder.
+
+One small run (2 pictures, 4 QPs, 4 offsets, objects mode with the search oracle, preset faster) is shared by
+the tests of the report files; a second, cheaper run (one picture, the prior predictor) is interrupted by a
+corrupt picture and resumed. The full bundled set runs in the slow step.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from vcm.cli import main
+
+QPS = "32,42,47,52"
+OFFSETS = "-4,0,4,8"
+
+
+def _bikes_frame(bikes_mp4: Path, index: int, out: Path) -> Path:
+    import av
+    import cv2
+
+    with av.open(str(bikes_mp4)) as c:
+        stream = c.streams.video[0]
+        stream.codec_context.thread_count = 1
+        for i, frame in enumerate(c.decode(stream)):
+            if i == index:
+                cv2.imwrite(str(out), cv2.cvtColor(frame.to_ndarray(format="rgb24"), cv2.COLOR_RGB2BGR))
+                return out
+    raise AssertionError(f"bikes.mp4 has no frame {index}")
+
+
+def _bench(*args: str) -> tuple[int, str]:
+    res = CliRunner().invoke(main, ["benchmark", *args, "--quiet"])
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return res.exit_code, res.output
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory, bus_jpg, bikes_mp4) -> Path:
+    d = tmp_path_factory.mktemp("bench-pictures")
+    shutil.copyfile(bus_jpg, d / "bus.jpg")
+    _bikes_frame(bikes_mp4, 40, d / "bikes040.png")
+    return d
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, pictures) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("bench") / "report"
+    code, text = _bench(str(pictures), "-o", str(out), "--jrd", "search", "--qps", QPS, f"--offsets={OFFSETS}",
+                        "--modes", "plain,objects")
+    assert code == 0, text
+    return out, text
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_report_files_exist_and_parse(report):
+    out, text = report
+    for name in ("points.csv", "curves.csv", "detections.json", "summary.json", "report.md", "rd.png"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    rows = _rows(out / "points.csv")
+    assert len(rows) == 2 * (4 + 4)  # pictures x (plain QPs + objects/search offsets)
+    assert {r["picture"] for r in rows} == {"bus.jpg", "bikes040.png"}
+    assert {(r["mode"], r["predictor"]) for r in rows} == {("plain", "vvc"), ("objects", "search")}
+    for r in rows:
+        assert int(r["bytes"]) > 0 and math.isclose(float(r["bpp"]), 8 * int(r["bytes"]) / (int(r["width"]) * int(r["height"])))
+        assert 0 <= int(r["kept"]) <= int(r["objects"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["bd_rate"]) == {"objects/search"}
+    assert set(summary["bd_rate"]["objects/search"]) >= {"pchip", "akima"}
+    assert set(summary["saving_at_equal_map"]) == {"objects/search"}
+    assert summary["settings"]["qps"] == [32, 42, 47, 52] and summary["settings"]["detector"] == "hog-person"
+    assert summary["versions"]["encoder"] and summary["versions"]["detector"]["weights_sha256"]
+    assert summary["machine"]["cpus"] >= 1
+    assert summary["command"].startswith("vcm benchmark ")
+    md = (out / "report.md").read_text()
+    assert "| objects/search |" in md and "![bpp against mAP@0.5](rd.png)" in md
+    import matplotlib.image
+
+    png = matplotlib.image.imread(out / "rd.png")
+    assert png.ndim == 3 and png.shape[0] > 200 and png.shape[1] > 300
+    assert (png[..., :3] < 0.2).all(axis=-1).sum() > 500  # the black plain VVC curve and the axes are drawn
+    # the printed summary ends with one line per compared curve
+    last = text.strip().splitlines()[-1]
+    assert last.startswith("objects/search: BD-rate ") and "% (pchip) vs plain VVC" in last or \
+        last.startswith("objects/search: BD-rate n/a (pchip) vs plain VVC ("), last
+
+
+def test_plain_curve_monotone_in_bits(report):
+    out, _ = report
+    rows = [r for r in _rows(out / "points.csv") if r["mode"] == "plain"]
+    for pic in {r["picture"] for r in rows}:
+        by_qp = sorted((int(r["qp"]), int(r["bytes"])) for r in rows if r["picture"] == pic)
+        assert [q for q, _ in by_qp] == [32, 42, 47, 52]
+        sizes = [b for _, b in by_qp]
+        assert all(a > b for a, b in zip(sizes, sizes[1:])), (pic, sizes)
+    curve = [r for r in _rows(out / "curves.csv") if r["curve"] == "plain/vvc"]
+    bpp = [float(r["bpp"]) for r in sorted(curve, key=lambda r: int(r["qp"]))]
+    assert all(a > b for a, b in zip(bpp, bpp[1:]))
+
+
+def test_summary_agrees_with_recomputation_from_points_csv(report):
+    """bpp summed from points.csv by hand, mAP from the saved detections, BD-rate from the shared module."""
+    from pipelines.benchmark import summarize
+    from vcm.metrics.bdrate import bd_rate
+    from vcm.metrics.map import pseudo_map
+    from vcm.types import Detection, Detections
+
+    out, _ = report
+    summary = json.loads((out / "summary.json").read_text())
+    rows = _rows(out / "points.csv")
+    pics = json.loads((out / "detections.json").read_text())["pictures"]
+    names = sorted(pics)
+
+    def dets(name, items):
+        return Detections(pics[name]["width"], pics[name]["height"], tuple(Detection.from_json(d) for d in items))
+
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for curve, pts in summary["curves"].items():
+        for pt in pts:
+            mine = [r for r in rows if f"{r['mode']}/{r['predictor']}" == curve and r["point"] == pt["point"]]
+            assert len(mine) == len(names)
+            bpp = sum(8 * int(r["bytes"]) for r in mine) / sum(int(r["width"]) * int(r["height"]) for r in mine)
+            assert bpp == pytest.approx(pt["bpp"], rel=1e-12)
+            originals = [dets(n, pics[n]["original"]) for n in names]
+            coded = [dets(n, pics[n]["points"][f"{curve}/{pt['point']}"]) for n in names]
+            m = pseudo_map(originals, coded)
+            assert m.map50 == pytest.approx(pt["map50"], abs=1e-12)
+            assert m.map50_95 == pytest.approx(pt["map"], abs=1e-12)
+            curves.setdefault(curve, []).append((bpp, m.map50))
+    anchor = curves["plain/vvc"]
+    for curve, bd in summary["bd_rate"].items():
+        test = curves[curve]
+        for method in ("pchip", "akima"):
+            try:
+                expect = bd_rate(list(anchor), list(test), method, monotone="fit")
+            except Exception:  # noqa: BLE001 - then the summary must say why it has no number
+                expect = None
+            if expect is None:
+                assert bd[method] is None and bd["error"]
+            else:
+                assert bd[method] == pytest.approx(expect, abs=1e-9)
+    again, _ = summarize(out)  # the pipeline's own recomputation writes nothing and agrees too
+    assert json.loads(json.dumps(again["bd_rate"])) == summary["bd_rate"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "measured with hog-person on bus.jpg + a bikes.mp4 frame: the oracle keeps every object (kept 1.0 at "
+    "offset 0) at about half plain VVC's bits, but HOG fires on the QP-51 background and scores the kept "
+    "objects lower, so mAP@0.5 stays below plain VVC's range and BD-rate is undefined or positive; see "
+    "docs/BENCHMARKS.md. strict: this test fails as soon as the claim starts to hold, to drop the marker."))
+def test_oracle_objects_mode_beats_plain_vvc(report):
+    out, _ = report
+    summary = json.loads((out / "summary.json").read_text())
+    bd = summary["bd_rate"]["objects/search"]["pchip"]
+    assert bd is not None and bd < 0, summary["bd_rate"]["objects/search"]
+
+
+def test_oracle_keeps_objects_with_fewer_bits_than_plain(report):
+    """The JRD criterion itself: at offset 0 the search oracle keeps every object, and at no more bits than
+    the cheapest plain VVC point that keeps them all."""
+    out, _ = report
+    curves = _rows(out / "curves.csv")
+    oracle = next(r for r in curves if r["curve"] == "objects/search" and r["point"] == "off+0")
+    assert float(oracle["kept_fraction"]) == 1.0
+    plain_all = [float(r["bpp"]) for r in curves if r["curve"] == "plain/vvc" and float(r["kept_fraction"]) == 1.0]
+    assert plain_all, "plain VVC loses objects at every QP"
+    assert float(oracle["bpp"]) < min(plain_all)
+
+
+def test_rerun_resumes_without_coding(report, pictures):
+    out, _ = report
+    before = (out / "points.csv").read_text()
+    code, text = _bench(str(pictures), "-o", str(out), "--jrd", "search", "--qps", QPS, f"--offsets={OFFSETS}",
+                        "--modes", "plain,objects")
+    assert code == 0, text
+    run = json.loads((out / "summary.json").read_text())["run"]
+    assert run["points_computed"] == 0 and run["points_resumed"] == 16 and run["fresh_encodes"] == 0
+    assert (out / "points.csv").read_text() == before
+
+
+@pytest.fixture()
+def small_picture(tmp_path, bikes_mp4) -> Path:
+    d = tmp_path / "pics"
+    d.mkdir()
+    _bikes_frame(bikes_mp4, 160, d / "a_bikes160.png")
+    return d
+
+
+def test_interrupted_run_resumes_and_cache_reencodes_nothing(small_picture, tmp_path):
+    out = tmp_path / "report"
+    args = ["-o", str(out), "--jrd", "prior", "--qps", "32,42,47,52", "--offsets=-4,0,4,8", "--modes", "plain,objects"]
+    (small_picture / "z_corrupt.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    code, text = _bench(str(small_picture), *args)
+    assert code == 2 and "z_corrupt.jpg" in text and "Fix:" in text and len(text.strip().splitlines()) == 1
+    assert not (out / "points.csv").exists() and not (out / "summary.json").exists()  # no partial report
+    done = [f for f in (out / ".work" / "a_bikes160.png").glob("*__*.json") if not f.name.startswith("jrd__")]
+    assert len(done) == 8  # the first picture finished before the run broke off
+    (small_picture / "z_corrupt.jpg").unlink()
+    code, text = _bench(str(small_picture), *args)
+    assert code == 0, text
+    run = json.loads((out / "summary.json").read_text())["run"]
+    assert (run["points_computed"], run["points_resumed"]) == (0, 8)
+    first = (out / "points.csv").read_text()
+    shutil.rmtree(out / ".work")  # only the encode cache is left: every point is decoded again, nothing encoded
+    code, text = _bench(str(small_picture), *args)
+    assert code == 0, text
+    run = json.loads((out / "summary.json").read_text())["run"]
+    assert run["points_computed"] == 8 and run["fresh_encodes"] == 0
+    assert (out / "points.csv").read_text() == first
+
+
+def test_workers_give_the_same_points(small_picture, tmp_path, bus_jpg):
+    shutil.copyfile(bus_jpg, small_picture / "bus.jpg")
+    args = ["--jrd", "prior", "--qps", "37,47", "--offsets=0", "--modes", "plain,objects"]
+    a, b = tmp_path / "one", tmp_path / "two"
+    assert _bench(str(small_picture), "-o", str(a), *args)[0] == 0
+    assert _bench(str(small_picture), "-o", str(b), "--workers", "2", *args)[0] == 0
+    assert (a / "points.csv").read_text() == (b / "points.csv").read_text()
+    assert (a / "detections.json").read_text() == (b / "detections.json").read_text()
+
+
+def test_coco_ground_truth_file_matches_pseudo_ground_truth(report, tmp_path):
+    """--gt with a COCO file holding the originals' detections scores exactly like the pseudo ground truth."""
+    from pipelines.benchmark import summarize
+    from vcm.gt import detections_to_coco
+    from vcm.types import Detection, Detections
+
+    out, _ = report
+    pics = json.loads((out / "detections.json").read_text())["pictures"]
+    coco = detections_to_coco([(f"some/dir/{k}", Detections(v["width"], v["height"],
+                                                            tuple(Detection.from_json(d) for d in v["original"])))
+                               for k, v in sorted(pics.items())])
+    coco["images"].append({"id": 99, "file_name": "not_in_the_set.jpg", "width": 10, "height": 10})
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(coco))
+    with_gt, _ = summarize(out, gt)
+    pseudo, _ = summarize(out)
+    assert with_gt["curves"] == pseudo["curves"]
+    assert with_gt["ground_truth"].startswith("COCO file")
+    bad = tmp_path / "bad.json"
+    coco["images"] = coco["images"][:1]
+    coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] == coco["images"][0]["id"]]
+    bad.write_text(json.dumps(coco))
+    from vcm.errors import VcmError
+
+    with pytest.raises(VcmError, match="no entry in the ground truth"):
+        summarize(out, bad)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--qps", "32"], "at least 2 QPs"),
+    (["--qps", "32,70"], "outside 0..63"),
+    (["--modes", "plain,bogus"], "unknown mode"),
+    (["--jrd", "nosuch"], "unknown JRD predictor"),
+    (["--detector", "nosuch"], "unknown detector"),
+])
+def test_bad_settings_are_one_line_errors(small_picture, tmp_path, args, words):
+    code, text = _bench(str(small_picture), "-o", str(tmp_path / "r"), *args)
+    assert code == 2 and words in text and len(text.strip().splitlines()) == 1, text
+
+
+def test_bad_data_folder(tmp_path):
+    code, text = _bench(str(tmp_path / "missing"), "-o", str(tmp_path / "r"))
+    assert code == 2 and "no such folder" in text
+    (tmp_path / "empty").mkdir()
+    code, text = _bench(str(tmp_path / "empty"), "-o", str(tmp_path / "r"))
+    assert code == 2 and "no pictures" in text
+    assert not (tmp_path / "r").exists()
+
+
+def test_help_shows_an_example():
+    res = CliRunner().invoke(main, ["benchmark", "--help"])
+    assert res.exit_code == 0 and "Example:" in res.output and "vcm benchmark pictures/ -o report" in res.output
+
+
+def test_report_writers_round_trip(tmp_path):
+    """points.csv keeps every bit of a float and reads back into the same rows."""
+    from vcm.report import PointRow, read_points_csv, write_points_csv
+
+    rows = [PointRow("a.png", "plain", "vvc", "qp37", 37, None, None, 33, 17, 123, 8 * 123 / (33 * 17), 2, 1, 0.5,
+                     0.1 + 0.2, 37, 37),
+            PointRow("a.png", "objects", "prior", "off-4_bg47", None, -4, 47, 33, 17, 99, 8 * 99 / (33 * 17), 0, 0,
+                     1.0, float(np.float64(1) / 3), 30, 47)]
+    write_points_csv(tmp_path / "p.csv", rows)
+    assert read_points_csv(tmp_path / "p.csv") == rows
+
+
+@pytest.mark.slow
+def test_bundled_set_full_benchmark(tmp_path):
+    """The published configuration on the bundled pictures: every curve reported, summary reproducible."""
+    import importlib.util
+
+    from pipelines.benchmark import summarize
+
+    spec = importlib.util.spec_from_file_location("bench_tool", Path(__file__).parents[1] / "tools" / "bench_benchmark.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    pics = tool.write_bundled_set(tmp_path / "pictures")
+    out = tmp_path / "report"
+    code, text = _bench(str(tmp_path / "pictures"), "-o", str(out), "--jrd", "search,prior",
+                        "--qps", "22,27,32,37,42,47,52,57", "--offsets=-8,-4,0,4", "--modes", "plain,frame,objects",
+                        "--workers", "2")
+    assert code == 0, text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["pictures"] == len(pics)
+    assert set(summary["bd_rate"]) == {"frame/search", "frame/prior", "objects/search", "objects/prior"}
+    lines = text.strip().splitlines()[-4:]
+    assert [ln.split(":")[0] for ln in lines] == list(summary["bd_rate"])
+    again, _ = summarize(out)
+    assert json.loads(json.dumps(again["bd_rate"])) == summary["bd_rate"]
