@@ -45,7 +45,7 @@ class BatchConfig:
     bg_qp: int = 51
     qp: int | None = None
     qp_min: int = 0
-    margin: int = 16
+    margin: int = 48  # vcm.qp.DEFAULT_MARGIN
     encoder: str = "ffmpeg"
     preset: str = "faster"
     matrix: str = "bt709"

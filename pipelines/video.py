@@ -36,7 +36,7 @@ class VideoSettings:
     bg_qp: int = 51
     qp: int | None = None  # plain only
     qp_min: int = 0
-    margin: int = 16
+    margin: int = 48  # vcm.qp.DEFAULT_MARGIN
     encoder: str = "ffmpeg"
     preset: str = "faster"
     matrix: str = "bt709"
@@ -305,7 +305,7 @@ def code_and_detect(mode: str, intra: bool, yuv, plans, params, *, fps: float, q
 
 
 def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, intra_period: int = 32,
-                        modes: Sequence[str] | None = None, cache: bool = True) -> dict[str, Any]:
+                        modes: Sequence[str] | None = None, cache: bool = True, start: int = 0) -> dict[str, Any]:
     """`vcm benchmark` on videos: plain random-access VVC at each QP is the anchor; each video mode (frame,
     objects, intra) with each predictor gives one point per offset. The first `frames` frames of each video are
     coded; every `sample`-th frame (and the last) is detected, on the original (pseudo ground truth, the
@@ -323,6 +323,9 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
     from vcm.fsutil import write_json_atomic
 
     t0 = time.perf_counter()
+    if not cfg.command:
+        cfg.command = cfg.command_line() + (f" --frames {frames} --sample {sample} --intra-period {intra_period}"
+                                            + (" --intra" if "intra" in (modes or ()) else ""))
     vids = list_videos(cfg.data, cfg.limit)
     modes = [m for m in (modes if modes is not None else cfg.modes) if m != "plain"]
     notes = [f"mode {m} does not apply to video: skipped" for m in modes if m not in VIDEO_BENCH_MODES]
@@ -342,7 +345,7 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
     frames_of: dict[str, int] = {}
     for v in vids:
         key = v.name
-        rgb, fps = read_clip(v, 0, frames)
+        rgb, fps = read_clip(v, start, frames)
         frames_of[key] = len(rgb)
         yuv = [rgb_to_yuv(f, cfg.matrix) for f in rgb]
         h, w = rgb[0].shape[:2]
@@ -408,7 +411,7 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
                           / n_frames, 4) for c in dict.fromkeys(p.curve for p in points)}
     summary = {"format": SUMMARY_FORMAT, "bd_rate": bd, "saving_at_equal_map": saving,
                "bd_rate_kept": cmp[2] if len(cmp) > 2 else None, "pictures": len(vids),
-               "picture_names": keys, "video": {"frames": frames, "sample": sample, "intra_period": intra_period,
+               "picture_names": keys, "video": {"frames": frames, "start": start, "sample": sample, "intra_period": intra_period,
                                                 "modes": ["plain", *modes], "notes": notes,
                                                 "encode_s_per_frame": per_frame, "frames_coded": n_frames},
                "settings": {**cfg.to_json(), "detector": det.spec, "ground_truth": "pseudo (detections on the "

@@ -168,3 +168,20 @@ def test_ray_executor_writes_the_same_manifest_as_local(dataset, tmp_path):
     s = json.loads((remote / "summary.json").read_text())
     assert s["executor"] == "ray" and s["ok"] == 4 and s["failed"] == 1
     assert 1 <= len(s["worker_pids"]) <= 2 and os.getpid() not in s["worker_pids"]  # ran in Ray workers
+
+
+def test_bench_batch_tool_runs(capsys):
+    """tools/bench_batch.py end to end on 2 pictures (its numbers go to docs/BENCHMARKS.md)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_batch", Path(__file__).resolve().parents[1] / "tools" / "bench_batch.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    cache = os.environ.get("VCM_CACHE_DIR")
+    try:
+        assert mod.main(["--pictures", "2"]) == 0
+    finally:
+        if cache is not None:
+            os.environ["VCM_CACHE_DIR"] = cache
+    out = capsys.readouterr().out
+    assert "| 1 |" in out and "| 2 |" in out and "pictures/min" in out

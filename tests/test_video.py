@@ -225,3 +225,34 @@ def test_tracks_follow_the_cyclists(analysis):
     # the cyclists move a few pixels per frame: most detections of frame 2 continue a track of frame 0
     assert len(set(ids[0]) & set(ids[1])) >= 2
     assert max(max(i) for i in ids) + 1 < sum(len(i) for i in ids)
+
+
+def _tool(name):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "tools" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_bench_video_tool_runs(capsys):
+    """tools/bench_video.py end to end on 3 frames (its numbers go to docs/BENCHMARKS.md)."""
+    assert _tool("bench_video").main(["--frames", "3", "--start", "64", "--skip-bd"]) == 0
+    out = capsys.readouterr().out
+    for mode in ("plain", "frame", "objects", "intra"):
+        assert f"| {mode} |" in out
+
+
+def test_benchmark_command_accepts_a_video(clip_mkv, tmp_path):
+    out = tmp_path / "report"
+    r = run("benchmark", clip_mkv, "-o", out, "--jrd", "prior", "--qps", "30,36,42,48", "--offsets=0,6",
+            "--modes", "plain,objects", "--frames", 4, "--sample", 2, "--intra-period", 4, "-q")
+    assert r.exit_code == 0, r.output
+    s = json.loads((out / "summary.json").read_text())
+    assert set(s["bd_rate"]) == {"objects/prior"} and s["video"]["frames"] == 4
+    assert "objects/prior: BD-rate" in r.output
+    curves = (out / "curves.csv").read_text().splitlines()
+    assert len(curves) == 1 + 4 + 2
+    assert "--frames 4 --sample 2" in s["command"]

@@ -22,7 +22,7 @@ from vcm.codec.base import PRESETS
 @click.option("--jrd-offset", type=int, default=0, show_default=True, help="Object QP = JRD + offset.")
 @click.option("--bg-qp", type=click.IntRange(0, 63), default=51, show_default=True, help="Background QP.")
 @click.option("--qp", type=click.IntRange(0, 63), help="The QP of --mode plain.")
-@click.option("--margin", type=click.IntRange(0, 4096), default=16, show_default=True,
+@click.option("--margin", type=click.IntRange(0, 4096), default=48, show_default=True,
               help="Pixels of context coded around each box.")
 @click.option("--preset", type=click.Choice(PRESETS), default="faster", show_default=True)
 @click.option("--encoder", default="ffmpeg", show_default=True, help="Encoder backend.")

@@ -25,7 +25,7 @@ import numpy as np
 
 from vcm.codec.base import EncodeParams, Encoder, YuvClip, YuvFrame
 from vcm.errors import VcmError
-from vcm.qp import QPPlan, QPRegion, Rect
+from vcm.qp import DEFAULT_MARGIN, QPPlan, QPRegion, Rect
 from vcm.types import Detections, EncodeResult, ObjectJRD
 
 VIDEO_CODING_MODES = ("plain", "frame", "objects")  # plus --intra (objects mode on every frame, all-intra)
@@ -90,7 +90,7 @@ def analyse(frames: Sequence[np.ndarray], detector: Any, predictor: Any | None, 
 
 
 def plan_frames(an: VideoAnalysis, *, offset: int = 0, bg_qp: int = 51, qp_min: int = 0,
-                margin: int = 16) -> list[QPPlan]:
+                margin: int = DEFAULT_MARGIN) -> list[QPPlan]:
     """Every frame's QP plan (vcm.qp policy): a detected frame's own; a frame between two detected frames gets
     the regions of both (objects move between them)."""
     from vcm import qp as qpmod

