@@ -5,13 +5,12 @@ finds upright, mostly whole people. It does not find people cut off at the waist
 sitting or seen from above; use a YOLO model for those. Its SVM margin m becomes a confidence 1/(1+e^-m),
 so the default hit threshold 0 is a score threshold of 0.5.
 
-Settings (measured on bus.jpg, 2-core CPU): pictures are scaled so the long side is at most 640 px, then
-scanned with a 4x4 px window stride and a 1.05 pyramid step. This finds the walking man at IoU 0.86 with a
-hand-drawn box in ~0.25 s, with 1 false box; at 800 px it also finds him but with 3 false boxes in ~0.4 s,
-and both his detection and the pseudo-ground-truth mAP are steadier under VVC coding at 640 (still found
-at QP 57). An 8 px stride or a 1.1 step is 2-5x faster but loses him at some sizes. The smallest person
-found is one window, 128 px tall in the scaled picture (20 % of a 640 px long side): pass max_side=0 to
-scan at full resolution (slower, more false boxes). The 64x128 window has ~13 px of background on each
+Settings (measured on bus.jpg and its VVC-coded copies, 2-core CPU): pictures are scaled so the long side
+is at most 640 px, then scanned with an 8x8 px window stride and a 1.05 pyramid step. This finds the walking
+man at IoU 0.85 with a hand-drawn box, with 1 false box, and still finds him at every QP from 22 to 57. A
+4 px stride gives the same boxes at 3.7x the time; a 1.1 step is 1.7x faster but loses him at QP 57; at
+800 px he is found with 3 false boxes. The smallest person found is one window, 128 px tall in the scaled
+picture (20 % of a 640 px long side): pass max_side=0 to scan at full resolution (slower, more false boxes). The 64x128 window has ~13 px of background on each
 side (20 % of its width, 10 % of its height), which is cut off so boxes fit the person as COCO boxes do.
 """
 from __future__ import annotations
@@ -54,7 +53,7 @@ class HogPersonDetector(Detector):
 
     WINDOW = (64, 128)
 
-    def __init__(self, spec: str = "hog-person", *, max_side: int = 640, win_stride: int = 4, scale: float = 1.05,
+    def __init__(self, spec: str = "hog-person", *, max_side: int = 640, win_stride: int = 8, scale: float = 1.05,
                  hit_threshold: float = 0.0, group_threshold: int = 2, nms_iou: float = 0.45,
                  margin: tuple[float, float] = (0.2, 0.1), conf: float | None = None, **unused: Any):
         cv2 = _cv2()
