@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from vcm import qp as qpmod
 from vcm.codec import EncodeParams, decode, read_picture, rgb_to_yuv, yuv_to_rgb
 from vcm.codec.base import YuvFrame
-from vcm.coding.modes import code_picture_mode, read_coded_file, to_vcm_file
+from vcm.coding.modes import code_picture_mode, read_coded_file, reconstruct, to_vcm_file
 from vcm.coding.regions import blur_outside, composite, crop_frame, fill_rects
 from vcm.container import write_vcm_file
 from vcm.errors import VcmError
@@ -82,6 +82,9 @@ def test_objects_round_trip_overlap_border_odd_size(odd_picture, tmp_path):
 
     out, vf = read_coded_file(path)
     assert out.display_size == (w, h) and (vf.width, vf.height) == (w, h)
+    # what the search predictor and the encoder's check see is exactly what the file decodes to
+    rec = reconstruct(coded)
+    assert all((getattr(rec, p) == getattr(out, p)).all() for p in "yuv")
     assert yuv_to_rgb(out).shape == rgb.shape
     # every pixel of the QP map shows the stream that map names: each object's own decoded stream (lowest
     # QP on top where boxes overlap), the background elsewhere

@@ -124,7 +124,7 @@ class SearchPredictor(JRDPredictor):
 
     def predict(self, picture: np.ndarray, detections: Detections) -> list[ObjectJRD]:
         from vcm.codec import EncodeParams, decode, rgb_to_yuv, yuv_to_rgb
-        from vcm.coding.modes import assemble, code_background, code_crops
+        from vcm.coding.modes import assemble, code_background, code_crops, drawing_order
         from vcm.metrics.match import still_detected_all
         from vcm.qp import QPRegion, plan
 
@@ -150,7 +150,7 @@ class SearchPredictor(JRDPredictor):
             streams = code_crops(frame, regions, params, self.encoder, self.matrix, self.cache)
             encodes += len(streams)
             pieces = [("background", (0, 0, frame.width, frame.height), self.bg_qp, bg_frame)]
-            pieces += [("object", s.rect, s.qp, decode(s.result.bitstream)[0]) for s in streams]
+            pieces += [("object", s.rect, s.qp, decode(s.result.bitstream)[0]) for s in drawing_order(streams)]
             rgb = yuv_to_rgb(assemble(pieces, w, h), self.matrix)
             return still_detected_all(detections, detector.detect([rgb])[0], rule)
 
