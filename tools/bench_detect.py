@@ -2,9 +2,10 @@
 
 Detectors: hog-person (the offline default), haar-face, and YOLO11n / YOLOv8n built from ultralytics' yaml
 (random weights: the same network and compute as the released weights, which cannot be downloaded here),
-YOLO both one picture per call and batched. Pictures: bus, zidane, astronaut, first frame of bikes.mp4,
+YOLO also on 4 same-size pictures, one per call next to all in one call (batch speed-up). Pictures: bus, zidane, astronaut, first frame of bikes.mp4,
 each scaled so its long side is 640 px. Reported: pictures per second (best of --repeats, after a warm-up)
-and each backend's time relative to hog-person, measured side by side in one run.
+and each backend's time per picture relative to hog-person; all cases are timed in interleaved rounds in
+one run, best round kept (the machine is shared: interleaving puts compared cases under the same load).
 
 mAP: 500 synthetic pictures with 5,000 ground-truth boxes in 3 classes and 5,000 predictions (jittered
 boxes, some missed, some false); `evaluate_map` end to end next to pycocotools' own evaluate+accumulate on
@@ -49,14 +50,20 @@ def pictures(long_side: int = 640):
     return out
 
 
-def best_of(repeats: int, fn) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
+def interleaved(repeats: int, fns: list) -> list[float]:
+    """Best time of each function over `repeats` rounds that run every function once, after a warm-up.
+
+    The machine is shared and its load drifts: interleaving puts compared cases under the same drift, and
+    the best round is the least disturbed."""
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t)
+    return best
 
 
 def yolo_from_yaml(cfg: str, folder: Path) -> str:
@@ -72,24 +79,23 @@ def bench_detectors(repeats: int, backends: list[str], folder: Path) -> list[dic
     from vcm.detect import create_detector
 
     pics = list(pictures().values())
-    rows = []
+    same = [pics[0]] * len(pics)  # batching groups pictures of one size
+    cases = []  # (label, mode, n pictures, fn)
     for spec in backends:
-        kw = {}
-        label = spec
+        label, kw = spec, {}
         if spec.endswith(".yaml"):
             kw = {"imgsz": 640}
             spec = yolo_from_yaml(spec, folder)
         det = create_detector(spec, **kw)
-        single = best_of(repeats, lambda: [det.detect([p]) for p in pics])
-        rows.append({"detector": label, "mode": "one picture per call", "seconds": single, "pps": len(pics) / single})
+        cases.append((label, "one picture per call", len(pics), lambda d=det: [d.detect([p]) for p in pics]))
         if spec.endswith(".pt"):
-            det.batch = len(pics)
-            same = [pics[0]] * len(pics)  # batching works on pictures of one size
-            batched = best_of(repeats, lambda: det.detect(same))
-            single_same = best_of(repeats, lambda: [det.detect([p]) for p in same])
-            rows.append({"detector": label, "mode": f"{len(same)} same-size pictures, one call",
-                         "seconds": batched, "pps": len(same) / batched, "vs_single_same": single_same / batched})
-    return rows
+            det.batch = len(same)
+            cases.append((label, "same-size pictures, one per call", len(same),
+                          lambda d=det: [d.detect([p]) for p in same]))
+            cases.append((label, f"{len(same)} same-size pictures in one call", len(same),
+                          lambda d=det: d.detect(same)))
+    best = interleaved(repeats, [c[3] for c in cases])
+    return [{"detector": c[0], "mode": c[1], "seconds": b, "pps": c[2] / b} for c, b in zip(cases, best)]
 
 
 def synthetic_map_data(n_images: int, n_dets: int, seed: int = 0):
@@ -140,8 +146,7 @@ def bench_map(repeats: int, n_dets: int) -> dict:
             ev.accumulate()
             ev.summarize()
 
-    t_vcm = best_of(repeats, lambda: evaluate_map(gt, preds))
-    t_raw = best_of(repeats, raw)
+    t_vcm, t_raw = interleaved(repeats, [lambda: evaluate_map(gt, preds), raw])
     return {"n_dets": len(results), "n_gt": res.n_gt, "n_images": res.n_images, "map50": res.map50,
             "map50_95": res.map50_95, "vcm_s": t_vcm, "pycocotools_s": t_raw, "ratio": t_vcm / t_raw}
 
@@ -166,13 +171,15 @@ def main(argv: list[str] | None = None) -> int:
           f"load average {os.getloadavg()[0]:.1f} at start")
     with tempfile.TemporaryDirectory() as tmp:
         rows = bench_detectors(a.repeats, a.backends, Path(tmp))
-    base = next((r["seconds"] for r in rows if r["detector"] == "hog-person" and r["mode"].startswith("one")), None)
-    print("| detector | mode | pictures/s | time vs hog-person | batched vs one-per-call |")
+    base = next((1 / r["pps"] for r in rows if r["detector"] == "hog-person"), None)  # s per picture
+    print("| detector | mode | pictures/s | time per picture vs hog-person | batch speed-up |")
     print("|---|---|---:|---:|---:|")
-    for r in rows:
-        rel = f"{r['seconds'] / base:.2f}" if base and r["mode"].startswith("one") else "-"
-        vs = f"{r['vs_single_same']:.2f}x faster" if "vs_single_same" in r else "-"
-        print(f"| {r['detector']} | {r['mode']} | {r['pps']:.2f} | {rel} | {vs} |")
+    for i, r in enumerate(rows):
+        rel = f"{1 / r['pps'] / base:.2f}" if base else "-"
+        speed = "-"
+        if r["mode"].endswith("in one call"):
+            speed = f"{rows[i - 1]['seconds'] / r['seconds']:.2f}"
+        print(f"| {r['detector']} | {r['mode']} | {r['pps']:.2f} | {rel} | {speed} |")
     m = bench_map(a.repeats, a.detections)
     print()
     print("| detections | GT boxes | pictures | mAP@0.5 | mAP@0.5:0.95 | evaluate_map (s) | pycocotools alone (s) | ratio |")
