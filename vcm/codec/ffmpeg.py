@@ -155,7 +155,11 @@ class PyAVDecoder(Decoder):
 
 
 class FFmpegDecoder(Decoder):
-    """The ffmpeg command-line decoder (same libavcodec as PyAV), one thread, writing raw frames."""
+    """The ffmpeg command-line decoder (same libavcodec as PyAV), one thread, writing Y4M.
+
+    For files whose pictures all have one size (any single stream). ffmpeg rescales the pictures of later
+    sequences of other sizes to the first one's size, so vcm's multi-stream files are decoded per stream
+    (vcm.container.decode_vcm_file) or with PyAV."""
 
     name = "ffmpeg"
 
