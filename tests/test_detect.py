@@ -216,3 +216,21 @@ def test_bench_detect_tool_runs(capsys):
     assert mod.main(["--quick", "--detections", "200"]) == 0
     out = capsys.readouterr().out
     assert "| hog-person | one picture per call |" in out and "| 200 |" in out
+
+
+def test_detect_cli_several_pictures(tmp_path, bus_jpg, astronaut_png):
+    """Several pictures (JPEG and a scikit-image PNG) in small batches keep their order; --draw names stay unique."""
+    from vcm.cli import main
+
+    twin = tmp_path / "other" / "bus.jpg"
+    twin.parent.mkdir()
+    twin.write_bytes(Path(bus_jpg).read_bytes())
+    out = tmp_path / "det.json"
+    r = CliRunner().invoke(main, ["detect", str(bus_jpg), str(astronaut_png), str(twin), "--batch", "2",
+                                  "--json", str(out), "--draw", str(tmp_path / "boxes")])
+    assert r.exit_code == 0, r.output
+    images = json.loads(out.read_text())["images"]
+    assert [(i["file"], i["width"], i["height"]) for i in images] == [
+        (str(bus_jpg), 810, 1080), (str(astronaut_png), 512, 512), (str(twin), 810, 1080)]
+    assert images[0]["detections"] == images[2]["detections"]
+    assert sorted(p.name for p in (tmp_path / "boxes").iterdir()) == ["astronaut.png", "bus.png", "bus_1.png"]
