@@ -245,8 +245,8 @@ def _saving_text(sv: dict[str, Any]) -> str:
     """Mean saving over the curve's points that lie inside plain VVC's mAP range (positive: fewer bits)."""
     if not sv or sv.get("saving_percent") is None:
         return "n/a"
-    n = len(sv.get("points", []))
-    return f"{sv['saving_percent']:.1f}% fewer bits ({n} point{'s' if n != 1 else ''})"
+    n, x = len(sv.get("points", [])), sv["saving_percent"]
+    return f"{abs(x):.1f}% {'fewer' if x >= 0 else 'more'} bits ({n} point{'s' if n != 1 else ''})"
 
 
 def write_report_md(path: str | Path, summary: dict[str, Any], points: Sequence[CurvePoint],
@@ -256,7 +256,8 @@ def write_report_md(path: str | Path, summary: dict[str, Any], points: Sequence[
 
 
 def plot_rd(path: str | Path, points: Sequence[CurvePoint], title: str | None = None) -> None:
-    """rd.png: bpp against mAP@0.5, one curve per mode/predictor, plain VVC in black."""
+    """rd.png: bpp against mAP@0.5 (left), one curve per mode/predictor, plain VVC in black; on the right the
+    same points against the kept fraction (the JRD criterion), which mAP alone hides."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -265,20 +266,24 @@ def plot_rd(path: str | Path, points: Sequence[CurvePoint], title: str | None = 
     curves: dict[str, list[CurvePoint]] = {}
     for p in points:
         curves.setdefault(p.curve, []).append(p)
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.4), dpi=120)
     markers = "osD^v<>pP*X"
-    for i, (name, pts) in enumerate(sorted(curves.items(), key=lambda kv: (kv[0] != ANCHOR, kv[0]))):
-        pts = sorted(pts, key=lambda p: p.bpp)
-        style = dict(color="black", linewidth=2.0) if name == ANCHOR else dict(linewidth=1.5)
-        label = "plain VVC" if name == ANCHOR else name
-        ax.plot([p.bpp for p in pts], [p.map50 for p in pts], marker=markers[i % len(markers)], markersize=4,
-                label=label, **style)
-    ax.set_xscale("log")
-    ax.set_xlabel("bits per pixel (log scale)")
-    ax.set_ylabel("mAP@0.5")
-    ax.set_title(title or "Detection accuracy against rate")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    for ax, attr, label in ((axes[0], "map50", "mAP@0.5"), (axes[1], "kept_fraction", "kept fraction of the objects")):
+        for i, (name, pts) in enumerate(sorted(curves.items(), key=lambda kv: (kv[0] != ANCHOR, kv[0]))):
+            pts = sorted(pts, key=lambda p: p.bpp)
+            style = dict(color="black", linewidth=2.0) if name == ANCHOR else dict(linewidth=1.5)
+            ax.plot([p.bpp for p in pts], [getattr(p, attr) for p in pts], marker=markers[i % len(markers)],
+                    markersize=4, label="plain VVC" if name == ANCHOR else name, **style)
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per pixel (log scale)")
+        ax.set_ylabel(label)
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    axes[0].set_title("Detection accuracy against rate", fontsize=10)
+    axes[1].set_title("Objects still detected against rate", fontsize=10)
+    if title:
+        fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
