@@ -257,3 +257,18 @@ def test_help_shows_examples_and_decode_stays_light(half_bus, tmp_path):
                        cwd=REPO)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "l.png").exists()
+
+
+@pytest.mark.slow
+def test_bench_coding_runs(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_coding", REPO / "tools/bench_coding.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "b.json"
+    assert mod.main(["--pictures", "astronaut", "--bg-qps", "63", "--repeat", "1", "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    modes = {r["mode"] for r in d["rd"]}
+    assert modes == {"plain", "frame", "blur", "objects"} and d["timing"][0]["objects_prior_vs_plain"] > 0
+    assert "| astronaut |" in capsys.readouterr().out

@@ -1,6 +1,6 @@
 """Benchmark of JRD-guided coding on the bundled pictures with the offline detector (issue 4).
 
-Per picture: bytes and the fraction of objects still detected for plain VVC over a QP sweep, for `frame` and
+Per picture: bytes and the fraction of objects still detected for plain VVC over a QP sweep, for `frame`, `blur` and
 `objects` mode with the `search` predictor (per background QP); the search's probes and encodes against the
 63 probes of the brute-force sweep and its time; and the whole `vcm encode` pipeline's time for `objects`
 (prior and search JRDs) against `plain` at the same preset, measured side by side, encode cache off.
@@ -82,7 +82,7 @@ def bench_rd(name, rgb, det, args) -> list[dict]:
         secs = time.perf_counter() - t0
         plan = qpmod.plan(objs, w, h, bg_qp=bg)
         st = pred.last_stats
-        for mode in ("frame", "objects"):
+        for mode in ("frame", "blur", "objects"):
             c = code_picture_mode(mode, frame, plan, params)
             rows.append({"picture": name, "objects": len(dets), "mode": mode, "bg_qp": bg, "qp": plan.min_qp,
                          "bytes": c.stream_bytes,

@@ -117,9 +117,13 @@ def code_picture_mode(mode: str, frame: YuvFrame, plan: QPPlan, params: EncodePa
     """Code one frame (the original, 10-bit 4:2:0 at coded size) in `mode` following `plan`."""
     t0 = time.perf_counter()
     full = (0, 0, frame.width, frame.height)
-    if mode == "objects":
-        streams = [code_background(frame, plan, params, encoder, matrix, cache)]
-        streams += code_crops(frame, plan.regions, params, encoder, matrix, cache)
+    if mode == "objects":  # the background encode runs beside the crop encodes (separate processes)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:
+            bg = pool.submit(code_background, frame, plan, params, encoder, matrix, cache)
+            crops = code_crops(frame, plan.regions, params, encoder, matrix, cache)
+            streams = [bg.result()] + crops
     elif mode == "frame":
         streams = [CodedStream(ROLE_BACKGROUND, full, plan.min_qp,
                                encode_frame(frame, plan.min_qp, params, encoder, matrix, cache, "frame"))]
