@@ -218,11 +218,12 @@ class Labeller:
             return decoded, None, time.perf_counter() - t0, res.cached
 
         def probe(qps: list[int], ahead: Sequence[int] = ()) -> dict:
-            for q in [*qps, *ahead]:
-                if q not in futures:
-                    futures[q] = pool.submit(code, q)
+            order = [*qps, *ahead]
             out: dict[int, list[bool] | None] = {}
-            for q in qps:
+            for i, q in enumerate(qps):
+                for q2 in order[i:i + cfg.prefetch + 1]:  # a bounded look-ahead: few decoded pictures in memory
+                    if q2 not in futures:
+                        futures[q2] = pool.submit(code, q2)
                 decoded, err, secs, cached = futures.pop(q).result()
                 stats["codings"] += 1
                 stats["cached"] += int(bool(cached))
@@ -358,6 +359,21 @@ def _record_complete(rec: dict | None, fingerprint: str, out: Path) -> bool:
                for o in rec.get("objects", []) if o.get("jrd") is not None)
 
 
+def _sigterm_as_interrupt() -> Callable[[], None]:
+    """Treat SIGTERM like Ctrl-C while pictures are labelled, so worker processes are stopped, not orphaned."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, old)
+
+
 def run_label(cfg: LabelConfig) -> LabelSummary:
     """Label every picture of cfg.pictures into cfg.out (resuming), then (re)write the dataset files."""
     from tqdm import tqdm
@@ -378,7 +394,9 @@ def run_label(cfg: LabelConfig) -> LabelSummary:
     detector = create_detector(cfg.detector, **cfg.detector_options)
     gt_map, gt_sha = (gt_objects(cfg.gt, rels) if cfg.gt else ({}, None))
     settings = settings_record(cfg, detector.describe(), enc.version(), gt_sha)
-    settings_fp = _digest(settings)
+    # the annotation file itself is not hashed in: each picture's own boxes are (editing one box, or moving
+    # the file, relabels only what changed)
+    settings_fp = _digest({k: v for k, v in settings.items() if k != "gt"} | {"gt_mode": bool(cfg.gt)})
     work = out / WORK_DIR
     work.mkdir(parents=True, exist_ok=True)
 
@@ -420,6 +438,7 @@ def run_label(cfg: LabelConfig) -> LabelSummary:
         bar.set_postfix(objects=sum(len(r.get("objects", [])) for r in records.values()), failed=len(summary.failed))
 
     workers = min(cfg.workers, max(1, len(tasks)))
+    restore = _sigterm_as_interrupt()
     try:
         if workers <= 1:
             labeller = Labeller(cfg, detector)
@@ -441,12 +460,19 @@ def run_label(cfg: LabelConfig) -> LabelSummary:
                         for f in finished:
                             done(f.result())
                 except BaseException:
+                    procs = list((getattr(pool, "_processes", None) or {}).values())
                     pool.shutdown(wait=False, cancel_futures=True)
+                    for proc in procs:  # stop the workers: only the pictures in progress are lost
+                        proc.terminate()
                     raise
     except KeyboardInterrupt:
         bar.close()
-        raise VcmError(f"interrupted after {summary.labelled_now} of {len(tasks)} pictures; their results are "
-                       f"kept in {work}", fix="run the same command again to go on where it stopped") from None
+        err = VcmError(f"interrupted after {summary.labelled_now} of {len(tasks)} pictures; their results are "
+                       f"kept in {work}", fix="run the same command again to go on where it stopped")
+        err.exit_code = 130  # the shell's code for Ctrl-C
+        raise err from None
+    finally:
+        restore()
     bar.close()
     summary.seconds = time.perf_counter() - t_start
     write_dataset(cfg, records, settings, summary)

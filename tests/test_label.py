@@ -102,6 +102,7 @@ def test_split_by_picture():
     assert s != L.split_pictures(pics, seed=4)
     assert {len(v) for v in L.split_pictures(pics[:3]).values()} == {1}
     assert L.split_pictures(pics[:1]) == {"train": ["p00"], "val": [], "test": []}
+    assert [len(v) for v in L.split_pictures(pics[:2]).values()] == [1, 0, 1]  # val, test, train
 
 
 # --- real runs -----------------------------------------------------------------------------------------------

@@ -258,8 +258,9 @@ def split_pictures(names: Sequence[str], seed: int = 0,
                    fractions: Sequence[float] = SPLIT_FRACTIONS) -> dict[str, list[str]]:
     """Split pictures (not crops: crops of one picture never straddle splits) into train/val/test.
 
-    Sorted names shuffled with `seed`; val and test get round(fraction x n) pictures each, at least one
-    each when there are 3 pictures or more and their fraction is > 0; train gets the rest.
+    Sorted names shuffled with `seed`; val and test get round(fraction x n) pictures each (val at least one
+    from 2 pictures on, test at least one from 3 on, if their fraction is > 0: `vcm train` needs a
+    validation split); train gets the rest, at least one picture.
     """
     if len(fractions) != 3 or any(f < 0 for f in fractions) or sum(fractions) <= 0:
         raise VcmError(f"bad split fractions {list(fractions)}", fix="give three numbers, e.g. 0.8,0.1,0.1")
@@ -270,9 +271,9 @@ def split_pictures(names: Sequence[str], seed: int = 0,
     order = [order[i] for i in rng.permutation(len(order))]
     n = len(order)
     sizes = []
-    for f in fr[1:]:
+    for f, n_min in zip(fr[1:], (2, 3)):  # a validation picture from 2 pictures on, a test picture from 3
         k = int(round(f * n))
-        if n >= 3 and f > 0:
+        if n >= n_min and f > 0:
             k = max(1, k)
         sizes.append(k)
     n_val, n_test = sizes
