@@ -234,3 +234,16 @@ def test_detect_cli_several_pictures(tmp_path, bus_jpg, astronaut_png):
         (str(bus_jpg), 810, 1080), (str(astronaut_png), 512, 512), (str(twin), 810, 1080)]
     assert images[0]["detections"] == images[2]["detections"]
     assert sorted(p.name for p in (tmp_path / "boxes").iterdir()) == ["astronaut.png", "bus.png", "bus_1.png"]
+
+
+@pytest.mark.slow
+def test_rtdetr_path_from_yaml(bus_jpg):
+    """RT-DETR goes through ultralytics.RTDETR (a 32M-parameter model: slow on CPU, so not in the default run)."""
+    det = create_detector("rtdetr-l.yaml", conf=0.0, imgsz=320)
+    assert type(det._model).__name__ == "RTDETR"
+    pic = np.ascontiguousarray(read_picture(bus_jpg)[::4, ::4])
+    a, b = det.detect([pic, pic])
+    assert len(a) > 0 and a == b
+    assert det.detect_one(pic) == det.detect_one(pic)  # deterministic on CPU
+    # (random weights give hundreds of near-tied scores, so batch-vs-single order is not compared here;
+    # test_ultralytics_batched_equals_single does that with YOLO)
