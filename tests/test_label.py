@@ -304,3 +304,18 @@ def test_smart_search_equals_full_sweep_over_all_qps(pictures, tmp_path):
     _label(str(pictures), "-o", str(smart))
     assert _labels(smart) == _labels(full) and len(_labels(full)) >= 3
     assert all(0 <= v <= 63 for v in _labels(full).values() if v is not None)
+
+
+def test_bench_tool_runs(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import bench_label
+
+    out = tmp_path / "bench.json"
+    assert bench_label.main(["--qps", "62-63", "--pictures", "1", "--workers", "1", "--no-speculate-row",
+                             "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert [(r["search"], r["codings_per_picture"]) for r in d["rows"]][0] == ("full", 2.0)
+    assert d["ratios"]["labels equal smart vs full, 1 worker(s)"] is True
+    assert all(r["cpu_seconds"] > 0 and r["failed"] == 0 for r in d["rows"])
