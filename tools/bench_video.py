@@ -62,6 +62,82 @@ def timing(clip: Path, qp: int, jrd: str, intra_period: int, runs: int) -> list[
              "analysis_s_per_frame": analysis_s / n} for m, v in secs.items()]
 
 
+def code_tubes(yuv, an, seg_len: int, bg_qp: int, fps: float, offset: int, margin: int, preset: str = "faster"):
+    """The alternative to background suppression, measured here only: objects are linked into tracks over the
+    detected frames; per segment, each track gets a fixed crop window (the union of its margin-grown boxes on
+    the detected frames in and next to the segment) coded as its own random-access stream at the track's lowest
+    object QP, and the background (windows low-pass filled) at `bg_qp`; decoding pastes the tubes over the
+    background, lowest QP on top. Returns (bytes of all streams, decoded frames)."""
+    from vcm.codec import EncodeParams, decode, encode
+    from vcm.codec.base import YuvClip
+    from vcm.coding.regions import composite, crop_frame, fill_rects
+    from vcm.coding.video import link_tracks
+    from vcm.qp import crop_rect, object_qp
+
+    idx = an.detected_indices
+    ids = link_tracks([an.detections[i] for i in idx], iou=0.3)
+    params = EncodeParams(qp=bg_qp, preset=preset, intra=False, intra_period=seg_len)
+    total, out = 0, []
+    for s in range(0, len(yuv), seg_len):
+        frames = yuv[s:s + seg_len]
+        e = s + len(frames) - 1
+        lo = max([i for i in idx if i <= s], default=s)
+        hi = min([i for i in idx if i >= e], default=e)
+        tubes: dict[int, list] = {}
+        for k, i in enumerate(idx):
+            if not lo <= i <= hi:
+                continue
+            for tid, o in zip(ids[k], an.objects[i]):
+                x, y, rw, rh = crop_rect(o.detection.box, an.width, an.height, margin)
+                q = object_qp(o.jrd, offset)
+                t = tubes.setdefault(tid, [x, y, x + rw, y + rh, q])
+                t[:] = [min(t[0], x), min(t[1], y), max(t[2], x + rw), max(t[3], y + rh), min(t[4], q)]
+        windows = [((t[0], t[1], t[2] - t[0], t[3] - t[1]), t[4]) for t in tubes.values()]
+        bg = encode(YuvClip([fill_rects(f, [wd for wd, _ in windows]) for f in frames], fps), params)
+        total += bg.bytes
+        canvas = decode(bg.bitstream)
+        layers = []
+        for wd, q in sorted(windows, key=lambda x: -x[1]):
+            r = encode(YuvClip([crop_frame(f, wd) for f in frames], fps), EncodeParams(
+                qp=int(q), preset=preset, intra=False, intra_period=seg_len))
+            total += r.bytes
+            layers.append((wd, decode(r.bitstream)))
+        for k, c in enumerate(canvas):
+            out.append(composite(c, [(wd, fr[k]) for wd, fr in layers]))
+    return total, out
+
+
+def tubes_points(clip: Path, jrd: str, offsets, sample: int, seg_len: int, margin: int, rule_iou: float = 0.5):
+    """RD points of the tube alternative (same clip, detector, JRDs, sampled frames as the benchmark)."""
+    from pipelines.video import read_clip
+    from vcm.codec import rgb_to_yuv, yuv_to_rgb
+    from vcm.coding.video import analyse, detection_frames
+    from vcm.detect import create_detector
+    from vcm.jrd import create_predictor
+    from vcm.metrics.map import pseudo_map
+    from vcm.metrics.match import StillDetectedRule, still_detected_all
+    from vcm.report import CurvePoint
+
+    rgb, fps = read_clip(clip)
+    yuv = [rgb_to_yuv(f) for f in rgb]
+    det = create_detector("hog-person")
+    rule = StillDetectedRule.for_detector(det, iou=rule_iou)
+    idx = detection_frames(len(rgb), sample)
+    found = det.detect([rgb[i] for i in idx])
+    an = analyse(rgb, det, create_predictor(jrd), every=sample, detections=found)
+    pts = []
+    for off in offsets:
+        nbytes, dec = code_tubes(yuv, an, seg_len, 51, fps, off, margin)
+        got = det.detect([yuv_to_rgb(dec[i]) for i in idx])
+        m = pseudo_map(found, got)
+        kept = sum(sum(still_detected_all(o, d, rule)) for o, d in zip(found, got))
+        n = sum(len(o) for o in found)
+        pixels = rgb[0].shape[0] * rgb[0].shape[1] * len(rgb)
+        pts.append(CurvePoint(f"tubes/{jrd}", f"off{off:+d}", None, off, None, len(idx), 8 * nbytes, pixels,
+                              8 * nbytes / pixels, m.map50, m.map50_95, kept / n if n else 1.0, 0.0))
+    return pts
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--start", type=int, default=56)
@@ -75,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--skip-bd", action="store_true")
     ap.add_argument("--skip-timing", action="store_true")
+    ap.add_argument("--tubes", action="store_true", help="also measure the object-tube alternative (prototype)")
     ap.add_argument("--out", type=Path, default=None, help="keep the benchmark report folder here")
     a = ap.parse_args(argv)
     import os
@@ -119,6 +196,20 @@ def main(argv: list[str] | None = None) -> int:
             note = bd.get("error") or "; ".join(bd.get("warnings", []))
             print(f"| {curve} | {pct(bd.get('pchip'))} | {pct(bd.get('akima'))} | "
                   f"{pct(kept.get(curve, {}).get('pchip'))} | {note} |")
+        if a.tubes:
+            from pipelines.benchmark import compare
+            from vcm.report import curve_points_from_json
+
+            pts = curve_points_from_json(s["curves"]) + tubes_points(clip, a.jrd, cfg.offsets, a.sample,
+                                                                       a.intra_period, cfg.margin, cfg.iou)
+            cmp = compare(pts)
+            bd, kb = cmp[0], (cmp[2] if len(cmp) > 2 else {})
+            for curve in ("objects/" + a.jrd, "tubes/" + a.jrd):
+                b = bd[curve]
+                print(f"| {curve} (second fit, with the tube prototype) | {pct(b.get('pchip'))} | "
+                      f"{pct(b.get('akima'))} | {pct(kb.get(curve, {}).get('pchip'))} | "
+                      f"{b.get('error') or '; '.join(b.get('warnings', []))} |")
+            s["curves"]["tubes/" + a.jrd] = [p.__dict__ for p in pts if p.curve.startswith("tubes/")]
         print("\nRD points:\n")
         print("| curve | point | bpp | kbps | mAP@0.5 | kept |")
         print("|---|---|---|---|---|---|")
