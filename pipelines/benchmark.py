@@ -129,6 +129,7 @@ class BenchmarkConfig:
         for k in ("data", "out", "gt"):
             d[k] = str(d[k]) if d[k] is not None else None
         d.pop("progress")
+        d.pop("command")  # recorded once, at the top of summary.json
         return d
 
 

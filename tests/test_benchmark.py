@@ -306,14 +306,9 @@ def test_report_writers_round_trip(tmp_path):
 @pytest.mark.slow
 def test_bundled_set_full_benchmark(tmp_path):
     """The published configuration on the bundled pictures: every curve reported, summary reproducible."""
-    import importlib.util
-
     from pipelines.benchmark import summarize
 
-    spec = importlib.util.spec_from_file_location("bench_tool", Path(__file__).parents[1] / "tools" / "bench_benchmark.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    pics = tool.write_bundled_set(tmp_path / "pictures")
+    pics = _tool().write_bundled_set(tmp_path / "pictures")
     out = tmp_path / "report"
     code, text = _bench(str(tmp_path / "pictures"), "-o", str(out), "--jrd", "search,prior",
                         "--qps", "22,27,32,37,42,47,52,57", "--offsets=-8,-4,0,4", "--modes", "plain,frame,objects",
@@ -326,3 +321,28 @@ def test_bundled_set_full_benchmark(tmp_path):
     assert [ln.split(":")[0] for ln in lines] == list(summary["bd_rate"])
     again, _ = summarize(out)
     assert json.loads(json.dumps(again["bd_rate"])) == summary["bd_rate"]
+
+
+def _tool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_tool", Path(__file__).parents[1] / "tools" / "bench_benchmark.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_tool_writes_the_bundled_pictures_and_the_table(report, tmp_path, capsys):
+    from vcm.detect import create_detector
+    from vcm.media import read_picture
+
+    tool = _tool()
+    assert tool.main(["pictures", str(tmp_path / "p")]) == 0
+    names = sorted(p.name for p in (tmp_path / "p").iterdir())
+    assert names == ["astronaut.png", "bikes040.png", "bikes160.png", "bikes240.png", "bus.jpg", "zidane.jpg"]
+    assert capsys.readouterr().out.count("\n") == 6
+    det = create_detector("hog-person")
+    found = sum(len(det.detect_one(read_picture(tmp_path / "p" / n))) for n in ("bus.jpg", "bikes040.png"))
+    assert found >= 2  # the set has people the offline detector finds
+    table = tool.markdown(report[0])
+    assert "| objects/search |" in table and "| plain/vvc | qp32 |" in table

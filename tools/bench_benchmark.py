@@ -1,6 +1,9 @@
 """The bundled benchmark set and the resume/cache speed of `vcm benchmark`, measured side by side.
 
     python tools/bench_benchmark.py pictures DIR          write the bundled pictures into DIR
+    python tools/bench_benchmark.py publish DIR [--rd docs/rd.png]
+                                                          the published run: pictures into DIR/pictures, the
+                                                          benchmark into DIR/report, the markdown table printed
     python tools/bench_benchmark.py speed [--keep DIR]    time a run, a resumed rerun, and a rerun from the
                                                           encode cache alone (.work removed); print ratios
 
@@ -99,11 +102,65 @@ def speed(keep: str | None, pictures: int, jrd: str) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+PUBLISHED = ["--jrd", "search,prior", "--qps", "22,27,32,37,42,47,52,57", "--offsets=-8,-4,0,4",
+             "--modes", "plain,frame,objects", "--workers", "2"]
+
+
+def markdown(report: Path) -> str:
+    """The BD-rate table and the RD points of a report, as docs/BENCHMARKS.md shows them."""
+    import csv
+    import json
+
+    s = json.loads((report / "summary.json").read_text())
+    out = ["| curve | BD-rate pchip | BD-rate akima | bit saving at equal mAP@0.5 (points inside plain range) | BD-rate on kept fraction | "
+           "mAP overlap warning |", "|---|---:|---:|---:|---:|---|"]
+
+    def pct(x):
+        return "n/a" if x is None else f"{x:+.1f} %"
+
+    for curve, bd in s["bd_rate"].items():
+        sv = s["saving_at_equal_map"][curve]
+        kept = s["bd_rate_kept"][curve]
+        warn = "yes" if any(w.startswith("BD-rate") for w in bd["warnings"]) else ""
+        out.append(f"| {curve} | {pct(bd['pchip'])} | {pct(bd['akima'])} | {pct(sv['saving_percent'])} "
+                   f"({len(sv['points'])}) | {pct(kept['pchip'])} | {warn or bd['error'] or ''} |")
+    out += ["", "| curve | point | bpp | mAP@0.5 | mAP@0.5:0.95 | kept | encode s |", "|---|---|---:|---:|---:|---:|---:|"]
+    with open(report / "curves.csv", newline="") as f:
+        for r in csv.DictReader(f):
+            out.append(f"| {r['curve']} | {r['point']} | {float(r['bpp']):.4f} | {float(r['map50']):.3f} | "
+                       f"{float(r['map']):.3f} | {float(r['kept_fraction']):.3f} | {float(r['encode_s']):.1f} |")
+    run = s["run"]
+    out += ["", f"{s['pictures']} pictures; {run['points_computed']} points coded, {run['points_resumed']} resumed, "
+                f"{run['fresh_encodes']} fresh encodes, {run['seconds']:.0f} s. Detector: "
+                f"{json.dumps(s['versions']['detector'])}. Encoder: {s['versions']['encoder']}."]
+    return "\n".join(out)
+
+
+def publish(folder: str, rd: str | None) -> None:
+    folder_p = Path(folder)
+    write_bundled_set(folder_p / "pictures")
+    from click.testing import CliRunner
+
+    from vcm.cli import main as cli
+
+    res = CliRunner().invoke(cli, ["benchmark", str(folder_p / "pictures"), "-o", str(folder_p / "report"), *PUBLISHED,
+                                   "--quiet"], catch_exceptions=False)
+    print(res.output)
+    if res.exit_code != 0:
+        raise SystemExit(res.exit_code)
+    print(markdown(folder_p / "report"))
+    if rd:
+        shutil.copyfile(folder_p / "report" / "rd.png", rd)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("pictures", help="write the bundled benchmark pictures into DIR")
     p.add_argument("dir")
+    pub = sub.add_parser("publish", help="the published run and its markdown table")
+    pub.add_argument("dir")
+    pub.add_argument("--rd", help="also copy rd.png here (docs/rd.png)")
     s = sub.add_parser("speed", help="time a run, a resumed rerun and an encode-cache-only rerun")
     s.add_argument("--keep", help="work folder to keep (default: a temporary one, removed)")
     s.add_argument("--pictures", type=int, default=2, help="bus.jpg plus N-1 bikes frames")
@@ -114,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "pictures":
         for path in write_bundled_set(a.dir):
             print(path)
+    elif a.cmd == "publish":
+        publish(a.dir, a.rd)
     else:
         speed(a.keep, a.pictures, a.jrd)
     return 0
