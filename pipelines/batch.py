@@ -219,6 +219,10 @@ def process_item(cfg: BatchConfig, item: BatchItem) -> ItemResult:
 
 
 # ------------------------------------------------------------------------------------------------- executors
+def _crashed(item: BatchItem, e: Exception) -> ItemResult:
+    return ItemResult(item.input, item.output, "failed",
+                      error=f"worker died: {type(e).__name__}: {e}".replace("\n", " ")[:500])
+
 def _run_local(cfg: BatchConfig, todo: list[BatchItem], done: Callable[[ItemResult], None]) -> None:
     if cfg.workers == 1 or len(todo) <= 1:
         for it in todo:
@@ -227,9 +231,12 @@ def _run_local(cfg: BatchConfig, todo: list[BatchItem], done: Callable[[ItemResu
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(max_workers=min(cfg.workers, len(todo))) as pool:
-        futs = [pool.submit(process_item, cfg, it) for it in todo]
+        futs = {pool.submit(process_item, cfg, it): it for it in todo}
         for f in as_completed(futs):
-            done(f.result())
+            try:
+                done(f.result())
+            except Exception as e:  # noqa: BLE001 - a worker that died (killed, out of memory): record, go on
+                done(_crashed(futs[f], e))
 
 
 def _run_ray(cfg: BatchConfig, todo: list[BatchItem], done: Callable[[ItemResult], None]) -> None:
@@ -252,10 +259,14 @@ def _run_ray(cfg: BatchConfig, todo: list[BatchItem], done: Callable[[ItemResult
     try:
         task = ray.remote(num_cpus=1)(process_item)
         cfg_ref = ray.put(cfg)
-        pending = [task.remote(cfg_ref, it) for it in todo]
+        refs = {task.remote(cfg_ref, it): it for it in todo}
+        pending = list(refs)
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
-            done(ray.get(ready[0]))
+            try:
+                done(ray.get(ready[0]))
+            except Exception as e:  # noqa: BLE001 - a worker that died: record, go on
+                done(_crashed(refs[ready[0]], e))
     finally:
         if started:
             ray.shutdown()
