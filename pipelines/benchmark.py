@@ -502,11 +502,11 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> dict[str, Any]:
         from vcm.media import check_input_file
 
         check_input_file(cfg.gt)
-    cfg.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     _init_worker(cfg)  # fail early on a bad detector/encoder, in this process, with a one-line error
     for spec in cfg.jrd if any(m in JRD_MODES for m in cfg.modes) else ():
         _predictor(spec)  # same for a bad predictor spec or checkpoint
+    cfg.out.mkdir(parents=True, exist_ok=True)
     outcomes: dict[str, PictureOutcome] = {}
     bar = _progress(len(pics), cfg.progress)
     try:

@@ -271,10 +271,12 @@ def test_coco_ground_truth_file_matches_pseudo_ground_truth(report, tmp_path):
     (["--modes", "plain,bogus"], "unknown mode"),
     (["--jrd", "nosuch"], "unknown JRD predictor"),
     (["--detector", "nosuch"], "unknown detector"),
+    (["--jrd", "dtjrd:missing.pt"], "checkpoint not found"),
 ])
 def test_bad_settings_are_one_line_errors(small_picture, tmp_path, args, words):
     code, text = _bench(str(small_picture), "-o", str(tmp_path / "r"), *args)
     assert code == 2 and words in text and len(text.strip().splitlines()) == 1, text
+    assert not (tmp_path / "r").exists()  # nothing written before the settings are known to work
 
 
 def test_bad_data_folder(tmp_path):
