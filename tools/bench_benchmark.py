@@ -4,8 +4,9 @@
     python tools/bench_benchmark.py publish DIR [--rd docs/rd.png]
                                                           the published run: pictures into DIR/pictures, the
                                                           benchmark into DIR/report, the markdown table printed
-    python tools/bench_benchmark.py speed [--keep DIR]    time a run, a resumed rerun, and a rerun from the
-                                                          encode cache alone (.work removed); print ratios
+    python tools/bench_benchmark.py speed [--keep DIR]    time a run, a resumed rerun, and reruns from the
+                                                          encode cache alone (.work removed) with 1 and 2
+                                                          workers; print ratios
 
 The bundled pictures are resolved from installed packages and written into DIR (never into the repo):
 ultralytics' bus.jpg and zidane.jpg (AGPL-3.0), scikit-image's astronaut (CC0) and three frames of
@@ -94,10 +95,13 @@ def speed(keep: str | None, pictures: int, jrd: str) -> None:
     t2, l2 = _run(args)
     shutil.rmtree(out / ".work")
     t3, l3 = _run(args)
+    shutil.rmtree(out / ".work")
+    t4, l4 = _run(args + ["--workers", "2"])
     print("machine: 2-core x86_64 CPU, no GPU (shared with other jobs: ratios, not absolute times, matter)")
-    print(f"first run        {t1:7.1f} s   {l1}")
-    print(f"resumed rerun    {t2:7.1f} s   {l2}   {t1 / t2:6.1f}x faster")
-    print(f"encode cache only{t3:7.1f} s   {l3}   {t1 / t3:6.1f}x faster")
+    print(f"first run                    {t1:7.1f} s   {l1}")
+    print(f"resumed rerun                {t2:7.1f} s   {l2}   {t1 / t2:6.1f}x faster than the first run")
+    print(f"encode cache only            {t3:7.1f} s   {l3}   {t1 / t3:6.1f}x faster than the first run")
+    print(f"encode cache only, 2 workers {t4:7.1f} s   {l4}   {t3 / t4:6.2f}x faster than 1 worker")
     if not keep:
         shutil.rmtree(root, ignore_errors=True)
 
