@@ -7,7 +7,7 @@ intra QP offset, no perceptual QPA unless asked): `Encoder.encode` checks the sl
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 

@@ -2,11 +2,14 @@
 with an argument list, keep its log, check its exit code, its output and the slice QPs it reports."""
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import ClassVar
 
 from vcm.codec.base import Decoder, EncodeParams, Encoder, YuvClip, YuvFrame
 from vcm.codec.colour import frame_to_bytes
@@ -41,6 +44,42 @@ def which(*names: str) -> str | None:
         if p:
             return p
     return None
+
+
+def program_version(exe: str | None, pattern: str = r"(\d+\.\d+(?:\.\d+)?)") -> str:
+    """The version an external program prints for --version ('' when it cannot run)."""
+    if not exe:
+        return ""
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    m = re.search(pattern, out.stdout + out.stderr)
+    return m.group(1) if m else "unknown"
+
+
+class ExternalProgram:
+    """A backend that is one program found on PATH (`programs`) or named by an environment variable."""
+
+    programs: ClassVar[tuple[str, ...]] = ()
+    env_var: ClassVar[str] = ""
+    version_pattern: ClassVar[str] = r"(\d+\.\d+(?:\.\d+)?)"
+    fallback: ClassVar[str] = ""  # the option to suggest when the program is missing
+
+    def __init__(self, exe: str | None = None):
+        self.exe = exe or os.environ.get(self.env_var) or which(*self.programs)
+
+    def available(self) -> bool:
+        return bool(self.exe)
+
+    def version(self) -> str:
+        return f"{Path(self.exe).name if self.exe else self.programs[0]} {program_version(self.exe, self.version_pattern)}"
+
+    def require_exe(self) -> str:
+        if not self.exe:
+            raise VcmError(f"{' or '.join(self.programs)} not found",
+                           fix=f"put it on PATH, set {self.env_var}, or use {self.fallback}")
+        return self.exe
 
 
 class ExternalEncoder(Encoder):

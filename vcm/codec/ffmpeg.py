@@ -123,11 +123,9 @@ class PyAVDecoder(Decoder):
     name = "pyav"
 
     def available(self) -> bool:
-        try:
-            import av  # noqa: F401
-        except ImportError:
-            return False
-        return True
+        import importlib.util
+
+        return importlib.util.find_spec("av") is not None
 
     def version(self) -> str:
         import av

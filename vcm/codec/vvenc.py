@@ -5,47 +5,24 @@ $VCM_VVENC / $VCM_VVDEC. The cfg files in vvc_configs/vvenc/ document the settin
 """
 from __future__ import annotations
 
-import os
-import re
-import subprocess
 from pathlib import Path
 
 from vcm.codec.base import Capabilities, EncodeParams, YuvClip
-from vcm.codec.external import ExternalEncoder, Y4MOutputDecoder, which
-from vcm.errors import VcmError
+from vcm.codec.external import ExternalEncoder, ExternalProgram, Y4MOutputDecoder
 
 
-def _version(exe: str | None) -> str:
-    if not exe:
-        return ""
-    try:
-        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    m = re.search(r"(\d+\.\d+(?:\.\d+)?)", out.stdout + out.stderr)
-    return m.group(1) if m else "unknown"
-
-
-class VVenCEncoder(ExternalEncoder):
+class VVenCEncoder(ExternalProgram, ExternalEncoder):
     name = "vvenc"
+    programs = ("vvencFFapp", "vvencapp")
+    env_var = "VCM_VVENC"
+    fallback = "--encoder ffmpeg"
     capabilities = Capabilities(presets=("faster", "fast", "medium", "slow", "slower"))
 
-    def __init__(self, exe: str | None = None):
-        self.exe = exe or os.environ.get("VCM_VVENC") or which("vvencFFapp", "vvencapp")
-
-    def available(self) -> bool:
-        return bool(self.exe)
-
-    def version(self) -> str:
-        return f"{Path(self.exe).name if self.exe else 'vvenc'} {_version(self.exe)}"
-
     def command(self, yuv_path: Path, clip: YuvClip, params: EncodeParams, out: Path) -> list[str]:
-        if not self.exe:
-            raise VcmError("vvenc encoder not found (vvencFFapp or vvencapp)",
-                           fix="put it on PATH, set VCM_VVENC, or use --encoder ffmpeg")
+        exe = self.require_exe()
         intra_period = 1 if params.intra else params.intra_period
-        if Path(self.exe).name.startswith("vvencFFapp"):
-            cmd = [self.exe, "-i", str(yuv_path), "-s", f"{clip.width}x{clip.height}", "--InputBitDepth=10",
+        if Path(exe).name.startswith("vvencFFapp"):
+            cmd = [exe, "-i", str(yuv_path), "-s", f"{clip.width}x{clip.height}", "--InputBitDepth=10",
                    "--InternalBitDepth=10", "--InputChromaFormat=420", f"-fr={clip.fps:g}",
                    f"-f={len(clip.frames)}", f"--preset={params.preset}", f"-q={params.qp}",
                    f"--PerceptQPA={1 if params.qpa else 0}", f"--IntraPeriod={intra_period}",
@@ -54,7 +31,7 @@ class VVenCEncoder(ExternalEncoder):
                 cmd.append(f"--Threads={params.threads}")
             return cmd + [*params.extra, "-b", str(out)]
         # vvencapp: the simple front end; IntraQPOffset is reachable only through its --internal-... options
-        cmd = [self.exe, "-i", str(yuv_path), "-s", f"{clip.width}x{clip.height}", "-c", "yuv420_10",
+        cmd = [exe, "-i", str(yuv_path), "-s", f"{clip.width}x{clip.height}", "-c", "yuv420_10",
                "-r", f"{clip.fps:g}", "-f", str(len(clip.frames)), "--preset", params.preset,
                "-q", str(params.qp), "--qpa", "1" if params.qpa else "0", "--intraperiod", str(intra_period),
                "--verbosity", "6", "--sdr"]
@@ -63,19 +40,11 @@ class VVenCEncoder(ExternalEncoder):
         return cmd + [*params.extra, "-o", str(out)]
 
 
-class VVdeCDecoder(Y4MOutputDecoder):
+class VVdeCDecoder(ExternalProgram, Y4MOutputDecoder):
     name = "vvdec"
-
-    def __init__(self, exe: str | None = None):
-        self.exe = exe or os.environ.get("VCM_VVDEC") or which("vvdecapp")
-
-    def available(self) -> bool:
-        return bool(self.exe)
-
-    def version(self) -> str:
-        return f"vvdecapp {_version(self.exe)}"
+    programs = ("vvdecapp",)
+    env_var = "VCM_VVDEC"
+    fallback = "--decoder pyav"
 
     def decode_command(self, bitstream: Path, out_y4m: Path) -> list[str]:
-        if not self.exe:
-            raise VcmError("vvdecapp not found", fix="put it on PATH, set VCM_VVDEC, or use --decoder pyav")
-        return [self.exe, "-b", str(bitstream), "-o", str(out_y4m), "--y4m", "-t", "1"]
+        return [self.require_exe(), "-b", str(bitstream), "-o", str(out_y4m), "--y4m", "-t", "1"]
