@@ -2,7 +2,8 @@
 
 Detectors: hog-person (the offline default), haar-face, and YOLO11n / YOLOv8n built from ultralytics' yaml
 (random weights: the same network and compute as the released weights, which cannot be downloaded here),
-YOLO also on 4 same-size pictures, one per call next to all in one call (batch speed-up). Pictures: bus, zidane, astronaut, first frame of bikes.mp4,
+YOLO also on 4 same-size pictures, one per call next to all in one call (batch speed-up).
+Pictures: bus, zidane, astronaut, first frame of bikes.mp4,
 each scaled so its long side is 640 px. Reported: pictures per second (best of --repeats, after a warm-up)
 and each backend's time per picture relative to hog-person; all cases are timed in interleaved rounds in
 one run, best round kept (the machine is shared: interleaving puts compared cases under the same load).
@@ -182,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['detector']} | {r['mode']} | {r['pps']:.2f} | {rel} | {speed} |")
     m = bench_map(a.repeats, a.detections)
     print()
-    print("| detections | GT boxes | pictures | mAP@0.5 | mAP@0.5:0.95 | evaluate_map (s) | pycocotools alone (s) | ratio |")
+    print("| detections | GT boxes | pictures | mAP@0.5 | mAP@0.5:0.95 | evaluate_map (s) "
+          "| pycocotools alone (s) | ratio |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(f"| {m['n_dets']} | {m['n_gt']} | {m['n_images']} | {m['map50']:.4f} | {m['map50_95']:.4f} | "
           f"{m['vcm_s']:.3f} | {m['pycocotools_s']:.3f} | {m['ratio']:.2f} |")

@@ -102,7 +102,8 @@ def image_ids_by_name(coco: Mapping[str, Any]) -> dict[str, int]:
     out: dict[str, int] = {}
     base_count: dict[str, int] = {}
     for im in coco["images"]:
-        base_count[Path(str(im.get("file_name", ""))).name] = base_count.get(Path(str(im.get("file_name", ""))).name, 0) + 1
+        base = Path(str(im.get("file_name", ""))).name
+        base_count[base] = base_count.get(base, 0) + 1
     for im in coco["images"]:
         name = str(im.get("file_name", ""))
         out[name] = im["id"]

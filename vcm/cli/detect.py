@@ -5,7 +5,6 @@ commands reuse it (`@detector_options` then `create_detector(**detector_kwargs(o
 """
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 

@@ -88,7 +88,8 @@ class UltralyticsDetector(Detector):
         except VcmError:
             raise
         except Exception as e:  # download failure, corrupt file, unknown yaml
-            what = "cannot load the model" if local is not None or is_yaml else "weights not found and the download failed"
+            what = ("cannot load the model" if local is not None or is_yaml
+                    else "weights not found and the download failed")
             raise VcmError(f"{what} ({type(e).__name__}: {str(e).splitlines()[0][:160]})", path=spec,
                            fix=OFFLINE_FIX) from e
         weights = {"ultralytics": ultralytics.__version__}

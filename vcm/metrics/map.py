@@ -56,7 +56,8 @@ class MapResult:
         return d
 
 
-Predictions = Any  # list[dict] (COCO results) | Mapping[int, Detections] | Sequence[(name, Detections)] | Sequence[Detections]
+# list[dict] (COCO results) | Mapping[int, Detections] | Sequence[(name, Detections)] | Sequence[Detections]
+Predictions = Any
 
 
 def _nan_if_neg(x: float) -> float:
