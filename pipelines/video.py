@@ -411,9 +411,10 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
                           / n_frames, 4) for c in dict.fromkeys(p.curve for p in points)}
     summary = {"format": SUMMARY_FORMAT, "bd_rate": bd, "saving_at_equal_map": saving,
                "bd_rate_kept": cmp[2] if len(cmp) > 2 else None, "pictures": len(vids),
-               "picture_names": keys, "video": {"frames": frames, "start": start, "sample": sample, "intra_period": intra_period,
-                                                "modes": ["plain", *modes], "notes": notes,
-                                                "encode_s_per_frame": per_frame, "frames_coded": n_frames},
+               "picture_names": keys,
+               "video": {"frames": frames, "start": start, "sample": sample, "intra_period": intra_period,
+                         "modes": ["plain", *modes], "notes": notes, "encode_s_per_frame": per_frame,
+                         "frames_coded": n_frames},
                "settings": {**cfg.to_json(), "detector": det.spec, "ground_truth": "pseudo (detections on the "
                             "original sampled frames)", "rule": rule.to_json(),
                             "rate": "bpp over all coded frames (whole vcm video file)",

@@ -174,7 +174,8 @@ def test_bench_batch_tool_runs(capsys):
     """tools/bench_batch.py end to end on 2 pictures (its numbers go to docs/BENCHMARKS.md)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("bench_batch", Path(__file__).resolve().parents[1] / "tools" / "bench_batch.py")
+    tool = Path(__file__).resolve().parents[1] / "tools" / "bench_batch.py"
+    spec = importlib.util.spec_from_file_location("bench_batch", tool)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     cache = os.environ.get("VCM_CACHE_DIR")
