@@ -134,7 +134,9 @@ def run_encode(input_path: str | Path, output: str | Path, settings: EncodeSetti
 
     pool = ThreadPoolExecutor(1)  # the plain-VVC comparison encode runs beside the check's decode + detection
     plain_job = None
-    if s.compare_plain and s.mode != "plain":
+    if s.compare_plain and s.mode in ("objects", "frame") and not plan.regions:
+        plain_job = pool.submit(lambda: coded)  # no objects: the file's one stream IS plain VVC at the bg QP
+    elif s.compare_plain and s.mode != "plain":
         plain_job = pool.submit(code_picture_mode, "plain", frame, plan, params, qp=plan.min_qp, encoder=encoder,
                                 matrix=s.matrix, cache=s.cache)
     check = None

@@ -45,6 +45,7 @@ def _write_json(path: str | None, obj) -> None:
 @click.option("--preset", type=click.Choice(PRESETS), default="faster", show_default=True)
 @click.option("--matrix", type=click.Choice(["bt709", "bt601"]), default="bt709", show_default=True)
 @click.option("--no-check", is_flag=True, help="Skip decoding the file and re-running the detector.")
+@click.option("--no-compare", is_flag=True, help="Skip coding plain VVC at the lowest object QP for the report.")
 @click.option("--no-cache", is_flag=True, help="Always run the encoder (skip the encode cache).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the report as JSON.")
 @click.option("--intra", is_flag=True, help="Video: objects mode on every frame, all-intra (the paper's setting).")
@@ -55,7 +56,7 @@ def _write_json(path: str | None, obj) -> None:
 @click.option("--start", type=click.IntRange(0), default=0, show_default=True, help="Video: first frame coded.")
 @click.option("--frames", "max_frames", type=click.IntRange(1), default=None, help="Video: code at most N frames.")
 def encode(picture, out, example, mode, detector, jrd, jrd_offset, bg_qp, qp, qp_min, margin, encoder, preset,
-           matrix, no_check, no_cache, json_path, intra, intra_period, detect_every, start, max_frames):
+           matrix, no_check, no_compare, no_cache, json_path, intra, intra_period, detect_every, start, max_frames):
     """Code a picture for machines: every detected object at its JRD, the background coarser.
 
     \b
@@ -107,7 +108,7 @@ def encode(picture, out, example, mode, detector, jrd, jrd_offset, bg_qp, qp, qp
                        path=src, fix="drop them for a picture")
     settings = EncodeSettings(mode=mode, detector=detector, jrd=jrd, jrd_offset=jrd_offset, bg_qp=bg_qp, qp=qp,
                               qp_min=qp_min, margin=margin, encoder=encoder, preset=preset, matrix=matrix,
-                              check=not no_check, cache=not no_cache)
+                              check=not no_check, compare_plain=not no_compare, cache=not no_cache)
     report = run_encode(src, out, settings)
     _write_json(json_path, report.to_json())
     click.echo(format_report(report))
