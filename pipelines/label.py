@@ -65,7 +65,9 @@ class LabelConfig:
     split: tuple[float, float, float] = L.SPLIT_FRACTIONS
     workers: int = 1
     prefetch: int = 2  # codings run ahead of detection inside one picture (threads)
-    speculate: bool = True  # smart search: start coding the QP it will most likely ask for next
+    # smart search: start coding the QP it will most likely ask for next. Off: measured +16 % CPU for no
+    # wall-time gain on 2 shared cores (docs/BENCHMARKS.md); may pay on idle machines with more cores
+    speculate: bool = False
     progress: bool = True
     command: str = ""
 
