@@ -63,7 +63,8 @@ class BenchmarkConfig:
     qps: tuple[int, ...] = DEFAULT_QPS
     offsets: tuple[int, ...] = DEFAULT_OFFSETS
     modes: tuple[str, ...] = DEFAULT_MODES
-    bg_qps: tuple[int, ...] = ()  # empty: the default background QP (vcm.qp.DEFAULT_BG_QP)
+    bg_qps: tuple[int, ...] = ()  # objects mode's background QPs; frame/blur use the first (their QP is the
+    # lowest object QP; the background QP only matters for a picture without objects). Empty: vcm.qp.DEFAULT_BG_QP
     preset: str = "faster"
     encoder: str = "ffmpeg"
     decoder: str = "pyav"
@@ -315,7 +316,7 @@ def run_picture(path: str, key: str) -> PictureOutcome:
         out.jrds[spec] = list(jdoc["jrd"])
         for mode in jrd_modes:
             for off in cfg.offsets:
-                for bg in (cfg.bg_qps or (None,)):
+                for bg in (cfg.bg_qps if mode == "objects" else cfg.bg_qps[:1]) or (None,):
                     settings = {"predictor": desc, "offset": off, "bg_qp": bg}
                     make = (lambda off=off, bg=bg: qpmod.plan(objs, w, h, offset=off, margin=cfg.margin,
                                                               bg_qp=qpmod.DEFAULT_BG_QP if bg is None else bg))

@@ -77,7 +77,8 @@ def test_report_files_exist_and_parse(report):
     assert {r["picture"] for r in rows} == {"bus.jpg", "bikes040.png"}
     assert {(r["mode"], r["predictor"]) for r in rows} == {("plain", "vvc"), ("objects", "search")}
     for r in rows:
-        assert int(r["bytes"]) > 0 and math.isclose(float(r["bpp"]), 8 * int(r["bytes"]) / (int(r["width"]) * int(r["height"])))
+        assert int(r["bytes"]) > 0 and int(r["bits"]) == 8 * int(r["bytes"])
+        assert math.isclose(float(r["bpp"]), int(r["bits"]) / (int(r["width"]) * int(r["height"])))
         assert 0 <= int(r["kept"]) <= int(r["objects"])
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["bd_rate"]) == {"objects/search"}
@@ -88,7 +89,7 @@ def test_report_files_exist_and_parse(report):
     assert summary["machine"]["cpus"] >= 1
     assert summary["command"].startswith("vcm benchmark ")
     md = (out / "report.md").read_text()
-    assert "| objects/search |" in md and "![bpp against mAP@0.5](rd.png)" in md
+    assert "| objects/search (oracle) |" in md and "![bpp against mAP@0.5](rd.png)" in md
     import matplotlib.image
 
     png = matplotlib.image.imread(out / "rd.png")
@@ -190,7 +191,7 @@ def test_rerun_resumes_without_coding(report, pictures):
 def small_picture(tmp_path, bikes_mp4) -> Path:
     d = tmp_path / "pics"
     d.mkdir()
-    _bikes_frame(bikes_mp4, 160, d / "a_bikes160.png")
+    _bikes_frame(bikes_mp4, 40, d / "a_bikes040.png")
     return d
 
 
@@ -201,7 +202,7 @@ def test_interrupted_run_resumes_and_cache_reencodes_nothing(small_picture, tmp_
     code, text = _bench(str(small_picture), *args)
     assert code == 2 and "z_corrupt.jpg" in text and "Fix:" in text and len(text.strip().splitlines()) == 1
     assert not (out / "points.csv").exists() and not (out / "summary.json").exists()  # no partial report
-    done = [f for f in (out / ".work" / "a_bikes160.png").glob("*__*.json") if not f.name.startswith("jrd__")]
+    done = [f for f in (out / ".work" / "a_bikes040.png").glob("*__*.json") if not f.name.startswith("jrd__")]
     assert len(done) == 8  # the first picture finished before the run broke off
     (small_picture / "z_corrupt.jpg").unlink()
     code, text = _bench(str(small_picture), *args)
@@ -343,3 +344,16 @@ def test_tool_writes_the_bundled_pictures_and_the_table(report, tmp_path, capsys
     assert found >= 2  # the set has people the offline detector finds
     table = tool.markdown(report[0])
     assert "| objects/search |" in table and "| plain/vvc | qp32 |" in table
+
+
+def test_background_qps_give_objects_points_each(small_picture, tmp_path):
+    out = tmp_path / "r"
+    code, text = _bench(str(small_picture), "-o", str(out), "--jrd", "prior", "--qps", "37,47", "--offsets=0",
+                        "--modes", "plain,frame,objects", "--bg-qps", "51,47")
+    assert code == 0, text
+    rows = _rows(out / "points.csv")
+    assert sorted((r["mode"], r["point"], r["bg_qp"]) for r in rows if r["mode"] != "plain") == [
+        ("frame", "off+0_bg47", "47"), ("objects", "off+0_bg47", "47"), ("objects", "off+0_bg51", "51")]
+    objs = {r["point"]: r for r in rows if r["mode"] == "objects"}
+    assert int(objs["off+0_bg47"]["max_qp"]) == 47 and int(objs["off+0_bg51"]["max_qp"]) == 51
+    assert int(objs["off+0_bg47"]["bytes"]) > int(objs["off+0_bg51"]["bytes"])  # a finer background costs bits

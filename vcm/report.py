@@ -42,14 +42,14 @@ class PointRow:
     encode_s: float  # encoder wall time (0 when every stream came from the cache)
     min_qp: int | None = None  # lowest QP used in the picture
     max_qp: int | None = None  # highest QP used in the picture
+    bits: int | None = None  # 8 * bytes (filled in)
+
+    def __post_init__(self):
+        self.bits = 8 * int(self.bytes)
 
     @property
     def curve(self) -> str:
         return f"{self.mode}/{self.predictor}"
-
-    @property
-    def bits(self) -> int:
-        return 8 * self.bytes
 
 
 @dataclass
@@ -81,7 +81,7 @@ class CurvePoint:
 
 POINT_FIELDS = [f.name for f in fields(PointRow)]
 CURVE_FIELDS = [f.name for f in fields(CurvePoint)]
-_INT_FIELDS = {"qp", "offset", "bg_qp", "width", "height", "bytes", "objects", "kept", "min_qp", "max_qp",
+_INT_FIELDS = {"qp", "offset", "bg_qp", "width", "height", "bytes", "bits", "objects", "kept", "min_qp", "max_qp",
                "pictures", "bits", "pixels"}
 _FLOAT_FIELDS = {"bpp", "kept_fraction", "encode_s", "map50", "map"}
 
@@ -123,9 +123,9 @@ def read_points_csv(path: str | Path) -> list[PointRow]:
     try:
         with open(p, newline="") as f:
             reader = csv.DictReader(f)
-            if reader.fieldnames is None or not set(POINT_FIELDS) - {"min_qp", "max_qp"} <= set(reader.fieldnames):
+            if reader.fieldnames is None or not set(POINT_FIELDS) - {"min_qp", "max_qp", "bits"} <= set(reader.fieldnames):
                 raise VcmError("not a vcm points.csv (columns missing)", path=p, fix="rerun `vcm benchmark`")
-            return [PointRow(**{k: _parse(k, row.get(k, "")) for k in POINT_FIELDS}) for row in reader]
+            return [PointRow(**{k: _parse(k, row.get(k, "")) for k in POINT_FIELDS if k != "bits"}) for row in reader]
     except OSError as e:
         raise VcmError(f"cannot read ({e.strerror})", path=p, fix="rerun `vcm benchmark`") from None
     except (ValueError, TypeError) as e:
@@ -217,7 +217,8 @@ def render_report_md(summary: dict[str, Any], points: Sequence[CurvePoint], rd_p
     for curve, bd in summary.get("bd_rate", {}).items():
         sv = saving.get(curve, {})
         note = bd.get("error") or ("; ".join(bd.get("warnings", [])) if bd.get("warnings") else "")
-        out.append(f"| {curve} | {_pct(bd.get('pchip'))} | {_pct(bd.get('akima'))} | {_saving_text(sv)} | "
+        name = f"{curve} (oracle)" if curve.split("/", 1)[1].startswith("search") else curve
+        out.append(f"| {name} | {_pct(bd.get('pchip'))} | {_pct(bd.get('akima'))} | {_saving_text(sv)} | "
                    f"{_pct(kept.get(curve, {}).get('pchip'))} | {note.replace('|', '/')} |")
     out += ["", "Saving at equal mAP@0.5: mean of 1 - bpp / bpp_plain(mAP) over the curve's points inside plain "
                 "VVC's mAP range. Kept fraction: share of the objects found on the originals that the detector "
