@@ -128,12 +128,13 @@ def list_items(in_dir: Path, out_dir: Path | None = None) -> list[BatchItem]:
     return items
 
 
-def input_fingerprint(path: Path, settings: dict[str, Any]) -> str:
-    """What makes an item's output valid: its input (path, size, mtime, sha256 up to 64 MiB) and the settings."""
+def input_fingerprint(path: Path, settings: dict[str, Any], name: str | None = None) -> str:
+    """What makes an item's output valid: its input (path inside IN_DIR, size, mtime, sha256 up to 64 MiB) and
+    the settings."""
     from vcm.fsutil import sha256_file
 
     st = path.stat()
-    ident = {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+    ident = {"path": name or str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
              "sha256": sha256_file(path) if st.st_size <= HASH_LIMIT else None, "settings": settings}
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
@@ -181,7 +182,7 @@ def process_item(cfg: BatchConfig, item: BatchItem) -> ItemResult:
     src, out = cfg.in_dir / item.input, cfg.out_dir / item.output
     fp = ""
     try:
-        fp = input_fingerprint(src, cfg.settings())
+        fp = input_fingerprint(src, cfg.settings(), item.input)
         state = _worker_state(cfg)
         if item.kind == "video":
             from pipelines.video import VideoSettings, run_encode_video
@@ -311,7 +312,7 @@ def run_batch(cfg: BatchConfig, echo: Callable[[str], None] = print) -> dict[str
     todo = []
     for it in items:
         try:
-            prev = finished(cfg, it, input_fingerprint(cfg.in_dir / it.input, settings))
+            prev = finished(cfg, it, input_fingerprint(cfg.in_dir / it.input, settings, it.input))
         except OSError:
             prev = None
         if prev is not None:
