@@ -140,7 +140,7 @@ def test_jrd_eval_of_a_trained_net_agrees_with_jrd_score(tmp_path):
     r = CliRunner().invoke(main, ["jrd-score", "--gt", str(tmp_path / "gt.json"), "--pred", str(pred)])
     assert r.exit_code == 0 and float(r.output.splitlines()[0].split()[1]) == pytest.approx(mae, abs=1e-3)
     first = ds.names("test")[0]
-    entry = json.loads(pred.read_text())[f"{first.rpartition('_')[0]}.png"]
+    entry = json.loads(pred.read_text())[f"{first[:5]}.png"]  # the picture column of labels.csv
     i = ds.names("all").index(first)
     assert entry["bboxs"][entry["objects"].index(first)] == [i, i + 1, i + 30, i + 40]
     preds = read_per_image(pred)
@@ -163,3 +163,38 @@ def test_help_shows_examples():
                          ("jrd-score", "vcm jrd-score --gt"), ("train", "vcm train labels/")):
         r = CliRunner().invoke(main, [cmd, "--help"])
         assert r.exit_code == 0 and example in r.output, r.output
+
+
+@pytest.mark.slow
+def test_label_train_eval_encode_end_to_end(tmp_path):
+    """Real pictures labelled by `vcm label` (libvvenc + hog-person), a tiny net trained on the crops, scored
+    by jrd-eval, then used by `vcm encode --jrd dtjrd:CKPT`: the whole DT-JRD path on real data."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bb", Path(__file__).resolve().parents[1] / "tools" / "bench_benchmark.py")
+    bb = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bb)
+    pics = bb.write_bundled_set(tmp_path / "pics")
+    run = CliRunner().invoke
+    r = run(main, ["label", str(tmp_path / "pics"), "-o", str(tmp_path / "ds"), "--qps", "24-63", "--qp-step", "3", "-q"])
+    assert r.exit_code in (0, 1), r.output
+    ds = read_dataset(tmp_path / "ds")
+    assert ds.layout == "vcm" and ds.names("train") and ds.names("val") and ds.names("test")
+    ckpt = tmp_path / "m.pt"
+    r = run(main, ["train", str(ds.root), "-o", str(ckpt), "--backbone", "tiny", "--size", "64", "--epochs", "2",
+                   "--batch-size", "4", "--workers", "0", "--threads", "1", "--device", "cpu", "-q"])
+    assert r.exit_code == 0, r.output
+    pred = tmp_path / "pred.json"
+    r = run(main, ["jrd-eval", str(ds.root), "--jrd", f"dtjrd:{ckpt}", "--split", "all", "--pred-out", str(pred), "-q"])
+    assert r.exit_code == 0, r.output
+    assert f"objects: {len(ds.labels)}" in r.output
+    per_image = json.loads(pred.read_text())
+    assert all(k in {p.name for p in pics} for k in per_image)  # keyed by the real picture files
+    assert all(len(b) == 4 for e in per_image.values() for b in e["bboxs"])
+    bus = next(p for p in pics if p.name.startswith("bus"))
+    r = run(main, ["encode", str(bus), "--jrd", f"dtjrd:{ckpt}", "-o", str(tmp_path / "bus.266"),
+                   "--json", str(tmp_path / "bus.json")])
+    assert r.exit_code == 0, r.output
+    enc = json.loads((tmp_path / "bus.json").read_text())
+    assert enc["objects"] and all(o["jrd_source"] == "dtjrd" for o in enc["objects"])
+    assert enc["settings"]["predictor_info"]["checkpoint_sha256"] == __import__("vcm.jrd.dtjrd", fromlist=["x"]).file_sha256(ckpt)

@@ -130,7 +130,8 @@ def jrd_eval(data, jrd, split, device, batch_size, decode, json_out, pred_out, q
     if pred_out:
         from vcm.jrd.data import dataset_boxes, read_dataset
 
-        write_per_image(pred_out, dict(zip(res.names, res.preds)), boxes=dataset_boxes(read_dataset(data)))
+        boxes, pictures = dataset_boxes(read_dataset(data))
+        write_per_image(pred_out, dict(zip(res.names, res.preds)), boxes=boxes, pictures=pictures)
 
 
 @click.command("jrd-score")

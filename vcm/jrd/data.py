@@ -98,21 +98,28 @@ def read_dataset(root: str | Path) -> CropDataset:
     return CropDataset(root, root, labels, splits, meta, "owjrd")
 
 
-def dataset_boxes(ds: CropDataset) -> dict[str, list[float]]:
-    """{name: [x1, y1, x2, y2]} in original-picture pixels from `vcm label`'s labels.csv ({} without one)."""
+def dataset_boxes(ds: CropDataset) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """From `vcm label`'s labels.csv: ({name: [x1, y1, x2, y2] in original-picture pixels}, {name: picture
+    file name}); ({}, {}) without one."""
     import csv
 
     path = ds.root / "labels.csv"
+    boxes: dict[str, list[float]] = {}
+    pictures: dict[str, str] = {}
     if not path.exists():
-        return {}
-    out = {}
+        return boxes, pictures
     with path.open(newline="") as f:
         for row in csv.DictReader(f):
+            name = row.get("name")
+            if not name:
+                continue
+            if row.get("picture"):
+                pictures[name] = row["picture"]
             try:
-                out[row["name"]] = [float(row[k]) for k in ("x1", "y1", "x2", "y2")]
+                boxes[name] = [float(row[k]) for k in ("x1", "y1", "x2", "y2")]
             except (KeyError, TypeError, ValueError):
                 continue
-    return out
+    return boxes, pictures
 
 
 def check_crops(ds: CropDataset, names: Sequence[str], decode: bool = False) -> tuple[list[str], list[str]]:

@@ -127,15 +127,17 @@ def score_files(gt_path: str | Path, pred_path: str | Path, baseline_median: flo
 
 
 def write_per_image(path: str | Path, preds: dict[str, float], boxes: dict[str, list[float]] | None = None,
-                    key: str = "PreOWJRD") -> None:
-    """Write {name: jrd} grouped per image (`<image>_<k>` -> "<image>.png"), atomically."""
+                    key: str = "PreOWJRD", pictures: dict[str, str] | None = None) -> None:
+    """Write {name: jrd} grouped per image, atomically. The image key is `pictures[name]` when known, else
+    "<image>.png" from the name `<image>_<k>` (as the authors)."""
     import os
     import tempfile
 
     out: dict[str, dict[str, list]] = {}
     for name in sorted(preds, key=_name_order):
         image, _, _ = name.rpartition("_")
-        entry = out.setdefault(f"{image or name}.png", {"objects": [], "bboxs": [], key: []})
+        image_key = (pictures or {}).get(name) or f"{image or name}.png"
+        entry = out.setdefault(image_key, {"objects": [], "bboxs": [], key: []})
         entry["objects"].append(name)
         entry["bboxs"].append(list(boxes[name]) if boxes and name in boxes else [])
         v = preds[name]
