@@ -148,6 +148,13 @@ class _Dist:
             dist.destroy_process_group()
 
 
+def _worker_init(_: int) -> None:
+    """DataLoader workers: one OpenCV thread each (the workers are the parallelism; more oversubscribes)."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
 def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
     """Run (or resume) training; returns the best checkpoint and the per-epoch history."""
     import torch
@@ -264,7 +271,7 @@ def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Pat
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     pin = device.type == "cuda"
     val_loader = DataLoader(Subset(val_set, val_idx), batch_size=cfg.batch_size, shuffle=False,
-                            num_workers=cfg.workers, pin_memory=pin, persistent_workers=False)
+                            num_workers=cfg.workers, pin_memory=pin, worker_init_fn=_worker_init)
     epochs_run = 0
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
@@ -276,10 +283,10 @@ def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Pat
             sampler = DistributedSampler(train_set, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=cfg.seed)
             sampler.set_epoch(epoch)
             loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
-                                pin_memory=pin, generator=gen)
+                                pin_memory=pin, generator=gen, worker_init_fn=_worker_init)
         else:
             loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.workers,
-                                pin_memory=pin, generator=gen)
+                                pin_memory=pin, generator=gen, worker_init_fn=_worker_init)
         net.train()
         sum_loss, sum_ae, seen = 0.0, 0.0, 0
         bar = tqdm(total=per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (cfg.progress and dist.main),
