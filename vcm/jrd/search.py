@@ -48,7 +48,7 @@ class SearchPredictor(JRDPredictor):
 
         if arg not in (None, "", "sweep", "fast"):
             raise VcmError(f"unknown search variant {arg!r}", fix="use --jrd search (fast) or search:sweep (all QPs)")
-        self.strategy = "sweep" if arg == "sweep" else "coarse-to-fine"
+        self.strategy = "sweep" if arg == "sweep" else "smart"
         self.detector, self.rule = detector, rule
         self.bg_qp, self.preset, self.encoder, self.matrix = int(bg_qp), preset, encoder, matrix
         self.margin = qpmod.DEFAULT_MARGIN if margin is None else int(margin)
