@@ -357,3 +357,44 @@ def test_background_qps_give_objects_points_each(small_picture, tmp_path):
     objs = {r["point"]: r for r in rows if r["mode"] == "objects"}
     assert int(objs["off+0_bg47"]["max_qp"]) == 47 and int(objs["off+0_bg51"]["max_qp"]) == 51
     assert int(objs["off+0_bg47"]["bytes"]) > int(objs["off+0_bg51"]["bytes"])  # a finer background costs bits
+
+
+def test_killed_run_resumes_to_the_same_report(tmp_path, bus_jpg, bikes_mp4):
+    """SIGKILL in the middle of a run: every .work file left is whole, and the rerun finishes with exactly the
+    report of a run that was never interrupted."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    shutil.copyfile(bus_jpg, pics / "bus.jpg")
+    _bikes_frame(bikes_mp4, 40, pics / "bikes040.png")
+    args = ["--jrd", "prior", "--qps", "27,37,47", "--offsets=-4,0,4", "--modes", "plain,objects"]
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-c", "from vcm.cli import main; main()", "benchmark", str(pics), "-o", str(out), *args,
+                             "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=dict(os.environ), start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if len([f for f in out.glob(".work/*/*__*.json") if not f.name.startswith("jrd__")]) >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = [f for f in out.glob(".work/*/*.json")]
+    for f in done:
+        json.loads(f.read_text())  # whole JSON, never a torn write
+    assert not (out / "points.csv").exists()
+    code, text = _bench(str(pics), "-o", str(out), *args)
+    assert code == 0, text
+    run = json.loads((out / "summary.json").read_text())["run"]
+    assert run["points_resumed"] >= 3 and run["points_computed"] >= 1
+    assert run["points_resumed"] + run["points_computed"] == 2 * (3 + 3)
+    fresh = tmp_path / "fresh"
+    assert _bench(str(pics), "-o", str(fresh), *args)[0] == 0
+    for name in ("points.csv", "curves.csv", "detections.json"):
+        assert (out / name).read_text() == (fresh / name).read_text(), name
