@@ -283,7 +283,8 @@ class Labeller:
             else:
                 status, jrd, detected = L.DROPPED, None, "." * (L.MAX_QP + 1)
             if jrd is not None:
-                write_picture(self.cfg.out / "crops" / cname / f"{cname}.png", np.ascontiguousarray(crop_object(rgb, det.box)))
+                crop = np.ascontiguousarray(crop_object(rgb, det.box))  # from the ORIGINAL picture
+                write_picture(self.cfg.out / "crops" / cname / f"{cname}.png", crop)
             recs.append({"k": k, "name": cname, **det.to_json(), "jrd": jrd, "status": status,
                          "detected": detected, **({"reason": "class not returned by the detector"}
                                                   if k in undetectable else {})})

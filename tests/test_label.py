@@ -6,7 +6,6 @@ QP ranges are reduced to keep the default suite fast; the full 0..63 comparison 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 

@@ -62,9 +62,11 @@ def _command_line(ctx: click.Context) -> str:
 @click.option("--workers", type=int, default=1, show_default=True, help="Processes, one picture each at a time.")
 @click.option("--encoder", default="ffmpeg", show_default=True, help="Encoder backend: ffmpeg, vvenc or vtm.")
 @click.option("--preset", type=click.Choice(PRESETS), default="faster", show_default=True)
+@click.option("--matrix", type=click.Choice(["bt709", "bt601"]), default="bt709", show_default=True,
+              help="RGB -> YUV matrix of the coding (as `vcm encode`).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def label(pictures_dir, out, detector, conf, det_iou, imgsz, classes, device, qps, qp_step, search, window,
-          match_iou, min_score, gt, seed, split, workers, encoder, preset, quiet):
+          match_iou, min_score, gt, seed, split, workers, encoder, preset, matrix, quiet):
     """Label objects with their JRD and write an OW-JRD-style dataset for `vcm train`.
 
     Each picture is coded whole, all-intra, at every QP asked for (the smart search codes only the QPs the
@@ -100,8 +102,8 @@ def label(pictures_dir, out, detector, conf, det_iou, imgsz, classes, device, qp
     det_opts = {k: v for k, v in det_opts.items() if v is not None}
     cfg = LabelConfig(pictures=Path(pictures_dir), out=Path(out), detector=detector, detector_options=det_opts,
                       qps=labeling.parse_qps(qps, qp_step), search=search, window=window, match_iou=match_iou,
-                      min_score=min_score, encoder=encoder, preset=preset, gt=Path(gt) if gt else None, seed=seed,
-                      split=split, workers=workers, progress=not quiet,
+                      min_score=min_score, encoder=encoder, preset=preset, matrix=matrix,
+                      gt=Path(gt) if gt else None, seed=seed, split=split, workers=workers, progress=not quiet,
                       command=_command_line(click.get_current_context()))
     summary = run_label(cfg)
     click.echo(summary.text())
