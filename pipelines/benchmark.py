@@ -476,7 +476,8 @@ def _versions(enc: dict[str, str], detector_desc: dict, predictors: dict[str, An
 
     from vcm import __version__
 
-    v = {"vcm": __version__, "python": platform.python_version(), "encoder": enc["version"] if enc["version"].startswith(enc["name"]) else f"{enc['name']} {enc['version']}"}
+    encoder = enc["version"] if enc["version"].startswith(enc["name"]) else f"{enc['name']} {enc['version']}"
+    v = {"vcm": __version__, "python": platform.python_version(), "encoder": encoder}
     for pkg in ("numpy", "opencv-python", "av", "pycocotools", "bjontegaard", "matplotlib", "torch", "ultralytics"):
         try:
             v[pkg] = metadata.version(pkg)

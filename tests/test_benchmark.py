@@ -324,7 +324,8 @@ def test_bundled_set_full_benchmark(tmp_path):
 def _tool():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("bench_tool", Path(__file__).parents[1] / "tools" / "bench_benchmark.py")
+    path = Path(__file__).parents[1] / "tools" / "bench_benchmark.py"
+    spec = importlib.util.spec_from_file_location("bench_tool", path)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     return tool
@@ -374,8 +375,8 @@ def test_killed_run_resumes_to_the_same_report(tmp_path, bus_jpg, bikes_mp4):
     _bikes_frame(bikes_mp4, 40, pics / "bikes040.png")
     args = ["--jrd", "prior", "--qps", "27,37,47", "--offsets=-4,0,4", "--modes", "plain,objects"]
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-c", "from vcm.cli import main; main()", "benchmark", str(pics), "-o", str(out), *args,
-                             "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    cmd = [sys.executable, "-c", "from vcm.cli import main; main()", "benchmark", str(pics), "-o", str(out), *args]
+    proc = subprocess.Popen(cmd + ["--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=dict(os.environ), start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:

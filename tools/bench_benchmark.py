@@ -119,8 +119,8 @@ def markdown(report: Path) -> str:
     import json
 
     s = json.loads((report / "summary.json").read_text())
-    out = ["| curve | BD-rate pchip | BD-rate akima | bit saving at equal mAP@0.5 (points inside plain range) | BD-rate on kept fraction | "
-           "mAP overlap warning |", "|---|---:|---:|---:|---:|---|"]
+    out = ["| curve | BD-rate pchip | BD-rate akima | bit saving at equal mAP@0.5 (points inside plain range) "
+           "| BD-rate on kept fraction | mAP overlap warning |", "|---|---:|---:|---:|---:|---|"]
 
     def pct(x):
         return "n/a" if x is None else f"{x:+.1f} %"
@@ -131,7 +131,8 @@ def markdown(report: Path) -> str:
         warn = "yes" if any(w.startswith("BD-rate") for w in bd["warnings"]) else ""
         out.append(f"| {curve} | {pct(bd['pchip'])} | {pct(bd['akima'])} | {pct(sv['saving_percent'])} "
                    f"({len(sv['points'])}) | {pct(kept['pchip'])} | {warn or bd['error'] or ''} |")
-    out += ["", "| curve | point | bpp | mAP@0.5 | mAP@0.5:0.95 | kept | encode s |", "|---|---|---:|---:|---:|---:|---:|"]
+    out += ["", "| curve | point | bpp | mAP@0.5 | mAP@0.5:0.95 | kept | encode s |",
+            "|---|---|---:|---:|---:|---:|---:|"]
     with open(report / "curves.csv", newline="") as f:
         for r in csv.DictReader(f):
             out.append(f"| {r['curve']} | {r['point']} | {float(r['bpp']):.4f} | {float(r['map50']):.3f} | "

@@ -123,7 +123,8 @@ def read_points_csv(path: str | Path) -> list[PointRow]:
     try:
         with open(p, newline="") as f:
             reader = csv.DictReader(f)
-            if reader.fieldnames is None or not set(POINT_FIELDS) - {"min_qp", "max_qp", "bits"} <= set(reader.fieldnames):
+            needed = set(POINT_FIELDS) - {"min_qp", "max_qp", "bits"}
+            if reader.fieldnames is None or not needed <= set(reader.fieldnames):
                 raise VcmError("not a vcm points.csv (columns missing)", path=p, fix="rerun `vcm benchmark`")
             return [PointRow(**{k: _parse(k, row.get(k, "")) for k in POINT_FIELDS if k != "bits"}) for row in reader]
     except OSError as e:
@@ -210,7 +211,8 @@ def render_report_md(summary: dict[str, Any], points: Sequence[CurvePoint], rd_p
     if rd_png:
         out += [f"![bpp against mAP@0.5]({rd_png})", ""]
     out += ["## BD-rate against plain VVC (bpp vs mAP@0.5)", "",
-            "| curve | BD-rate pchip | BD-rate akima | saving at equal mAP@0.5 | BD-rate on kept fraction (pchip) | note |",
+            "| curve | BD-rate pchip | BD-rate akima | saving at equal mAP@0.5 | BD-rate on kept fraction (pchip) "
+            "| note |",
             "|---|---|---|---|---|---|"]
     saving = summary.get("saving_at_equal_map", {})
     kept = summary.get("bd_rate_kept", {})
@@ -238,7 +240,8 @@ def render_report_md(summary: dict[str, Any], points: Sequence[CurvePoint], rd_p
         out += ["", "## Reproduce", "", "```", cmd, "```"]
     m = summary.get("machine", {})
     if m:
-        out += ["", f"Machine: {m.get('platform', '?')}, {m.get('cpus', '?')} CPUs; vcm {summary.get('versions', {}).get('vcm', '?')}."]
+        vcm_version = summary.get("versions", {}).get("vcm", "?")
+        out += ["", f"Machine: {m.get('platform', '?')}, {m.get('cpus', '?')} CPUs; vcm {vcm_version}."]
     return "\n".join(out) + "\n"
 
 
