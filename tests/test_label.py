@@ -6,6 +6,7 @@ QP ranges are reduced to keep the default suite fast; the full 0..63 comparison 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -328,3 +329,55 @@ def test_bench_tool_runs(tmp_path):
     assert [(r["search"], r["codings_per_picture"]) for r in d["rows"]][0] == ("full", 2.0)
     assert d["ratios"]["labels equal smart vs full, 1 worker(s)"] is True
     assert all(r["cpu_seconds"] > 0 and r["failed"] == 0 for r in d["rows"])
+
+
+def test_interrupt_keeps_finished_pictures_and_stops_workers(pictures, tmp_path):
+    """SIGTERM (as Ctrl-C) in the middle of a 2-worker run: exit 130, finished pictures kept, no worker left
+    running; the next run labels only the rest."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from vcm.media import read_picture, write_picture
+
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    bus = read_picture(pictures / "bus.png")
+    for i in range(5):  # different pixels each: nothing comes from the encode cache
+        write_picture(pics / f"p{i}.png", np.clip(bus.astype(np.int16) + 7 * i, 0, 255).astype(np.uint8))
+    ds = tmp_path / "ds"
+    cmd = [sys.executable, "-c", "from vcm.cli import main; main()", "label", str(pics), "-o", str(ds), "--qps", "44-63", "--workers", "2",
+           "-q"]
+    env = dict(os.environ, VCM_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    while not list((ds / ".work").glob("*.json")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _ppid(p) == proc.pid]
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    assert "interrupted after" in out and "run the same command again" in out
+    done = sorted(p.stem for p in (ds / ".work").glob("*.json"))
+    assert 1 <= len(done) < 5
+    time.sleep(0.5)
+    assert children and not [c for c in children if _alive(c)]  # the workers were stopped, not orphaned
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"({5 - len(done)} labelled now, {len(done)} from an earlier run, 0 failed" in r.stdout
+
+
+def _ppid(proc_dir: Path) -> int:
+    try:
+        return int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
