@@ -183,6 +183,24 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
+CODE_PATHS = ("coding", "codec", "detect", "jrd", "qp.py", "container.py", "media.py", "types.py", "metrics/match.py")
+
+
+def code_digest() -> str:
+    """Hash of the vcm sources that shape a result (coding modes, codec, detectors, predictors, QP policy, file
+    format): part of every fingerprint, so a rerun after a code change redoes the points instead of resuming
+    stale ones (the encode cache still makes unchanged encodes free)."""
+    import vcm
+
+    root = Path(vcm.__file__).parent
+    h = hashlib.sha256()
+    for rel in CODE_PATHS:
+        p = root / rel
+        for f in sorted(p.rglob("*.py")) if p.is_dir() else [p]:
+            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in name)
 
@@ -201,7 +219,7 @@ def _init_worker(cfg: BenchmarkConfig) -> None:
     enc = create_encoder(cfg.encoder)
     _STATE.clear()
     _STATE.update(cfg=cfg, detector=det, rule=StillDetectedRule.for_detector(det, iou=cfg.iou),
-                  encoder={"name": enc.name, "version": enc.version()}, predictors={})
+                  encoder={"name": enc.name, "version": enc.version()}, predictors={}, code=code_digest())
 
 
 def _predictor(spec: str):
@@ -271,7 +289,7 @@ def run_picture(path: str, key: str) -> PictureOutcome:
     rgb = read_picture(path)
     h, w = rgb.shape[:2]
     det = _STATE["detector"]
-    base = {"picture_sha256": sha256_file(path), "detector": det.describe(), "vcm_benchmark": 1}
+    base = {"picture_sha256": sha256_file(path), "detector": det.describe(), "code": _STATE["code"], "vcm_benchmark": 1}
     fp = _digest(base)
     doc = _load(work / "original.json", fp)
     if doc is None:
@@ -483,6 +501,7 @@ def _versions(enc: dict[str, str], detector_desc: dict, predictors: dict[str, An
             v[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             pass
+    v["code_sha256"] = code_digest()
     v["detector"] = detector_desc
     v["predictors"] = predictors
     return v

@@ -399,3 +399,18 @@ def test_killed_run_resumes_to_the_same_report(tmp_path, bus_jpg, bikes_mp4):
     assert _bench(str(pics), "-o", str(fresh), *args)[0] == 0
     for name in ("points.csv", "curves.csv", "detections.json"):
         assert (out / name).read_text() == (fresh / name).read_text(), name
+
+
+def test_code_change_redoes_points_from_the_encode_cache(small_picture, tmp_path, monkeypatch):
+    import pipelines.benchmark as bench
+
+    args = ["-o", str(tmp_path / "r"), "--jrd", "prior", "--qps", "37,47", "--offsets=0", "--modes", "plain,objects"]
+    assert _bench(str(small_picture), *args)[0] == 0
+    first = (tmp_path / "r" / "points.csv").read_text()
+    assert _bench(str(small_picture), *args)[0] == 0
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["run"]["points_computed"] == 0
+    monkeypatch.setattr(bench, "code_digest", lambda: "another vcm")
+    assert _bench(str(small_picture), *args)[0] == 0
+    run = json.loads((tmp_path / "r" / "summary.json").read_text())["run"]
+    assert run["points_computed"] == 3 and run["fresh_encodes"] == 0
+    assert (tmp_path / "r" / "points.csv").read_text() == first
