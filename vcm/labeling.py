@@ -6,8 +6,8 @@ object is still detected at q_i" (the shared rule of `vcm.metrics.match`). Detec
 monotonic in QP: an object may vanish at one QP and come back at the next. The correction (a sliding
 window of W probed QPs, W = 8 as in the authors' earlier work):
 
-    r = the first position i at which the object is lost and stays lost for the next W probed QPs,
-        i.e. d_i = ... = d_{i+W-1} = False (a window cut short by the end of the list counts when every
+    r = the first position i that starts a run of W probed QPs at which the object is lost,
+        i.e. d_i = ... = d_{i+W-1} = False (a run cut short by the end of the list counts when every
         QP left is lost);
     label = q_{r-1}.
 
@@ -45,9 +45,9 @@ WINDOW = 8
 MAX_QP = 63
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 SPLIT_NAMES = ("train", "val", "test")
-RULE_TEXT = ("label = the QP just below the first probed QP at which the object is lost and stays lost for the "
-             "next {w} probed QPs (or to the end of the list); shorter losses are noise; lost at the lowest "
-             "QPs: dropped; never lost: the top QP")
+RULE_TEXT = ("label = the probed QP just below the first run of {w} probed QPs in a row at which the object is "
+             "lost (a shorter run at the end of the list counts); shorter losses are noise; a run starting at "
+             "the lowest QP: dropped; no run: the top QP")
 
 # object status after labelling
 LABELLED, NEVER_LOST, DROPPED, UNCODED = "labelled", "never_lost", "dropped", "uncoded"
