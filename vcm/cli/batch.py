@@ -48,7 +48,8 @@ def batch(in_dir, out_dir, mode, intra, detector, jrd, jrd_offset, bg_qp, qp, ma
       vcm batch photos/ -o coded/ --workers 2
       vcm batch dataset/ -o coded/ --jrd search --check          slower, exact JRD, checked
       vcm batch dataset/ -o coded/ --executor ray --ray-address head:6379 --workers 16
-      -> 120 items: 118 ok, 0 skipped (done before), 2 failed; 3456789 bytes, 412 objects, 301.2 s, 23.5 items/min
+      -> 4 items: 3 ok, 0 skipped (done before), 1 failed; 8690 bytes, 26 objects, 7.7 s, 23.4 items/min
+           failed: broken.png: in/broken.png: cannot decode the picture (corrupt or unsupported format). ...
 
     \b
     OUT_DIR/manifest.csv has one row per input: input, output, status (ok, failed, skipped), bytes,
