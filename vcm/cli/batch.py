@@ -46,10 +46,10 @@ def batch(in_dir, out_dir, mode, intra, detector, jrd, jrd_offset, bg_qp, qp, ma
     \b
     Examples:
       vcm batch photos/ -o coded/ --workers 2
+      -> 4 items: 3 ok, 0 skipped (done before), 1 failed; 8690 bytes, 26 objects, 7.7 s, 23.4 items/min
+           failed: broken.png: photos/broken.png: cannot decode the picture (corrupt or unsupported format). ...
       vcm batch dataset/ -o coded/ --jrd search --check          slower, exact JRD, checked
       vcm batch dataset/ -o coded/ --executor ray --ray-address head:6379 --workers 16
-      -> 4 items: 3 ok, 0 skipped (done before), 1 failed; 8690 bytes, 26 objects, 7.7 s, 23.4 items/min
-           failed: broken.png: in/broken.png: cannot decode the picture (corrupt or unsupported format). ...
 
     \b
     OUT_DIR/manifest.csv has one row per input: input, output, status (ok, failed, skipped), bytes,
