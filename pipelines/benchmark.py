@@ -502,9 +502,33 @@ def _versions(enc: dict[str, str], detector_desc: dict, predictors: dict[str, An
         except metadata.PackageNotFoundError:
             pass
     v["code_sha256"] = code_digest()
+    v["git"] = _git_revision()
     v["detector"] = detector_desc
     v["predictors"] = predictors
     return v
+
+
+def _git_revision() -> str | None:
+    """The commit of the vcm checkout ("+dirty" with uncommitted changes), or None outside a git checkout."""
+    import shutil
+    import subprocess
+
+    import vcm
+
+    git = shutil.which("git")
+    if git is None:
+        return None
+    root = Path(vcm.__file__).resolve().parents[1]
+    try:
+        head = subprocess.run([git, "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run([git, "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
 
 
 def _machine() -> dict[str, Any]:

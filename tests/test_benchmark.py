@@ -86,6 +86,7 @@ def test_report_files_exist_and_parse(report):
     assert set(summary["saving_at_equal_map"]) == {"objects/search"}
     assert summary["settings"]["qps"] == [32, 42, 47, 52] and summary["settings"]["detector"] == "hog-person"
     assert summary["versions"]["encoder"] and summary["versions"]["detector"]["weights_sha256"]
+    assert len(summary["versions"]["code_sha256"]) == 16 and summary["versions"]["git"]
     assert summary["machine"]["cpus"] >= 1
     assert summary["command"].startswith("vcm benchmark ")
     md = (out / "report.md").read_text()
