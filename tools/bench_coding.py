@@ -11,7 +11,6 @@ Per picture: bytes and the fraction of objects still detected for plain VVC over
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys

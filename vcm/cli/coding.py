@@ -4,7 +4,6 @@ No heavy import at module level: `vcm decode` never loads torch or a detector.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
