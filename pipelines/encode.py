@@ -79,8 +79,9 @@ class EncodeReport:
 
 
 def run_encode(input_path: str | Path, output: str | Path, settings: EncodeSettings = EncodeSettings(),
-               detector: Any = None) -> EncodeReport:
-    """Code one picture into `output` (written atomically) and report; `detector` may be a built Detector."""
+               detector: Any = None, detections: Any = None) -> EncodeReport:
+    """Code one picture into `output` (written atomically) and report; `detector` may be a built Detector,
+    `detections` boxes found beforehand (e.g. ground truth): they replace the detector's own on the original."""
     from vcm import qp as qpmod
     from vcm.codec import EncodeParams, create_encoder, read_picture, rgb_to_yuv, yuv_to_rgb
     from vcm.coding.modes import MODES, code_picture_mode, read_coded_file, to_vcm_file
@@ -107,7 +108,7 @@ def run_encode(input_path: str | Path, output: str | Path, settings: EncodeSetti
     t = time.perf_counter()
     det = detector if detector is not None else create_detector(s.detector)
     rule = StillDetectedRule.for_detector(det)
-    dets = det.detect([rgb])[0]
+    dets = detections if detections is not None else det.detect([rgb])[0]
     secs["detect"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -120,7 +121,11 @@ def run_encode(input_path: str | Path, output: str | Path, settings: EncodeSetti
         predictor = create_predictor(s.jrd, detector=det, rule=rule, bg_qp=s.bg_qp, margin=s.margin,
                                      preset=s.preset, encoder=encoder, matrix=s.matrix, cache=s.cache)
         objs = predictor.predict(rgb, dets)
-    plan = qpmod.plan(objs, w, h, offset=s.jrd_offset, bg_qp=s.bg_qp, qp_min=s.qp_min, margin=s.margin)
+    # An object the search found undetectable at every QP (lost from the lowest QPs on) gets no crop: bits
+    # cannot bring it back, so it stays in the background (reported with jrd None, status never_detected).
+    kept = [i for i, o in enumerate(objs) if not o.info.get("never_detected")]
+    plan = qpmod.plan([objs[i] for i in kept], w, h, offset=s.jrd_offset, bg_qp=s.bg_qp, qp_min=s.qp_min,
+                      margin=s.margin)
     secs["predict"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -158,15 +163,16 @@ def run_encode(input_path: str | Path, output: str | Path, settings: EncodeSetti
     pool.shutdown()
     secs["total"] = time.perf_counter() - t_all
 
-    by_index = {st.index: st for st in coded.streams if st.role == "object"}
+    region_of = {kept[r.index]: r for r in plan.regions}
+    by_index = {kept[st.index]: st for st in coded.streams if st.role == "object"}
     objects = []
-    for i, (o, r) in enumerate(zip(objs, plan.regions)):
-        d = o.detection
-        st = by_index.get(i)
+    for i, o in enumerate(objs):
+        d, r, st = o.detection, region_of.get(i), by_index.get(i)
         objects.append({
             "box": [round(float(v), 2) for v in d.box], "label": d.label, "class_id": d.class_id,
-            "score": round(float(d.score), 4), "jrd": None if s.mode == "plain" else int(o.jrd),
-            "qp": st.qp if st else coded.qp, "rect": list(r.rect), "bytes": st.bytes if st else None,
+            "score": round(float(d.score), 4), "jrd": None if s.mode == "plain" or r is None else int(o.jrd),
+            "qp": st.qp if st else coded.qp, "rect": list(r.rect) if r else None, "bytes": st.bytes if st else None,
+            "in_background": r is None,
             "still_detected": still[i], "jrd_source": o.source,
             "search_probes": o.info.get("probes"), "lowered_by_verify": o.info.get("lowered_by_verify", 0) or None})
     streams = [{"role": st.role, "object": st.index, "rect": list(st.rect), "qp": st.qp, "bytes": st.bytes,
@@ -193,6 +199,8 @@ def format_report(r: EncodeReport) -> str:
             jrd = "-" if o["jrd"] is None else str(o["jrd"])
             nb = "-" if o["bytes"] is None else str(o["bytes"])
             chk = {True: "still detected", False: "LOST", None: ""}[o["still_detected"]]
+            if o.get("in_background") and r.mode != "plain":
+                chk += " (no QP keeps it: coded with the background)"
             lines.append(f"  {i:>2}  {o['label'][:10]:<10} {o['score']:5.2f}  {box:<25} {jrd:>3} {o['qp']:>3} {nb:>7}  {chk}")
     else:
         lines.append("  no objects found: the file holds the background only")

@@ -139,6 +139,8 @@ def test_objects_beat_plain_at_min_object_qp(bus_search):
     report, _ = bus_search
     covered = np.zeros((report.height + 1, report.width + 1), bool)
     for o in report.objects:
+        if o["rect"] is None:
+            continue
         x, y, w, h = o["rect"]
         covered[y:y + h, x:x + w] = True
     covered = covered[:report.height, :report.width].mean()
@@ -171,6 +173,28 @@ def test_no_detections_gives_background_only_file(tmp_path):
     assert report.plain_min_qp["qp"] == 51
     r = run_decode(tmp_path / "cat.266", tmp_path / "cat.png")
     assert read_picture(tmp_path / "cat.png").shape == data.chelsea().shape and len(r["streams"]) == 1
+
+
+def test_object_no_qp_can_save_stays_in_background(tmp_path):
+    """A box the detector cannot find at any QP (a made-up person on the cat picture) gets no crop stream."""
+    from skimage import data
+
+    from pipelines.encode import EncodeSettings, run_encode
+    from vcm.detect import create_detector
+    from vcm.types import Detections
+
+    rgb = data.chelsea()
+    src = tmp_path / "chelsea.png"
+    cv2.imwrite(str(src), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    det = create_detector("hog-person")
+    assert len(det.detect([rgb])[0]) == 0
+    fake = Detections(rgb.shape[1], rgb.shape[0], (Detection((100.0, 40.0, 180.0, 200.0), 0, "person", 0.9),))
+    report = run_encode(src, tmp_path / "cat.266", EncodeSettings(bg_qp=55), detector=det, detections=fake)
+    o = report.objects[0]
+    assert o["in_background"] and o["jrd"] is None and o["bytes"] is None and o["qp"] == 55
+    assert o["still_detected"] is False and len(report.streams) == 1
+    info = report.settings["search_stats"]
+    assert info["probes"] == 8  # lost at QPs 0..7, a whole window: the rule gives up there
 
 
 # ------------------------------------------------------------------------------------------------------ CLI
