@@ -70,8 +70,11 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def test_report_files_exist_and_parse(report):
     out, text = report
-    for name in ("points.csv", "curves.csv", "detections.json", "summary.json", "report.md", "rd.png"):
+    from pipelines.benchmark import FILES
+
+    for name in FILES:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    assert sorted(p.name for p in out.iterdir()) == sorted([".work", *FILES])  # no temporary file left
     rows = _rows(out / "points.csv")
     assert len(rows) == 2 * (4 + 4)  # pictures x (plain QPs + objects/search offsets)
     assert {r["picture"] for r in rows} == {"bus.jpg", "bikes040.png"}
