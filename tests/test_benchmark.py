@@ -436,3 +436,16 @@ def test_code_change_redoes_points_from_the_encode_cache(small_picture, tmp_path
     run = json.loads((tmp_path / "r" / "summary.json").read_text())["run"]
     assert run["points_computed"] == 3 and run["fresh_encodes"] == 0
     assert (tmp_path / "r" / "points.csv").read_text() == first
+
+
+def test_blur_mode_is_one_standard_stream(small_picture, tmp_path):
+    out = tmp_path / "r"
+    code, text = _bench(str(small_picture), "-o", str(out), "--jrd", "fixed:40", "--qps", "40,50", "--offsets=0",
+                        "--modes", "blur")
+    assert code == 0, text
+    rows = {(r["mode"], r["point"]): r for r in _rows(out / "points.csv")}
+    assert set(rows) == {("plain", "qp40"), ("plain", "qp50"), ("blur", "off+0")}  # plain always runs: the anchor
+    blur = rows[("blur", "off+0")]
+    assert blur["min_qp"] == blur["max_qp"] == "40"  # the whole picture at the (lowest) object QP
+    assert int(blur["bytes"]) < int(rows[("plain", "qp40")]["bytes"])  # the blurred background is cheaper
+    assert text.strip().splitlines()[-1].startswith("blur/fixed:40: BD-rate ")
