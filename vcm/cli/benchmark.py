@@ -50,8 +50,15 @@ def _words(ctx, param, value):
 @click.option("--workers", type=int, default=1, show_default=True, help="Processes, one picture each at a time.")
 @click.option("--limit", type=int, default=None, help="Only the first N pictures (sorted by name).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--frames", type=click.IntRange(1), default=32, show_default=True,
+              help="Videos: frames coded from the start of each video.")
+@click.option("--sample", type=click.IntRange(1), default=4, show_default=True,
+              help="Videos: every k-th frame (and the last) is detected for mAP.")
+@click.option("--intra-period", type=click.IntRange(1, 1024), default=32, show_default=True,
+              help="Videos: frames per segment.")
+@click.option("--intra", is_flag=True, help="Videos: also the all-intra objects mode (`vcm encode --intra`).")
 def benchmark(data, out, gt, detector, jrd, qps, offsets, modes, bg_qps, preset, encoder, decoder, margin, iou,
-              workers, limit, quiet):
+              workers, limit, quiet, frames, sample, intra_period, intra):
     """Bits saved against plain VVC at equal detection accuracy, over a folder of pictures.
 
     Plain VVC at each QP is the anchor; each JRD mode gives one RD point per predictor and offset. Per
@@ -73,6 +80,12 @@ def benchmark(data, out, gt, detector, jrd, qps, offsets, modes, bg_qps, preset,
       summary.json     BD-rates, saving at equal mAP, settings, versions, machine
       report.md, rd.png  the table and the bpp vs mAP@0.5 plot
     An interrupted run resumes: rerun the same command (finished points are read from REPORT_DIR/.work).
+
+    \b
+    DATA may also be a video or a folder of videos: the first --frames frames are coded, plain
+    random-access VVC at each QP is the anchor, modes frame and objects (and --intra) give one point per
+    offset, mAP@0.5 over every --sample-th frame (pseudo ground truth), BD-rate per mode:
+      vcm benchmark clip.mp4 -o report --jrd prior --frames 32 --sample 4 --intra
     """
     from pipelines.benchmark import BenchmarkConfig, format_summary, run_benchmark
 
@@ -81,6 +94,17 @@ def benchmark(data, out, gt, detector, jrd, qps, offsets, modes, bg_qps, preset,
     cfg = BenchmarkConfig(data=data, out=out, gt=gt, detector=detector, jrd=jrd, qps=qps, offsets=offsets,
                           modes=modes, bg_qps=bg_qps or (), preset=preset, encoder=encoder, decoder=decoder,
                           margin=margin, iou=iou, workers=workers, limit=limit, progress=not quiet)
-    summary = run_benchmark(cfg)
+    from pathlib import Path
+
+    from pipelines.video import has_videos_only
+
+    if has_videos_only(Path(data)):  # a video, or a folder of videos: pipelines/video.py
+        from pipelines.video import run_video_benchmark
+
+        vmodes = [m for m in cfg.modes if m != "plain"] + (["intra"] if intra else [])
+        summary = run_video_benchmark(cfg, click.echo, frames=frames, sample=sample, intra_period=intra_period,
+                                      modes=vmodes)
+    else:
+        summary = run_benchmark(cfg)
     for line in format_summary(summary):
         click.echo(line)
