@@ -155,6 +155,17 @@ def _worker_init(_: int) -> None:
     cv2.setNumThreads(1)
 
 
+# Workers are spawned, not forked: a forked worker inherits OpenCV's and torch's thread pools half-alive and
+# can hang for ever (seen: cv2.setNumThreads in a forked DataLoader worker after OpenCV ran in the parent).
+WORKER_CONTEXT = "spawn"
+
+
+def _loader_options(workers: int) -> dict:
+    if workers <= 0:
+        return {"num_workers": 0}
+    return {"num_workers": workers, "worker_init_fn": _worker_init, "multiprocessing_context": WORKER_CONTEXT}
+
+
 def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
     """Run (or resume) training; returns the best checkpoint and the per-epoch history."""
     import torch
@@ -271,7 +282,7 @@ def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Pat
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     pin = device.type == "cuda"
     val_loader = DataLoader(Subset(val_set, val_idx), batch_size=cfg.batch_size, shuffle=False,
-                            num_workers=cfg.workers, pin_memory=pin, worker_init_fn=_worker_init)
+                            pin_memory=pin, **_loader_options(cfg.workers))
     epochs_run = 0
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
@@ -282,11 +293,11 @@ def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Pat
         if dist.world > 1:
             sampler = DistributedSampler(train_set, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=cfg.seed)
             sampler.set_epoch(epoch)
-            loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
-                                pin_memory=pin, generator=gen, worker_init_fn=_worker_init)
+            loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, pin_memory=pin,
+                                generator=gen, **_loader_options(cfg.workers))
         else:
-            loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.workers,
-                                pin_memory=pin, generator=gen, worker_init_fn=_worker_init)
+            loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, pin_memory=pin,
+                                generator=gen, **_loader_options(cfg.workers))
         net.train()
         sum_loss, sum_ae, seen = 0.0, 0.0, 0
         bar = tqdm(total=per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (cfg.progress and dist.main),
