@@ -20,7 +20,7 @@ Rect = tuple[int, int, int, int]  # x, y, w, h in pixels of the (even-padded) pi
 
 MAX_QP = 63
 DEFAULT_BG_QP = 51
-DEFAULT_MARGIN = 48  # context for the detector; measurements in docs/usage/coding.md (QP policy)
+DEFAULT_MARGIN = 48  # context for the detector; measurements in README.md (QP policy)
 DEFAULT_ALIGN = 2
 MIN_SIZE = 16
 

@@ -87,7 +87,7 @@ def encode(picture, out, example, mode, detector, jrd, jrd_offset, bg_qp, qp, qp
         raise VcmError(f"--qp is the QP of --mode plain, not of --mode {mode}",
                        fix="use --jrd fixed:Q to give every object QP Q, or --mode plain")
     if bg_qp is None:  # the demo: HOG finds bus.jpg's people up to QP ~55, so a QP-51 background costs more
-        bg_qp = EXAMPLE_BG_QP if example else 51  # than it saves; 63 shows the method (see docs/usage/coding.md)
+        bg_qp = EXAMPLE_BG_QP if example else 51  # than it saves; 63 shows the method (see README.md, vcm encode)
     out = Path(out) if out else Path(src.stem + ".266")
     from pipelines.video import is_video_path
 
