@@ -236,7 +236,8 @@ def picture_size(stream: bytes) -> tuple[int, int]:
 
 
 # ------------------------------------------------------------------------------------------- placement payload
-def _varint(v: int) -> bytes:
+def write_varint(v: int) -> bytes:
+    """LEB128: 7 bits a byte, high bit = more follows (shared with vcm.video_container)."""
     if v < 0:
         raise ValueError(f"negative value {v}")
     out = bytearray()
@@ -247,11 +248,13 @@ def _varint(v: int) -> bytes:
             return bytes(out)
 
 
-def _read_varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+def read_varint(buf: bytes, pos: int, end: int | None = None) -> tuple[int, int]:
+    """Inverse of write_varint: (value, position after it); at most 7 bytes (49 bits)."""
+    end = len(buf) if end is None else end
     v = shift = 0
     while True:
-        if pos >= end or shift > 35:
-            raise ValueError("placement record ends inside a number")
+        if pos >= end or shift > 42:
+            raise ValueError("record ends inside a number")
         b = buf[pos]
         pos += 1
         v |= (b & 0x7F) << shift
@@ -273,7 +276,7 @@ def _body(vf: VcmFile, odd_w: int, odd_h: int) -> bytes:
         out.append(ROLES[s.role] << 6 | int(s.qp))
         if i:
             x, y, w, h = s.rect
-            out += _varint(x) + _varint(y) + _varint(w) + _varint(h) + _varint(len(s.data))
+            out += write_varint(x) + write_varint(y) + write_varint(w) + write_varint(h) + write_varint(len(s.data))
     return bytes(out)
 
 
@@ -458,7 +461,7 @@ def _parse_body(data: bytes, sei: _Sei, path: object) -> VcmFile:
             continue
         vals = []
         for _ in range(5):
-            v, pos = _read_varint(body, pos, len(body))
+            v, pos = read_varint(body, pos)
             vals.append(v)
         entries.append((role, b & 0x3F, tuple(vals[:4]), vals[4]))
     if not entries:

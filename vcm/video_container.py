@@ -17,7 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from vcm.container import (MATRICES, NUT_PH, NUT_PREFIX_SEI, SEI_USER_DATA_UNREGISTERED, escape, iter_nal_units,
-                           unescape)
+                           read_varint, unescape, write_varint)
 from vcm.errors import VcmError
 
 VIDEO_UUID = bytes.fromhex("7e9a4cb16f5d48e8a2b9e4f05c7d8a36")  # no byte <= 0x03; far from the picture UUID
@@ -54,36 +54,14 @@ class VideoFile:
         return sum(len(u.data) for u in self.units)
 
 
-def _varint(v: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, v = v & 0x7F, v >> 7
-        out.append(b | (0x80 if v else 0))
-        if not v:
-            return bytes(out)
-
-
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    v = shift = 0
-    while True:
-        if pos >= len(buf) or shift > 42:
-            raise ValueError("record ends inside a number")
-        b = buf[pos]
-        pos += 1
-        v |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return v, pos
-
-
 def _body(vf: VideoFile) -> bytes:
     odd_w, odd_h = vf.width & 1, vf.height & 1
     out = bytearray([VIDEO_FORMAT_VERSION << 4 | MATRICES.index(vf.matrix) | odd_w << 1 | odd_h << 2,
                      VIDEO_MODES.index(vf.mode)])
     fps = Fraction(vf.fps).limit_denominator(1 << 20)
-    out += _varint(fps.numerator) + _varint(fps.denominator) + _varint(vf.width) + _varint(vf.height)
+    out += write_varint(fps.numerator) + write_varint(fps.denominator) + write_varint(vf.width) + write_varint(vf.height)
     for u in vf.units:
-        out += _varint(u.frames) + bytes([int(u.qp)]) + _varint(len(u.data))
+        out += write_varint(u.frames) + bytes([int(u.qp)]) + write_varint(len(u.data))
     return bytes(out)
 
 
@@ -181,15 +159,15 @@ def unpack_video_file(data: bytes, path: object = "<bytes>") -> VideoFile:
     try:
         mode = VIDEO_MODES[body[1]]
         pos = 2
-        num, pos = _read_varint(body, pos)
-        den, pos = _read_varint(body, pos)
-        w, pos = _read_varint(body, pos)
-        h, pos = _read_varint(body, pos)
+        num, pos = read_varint(body, pos)
+        den, pos = read_varint(body, pos)
+        w, pos = read_varint(body, pos)
+        h, pos = read_varint(body, pos)
         units, off = [], 0
         while pos < len(body):
-            n, pos = _read_varint(body, pos)
+            n, pos = read_varint(body, pos)
             qp = body[pos]
-            length, pos = _read_varint(body, pos + 1)
+            length, pos = read_varint(body, pos + 1)
             units.append(VideoUnit(n, qp, rest[off:off + length]))
             off += length
     except (IndexError, ValueError) as e:
