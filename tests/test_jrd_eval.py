@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from vcm.cli import main
@@ -21,12 +20,7 @@ needs_owjrd = pytest.mark.skipif(not (OWJRD / "JRD_info.json").exists(),
                                  reason=f"OW-JRD label files not at {OWJRD} (set VCM_OWJRD_DIR)")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

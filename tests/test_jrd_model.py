@@ -15,13 +15,7 @@ from vcm.jrd.model import (IMAGENET_MEAN, IMAGENET_STD, ModelConfig, build_model
 from vcm.types import Detection, Detections
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: two threads on 2 busy cores are far slower for these tiny models; restored after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # see conftest.py
 
 
 # --- loss ----------------------------------------------------------------------------------------------------

@@ -21,13 +21,7 @@ def _quiet(cfg_kwargs):
                 **cfg_kwargs)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Evaluation and prediction in these tests run on one thread too; restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")
