@@ -30,7 +30,7 @@ def test_version_and_help_lists_commands():
 def test_every_command_help_shows_an_example():
     from click.testing import CliRunner
 
-    from vcm.cli import COMMANDS, main
+    from vcm.cli import main
 
     runner = CliRunner()
     listed = main.list_commands(None)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 
-def mosaic_1080p() -> "np.ndarray":
+def mosaic_1080p():
     """A 1920x1080 mosaic of real photos at their native resolution (no upscaling blur): camera-like detail.
     zidane.jpg and bus.jpg (ultralytics), astronaut, coffee, chelsea, rocket (scikit-image, CC0)."""
     import cv2
