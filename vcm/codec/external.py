@@ -32,8 +32,10 @@ def run_logged(cmd: list[str], log_path: Path, what: str, timeout: float | None 
             raise VcmError(f"{what}: timed out after {timeout} s", path=log_path) from None
     text = log_path.read_text(errors="replace")
     if proc.returncode != 0:
-        tail = " | ".join(line.strip() for line in text.strip().splitlines()[-3:])
-        raise VcmError(f"{what} failed with exit code {proc.returncode}: {tail[-300:]}", path=log_path,
+        lines = [line.strip() for line in text.strip().splitlines()]
+        errors = [line for line in lines if re.search(r"\b(Error|error:|ERROR)", line)]
+        reason = errors[0] if errors else " | ".join(lines[-3:])  # the first error says why; the tail, what
+        raise VcmError(f"{what} failed with exit code {proc.returncode}: {reason[-300:]}", path=log_path,
                        fix="see the log")
     return text
 
@@ -97,7 +99,13 @@ class ExternalEncoder(Encoder):
             with atomic_path(out) as tmp_out:
                 cmd = self.command(yuv, clip, params, tmp_out)
                 t0 = time.perf_counter()
-                text = run_logged(cmd, log_path, f"{self.name} encoder")
+                try:
+                    text = run_logged(cmd, log_path, f"{self.name} encoder")
+                except VcmError as e:
+                    if params.qp <= 5:  # seen with libvvenc: QP 0-5 on small detailed pictures (exit 187)
+                        raise VcmError(str(e).split(". Fix:")[0], fix="near-lossless QPs can fail inside the "
+                                       "encoder on small detailed pictures: use a higher QP; see the log") from None
+                    raise
                 seconds = time.perf_counter() - t0
                 if not tmp_out.exists() or tmp_out.stat().st_size == 0:
                     raise VcmError(f"{self.name} encoder wrote no bitstream", path=log_path, fix="see the log")
