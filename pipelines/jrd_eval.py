@@ -7,15 +7,13 @@ for a held-out split), else the median of the evaluated labels.
 """
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from vcm.fsutil import write_json_atomic
 from vcm.jrd.scoring import JRDScores
 
 
@@ -75,9 +73,4 @@ def evaluate(data: str | Path, jrd: str, split: str = "test", predictor_options:
 
 def write_json(path: str | Path, obj: Any) -> None:
     """Write JSON atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
+    write_json_atomic(path, obj, indent=1)

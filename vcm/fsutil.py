@@ -39,9 +39,13 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
-def write_json_atomic(path: str | Path, obj: Any) -> None:
+def write_text_atomic(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+        tmp.write_text(text)
+
+
+def write_json_atomic(path: str | Path, obj: Any, indent: int = 2) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=indent, default=str) + "\n")
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

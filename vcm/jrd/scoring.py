@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from vcm.fsutil import write_json_atomic
 from vcm.errors import VcmError
 
 MID_RANGE = (27, 51)
@@ -130,9 +131,6 @@ def write_per_image(path: str | Path, preds: dict[str, float], boxes: dict[str, 
                     key: str = "PreOWJRD", pictures: dict[str, str] | None = None) -> None:
     """Write {name: jrd} grouped per image, atomically. The image key is `pictures[name]` when known, else
     "<image>.png" from the name `<image>_<k>` (as the authors)."""
-    import os
-    import tempfile
-
     out: dict[str, dict[str, list]] = {}
     for name in sorted(preds, key=_name_order):
         image, _, _ = name.rpartition("_")
@@ -142,12 +140,7 @@ def write_per_image(path: str | Path, preds: dict[str, float], boxes: dict[str, 
         entry["bboxs"].append(list(boxes[name]) if boxes and name in boxes else [])
         v = preds[name]
         entry[key].append(int(v) if float(v).is_integer() else float(v))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(out, f, indent=1)
-    os.replace(tmp, path)
+    write_json_atomic(path, out, indent=1)
 
 
 def _name_order(name: str):
