@@ -5,6 +5,7 @@ import importlib.metadata
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,9 @@ def _round_trip(encoder_name: str, decoder_name: str) -> tuple[bool, str]:
     rgb = (rng.random((64, 96, 3)) * 255).astype(np.uint8)
     clip = picture_to_clip(rgb)
     try:
-        res = encode(clip, EncodeParams(qp=32), encoder=encoder_name, cache=False)
-        frames = decode(res.bitstream, decoder_name)
+        with tempfile.TemporaryDirectory(prefix="vcm-doctor-") as tmp:
+            res = encode(clip, EncodeParams(qp=32), out=Path(tmp) / "t.266", encoder=encoder_name, cache=False)
+            frames = decode(res.bitstream, decoder_name)
     except VcmError as e:
         return False, str(e)[:120]
     return len(frames) == 1 and frames[0].width == 96, f"{res.bytes} bytes round trip"

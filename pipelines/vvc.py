@@ -22,8 +22,6 @@ def encode_file(src: str | Path, out: str | Path, params: EncodeParams, *, encod
     if json_path:
         refuse_overwrite_input(json_path, src)
     clip = read_input(src, size=size, pix_fmt=pix_fmt, fps=fps, matrix=matrix, max_frames=max_frames)
-    if len(clip.frames) > 1 and params.intra is None:
-        params = EncodeParams(**{**params.to_json(), "intra": False})
     res = encode(clip, params, out=out, encoder=encoder, cache=cache)
     res.params["display"] = list(clip.frames[0].display_size)
     res.params["source"] = str(src)

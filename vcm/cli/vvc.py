@@ -1,8 +1,6 @@
 """`vcm vvc encode|decode`: plain VVC, the anchor. No torch, no detector: starts fast."""
 from __future__ import annotations
 
-import json
-
 import click
 
 from vcm.codec.base import PRESETS
@@ -99,4 +97,3 @@ def vvc_decode(src, out, decoder, crop, matrix, fps):
     click.echo(f"{out}: {n} picture{'s' if n != 1 else ''} decoded from {src}")
 
 
-__all__ = ["vvc", "json"]

@@ -76,16 +76,12 @@ def encode(clip: YuvClip, params: EncodeParams, out: str | Path | None = None,
     store = (cache if isinstance(cache, EncodeCache) else EncodeCache()) if cache else None
     key = cache_key(clip_digest(clip), enc.name, enc.version(), params) if store else None
     res = store.get(key) if store else None
-    if res is None:
-        if store is None and out is None:
-            out = Path(tempfile.mkdtemp(prefix="vcm-")) / "out.266"
-        target = Path(out) if (store is None) else Path(tempfile.mkdtemp(prefix="vcm-")) / "out.266"
-        res = enc.encode(clip, params, target)
-        if store is not None:
-            fresh = res
-            res = store.put(key, fresh)
-            res.cached = False
-            shutil.rmtree(fresh.bitstream.parent, ignore_errors=True)
+    if res is None and store is None:  # no cache: code straight into `out` (or a temp folder the caller keeps)
+        return enc.encode(clip, params, Path(out) if out else Path(tempfile.mkdtemp(prefix="vcm-")) / "out.266")
+    if res is None:  # cache miss: code in a temp folder, move into the cache
+        with tempfile.TemporaryDirectory(prefix="vcm-") as tmp:
+            res = store.put(key, enc.encode(clip, params, Path(tmp) / "out.266"))
+        res.cached = False
     if out is not None and Path(out).resolve() != Path(res.bitstream).resolve():
         with atomic_path(out) as tmp:
             shutil.copyfile(res.bitstream, tmp)

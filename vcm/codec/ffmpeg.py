@@ -76,15 +76,20 @@ def ffmpeg_info(exe: str) -> dict:
     return info
 
 
+def ffmpeg_has(feature: str) -> bool:
+    """Whether the ffmpeg binary exists and has `feature` ("libvvenc" or "vvc_decoder")."""
+    try:
+        return bool(ffmpeg_info(ffmpeg_exe())[feature])
+    except VcmError:
+        return False
+
+
 class FFmpegEncoder(ExternalEncoder):
     name = "ffmpeg"
     capabilities = Capabilities(presets=("faster", "fast", "medium", "slow", "slower"))
 
     def available(self) -> bool:
-        try:
-            return ffmpeg_info(ffmpeg_exe())["libvvenc"]
-        except VcmError:
-            return False
+        return ffmpeg_has("libvvenc")
 
     def version(self) -> str:
         return f"ffmpeg {ffmpeg_info(ffmpeg_exe())['version']} libvvenc"
@@ -162,10 +167,7 @@ class FFmpegDecoder(Decoder):
     name = "ffmpeg"
 
     def available(self) -> bool:
-        try:
-            return ffmpeg_info(ffmpeg_exe())["vvc_decoder"]
-        except VcmError:
-            return False
+        return ffmpeg_has("vvc_decoder")
 
     def version(self) -> str:
         return f"ffmpeg {ffmpeg_info(ffmpeg_exe())['version']} vvc"
