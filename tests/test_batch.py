@@ -1,4 +1,4 @@
-"""`vcm batch` (pipelines/batch.py): a real folder of pictures, one short video and one corrupt file; resume
+"""`vcm batch` (vcm/pipelines/batch.py): a real folder of pictures, one short video and one corrupt file; resume
 after a kill; the Ray executor against the local one."""
 from __future__ import annotations
 

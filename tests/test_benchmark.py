@@ -70,7 +70,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def test_report_files_exist_and_parse(report):
     out, text = report
-    from pipelines.benchmark import FILES
+    from vcm.pipelines.benchmark import FILES
 
     for name in FILES:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
@@ -120,7 +120,7 @@ def test_plain_curve_monotone_in_bits(report):
 
 def test_summary_agrees_with_recomputation_from_points_csv(report):
     """bpp summed from points.csv by hand, mAP from the saved detections, BD-rate from the shared module."""
-    from pipelines.benchmark import summarize
+    from vcm.pipelines.benchmark import summarize
     from vcm.errors import VcmError
     from vcm.metrics.bdrate import BDOverlapWarning, bd_rate
     from vcm.metrics.map import pseudo_map
@@ -234,7 +234,7 @@ def test_workers_give_the_same_points(small_picture, tmp_path, bus_jpg):
 
 def test_coco_ground_truth_file_matches_pseudo_ground_truth(report, tmp_path):
     """--gt with a COCO file holding the originals' detections scores exactly like the pseudo ground truth."""
-    from pipelines.benchmark import summarize
+    from vcm.pipelines.benchmark import summarize
     from vcm.gt import detections_to_coco
     from vcm.types import Detection, Detections
 
@@ -315,7 +315,7 @@ def bundled_report(tmp_path_factory) -> tuple[Path, str, int]:
 def test_bundled_set_full_benchmark(bundled_report):
     """Every curve reported and reproducible from the files; on the JRD criterion itself (objects still
     detected) the oracle `objects` mode needs fewer bits than plain VVC."""
-    from pipelines.benchmark import summarize
+    from vcm.pipelines.benchmark import summarize
 
     out, text, n = bundled_report
     summary = json.loads((out / "summary.json").read_text())
@@ -424,7 +424,7 @@ def test_killed_run_resumes_to_the_same_report(tmp_path, bus_jpg, bikes_mp4):
 
 
 def test_code_change_redoes_points_from_the_encode_cache(small_picture, tmp_path, monkeypatch):
-    import pipelines.benchmark as bench
+    import vcm.pipelines.benchmark as bench
 
     args = ["-o", str(tmp_path / "r"), "--jrd", "prior", "--qps", "37,47", "--offsets=0", "--modes", "plain,objects"]
     assert _bench(str(small_picture), *args)[0] == 0

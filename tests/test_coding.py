@@ -121,7 +121,7 @@ def bus_search(bus_jpg, tmp_path_factory):
     The background QP is at least every object's QP, the setting the method is for: plain VVC at the lowest
     object QP then codes the background finer than objects mode does.
     """
-    from pipelines.encode import EncodeSettings, run_encode
+    from vcm.pipelines.encode import EncodeSettings, run_encode
 
     out = tmp_path_factory.mktemp("enc") / "bus.266"
     return run_encode(bus_jpg, out, EncodeSettings(bg_qp=63)), out
@@ -150,7 +150,7 @@ def test_objects_beat_plain_at_min_object_qp(bus_search):
 
 
 def test_decode_restores_size(bus_search, bus_jpg, tmp_path):
-    from pipelines.decode import run_decode
+    from vcm.pipelines.decode import run_decode
 
     report, out = bus_search
     png = tmp_path / "bus.png"
@@ -163,8 +163,8 @@ def test_decode_restores_size(bus_search, bus_jpg, tmp_path):
 def test_no_detections_gives_background_only_file(tmp_path):
     from skimage import data
 
-    from pipelines.decode import run_decode
-    from pipelines.encode import EncodeSettings, run_encode
+    from vcm.pipelines.decode import run_decode
+    from vcm.pipelines.encode import EncodeSettings, run_encode
 
     src = tmp_path / "chelsea.png"
     cv2.imwrite(str(src), cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2BGR))
@@ -179,7 +179,7 @@ def test_object_no_qp_can_save_stays_in_background(tmp_path):
     """A box the detector cannot find at any QP (a made-up person on the cat picture) gets no crop stream."""
     from skimage import data
 
-    from pipelines.encode import EncodeSettings, run_encode
+    from vcm.pipelines.encode import EncodeSettings, run_encode
     from vcm.detect import create_detector
     from vcm.types import Detections
 

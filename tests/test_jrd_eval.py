@@ -114,7 +114,7 @@ def test_jrd_eval_of_a_constant_on_the_real_test_split(owjrd_root, tmp_path):
 
 def test_jrd_eval_of_a_trained_net_agrees_with_jrd_score(tmp_path):
     """Train a tiny net briefly, evaluate it, and score its per-image output with jrd-score."""
-    from pipelines.train import TrainConfig, train
+    from vcm.pipelines.train import TrainConfig, train
 
     ds = write_synthetic_dataset(tmp_path / "ds", n=90, seed=7)
     train(TrainConfig(ds.root, tmp_path / "m.pt", backbone="tiny", epochs=2, batch_size=16, workers=0, threads=1,

@@ -227,7 +227,7 @@ def test_dataset_loads_in_the_training_reader(smart_run):
     x, y = CropSamples(data, data.names("all"), 32, "stretch", (0.5,) * 3, (0.25,) * 3)[0]
     assert x.shape == (3, 32, 32) and 36 <= int(y) <= 63
     rows = (ds / "labels.csv").read_text().splitlines()
-    assert rows[0].split(",") == list(__import__("pipelines.label", fromlist=["x"]).CSV_FIELDS)
+    assert rows[0].split(",") == list(__import__("vcm.pipelines.label", fromlist=["x"]).CSV_FIELDS)
     assert len(rows) == 1 + sum(len(r["objects"]) for r in _records(ds).values())
     meta = json.loads((ds / "meta.json").read_text())
     assert meta["detector"]["weights_sha256"] and meta["encoder"]["version"].startswith("ffmpeg")

@@ -8,7 +8,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from pipelines.train import TrainConfig, lr_at, side_paths, train
+from vcm.pipelines.train import TrainConfig, lr_at, side_paths, train
 from vcm.cli import main
 from vcm.errors import VcmError
 from vcm.jrd.data import read_dataset, write_synthetic_dataset
@@ -44,7 +44,7 @@ def test_training_beats_the_constant_median_baseline(trained):
     assert any("frozen: pos_embed" in line for line in logs)
 
     # the predictor built from the checkpoint scores the same on the validation split as training said
-    from pipelines.jrd_eval import evaluate
+    from vcm.pipelines.jrd_eval import evaluate
 
     ev = evaluate(ds.root, f"dtjrd:{res.checkpoint}", split="val", progress=False)
     assert ev.scores.mae == pytest.approx(val["mae"])

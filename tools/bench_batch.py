@@ -21,7 +21,7 @@ def make_pictures(folder: Path, n: int) -> list[Path]:
     import cv2
     from skimage import data
 
-    from pipelines.encode import example_picture
+    from vcm.pipelines.encode import example_picture
     from vcm.media import read_picture, write_picture
 
     bus = example_picture()  # ultralytics/assets/bus.jpg; zidane.jpg lies beside it
@@ -41,7 +41,7 @@ def make_pictures(folder: Path, n: int) -> list[Path]:
 
 
 def run_once(src: Path, out: Path, workers: int, executor: str, jrd: str) -> tuple[float, dict]:
-    from pipelines.batch import BatchConfig, run_batch
+    from vcm.pipelines.batch import BatchConfig, run_batch
 
     os.environ["VCM_CACHE_DIR"] = tempfile.mkdtemp(prefix="vcm-bench-cache-")  # nothing cached
     cfg = BatchConfig(src, out, jrd=jrd, workers=workers, executor=executor, progress=False)

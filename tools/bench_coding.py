@@ -93,7 +93,7 @@ def bench_rd(name, rgb, det, args) -> list[dict]:
 
 def bench_time(name, src_path, args) -> dict:
     """Whole pipeline time (run_encode, encode cache off), objects vs plain, alternating, median of repeats."""
-    from pipelines.encode import EncodeSettings, run_encode
+    from vcm.pipelines.encode import EncodeSettings, run_encode
     from vcm.detect import create_detector
 
     det = create_detector(args.detector)  # built once: the command's start-up is not what is compared

@@ -61,7 +61,7 @@ def _cpu_seconds() -> float:
 
 
 def run_one(pictures: Path, search: str, workers: int, qps: list[int], speculate: bool = False) -> dict:
-    from pipelines.label import LabelConfig, run_label
+    from vcm.pipelines.label import LabelConfig, run_label
 
     cache = Path(tempfile.mkdtemp(prefix="vcm-bench-cache-"))
     out = Path(tempfile.mkdtemp(prefix="vcm-bench-ds-")) / "ds"

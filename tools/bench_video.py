@@ -33,7 +33,7 @@ def bikes_clip(out: Path, start: int, frames: int) -> tuple[Path, float]:
 
 def timing(clip: Path, qp: int, jrd: str, intra_period: int, runs: int) -> list[dict]:
     """Encoder seconds per frame of every mode, each run with the cache off, modes interleaved per run."""
-    from pipelines.video import read_clip
+    from vcm.pipelines.video import read_clip
     from vcm.codec import EncodeParams, rgb_to_yuv
     from vcm.coding.video import analyse, code_video, plan_frames
     from vcm.detect import create_detector
@@ -109,7 +109,7 @@ def code_tubes(yuv, an, seg_len: int, bg_qp: int, fps: float, offset: int, margi
 
 def tubes_points(clip: Path, jrd: str, offsets, sample: int, seg_len: int, margin: int, rule_iou: float = 0.5):
     """RD points of the tube alternative (same clip, detector, JRDs, sampled frames as the benchmark)."""
-    from pipelines.video import read_clip
+    from vcm.pipelines.video import read_clip
     from vcm.codec import rgb_to_yuv, yuv_to_rgb
     from vcm.coding.video import analyse, detection_frames
     from vcm.detect import create_detector
@@ -172,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nDetection + JRD ({a.jrd}) on every frame: {rows[0]['analysis_s_per_frame']:.3f} s/frame "
               "(shared by all JRD modes).\n")
     if not a.skip_bd:
-        from pipelines.benchmark import BenchmarkConfig
-        from pipelines.video import run_video_benchmark
+        from vcm.pipelines.benchmark import BenchmarkConfig
+        from vcm.pipelines.video import run_video_benchmark
 
         out = a.out or tmp / "report"
         cfg = BenchmarkConfig(data=clip, out=out, jrd=(a.jrd,), qps=tuple(int(q) for q in a.qps.split(",")),
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {curve} | {pct(bd.get('pchip'))} | {pct(bd.get('akima'))} | "
                   f"{pct(kept.get(curve, {}).get('pchip'))} | {note} |")
         if a.tubes:
-            from pipelines.benchmark import compare
+            from vcm.pipelines.benchmark import compare
             from vcm.report import curve_points_from_json
 
             pts = curve_points_from_json(s["curves"]) + tubes_points(clip, a.jrd, cfg.offsets, a.sample,

@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from pipelines.jrd_eval import evaluate
-    from pipelines.train import TrainConfig, train
+    from vcm.pipelines.jrd_eval import evaluate
+    from vcm.pipelines.train import TrainConfig, train
     from vcm.jrd.data import write_synthetic_dataset
     from vcm.jrd.model import ModelConfig, build_model
 

@@ -1,6 +1,6 @@
 """The benchmark's report files: points.csv, summary.json, report.md and rd.png (pure writers and readers).
 
-`vcm benchmark` (pipelines/benchmark.py) measures; this module only turns its typed results into files and
+`vcm benchmark` (vcm/pipelines/benchmark.py) measures; this module only turns its typed results into files and
 back, so the summary can be recomputed from points.csv and tested against what was written. Every writer is
 atomic (vcm.fsutil): a report file is whole or absent.
 """

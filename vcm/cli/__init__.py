@@ -1,4 +1,4 @@
-"""The `vcm` command: a thin click layer that only parses options and calls pipelines.
+"""The `vcm` command: a thin click layer that only parses options and calls vcm.pipelines.
 
 Sub-commands live one per module in this package and are imported only when used, so commands that need
 no model (`vcm vvc`, `vcm doctor`, `vcm decode`) start fast and never import torch or ultralytics. A module

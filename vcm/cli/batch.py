@@ -1,5 +1,5 @@
 """`vcm batch`: code every picture and video of a folder into a mirrored folder. Parses options, calls
-pipelines.batch; no heavy import at module level."""
+vcm.pipelines.batch; no heavy import at module level."""
 from __future__ import annotations
 
 import sys
@@ -57,7 +57,7 @@ def batch(in_dir, out_dir, mode, intra, detector, jrd, jrd_offset, bg_qp, qp, ma
     the same command and finished items with unchanged inputs and settings are `skipped`. A failed item is
     recorded with its error and the run goes on; the exit code is 1 if any item failed.
     """
-    from pipelines.batch import BatchConfig, format_summary, run_batch
+    from vcm.pipelines.batch import BatchConfig, format_summary, run_batch
 
     cfg = BatchConfig(in_dir, out_dir, mode=mode, intra=intra, detector=detector, jrd=jrd, jrd_offset=jrd_offset,
                       bg_qp=bg_qp, qp=qp, margin=margin, encoder=encoder, preset=preset, intra_period=intra_period,

@@ -1,5 +1,5 @@
 """`vcm benchmark`: bits saved against plain VVC at equal detection accuracy. Parses options, calls
-pipelines.benchmark; torch/ultralytics load only inside the command, and only if a predictor needs them."""
+vcm.pipelines.benchmark; torch/ultralytics load only inside the command, and only if a predictor needs them."""
 from __future__ import annotations
 
 import click
@@ -87,7 +87,7 @@ def benchmark(data, out, gt, detector, jrd, qps, offsets, modes, bg_qps, preset,
     offset, mAP@0.5 over every --sample-th frame (pseudo ground truth), BD-rate per mode:
       vcm benchmark clip.mp4 -o report --jrd prior --frames 32 --sample 4 --intra
     """
-    from pipelines.benchmark import BenchmarkConfig, format_summary, run_benchmark
+    from vcm.pipelines.benchmark import BenchmarkConfig, format_summary, run_benchmark
 
     if iou is not None and not 0.0 < iou <= 1.0:
         raise VcmError(f"--iou {iou} is outside (0, 1]", fix="use e.g. --iou 0.5")
@@ -96,10 +96,10 @@ def benchmark(data, out, gt, detector, jrd, qps, offsets, modes, bg_qps, preset,
                           margin=margin, iou=iou, workers=workers, limit=limit, progress=not quiet)
     from pathlib import Path
 
-    from pipelines.video import has_videos_only
+    from vcm.pipelines.video import has_videos_only
 
-    if has_videos_only(Path(data)):  # a video, or a folder of videos: pipelines/video.py
-        from pipelines.video import run_video_benchmark
+    if has_videos_only(Path(data)):  # a video, or a folder of videos: vcm/pipelines/video.py
+        from vcm.pipelines.video import run_video_benchmark
 
         vmodes = [m for m in cfg.modes if m != "plain"] + (["intra"] if intra else [])
         summary = run_video_benchmark(cfg, click.echo, frames=frames, sample=sample, intra_period=intra_period,

@@ -1,4 +1,4 @@
-"""`vcm encode`, `vcm decode`, `vcm predict`: JRD-guided coding of pictures. Parses options, calls pipelines/.
+"""`vcm encode`, `vcm decode`, `vcm predict`: JRD-guided coding of pictures. Parses options, calls vcm/pipelines/.
 
 No heavy import at module level: `vcm decode` never loads torch or a detector.
 """
@@ -73,7 +73,7 @@ def encode(picture, out, example, mode, detector, jrd, jrd_offset, bg_qp, qp, qp
     the lowest object QP, and the check: the written file decoded and detected again, objects still
     detected k/n. The output is one .266 file: standard VVC streams, placement in an SEI (docs/FORMAT.md).
     """
-    from pipelines.encode import EncodeSettings, example_picture, format_report, run_encode
+    from vcm.pipelines.encode import EncodeSettings, example_picture, format_report, run_encode
     from vcm.errors import VcmError
 
     if example and picture:
@@ -89,10 +89,10 @@ def encode(picture, out, example, mode, detector, jrd, jrd_offset, bg_qp, qp, qp
     if bg_qp is None:  # the demo: HOG finds bus.jpg's people up to QP ~55, so a QP-51 background costs more
         bg_qp = EXAMPLE_BG_QP if example else 51  # than it saves; 63 shows the method (see README.md, vcm encode)
     out = Path(out) if out else Path(src.stem + ".266")
-    from pipelines.video import is_video_path
+    from vcm.pipelines.video import is_video_path
 
-    if is_video_path(src):  # videos: pipelines/video.py (segments, suppression, --intra)
-        from pipelines.video import VideoSettings, format_video_report, run_encode_video
+    if is_video_path(src):  # videos: vcm/pipelines/video.py (segments, suppression, --intra)
+        from vcm.pipelines.video import VideoSettings, format_video_report, run_encode_video
 
         vs = VideoSettings(mode=mode, intra=intra, detector=detector, jrd=jrd, jrd_offset=jrd_offset, bg_qp=bg_qp,
                            qp=qp, qp_min=qp_min, margin=margin, encoder=encoder, preset=preset, matrix=matrix,
@@ -129,11 +129,11 @@ def decode(file, out, decoder, json_path):
       -> bus.png: 810x1080 from 5 streams (background QP 51, 4 objects), 9876 bytes
     Object crops are pasted over the background, the lowest QP on top. Damaged or cut files are refused.
     """
-    from pipelines.decode import run_decode
+    from vcm.pipelines.decode import run_decode
     from vcm.video_container import is_video_file
 
-    if is_video_file(file):  # a vcm video file: back to a video (pipelines/video.py)
-        from pipelines.video import run_decode_video
+    if is_video_file(file):  # a vcm video file: back to a video (vcm/pipelines/video.py)
+        from vcm.pipelines.video import run_decode_video
 
         out = Path(out) if out else Path(Path(file).stem + ".mkv")
         r = run_decode_video(file, out, decoder)
@@ -171,7 +171,7 @@ def predict(picture, detector, jrd, bg_qp, margin, preset, json_path):
       vcm predict bus.jpg --detector yolo11n.pt --jrd dtjrd:runs/dtjrd/best.pt
     The JRD is the highest VVC QP at which the detector still finds the object (0..63).
     """
-    from pipelines.predict import format_predictions, run_predict
+    from vcm.pipelines.predict import format_predictions, run_predict
 
     r = run_predict(picture, detector, jrd, bg_qp=bg_qp, margin=margin, preset=preset)
     _write_json(json_path, r)

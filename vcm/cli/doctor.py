@@ -18,7 +18,7 @@ def doctor(as_json):
     import json
     import sys
 
-    from pipelines.doctor import diagnose
+    from vcm.pipelines.doctor import diagnose
 
     report = diagnose()
     if as_json:

@@ -71,8 +71,8 @@ def train(data, out, backbone, img_size, epochs, batch_size, lr, patience, seed,
     DTJRD.pt.last.pt (resume state). The checkpoint records the model config, input size, normalisation,
     a fingerprint of the training data and the validation metrics.
     """
-    from pipelines.train import TrainConfig
-    from pipelines.train import train as run_train
+    from vcm.pipelines.train import TrainConfig
+    from vcm.pipelines.train import train as run_train
 
     cfg = TrainConfig(
         data=Path(data), out=Path(out), backbone=backbone, img_size=img_size, epochs=epochs, batch_size=batch_size,
@@ -117,7 +117,7 @@ def jrd_eval(data, jrd, split, device, batch_size, decode, json_out, pred_out, q
     mean signed error (> 0: predictions too coarse, objects at risk; < 0: bits wasted), exact accuracy,
     accuracy within +-3 and +-5 QPs, and the MAE of always predicting the training split's median.
     """
-    from pipelines.jrd_eval import evaluate, write_json
+    from vcm.pipelines.jrd_eval import evaluate, write_json
     from vcm.jrd.scoring import write_per_image
 
     options = {"device": device, "batch_size": batch_size, "decode": decode} if jrd.startswith("dtjrd") else {}

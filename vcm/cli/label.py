@@ -1,5 +1,5 @@
 """`vcm label`: build a JRD crop dataset (OW-JRD layout) from a folder of pictures. Parses options and
-calls pipelines.label; nothing heavy is imported until the command runs."""
+calls vcm.pipelines.label; nothing heavy is imported until the command runs."""
 from __future__ import annotations
 
 import shlex
@@ -92,7 +92,7 @@ def label(pictures_dir, out, detector, conf, det_iou, imgsz, classes, device, qp
     """
     from pathlib import Path
 
-    from pipelines.label import LabelConfig, run_label
+    from vcm.pipelines.label import LabelConfig, run_label
     from vcm import labeling
     from vcm.detect import is_ultralytics_spec
 

@@ -56,7 +56,7 @@ def vvc_encode(src, qp, out, encoder, preset, intra, intra_period, qpa, threads,
     Pictures are coded all-intra; video random access unless --intra. Odd sizes are padded to even
     (decode with --crop WxH to get the original size back).
     """
-    from pipelines.vvc import encode_file
+    from vcm.pipelines.vvc import encode_file
     from vcm.codec import EncodeParams
     from vcm.media import PICTURE_EXTS
 
@@ -91,7 +91,7 @@ def vvc_decode(src, out, decoder, crop, matrix, fps):
       vcm vvc decode bus_q37.266 -o bus_q37.png
       vcm vvc decode clip.266 -o clip.mkv --fps 30
     """
-    from pipelines.vvc import decode_file
+    from vcm.pipelines.vvc import decode_file
 
     n = decode_file(src, out, decoder=decoder, matrix=matrix, crop=crop, fps=fps)
     click.echo(f"{out}: {n} picture{'s' if n != 1 else ''} decoded from {src}")

@@ -185,7 +185,7 @@ def process_item(cfg: BatchConfig, item: BatchItem) -> ItemResult:
         fp = input_fingerprint(src, cfg.settings(), item.input)
         state = _worker_state(cfg)
         if item.kind == "video":
-            from pipelines.video import VideoSettings, run_encode_video
+            from vcm.pipelines.video import VideoSettings, run_encode_video
 
             vs = VideoSettings(mode=cfg.mode, intra=cfg.intra, detector=cfg.detector, jrd=cfg.jrd,
                                jrd_offset=cfg.jrd_offset, bg_qp=cfg.bg_qp, qp=cfg.qp, qp_min=cfg.qp_min,
@@ -196,7 +196,7 @@ def process_item(cfg: BatchConfig, item: BatchItem) -> ItemResult:
             objects = sum(f["objects"] for f in rep.per_frame if f["detected"])
             report = rep.to_json()
         else:
-            from pipelines.encode import EncodeSettings, run_encode
+            from vcm.pipelines.encode import EncodeSettings, run_encode
 
             mode = "objects" if cfg.intra else cfg.mode
             es = EncodeSettings(mode=mode, detector=cfg.detector, jrd=cfg.jrd, jrd_offset=cfg.jrd_offset,

@@ -310,8 +310,8 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
     objects, intra) with each predictor gives one point per offset. The first `frames` frames of each video are
     coded; every `sample`-th frame (and the last) is detected, on the original (pseudo ground truth, the
     objects the predictors see) and on the decoded video. mAP@0.5 over all sampled frames of all videos per
-    point; BD-rate on bpp vs mAP@0.5 against plain random access (pipelines.benchmark.compare)."""
-    from pipelines.benchmark import _machine, _versions, compare
+    point; BD-rate on bpp vs mAP@0.5 against plain random access (vcm.pipelines.benchmark.compare)."""
+    from vcm.pipelines.benchmark import _machine, _versions, compare
     from vcm.codec import EncodeParams, create_encoder, rgb_to_yuv
     from vcm.coding.video import analyse, detection_frames, plan_frames
     from vcm.detect import create_detector
