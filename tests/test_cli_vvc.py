@@ -122,7 +122,7 @@ def test_bad_inputs_give_one_line_errors_and_no_output(tmp_path, astronaut_png):
 
 
 def test_doctor_reports_a_working_vvc_path():
-    r = run("doctor", "--json")
+    r = run("doctor", "--json", "-")
     assert r.returncode == 0, r.stdout + r.stderr
     report = json.loads(r.stdout)
     assert "ffmpeg" in report["encoders"] and "pyav" in report["decoders"] and report["vvc_ok"]

@@ -121,10 +121,11 @@ def bus_search(bus_jpg, tmp_path_factory):
     The background QP is at least every object's QP, the setting the method is for: plain VVC at the lowest
     object QP then codes the background finer than objects mode does.
     """
-    from vcm.pipelines.encode import EncodeSettings, run_encode
+    from vcm.pipelines.encode import run_encode
+    from vcm.settings import CodingSettings
 
     out = tmp_path_factory.mktemp("enc") / "bus.266"
-    return run_encode(bus_jpg, out, EncodeSettings(bg_qp=63)), out
+    return run_encode(bus_jpg, out, CodingSettings(bg_qp=63)), out
 
 
 def test_search_keeps_every_object_detected(bus_search):
@@ -164,11 +165,12 @@ def test_no_detections_gives_background_only_file(tmp_path):
     from skimage import data
 
     from vcm.pipelines.decode import run_decode
-    from vcm.pipelines.encode import EncodeSettings, run_encode
+    from vcm.pipelines.encode import run_encode
+    from vcm.settings import CodingSettings
 
     src = tmp_path / "chelsea.png"
     cv2.imwrite(str(src), cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2BGR))
-    report = run_encode(src, tmp_path / "cat.266", EncodeSettings())
+    report = run_encode(src, tmp_path / "cat.266", CodingSettings())
     assert report.objects == [] and len(report.streams) == 1 and report.check["objects"] == 0
     assert report.plain_min_qp["qp"] == 51
     r = run_decode(tmp_path / "cat.266", tmp_path / "cat.png")
@@ -179,7 +181,8 @@ def test_object_no_qp_can_save_stays_in_background(tmp_path):
     """A box the detector cannot find at any QP (a made-up person on the cat picture) gets no crop stream."""
     from skimage import data
 
-    from vcm.pipelines.encode import EncodeSettings, run_encode
+    from vcm.pipelines.encode import run_encode
+    from vcm.settings import CodingSettings
     from vcm.detect import create_detector
     from vcm.types import Detections
 
@@ -189,7 +192,7 @@ def test_object_no_qp_can_save_stays_in_background(tmp_path):
     det = create_detector("hog-person")
     assert len(det.detect([rgb])[0]) == 0
     fake = Detections(rgb.shape[1], rgb.shape[0], (Detection((100.0, 40.0, 180.0, 200.0), 0, "person", 0.9),))
-    report = run_encode(src, tmp_path / "cat.266", EncodeSettings(bg_qp=55), detector=det, detections=fake)
+    report = run_encode(src, tmp_path / "cat.266", CodingSettings(bg_qp=55), detector=det, detections=fake)
     o = report.objects[0]
     assert o["in_background"] and o["jrd"] is None and o["bytes"] is None and o["qp"] == 55
     assert o["still_detected"] is False and len(report.streams) == 1

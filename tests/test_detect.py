@@ -174,7 +174,7 @@ def test_detect_and_map_cli(tmp_path, bus_jpg):
     assert r.exit_code == 0, r.output
     assert "mAP@0.5:      1.0000" in r.output and "mAP@0.5:0.95: 1.0000" in r.output
     # the detections file itself also serves as pseudo ground truth
-    r = CliRunner().invoke(main, ["map", "--gt", str(out), "--pred", str(out), "--json"])
+    r = CliRunner().invoke(main, ["map", "--gt", str(out), "--pred", str(out), "--json", "-"])
     assert json.loads(r.output)["map50"] == 1.0
     r = CliRunner().invoke(main, ["detect", str(bus_jpg), "--json", "-"])
     assert r.exit_code == 0 and json.loads(r.output)["images"] == doc["images"]

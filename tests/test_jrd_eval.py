@@ -78,7 +78,7 @@ def test_jrd_score_of_ground_truth_and_of_a_constant(tmp_path):
     assert s.mae_27_51 == pytest.approx(float(np.abs(truth[mid] - 41).mean())) and s.n_27_51 == int(mid.sum())
     assert s.acc_within_5 == pytest.approx(float((np.abs(truth - 41) <= 5).mean()))
 
-    r = CliRunner().invoke(main, ["jrd-score", "--gt", str(gt), "--pred", str(tmp_path / "c41.json"), "--json"])
+    r = CliRunner().invoke(main, ["jrd-score", "--gt", str(gt), "--pred", str(tmp_path / "c41.json"), "--json", "-"])
     assert json.loads(r.output)["mae"] == pytest.approx(7.4993, abs=1e-4)
 
     # a prediction file that misses objects, or is not JSON: exit 2 with one line naming the file

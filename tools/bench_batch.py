@@ -42,9 +42,11 @@ def make_pictures(folder: Path, n: int) -> list[Path]:
 
 def run_once(src: Path, out: Path, workers: int, executor: str, jrd: str) -> tuple[float, dict]:
     from vcm.pipelines.batch import BatchConfig, run_batch
+    from vcm.settings import CodingSettings
 
     os.environ["VCM_CACHE_DIR"] = tempfile.mkdtemp(prefix="vcm-bench-cache-")  # nothing cached
-    cfg = BatchConfig(src, out, jrd=jrd, workers=workers, executor=executor, progress=False)
+    cfg = BatchConfig(src, out, CodingSettings(jrd=jrd, check=False), workers=workers, executor=executor,
+                      progress=False)
     t = time.perf_counter()
     s = run_batch(cfg, echo=lambda m: None)
     return time.perf_counter() - t, s

@@ -93,14 +93,15 @@ def bench_rd(name, rgb, det, args) -> list[dict]:
 
 def bench_time(name, src_path, args) -> dict:
     """Whole pipeline time (run_encode, encode cache off), objects vs plain, alternating, median of repeats."""
-    from vcm.pipelines.encode import EncodeSettings, run_encode
+    from vcm.pipelines.encode import run_encode
+    from vcm.settings import CodingSettings
     from vcm.detect import create_detector
 
     det = create_detector(args.detector)  # built once: the command's start-up is not what is compared
-    cfgs = {"plain": EncodeSettings(mode="plain", qp=37, preset=args.preset, cache=False),
-            "objects_prior": EncodeSettings(jrd="prior", preset=args.preset, cache=False),
-            "objects_prior_nocmp": EncodeSettings(jrd="prior", preset=args.preset, cache=False, compare_plain=False),
-            "objects_search": EncodeSettings(jrd="search", preset=args.preset, cache=False)}
+    cfgs = {"plain": CodingSettings(mode="plain", qp=37, preset=args.preset, cache=False),
+            "objects_prior": CodingSettings(jrd="prior", preset=args.preset, cache=False),
+            "objects_prior_nocmp": CodingSettings(jrd="prior", preset=args.preset, cache=False, compare_plain=False),
+            "objects_search": CodingSettings(jrd="search", preset=args.preset, cache=False)}
     times = {k: [] for k in cfgs}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeat):

@@ -6,32 +6,19 @@ import sys
 
 import click
 
-from vcm.codec.base import PRESETS
+from vcm.cli.options import coding_options, pop_settings
 
 
 @click.command("batch")
 @click.argument("in_dir", type=click.Path(file_okay=False))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Output folder: IN_DIR's tree mirrored (.266 files), manifest.csv, summary.json.")
-@click.option("--mode", type=click.Choice(["objects", "frame", "plain"]), default="objects", show_default=True,
-              help="Coding mode for pictures and videos (see `vcm encode --help`).")
-@click.option("--intra", is_flag=True, help="Videos: objects mode on every frame, all-intra.")
-@click.option("--detector", default="hog-person", show_default=True, help="Detector spec.")
-@click.option("--jrd", default="prior", show_default=True,
-              help="JRD predictor: prior (instant), search (exact, slow), dtjrd:CKPT, fixed:Q.")
-@click.option("--jrd-offset", type=int, default=0, show_default=True, help="Object QP = JRD + offset.")
-@click.option("--bg-qp", type=click.IntRange(0, 63), default=51, show_default=True, help="Background QP.")
-@click.option("--qp", type=click.IntRange(0, 63), help="The QP of --mode plain.")
-@click.option("--margin", type=click.IntRange(0, 4096), default=48, show_default=True,
-              help="Pixels of context coded around each box.")
-@click.option("--preset", type=click.Choice(PRESETS), default="faster", show_default=True)
-@click.option("--encoder", default="ffmpeg", show_default=True, help="Encoder backend.")
-@click.option("--intra-period", type=click.IntRange(1, 1024), default=32, show_default=True,
-              help="Videos: frames per segment.")
-@click.option("--detect-every", type=click.IntRange(1), default=1, show_default=True,
-              help="Videos: run the detector on every k-th frame.")
-@click.option("--frames", "max_frames", type=click.IntRange(1), default=None, help="Videos: at most N frames each.")
-@click.option("--check", is_flag=True, help="Decode every output and run the detector again (twice the time).")
+@coding_options("mode", "intra", "detector", "conf", "det_iou", "imgsz", "classes", "device", "jrd", "jrd_offset",
+                "bg_qp", "qp", "qp_min", "margin", "preset", "encoder", "matrix", "intra_period", "detect_every",
+                "max_frames", "check",
+                defaults={"jrd": "prior", "check": False},
+                help={"jrd": "JRD predictor: prior (instant), search (exact, slow), dtjrd:CKPT, fixed:Q.",
+                      "check": "Decode every output and run the detector again (twice the time)."})
 @click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
               help="Items coded at the same time (processes, or Ray tasks).")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
@@ -39,8 +26,7 @@ from vcm.codec.base import PRESETS
 @click.option("--ray-address", default=None,
               help="Address of a running Ray cluster (host:port or ray://...). Default: start a local Ray.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def batch(in_dir, out_dir, mode, intra, detector, jrd, jrd_offset, bg_qp, qp, margin, preset, encoder,
-          intra_period, detect_every, max_frames, check, workers, executor, ray_address, quiet):
+def batch(in_dir, out_dir, workers, executor, ray_address, quiet, **opts):
     """Code every picture and video under IN_DIR into OUT_DIR (tree mirrored, inputs never touched).
 
     \b
@@ -59,10 +45,8 @@ def batch(in_dir, out_dir, mode, intra, detector, jrd, jrd_offset, bg_qp, qp, ma
     """
     from vcm.pipelines.batch import BatchConfig, format_summary, run_batch
 
-    cfg = BatchConfig(in_dir, out_dir, mode=mode, intra=intra, detector=detector, jrd=jrd, jrd_offset=jrd_offset,
-                      bg_qp=bg_qp, qp=qp, margin=margin, encoder=encoder, preset=preset, intra_period=intra_period,
-                      detect_every=detect_every, max_frames=max_frames, check=check, workers=workers,
-                      executor=executor, ray_address=ray_address, progress=not quiet)
+    cfg = BatchConfig(in_dir, out_dir, pop_settings(opts, compare_plain=False), workers=workers, executor=executor,
+                      ray_address=ray_address, progress=not quiet)
     summary = run_batch(cfg)
     for line in format_summary(summary):
         click.echo(line)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vcm.codec.base import PRESETS
+from vcm.cli.options import coding_options, detector_options, pop_detector
 from vcm.errors import VcmError
 
 
@@ -30,7 +30,7 @@ def _words(ctx, param, value):
 @click.option("--gt", type=click.Path(dir_okay=False),
               help="COCO instances json for the pictures (matched by file name). Default: the detections on the "
                    "originals are the ground truth (pseudo ground truth).")
-@click.option("--detector", default=None, help="Detector spec (default hog-person: offline, no weights).")
+@detector_options
 @click.option("--jrd", default="search,prior", show_default=True, callback=_words,
               help="JRD predictors, comma-separated: search (the oracle), prior, dtjrd:CKPT, fixed:Q.")
 @click.option("--qps", default="22,27,32,37,42,47", show_default=True, callback=_ints,
@@ -41,11 +41,9 @@ def _words(ctx, param, value):
               help="Coding modes: plain (always run, the anchor), frame, objects, blur.")
 @click.option("--bg-qps", default=None, callback=_ints,
               help="Background QPs for objects mode (one RD point per offset and bg QP). Default: 51.")
-@click.option("--preset", type=click.Choice(PRESETS), default="faster", show_default=True)
-@click.option("--encoder", default="ffmpeg", show_default=True, help="Encoder backend: ffmpeg, vvenc or vtm.")
+@coding_options("preset", "encoder", "matrix", "margin")
 @click.option("--decoder", default="pyav", show_default=True, help="Decoder backend: pyav, ffmpeg, vvdec or vtm.")
-@click.option("--margin", type=int, default=None, help="Pixels of context around each object box (default 16).")
-@click.option("--iou", type=float, default=0.5, show_default=True,
+@click.option("--match-iou", "iou", type=float, default=0.5, show_default=True,
               help="IoU of the still-detected rule (the kept fraction column).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Processes, one picture each at a time.")
 @click.option("--limit", type=int, default=None, help="Only the first N pictures (sorted by name).")
@@ -57,8 +55,8 @@ def _words(ctx, param, value):
 @click.option("--intra-period", type=click.IntRange(1, 1024), default=32, show_default=True,
               help="Videos: frames per segment.")
 @click.option("--intra", is_flag=True, help="Videos: also the all-intra objects mode (`vcm encode --intra`).")
-def benchmark(data, out, gt, detector, jrd, qps, offsets, modes, bg_qps, preset, encoder, decoder, margin, iou,
-              workers, limit, quiet, frames, sample, intra_period, intra):
+def benchmark(data, out, gt, jrd, qps, offsets, modes, bg_qps, preset, encoder, matrix, margin, decoder, iou,
+              workers, limit, quiet, frames, sample, intra_period, intra, **det_opts):
     """Bits saved against plain VVC at equal detection accuracy, over a folder of pictures.
 
     Plain VVC at each QP is the anchor; each JRD mode gives one RD point per predictor and offset. Per
@@ -91,8 +89,9 @@ def benchmark(data, out, gt, detector, jrd, qps, offsets, modes, bg_qps, preset,
 
     if iou is not None and not 0.0 < iou <= 1.0:
         raise VcmError(f"--iou {iou} is outside (0, 1]", fix="use e.g. --iou 0.5")
-    cfg = BenchmarkConfig(data=data, out=out, gt=gt, detector=detector, jrd=jrd, qps=qps, offsets=offsets,
-                          modes=modes, bg_qps=bg_qps or (), preset=preset, encoder=encoder, decoder=decoder,
+    ds = pop_detector(det_opts)
+    cfg = BenchmarkConfig(data=data, out=out, gt=gt, detector=ds.detector, detector_options=ds.options(), jrd=jrd, qps=qps, offsets=offsets,
+                          modes=modes, bg_qps=bg_qps or (), preset=preset, encoder=encoder, matrix=matrix, decoder=decoder,
                           margin=margin, iou=iou, workers=workers, limit=limit, progress=not quiet)
     from pathlib import Path
 

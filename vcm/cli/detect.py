@@ -1,7 +1,7 @@
 """`vcm detect`: run a detector on pictures; write detections JSON, COCO pseudo ground truth, drawn pictures.
 
-`detector_options` is the one set of --detector/--conf/--iou/--imgsz/--classes/--device options; other
-commands reuse it (`@detector_options` then `create_detector(**detector_kwargs(opts))`).
+The detector options are the shared ones of vcm/cli/options.py (`@detector_options`), as on every command
+that detects.
 """
 from __future__ import annotations
 
@@ -10,40 +10,7 @@ from pathlib import Path
 
 import click
 
-from vcm.detect.base import DEFAULT_DETECTOR
-
-
-def detector_options(f):
-    """Add the common detector options to a click command (they arrive as keyword arguments)."""
-    opts = [
-        click.option("--detector", "-d", "detector", default=DEFAULT_DETECTOR, show_default=True,
-                     help="hog-person (offline, OpenCV HOG people), haar-face, haar-fullbody, haar-upperbody, "
-                          "or YOLO/RT-DETR weights (yolo11n.pt, runs/best.pt) or a model .yaml."),
-        click.option("--conf", type=float, default=None,
-                     help="Confidence threshold (YOLO default 0.25; hog-person 0.5 = SVM margin 0)."),
-        click.option("--iou", "det_iou", type=float, default=None, help="NMS IoU of YOLO/RT-DETR (default 0.7)."),
-        click.option("--imgsz", type=int, default=None, help="YOLO/RT-DETR input size (default 640)."),
-        click.option("--classes", default=None, help="Keep only these classes: ids or names, e.g. 0,2 or person,car."),
-        click.option("--device", default=None, help="YOLO/RT-DETR device: cpu, cuda:0 (default: cuda if available)."),
-    ]
-    for o in reversed(opts):
-        f = o(f)
-    return f
-
-
-def make_detector(detector: str, conf=None, det_iou=None, imgsz=None, classes=None, device=None, **extra):
-    """Build the detector from the options `detector_options` added (None = backend default)."""
-    from vcm.detect import create_detector, is_ultralytics_spec
-
-    opts = {"conf": conf}
-    if is_ultralytics_spec(detector):
-        opts.update(iou=det_iou, imgsz=imgsz, classes=classes, device=device, **extra)
-    else:
-        ignored = [n for n, v in (("--iou", det_iou), ("--imgsz", imgsz), ("--classes", classes),
-                                  ("--device", device)) if v is not None]
-        if ignored:
-            click.echo(f"note: {', '.join(ignored)} apply to YOLO/RT-DETR only; ignored for {detector}", err=True)
-    return create_detector(detector, **opts)
+from vcm.cli.options import detector_options, pop_detector
 
 
 def _unique_names(paths: list[Path]) -> list[str]:
@@ -67,7 +34,7 @@ def _unique_names(paths: list[Path]) -> list[str]:
 @click.option("--draw", "draw_dir", type=click.Path(file_okay=False),
               help="Write each picture with its boxes drawn to DIR/<name>.png.")
 @click.option("--batch", type=int, default=8, show_default=True, help="Pictures per detector call.")
-def detect(images, detector, conf, det_iou, imgsz, classes, device, json_path, coco_path, draw_dir, batch):
+def detect(images, json_path, coco_path, draw_dir, batch, **det_opts):
     """Find objects in pictures with a detector.
 
     \b
@@ -86,7 +53,7 @@ def detect(images, detector, conf, det_iou, imgsz, classes, device, json_path, c
     from vcm.gt import detections_to_coco, write_coco
     from vcm.media import read_picture, write_picture
 
-    det = make_detector(detector, conf, det_iou, imgsz, classes, device)
+    det = pop_detector(det_opts).build()
     paths = [Path(p) for p in images]
     draw_names = _unique_names(paths)
     entries = []

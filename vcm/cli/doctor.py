@@ -3,30 +3,28 @@ from __future__ import annotations
 
 import click
 
+from vcm.cli.options import emit, json_option
+
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
-def doctor(as_json):
+@json_option("the findings")
+def doctor(json_path):
     """Show which VVC encoders/decoders, torch devices and detector weights are usable.
 
     \b
     Example:
       vcm doctor
+      vcm doctor --json -      the findings as JSON on stdout
     Exit code 0 when at least one VVC encoder and one decoder really code and decode a
     test picture here, 1 otherwise.
     """
-    import json
     import sys
 
     from vcm.pipelines.doctor import diagnose
 
     report = diagnose()
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-    else:
-        width = max(len(r["name"]) for r in report["rows"])
-        for r in report["rows"]:
-            mark = "ok " if r["ok"] else "-- "
-            click.echo(f"{mark} {r['name']:<{width}}  {r['detail']}")
-        click.echo(f"\nVVC encode+decode works: {'yes' if report['vvc_ok'] else 'NO'}")
+    width = max(len(r["name"]) for r in report["rows"])
+    lines = [f"{'ok ' if r['ok'] else '-- '} {r['name']:<{width}}  {r['detail']}" for r in report["rows"]]
+    lines.append(f"\nVVC encode+decode works: {'yes' if report['vvc_ok'] else 'NO'}")
+    emit(json_path, report, "\n".join(lines))
     sys.exit(0 if report["vvc_ok"] else 1)

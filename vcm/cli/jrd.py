@@ -8,13 +8,7 @@ from pathlib import Path
 
 import click
 
-
-def _echo_scores(scores, as_json: bool, extra: dict | None = None) -> None:
-    if as_json:
-        click.echo(json.dumps(dict(scores.to_json(), **(extra or {})), indent=2))
-    else:
-        for line in scores.lines():
-            click.echo(line)
+from vcm.cli.options import emit, json_option
 
 
 @click.command("train")
@@ -141,8 +135,8 @@ def jrd_eval(data, jrd, split, device, batch_size, decode, json_out, pred_out, q
               help="Predictions in the same format, with OWJRD or PreOWJRD lists.")
 @click.option("--median", type=float, default=None,
               help="Constant for the baseline [default: the median of the ground truth].")
-@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def jrd_score(gt_path, pred_path, median, as_json):
+@json_option("the metrics")
+def jrd_score(gt_path, pred_path, median, json_path):
     """Score JRD predictions stored in the authors' per-image JSON format.
 
     \b
@@ -158,4 +152,5 @@ def jrd_score(gt_path, pred_path, median, as_json):
     """
     from vcm.jrd.scoring import score_files
 
-    _echo_scores(score_files(gt_path, pred_path, median), as_json)
+    scores = score_files(gt_path, pred_path, median)
+    emit(json_path, scores.to_json(), "\n".join(scores.lines()))

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from vcm.cli.detect import detector_options
+from vcm.cli.options import detector_options, pop_detector
 from vcm.codec.base import PRESETS
 
 
@@ -65,8 +65,8 @@ def _command_line(ctx: click.Context) -> str:
 @click.option("--matrix", type=click.Choice(["bt709", "bt601"]), default="bt709", show_default=True,
               help="RGB -> YUV matrix of the coding (as `vcm encode`).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def label(pictures_dir, out, detector, conf, det_iou, imgsz, classes, device, qps, qp_step, search, window,
-          match_iou, min_score, gt, seed, split, workers, encoder, preset, matrix, quiet):
+def label(pictures_dir, out, qps, qp_step, search, window,
+          match_iou, min_score, gt, seed, split, workers, encoder, preset, matrix, quiet, **det_opts):
     """Label objects with their JRD and write an OW-JRD-style dataset for `vcm train`.
 
     Each picture is coded whole, all-intra, at every QP asked for (the smart search codes only the QPs the
@@ -94,13 +94,8 @@ def label(pictures_dir, out, detector, conf, det_iou, imgsz, classes, device, qp
 
     from vcm.pipelines.label import LabelConfig, run_label
     from vcm import labeling
-    from vcm.detect import is_ultralytics_spec
-
-    det_opts = {"conf": conf}
-    if is_ultralytics_spec(detector):
-        det_opts.update(iou=det_iou, imgsz=imgsz, classes=classes, device=device)
-    det_opts = {k: v for k, v in det_opts.items() if v is not None}
-    cfg = LabelConfig(pictures=Path(pictures_dir), out=Path(out), detector=detector, detector_options=det_opts,
+    ds = pop_detector(det_opts)
+    cfg = LabelConfig(pictures=Path(pictures_dir), out=Path(out), detector=ds.detector, detector_options=ds.options(),
                       qps=labeling.parse_qps(qps, qp_step), search=search, window=window, match_iou=match_iou,
                       min_score=min_score, encoder=encoder, preset=preset, matrix=matrix,
                       gt=Path(gt) if gt else None, seed=seed, split=split, workers=workers, progress=not quiet,

@@ -7,6 +7,8 @@ import warnings
 
 import click
 
+from vcm.cli.options import emit, json_option
+
 
 def _num(v: float, fmt: str) -> str:
     return "undefined" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
@@ -21,8 +23,8 @@ def _num(v: float, fmt: str) -> str:
               help="Pair predicted and ground-truth pictures by file name, or by position (coded copies "
                    "with other names).")
 @click.option("--max-dets", type=int, default=100, show_default=True, help="Boxes per picture counted (COCO: 100).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (with per-class AP).")
-def map_cmd(gt_path, pred_path, match, max_dets, as_json):
+@json_option("the result (with per-class AP)")
+def map_cmd(gt_path, pred_path, match, max_dets, json_path):
     """COCO mAP@0.5 and mAP@0.5:0.95 of predictions against ground truth (pycocotools).
 
     \b
@@ -40,9 +42,10 @@ def map_cmd(gt_path, pred_path, match, max_dets, as_json):
     gt = load_ground_truth(gt_path)
     pred = load_predictions(pred_path)
     res = evaluate_map(gt, pred, match=match, max_dets=max_dets)
-    if as_json:
-        click.echo(json.dumps(res.to_json(), indent=2))
-        return
+    if json_path:
+        emit(json_path, res.to_json())
+        if json_path == "-":
+            return
     click.echo(f"mAP@0.5:      {_num(res.map50, '.4f')}")
     click.echo(f"mAP@0.5:0.95: {_num(res.map50_95, '.4f')}")
     click.echo(f"pictures {res.n_images}, ground-truth boxes {res.n_gt}, predicted boxes {res.n_pred}")

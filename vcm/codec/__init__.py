@@ -9,7 +9,6 @@ Backends: encoders `ffmpeg` (default: imageio-ffmpeg's static ffmpeg with libvve
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import shutil
 import tempfile
@@ -20,6 +19,7 @@ import numpy as np
 from vcm.codec.base import Decoder, EncodeParams, Encoder, YuvClip, YuvFrame
 from vcm.codec.colour import psnr, rgb_to_yuv, yuv_to_rgb
 from vcm.errors import VcmError
+from vcm.registry import Registry
 from vcm.fsutil import atomic_path
 from vcm.media import read_picture
 from vcm.types import EncodeResult
@@ -38,11 +38,7 @@ __all__ = ["EncodeParams", "YuvFrame", "YuvClip", "Encoder", "Decoder", "create_
 
 
 def _create(registry: dict, kind: str, name: str, check: bool):
-    target = registry.get(name)
-    if target is None:
-        raise VcmError(f"unknown {kind} {name!r}", fix=f"use one of: {', '.join(registry)}")
-    module, cls = target.split(":")
-    obj = getattr(importlib.import_module(module), cls)()
+    obj = Registry(kind, registry, fix=f"use one of: {', '.join(registry)}").resolve(name)()
     if check and not obj.available():
         raise VcmError(f"{kind} {name!r} is not usable on this machine (program missing)",
                        fix=f"run `vcm doctor`, or use --{kind} {DEFAULT_ENCODER if kind == 'encoder' else DEFAULT_DECODER}")

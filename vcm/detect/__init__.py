@@ -9,3 +9,16 @@ from vcm.detect.base import (DEFAULT_DETECTOR, OFFLINE_FIX, Detector, create_det
 
 __all__ = ["DEFAULT_DETECTOR", "OFFLINE_FIX", "Detector", "create_detector", "is_ultralytics_spec",
            "known_detectors", "register_detector"]
+
+
+class _CallableModule(__import__("types").ModuleType):
+    """`vcm.detect(picture, **options)` is the Python API's detect (vcm.api.detect), while `vcm.detect` stays
+    this package (`vcm.detect.create_detector`): the package and the API function share one name."""
+
+    def __call__(self, picture, **options):
+        from vcm.api import detect
+
+        return detect(picture, **options)
+
+
+__import__("sys").modules[__name__].__class__ = _CallableModule

@@ -7,7 +7,6 @@ detector produced (spec, thresholds, weights sha256, library version).
 """
 from __future__ import annotations
 
-import importlib
 import os
 from abc import ABC, abstractmethod
 from typing import Any, Sequence
@@ -15,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from vcm.errors import VcmError
+from vcm.registry import Registry
 from vcm.types import Detection, Detections
 
 DEFAULT_DETECTOR = "hog-person"  # the trained detector that installs from PyPI and needs no download
@@ -134,9 +134,5 @@ def create_detector(spec: str | os.PathLike | None = None, **options: Any) -> De
     if target is None:
         raise VcmError(f"unknown detector {spec!r}",
                        fix=f"use one of {', '.join(sorted(_REGISTRY))}, or a YOLO/RT-DETR weights file (.pt)")
-    module_name, cls_name = target.split(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
-    try:
-        return cls(spec, **options)
-    except TypeError as e:  # an option this backend does not have
-        raise VcmError(f"detector {spec!r}: {e}", fix="drop the options this detector does not take") from e
+    name = spec if spec in _REGISTRY else "<ultralytics>"
+    return Registry("detector", {**_REGISTRY, "<ultralytics>": _ULTRALYTICS}).create(name, spec, spec=spec, **options)

@@ -5,13 +5,13 @@ the registry maps names to "module:Class" strings so that torch is imported only
 """
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
 
 from vcm.errors import VcmError
+from vcm.registry import Registry
 from vcm.types import Detections, ObjectJRD
 
 NUM_CLASSES = 64  # VVC QP classes 0..63
@@ -47,9 +47,6 @@ def register_predictor(name: str, target: str) -> None:
 def create_predictor(spec: str, **options: Any) -> JRDPredictor:
     """Build a predictor from its spec string (`fixed:37`, `prior`, `search`, `dtjrd:CKPT`)."""
     name, _, arg = spec.partition(":")
-    target = _REGISTRY.get(name)
-    if target is None:
+    if name not in _REGISTRY:
         raise VcmError(f"unknown JRD predictor {spec!r}", fix=f"use one of {', '.join(sorted(_REGISTRY))}")
-    module_name, cls_name = target.split(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
-    return cls(arg or None, **options)
+    return Registry("JRD predictor", _REGISTRY).resolve(name)(arg or None, **options)

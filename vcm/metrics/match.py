@@ -6,9 +6,17 @@ the coded picture, returns a box of the same class whose IoU with the original b
 check, the benchmark and the tests all call `still_detected` / `still_detected_all`, so the criterion
 lives here and nowhere else.
 
+Hysteresis (two thresholds): an object the machine *must keep* is one whose score on the original is at
+least `keep_score`; it is *still detected* on a coded picture when a same-class box with IoU >= `iou` scores at
+least the lower `min_score` (the detect score). A box that sits near one threshold is then neither counted as
+lost by noise (its coded score may dip below keep_score) nor protected at any price (boxes under keep_score
+are not objects to keep: they are coded with the background and cost no extra bits). `must_keep()` picks the
+objects to keep; search, `vcm label`, the encoder's final check, benchmark pseudo ground truth and the tests
+all use it.
+
 Detectors already drop boxes under their own confidence threshold, so `min_score=None` means "whatever the
-detector returned"; `StillDetectedRule.for_detector(det)` states the detector's threshold explicitly (use
-it when candidate detections come from a file or a run with a lower threshold).
+detector returned"; `StillDetectedRule.for_detector(det)` takes the detector's threshold as the detect score
+and `KEEP_SCORE` (or the detector's threshold, if higher) as the keep score.
 """
 from __future__ import annotations
 
@@ -19,25 +27,49 @@ import numpy as np
 
 from vcm.types import Detection, Detections
 
+KEEP_SCORE = 0.5  # score on the original from which an object must be kept (measured: docs/POLICY.md)
+
 
 @dataclass(frozen=True)
 class StillDetectedRule:
-    """Same class, IoU >= `iou` with the original box, score >= `min_score` (None: no extra score bar)."""
+    """Same class, IoU >= `iou` with the original box, score >= `min_score` (None: no extra score bar);
+    objects to keep score >= `keep_score` on the original (None: every detection)."""
 
     iou: float = 0.5
     min_score: float | None = None
     match_by: str = "class_id"  # "class_id" or "label" (use "label" across detectors with other class ids)
+    keep_score: float | None = None
 
     def __post_init__(self):
         if not 0.0 < self.iou <= 1.0:
             raise ValueError(f"IoU threshold must be in (0, 1], got {self.iou}")
         if self.match_by not in ("class_id", "label"):
             raise ValueError(f"match_by must be 'class_id' or 'label', got {self.match_by!r}")
+        if self.keep_score is not None and self.min_score is not None and self.keep_score < self.min_score:
+            raise ValueError(f"keep score {self.keep_score} is below the detect score {self.min_score}")
+
+    @property
+    def detect_score(self) -> float | None:
+        return self.min_score
 
     @classmethod
-    def for_detector(cls, detector: Any, iou: float = 0.5) -> "StillDetectedRule":
-        """The rule with the detector's own confidence threshold as the score bar."""
-        return cls(iou=iou, min_score=getattr(detector, "score_threshold", None))
+    def for_detector(cls, detector: Any, iou: float = 0.5, keep_score: float | None = None,
+                     detect_score: float | None = None) -> "StillDetectedRule":
+        """The rule with the detector's own confidence threshold as the detect score, and `keep_score`
+        (default KEEP_SCORE, never below the detect score) for the objects to keep."""
+        det = getattr(detector, "score_threshold", None) if detect_score is None else detect_score
+        keep = KEEP_SCORE if keep_score is None else keep_score
+        if det is not None:
+            keep = max(keep, det)
+        return cls(iou=iou, min_score=det, keep_score=keep)
+
+    def keeps(self, d: Detection) -> bool:
+        """Is `d` (a detection on the original) an object the machine must keep?"""
+        return self.keep_score is None or d.score >= self.keep_score
+
+    def must_keep(self, detections: Detections | Sequence[Detection]) -> list[int]:
+        """Indices of the detections to keep (score >= keep_score), in order."""
+        return [i for i, d in enumerate(_candidates(detections)) if self.keeps(d)]
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

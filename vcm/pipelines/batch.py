@@ -16,14 +16,15 @@ import hashlib
 import io
 import json
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from vcm.errors import VcmError
+from vcm.settings import CodingSettings
 from vcm.fsutil import write_bytes_atomic, write_json_atomic
+from vcm.runner import Progress, digest, load_record, remove_stale_temps, run_tasks
 
 MANIFEST_FIELDS = ("input", "output", "status", "bytes", "objects", "seconds", "error")
 STATE_DIR = ".vcm-batch"
@@ -33,33 +34,15 @@ EXECUTORS = ("local", "ray")
 
 @dataclass
 class BatchConfig:
-    """Everything that changes the outputs (the settings part of every item's fingerprint) plus how to run."""
+    """The coding settings of every item (the settings part of each item's fingerprint) plus how to run."""
 
     in_dir: Path
     out_dir: Path
-    mode: str = "objects"
-    intra: bool = False
-    detector: str = "hog-person"
-    jrd: str = "prior"
-    jrd_offset: int = 0
-    bg_qp: int = 51
-    qp: int | None = None
-    qp_min: int = 0
-    margin: int = 48  # vcm.qp.DEFAULT_MARGIN
-    encoder: str = "ffmpeg"
-    preset: str = "faster"
-    matrix: str = "bt709"
-    intra_period: int = 32
-    detect_every: int = 1
-    max_frames: int | None = None
-    check: bool = False  # decode every output and re-detect (doubles the time)
-    # how to run (not part of the fingerprint)
+    coding: CodingSettings = CodingSettings(jrd="prior", check=False, compare_plain=False)
     workers: int = 1
     executor: str = "local"
     ray_address: str | None = None
     progress: bool = True
-
-    RUN_FIELDS = ("in_dir", "out_dir", "workers", "executor", "ray_address", "progress")
 
     def __post_init__(self):
         self.in_dir, self.out_dir = Path(self.in_dir), Path(self.out_dir)
@@ -67,12 +50,10 @@ class BatchConfig:
             raise VcmError(f"--workers {self.workers} is not a positive number", fix="use --workers 1 or more")
         if self.executor not in EXECUTORS:
             raise VcmError(f"unknown executor {self.executor!r}", fix="use --executor local or ray")
-        if self.mode == "plain" and self.qp is None:
-            raise VcmError("--mode plain needs --qp", fix="add --qp Q, e.g. --qp 37")
+        self.coding = self.coding.replace(compare_plain=False)  # batch reports bytes, not a comparison
 
     def settings(self) -> dict[str, Any]:
-        d = asdict(self)
-        return {k: v for k, v in d.items() if k not in self.RUN_FIELDS}
+        return self.coding.output_settings() | {"check": self.coding.check}
 
 
 @dataclass(frozen=True)
@@ -136,7 +117,7 @@ def input_fingerprint(path: Path, settings: dict[str, Any], name: str | None = N
     st = path.stat()
     ident = {"path": name or str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
              "sha256": sha256_file(path) if st.st_size <= HASH_LIMIT else None, "settings": settings}
-    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    return digest(ident)
 
 
 def _state_path(out_dir: Path, item: BatchItem) -> Path:
@@ -145,12 +126,9 @@ def _state_path(out_dir: Path, item: BatchItem) -> Path:
 
 def finished(cfg: BatchConfig, item: BatchItem, fingerprint: str) -> ItemResult | None:
     """The recorded result of an item done earlier with the same input and settings, if its output is intact."""
-    try:
-        doc = json.loads(_state_path(cfg.out_dir, item).read_text())
-    except (OSError, ValueError):
-        return None
+    doc = load_record(_state_path(cfg.out_dir, item), fingerprint)
     out = cfg.out_dir / item.output
-    if doc.get("fingerprint") != fingerprint or doc.get("status") != "ok":
+    if doc is None or doc.get("status") != "ok":
         return None
     if not out.is_file() or out.stat().st_size != doc.get("bytes"):
         return None
@@ -166,12 +144,11 @@ _STATE: dict[str, Any] = {}
 
 def _worker_state(cfg: BatchConfig) -> dict[str, Any]:
     """The detector and predictors of this worker process, built on first use and kept for every item."""
-    key = json.dumps({"detector": cfg.detector, "encoder": cfg.encoder}, sort_keys=True)
+    key = json.dumps({"detector": asdict(cfg.coding.detector_settings), "encoder": cfg.coding.encoder},
+                     sort_keys=True)
     if _STATE.get("key") != key:
-        from vcm.detect import create_detector
-
         _STATE.clear()
-        _STATE.update(key=key, detector=create_detector(cfg.detector), predictors={}, pid=os.getpid(), items=0)
+        _STATE.update(key=key, detector=cfg.coding.build_detector(), predictors={}, pid=os.getpid(), items=0)
     _STATE["items"] += 1
     return _STATE
 
@@ -185,27 +162,19 @@ def process_item(cfg: BatchConfig, item: BatchItem) -> ItemResult:
         fp = input_fingerprint(src, cfg.settings(), item.input)
         state = _worker_state(cfg)
         if item.kind == "video":
-            from vcm.pipelines.video import VideoSettings, run_encode_video
+            from vcm.pipelines.video import run_encode_video
 
-            vs = VideoSettings(mode=cfg.mode, intra=cfg.intra, detector=cfg.detector, jrd=cfg.jrd,
-                               jrd_offset=cfg.jrd_offset, bg_qp=cfg.bg_qp, qp=cfg.qp, qp_min=cfg.qp_min,
-                               margin=cfg.margin, encoder=cfg.encoder, preset=cfg.preset, matrix=cfg.matrix,
-                               intra_period=cfg.intra_period, detect_every=cfg.detect_every,
-                               max_frames=cfg.max_frames, check=cfg.check, compare_plain=False)
-            rep = run_encode_video(src, out, vs, detector=state["detector"], predictors=state["predictors"])
+            rep = run_encode_video(src, out, cfg.coding, detector=state["detector"], predictors=state["predictors"])
             objects = sum(f["objects"] for f in rep.per_frame if f["detected"])
-            report = rep.to_json()
         else:
-            from vcm.pipelines.encode import EncodeSettings, run_encode
+            from vcm.pipelines.encode import run_encode
 
-            mode = "objects" if cfg.intra else cfg.mode
-            es = EncodeSettings(mode=mode, detector=cfg.detector, jrd=cfg.jrd, jrd_offset=cfg.jrd_offset,
-                                bg_qp=cfg.bg_qp, qp=cfg.qp, qp_min=cfg.qp_min, margin=cfg.margin,
-                                encoder=cfg.encoder, preset=cfg.preset, matrix=cfg.matrix, check=cfg.check,
-                                compare_plain=False)
-            rep = run_encode(src, out, es, detector=state["detector"])
+            coding = cfg.coding.replace(mode="objects") if cfg.coding.intra else cfg.coding
+            rep = run_encode(src, out, coding.replace(**{k: getattr(CodingSettings(), k)
+                                                         for k in coding.video_only_given()}),
+                             detector=state["detector"])
             objects = len(rep.objects)
-            report = rep.to_json()
+        report = rep.to_json()
         res = ItemResult(item.input, item.output, "ok", out.stat().st_size, objects,
                          round(time.perf_counter() - t0, 3), "", fp, report)
     except VcmError as e:
@@ -224,20 +193,14 @@ def _crashed(item: BatchItem, e: Exception) -> ItemResult:
     return ItemResult(item.input, item.output, "failed",
                       error=f"worker died: {type(e).__name__}: {e}".replace("\n", " ")[:500])
 
-def _run_local(cfg: BatchConfig, todo: list[BatchItem], done: Callable[[ItemResult], None]) -> None:
-    if cfg.workers == 1 or len(todo) <= 1:
-        for it in todo:
-            done(process_item(cfg, it))
-        return
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+def _process_task(task: tuple[BatchConfig, BatchItem]) -> ItemResult:
+    return process_item(*task)
 
-    with ProcessPoolExecutor(max_workers=min(cfg.workers, len(todo))) as pool:
-        futs = {pool.submit(process_item, cfg, it): it for it in todo}
-        for f in as_completed(futs):
-            try:
-                done(f.result())
-            except Exception as e:  # noqa: BLE001 - a worker that died (killed, out of memory): record, go on
-                done(_crashed(futs[f], e))
+
+def _run_local(cfg: BatchConfig, todo: list[BatchItem], done: Callable[[ItemResult], None]) -> None:
+    run_tasks(_process_task, [(cfg, it) for it in todo], workers=cfg.workers,
+              done=lambda task, r: (done(r), f"{r.status} {r.input}")[1],
+              failed=lambda task, e: _crashed(task[1], e), progress=cfg.progress, unit="item", what="items")
 
 
 def _run_ray(cfg: BatchConfig, todo: list[BatchItem], done: Callable[[ItemResult], None]) -> None:
@@ -262,12 +225,16 @@ def _run_ray(cfg: BatchConfig, todo: list[BatchItem], done: Callable[[ItemResult
         cfg_ref = ray.put(cfg)
         refs = {task.remote(cfg_ref, it): it for it in todo}
         pending = list(refs)
+        bar = Progress(len(pending), cfg.progress, "item")
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             try:
-                done(ray.get(ready[0]))
+                r = ray.get(ready[0])
             except Exception as e:  # noqa: BLE001 - a worker that died: record, go on
-                done(_crashed(refs[ready[0]], e))
+                r = _crashed(refs[ready[0]], e)
+            done(r)
+            bar.step(f"{r.status} {r.input}")
+        bar.close()
     finally:
         if started:
             ray.shutdown()
@@ -305,7 +272,7 @@ def run_batch(cfg: BatchConfig, echo: Callable[[str], None] = print) -> dict[str
         raise VcmError("no pictures or videos in this folder", path=cfg.in_dir,
                        fix="give a folder holding png/jpg/... pictures or mp4/mkv/... videos")
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(cfg.out_dir)
+    remove_stale_temps(cfg.out_dir)
     t0 = time.perf_counter()
     settings = cfg.settings()
     results: dict[str, ItemResult] = {}
@@ -325,47 +292,18 @@ def run_batch(cfg: BatchConfig, echo: Callable[[str], None] = print) -> dict[str
         write_bytes_atomic(manifest, manifest_text(results.values()).encode())
 
     save()
-    bar = _progress(len(todo), cfg.progress)
 
     def done(r: ItemResult) -> None:
         results[r.input] = r
         save()
-        bar(r)
 
-    try:
-        (_run_ray if cfg.executor == "ray" else _run_local)(cfg, todo, done)
-    finally:
-        bar(None)
+    (_run_ray if cfg.executor == "ray" else _run_local)(cfg, todo, done)
     summary = summarize(list(results.values()), time.perf_counter() - t0)
     summary.update(settings=settings, executor=cfg.executor, workers=cfg.workers, format="vcm-batch/1",
                    worker_pids=sorted({r.report.get("worker_pid") for r in results.values()
                                        if r.report.get("worker_pid")}))
     write_json_atomic(cfg.out_dir / "summary.json", summary)
     return summary
-
-
-def _remove_stale_temps(out_dir: Path) -> None:
-    """Temporary files a killed run left behind (vcm.fsutil.atomic_path names them `.NAME.XXXX.tmpEXT`)."""
-    for root, _dirs, files in os.walk(out_dir):
-        for f in files:
-            if f.startswith(".") and ".tmp" in f:
-                Path(root, f).unlink(missing_ok=True)
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled or total == 0:
-        return lambda r: None
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, unit="item", file=sys.stderr, dynamic_ncols=True)
-
-    def step(r):
-        if r is None:
-            bar.close()
-        else:
-            bar.set_postfix_str(f"{r.status} {r.input}"[-40:])
-            bar.update(1)
-    return step
 
 
 def format_summary(s: dict[str, Any]) -> list[str]:

@@ -22,9 +22,7 @@ import logging
 import math
 import os
 import platform
-import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -33,6 +31,7 @@ import numpy as np
 
 from vcm.errors import VcmError
 from vcm.fsutil import sha256_file, write_json_atomic
+from vcm.runner import digest, load_record, run_tasks
 from vcm.report import (ANCHOR, SUMMARY_FORMAT, CurvePoint, PointRow, curve_points_to_json, plot_rd,
                         read_points_csv, summary_lines, write_curves_csv, write_points_csv, write_report_md,
                         write_summary_json)
@@ -59,6 +58,7 @@ class BenchmarkConfig:
     out: Path
     gt: Path | None = None  # COCO json; None: the detections on the originals are the ground truth
     detector: str | None = None  # None: vcm.detect.DEFAULT_DETECTOR
+    detector_options: dict[str, Any] = field(default_factory=dict)  # conf, iou, imgsz, classes, device
     jrd: tuple[str, ...] = DEFAULT_JRD
     qps: tuple[int, ...] = DEFAULT_QPS
     offsets: tuple[int, ...] = DEFAULT_OFFSETS
@@ -114,13 +114,16 @@ class BenchmarkConfig:
         args = ["vcm", "benchmark", str(self.data), "-o", str(self.out)]
         if self.gt:
             args += ["--gt", str(self.gt)]
-        args += ["--detector", str(self.detector), "--jrd", ",".join(self.jrd),
+        args += ["--detector", str(self.detector)]
+        for k, v in self.detector_options.items():
+            args += [{"iou": "--iou"}.get(k, f"--{k}"), str(v)]
+        args += ["--jrd", ",".join(self.jrd),
                  "--qps", ",".join(map(str, self.qps)), f"--offsets={','.join(map(str, self.offsets))}",
                  "--modes", ",".join(self.modes)]
         if self.bg_qps:
             args += ["--bg-qps", ",".join(map(str, self.bg_qps))]
         args += ["--preset", self.preset, "--encoder", self.encoder, "--decoder", self.decoder,
-                 "--margin", str(self.margin), "--iou", str(self.iou), "--workers", str(self.workers)]
+                 "--matrix", self.matrix, "--margin", str(self.margin), "--match-iou", str(self.iou), "--workers", str(self.workers)]
         if self.limit:
             args += ["--limit", str(self.limit)]
         return shlex.join(args)
@@ -180,7 +183,7 @@ def point_id(mode: str, qp: int | None = None, offset: int | None = None, bg_qp:
 
 
 def _digest(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    return digest(obj, 20)
 
 
 CODE_PATHS = ("coding", "codec", "detect", "jrd", "qp.py", "container.py", "media.py", "types.py", "metrics/match.py")
@@ -215,7 +218,7 @@ def _init_worker(cfg: BenchmarkConfig) -> None:
     from vcm.detect import create_detector
     from vcm.metrics.match import StillDetectedRule
 
-    det = create_detector(cfg.detector)
+    det = create_detector(cfg.detector, **cfg.detector_options)
     enc = create_encoder(cfg.encoder)
     _STATE.clear()
     _STATE.update(cfg=cfg, detector=det, rule=StillDetectedRule.for_detector(det, iou=cfg.iou),
@@ -269,12 +272,8 @@ def _code_point(frame, rgb_shape, mode: str, plan, qp: int | None, original: Det
     return fields_, [d.to_json() for d in dets], fresh
 
 
-def _load(path: Path, fingerprint: str) -> dict[str, Any] | None:
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return doc if doc.get("fingerprint") == fingerprint else None
+def _picture_task(task: tuple[str, str]) -> PictureOutcome:
+    return run_picture(*task)
 
 
 def run_picture(path: str, key: str) -> PictureOutcome:
@@ -291,7 +290,7 @@ def run_picture(path: str, key: str) -> PictureOutcome:
     det = _STATE["detector"]
     base = {"picture_sha256": sha256_file(path), "detector": det.describe(), "code": _STATE["code"], "vcm_benchmark": 1}
     fp = _digest(base)
-    doc = _load(work / "original.json", fp)
+    doc = load_record(work / "original.json", fp)
     if doc is None:
         doc = {"fingerprint": fp, "width": w, "height": h, "detections": [d.to_json() for d in det.detect([rgb])[0]]}
         write_json_atomic(work / "original.json", doc)
@@ -304,7 +303,7 @@ def run_picture(path: str, key: str) -> PictureOutcome:
     def point(mode: str, predictor: str, pid: str, settings: dict, make_plan, qp: int | None):
         pfp = _digest({**base, **coding, **settings, "mode": mode, "point": pid})
         f = work / f"{mode}__{_safe(predictor)}__{pid}.json"
-        rec = _load(f, pfp)
+        rec = load_record(f, pfp)
         if rec is not None:
             out.results.append(PointResult(PointRow(**rec["row"]), rec["detections"], 0, True))
             return
@@ -322,7 +321,7 @@ def run_picture(path: str, key: str) -> PictureOutcome:
         desc = pred.describe()
         jfp = _digest({**base, **coding, "predictor": desc})
         jf = work / f"jrd__{_safe(spec)}.json"
-        jdoc = _load(jf, jfp)
+        jdoc = load_record(jf, jfp)
         if jdoc is None:
             objs = pred.predict(rgb, original)
             jdoc = {"fingerprint": jfp, "predictor": desc, "jrd": [int(o.jrd) for o in objs],
@@ -553,21 +552,14 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> dict[str, Any]:
         _predictor(spec)  # same for a bad predictor spec or checkpoint
     cfg.out.mkdir(parents=True, exist_ok=True)
     outcomes: dict[str, PictureOutcome] = {}
-    bar = _progress(len(pics), cfg.progress)
-    try:
-        if cfg.workers == 1 or len(pics) == 1:
-            for p, k in zip(pics, keys):
-                outcomes[k] = run_picture(str(p), k)
-                bar(k)
-        else:
-            with ProcessPoolExecutor(max_workers=min(cfg.workers, len(pics)), initializer=_init_worker,
-                                     initargs=(cfg,)) as pool:
-                futs = {pool.submit(run_picture, str(p), k): k for p, k in zip(pics, keys)}
-                for f in as_completed(futs):
-                    outcomes[futs[f]] = f.result()
-                    bar(futs[f])
-    finally:
-        bar(None)
+    def done(task, outcome: PictureOutcome) -> str:
+        outcomes[outcome.picture] = outcome
+        return outcome.picture
+
+    run_tasks(_picture_task, list(zip(map(str, pics), keys)), workers=cfg.workers,
+              initializer=_init_worker if cfg.workers > 1 else None, initargs=(cfg,), done=done,
+              progress=cfg.progress, unit="picture", what="pictures",
+              resume_hint=f"finished points are kept in {cfg.out / WORK}; run the same command again")
     rows = [r.row for k in keys for r in outcomes[k].results]
     write_points_csv(cfg.out / "points.csv", rows)
     write_json_atomic(cfg.out / "detections.json", {"format": "vcm-benchmark-detections/1", "pictures": {
@@ -595,22 +587,6 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> dict[str, Any]:
     write_summary_json(cfg.out / "summary.json", summary)
     write_report_md(cfg.out / "report.md", summary, points)
     return summary
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return lambda name: None
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, unit="picture", file=sys.stderr, leave=False, dynamic_ncols=True)
-
-    def step(name):
-        if name is None:
-            bar.close()
-        else:
-            bar.set_postfix_str(name)
-            bar.update(1)
-    return step
 
 
 def format_summary(summary: dict[str, Any]) -> list[str]:

@@ -13,7 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vcm.errors import VcmError
+from vcm.settings import CodingSettings
 
 EXAMPLE_NOTE = "ultralytics' bundled assets/bus.jpg (AGPL-3.0, read from the installed package)"
 
@@ -28,26 +31,6 @@ def example_picture() -> Path:
     if not path.is_file():
         raise VcmError("ultralytics has no assets/bus.jpg", path=path, fix="give a picture: vcm encode PICTURE")
     return path
-
-
-@dataclass
-class EncodeSettings:
-    """Everything that changes the output file (recorded in the report)."""
-
-    mode: str = "objects"
-    detector: str = "hog-person"
-    jrd: str = "search"
-    jrd_offset: int = 0
-    bg_qp: int = 51
-    qp: int | None = None  # plain mode only
-    qp_min: int = 0
-    margin: int = 48
-    encoder: str = "ffmpeg"
-    preset: str = "faster"
-    matrix: str = "bt709"
-    check: bool = True  # decode the file and re-detect
-    compare_plain: bool = True  # also code plain VVC at the lowest object QP (bytes only)
-    cache: bool = True  # reuse identical earlier encodes
 
 
 @dataclass
@@ -67,6 +50,7 @@ class EncodeReport:
     check: dict[str, Any] | None
     settings: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
+    data: bytes | None = field(default=None, repr=False)  # the file's bytes (Python API)
 
     @property
     def bpp(self) -> float:
@@ -74,39 +58,41 @@ class EncodeReport:
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("data")
         d["bpp"] = self.bpp
         return d
 
 
-def run_encode(input_path: str | Path, output: str | Path, settings: EncodeSettings = EncodeSettings(),
+def run_encode(input_path: "str | Path | np.ndarray", output: str | Path, settings: CodingSettings = CodingSettings(),
                detector: Any = None, detections: Any = None) -> EncodeReport:
     """Code one picture into `output` (written atomically) and report; `detector` may be a built Detector,
     `detections` boxes found beforehand (e.g. ground truth): they replace the detector's own on the original."""
     from vcm import qp as qpmod
     from vcm.codec import EncodeParams, create_encoder, read_picture, rgb_to_yuv, yuv_to_rgb
-    from vcm.coding.modes import MODES, code_picture_mode, read_coded_file, to_vcm_file
+    from vcm.coding.modes import code_picture_mode, read_coded_file, to_vcm_file
     from vcm.container import write_vcm_file
-    from vcm.detect import create_detector
     from vcm.fsutil import refuse_overwrite_input
     from vcm.jrd import create_predictor
     from vcm.metrics.match import StillDetectedRule, still_detected_all
 
     s = settings
     t_all = time.perf_counter()
-    if s.mode not in MODES:
-        raise VcmError(f"unknown mode {s.mode!r}", fix=f"use one of {', '.join(MODES)}")
-    if s.mode == "plain" and s.qp is None:
-        raise VcmError("plain mode needs a QP", fix="pass --qp Q (0..63)")
-    input_path, output = Path(input_path), Path(output)
-    refuse_overwrite_input(output, input_path)
+    output = Path(output)
+    if isinstance(input_path, np.ndarray):  # the Python API: an RGB picture in memory
+        from vcm.detect.base import check_pictures
+
+        rgb, input_path = check_pictures([input_path])[0], "<array>"
+    else:
+        input_path = Path(input_path)
+        refuse_overwrite_input(output, input_path)
+        rgb = read_picture(input_path)
     encoder = create_encoder(s.encoder)
-    rgb = read_picture(input_path)
     h, w = rgb.shape[:2]
     frame = rgb_to_yuv(rgb, s.matrix)  # raises on pictures too small for the encoder, before any work
     secs: dict[str, float] = {}
 
     t = time.perf_counter()
-    det = detector if detector is not None else create_detector(s.detector)
+    det = detector if detector is not None else s.build_detector()
     rule = StillDetectedRule.for_detector(det)
     dets = detections if detections is not None else det.detect([rgb])[0]
     secs["detect"] = time.perf_counter() - t
@@ -178,7 +164,7 @@ def run_encode(input_path: str | Path, output: str | Path, settings: EncodeSetti
     streams = [{"role": st.role, "object": st.index, "rect": list(st.rect), "qp": st.qp, "bytes": st.bytes,
                 "psnr_y": round(st.result.psnr, 3), "cached": st.result.cached} for st in coded.streams]
     enc0 = coded.streams[0].result
-    rec = {**asdict(s), "plan": plan.to_json(), "detector_info": det.describe(),
+    rec = {**s.to_json(), "plan": plan.to_json(), "detector_info": det.describe(),
            "predictor_info": predictor.describe() if predictor else None,
            "backend": enc0.backend, "backend_version": enc0.backend_version,
            "search_stats": getattr(predictor, "last_stats", None)}

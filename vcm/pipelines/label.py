@@ -16,15 +16,13 @@ pictures in progress, and a re-run codes only pictures whose result is missing o
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import json
 import logging
 import os
 import shutil
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -34,6 +32,7 @@ import numpy as np
 from vcm import labeling as L
 from vcm.errors import VcmError
 from vcm.fsutil import atomic_path, sha256_file, write_json_atomic
+from vcm.runner import digest, load_record, note, run_tasks
 
 log = logging.getLogger(__name__)
 
@@ -165,10 +164,6 @@ def gt_objects(gt_path: Path, relpaths: Sequence[str]) -> tuple[dict[str, list[d
         if image_id is not None:
             out[rel] = per_image.get(image_id, [])
     return out, sha256_file(gt_path)
-
-
-def _digest(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def settings_record(cfg: LabelConfig, detector_desc: dict, encoder_version: str, gt_sha: str | None) -> dict:
@@ -348,13 +343,6 @@ def _check_out_dir(out: Path) -> None:
                        fix="choose an empty or new folder for -o")
 
 
-def _load_record(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _record_complete(rec: dict | None, fingerprint: str, out: Path) -> bool:
     if not rec or rec.get("fingerprint") != fingerprint or rec.get("format") != FORMAT:
         return False
@@ -362,25 +350,8 @@ def _record_complete(rec: dict | None, fingerprint: str, out: Path) -> bool:
                for o in rec.get("objects", []) if o.get("jrd") is not None)
 
 
-def _sigterm_as_interrupt() -> Callable[[], None]:
-    """Treat SIGTERM like Ctrl-C while pictures are labelled, so worker processes are stopped, not orphaned."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, handler)
-    return lambda: signal.signal(signal.SIGTERM, old)
-
-
 def run_label(cfg: LabelConfig) -> LabelSummary:
     """Label every picture of cfg.pictures into cfg.out (resuming), then (re)write the dataset files."""
-    from tqdm import tqdm
-
     from vcm.codec import create_encoder
     from vcm.detect import create_detector
 
@@ -399,7 +370,7 @@ def run_label(cfg: LabelConfig) -> LabelSummary:
     settings = settings_record(cfg, detector.describe(), enc.version(), gt_sha)
     # the annotation file itself is not hashed in: each picture's own boxes are (editing one box, or moving
     # the file, relabels only what changed)
-    settings_fp = _digest({k: v for k, v in settings.items() if k != "gt"} | {"gt_mode": bool(cfg.gt)})
+    settings_fp = digest({k: v for k, v in settings.items() if k != "gt"} | {"gt_mode": bool(cfg.gt)}, 64)
     work = out / WORK_DIR
     work.mkdir(parents=True, exist_ok=True)
 
@@ -415,9 +386,9 @@ def run_label(cfg: LabelConfig) -> LabelSummary:
             summary.failed.append({"picture": rel, "error": f"cannot read: {e}"})
             continue
         gt = gt_map.get(rel) if cfg.gt else None
-        fp = _digest({"settings": settings_fp, "picture": sha, "gt": gt})
+        fp = digest({"settings": settings_fp, "picture": sha, "gt": gt}, 64)
         wpath = work / f"{name}.json"
-        rec = _load_record(wpath)
+        rec = load_record(wpath)
         if _record_complete(rec, fp, out):
             records[name] = rec
             summary.resumed += 1
@@ -425,10 +396,7 @@ def run_label(cfg: LabelConfig) -> LabelSummary:
         tasks.append({"path": str(path), "rel": rel, "name": name, "gt": gt, "fingerprint": fp, "sha256": sha,
                       "work": str(wpath)})
 
-    bar = tqdm(total=len(tasks), unit="pic", desc="vcm label", disable=not cfg.progress, dynamic_ncols=True,
-               file=sys.stderr)
-
-    def done(res: dict) -> None:
+    def done(task: dict, res: dict) -> str:
         if res.get("ok"):
             records[res["name"]] = res
             summary.labelled_now += 1
@@ -436,47 +404,18 @@ def run_label(cfg: LabelConfig) -> LabelSummary:
         else:
             summary.failed.append({"picture": res["picture"], "error": res["error"]})
             if cfg.progress:  # at once, not only in the summary: runs are long
-                bar.write(f"FAILED {res['picture']}: {res['error']}", file=sys.stderr)
-        bar.update(1)
-        bar.set_postfix(objects=sum(len(r.get("objects", [])) for r in records.values()), failed=len(summary.failed))
+                note(f"FAILED {res['picture']}: {res['error']}")
+        return f"{sum(len(r.get('objects', [])) for r in records.values())} objects, {len(summary.failed)} failed"
 
+    global _WORKER
     workers = min(cfg.workers, max(1, len(tasks)))
-    restore = _sigterm_as_interrupt()
-    try:
-        if workers <= 1:
-            labeller = Labeller(cfg, detector)
-            for t in tasks:
-                done(_task(labeller, t))
-        else:
-            import multiprocessing as mp
-
-            threads = max(1, (os.cpu_count() or 1) // workers)
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                     initargs=(cfg, threads)) as pool:
-                pending = set()
-                queue = list(tasks)
-                try:
-                    while queue or pending:
-                        while queue and len(pending) < 2 * workers:  # a bounded queue: an interrupt loses little
-                            pending.add(pool.submit(_worker_task, queue.pop(0)))
-                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for f in finished:
-                            done(f.result())
-                except BaseException:
-                    procs = list((getattr(pool, "_processes", None) or {}).values())
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    for proc in procs:  # stop the workers: only the pictures in progress are lost
-                        proc.terminate()
-                    raise
-    except KeyboardInterrupt:
-        bar.close()
-        err = VcmError(f"interrupted after {summary.labelled_now} of {len(tasks)} pictures; their results are "
-                       f"kept in {work}", fix="run the same command again to go on where it stopped")
-        err.exit_code = 130  # the shell's code for Ctrl-C
-        raise err from None
-    finally:
-        restore()
-    bar.close()
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    if workers == 1:
+        _WORKER = Labeller(cfg, detector)  # the detector built above, reused
+    run_tasks(_worker_task, tasks, workers=workers, initializer=_init_worker if workers > 1 else None,
+              initargs=(cfg, threads), done=done, progress=cfg.progress, unit="pic", desc="vcm label",
+              what="pictures", resume_hint=f"results so far are kept in {work}; run the same command again "
+                                           "to go on where it stopped")
     summary.seconds = time.perf_counter() - t_start
     write_dataset(cfg, records, settings, summary)
     return summary

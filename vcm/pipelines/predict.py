@@ -5,20 +5,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vcm.settings import CodingSettings
 
-def run_predict(input_path: str | Path, detector: str = "hog-person", jrd: str = "prior", *, bg_qp: int = 51,
-                margin: int = 48, preset: str = "faster", encoder: str = "ffmpeg") -> dict[str, Any]:
-    """Detect, predict; the options after `jrd` matter to `search` only (it codes the picture as encode would)."""
+
+def run_predict(input_path: str | Path, settings: CodingSettings = CodingSettings(jrd="prior")) -> dict[str, Any]:
+    """Detect, predict; the coding settings matter to `search` only (it codes the picture as encode would)."""
     from vcm.codec import read_picture
-    from vcm.detect import create_detector
     from vcm.jrd import create_predictor
 
     t0 = time.perf_counter()
     rgb = read_picture(input_path)
-    det = create_detector(detector)
+    s = settings
+    det = s.build_detector()
     dets = det.detect([rgb])[0]
     t1 = time.perf_counter()
-    pred = create_predictor(jrd, detector=det, bg_qp=bg_qp, margin=margin, preset=preset, encoder=encoder)
+    pred = create_predictor(s.jrd, detector=det, bg_qp=s.bg_qp, margin=s.margin, preset=s.preset, encoder=s.encoder,
+                            matrix=s.matrix, cache=s.cache)
     objs = pred.predict(rgb, dets)
     t2 = time.perf_counter()
     return {

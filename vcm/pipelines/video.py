@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from vcm.errors import VcmError
+from vcm.settings import CodingSettings
 from vcm.types import Detections
 
 OUTPUT_EXTS = (".mkv", ".y4m")
@@ -22,31 +23,6 @@ def is_video_path(path: str | Path) -> bool:
     from vcm.media import VIDEO_EXTS
 
     return Path(path).suffix.lower() in VIDEO_EXTS
-
-
-@dataclass
-class VideoSettings:
-    """Everything that changes the output file (recorded in the report)."""
-
-    mode: str = "objects"  # plain, frame, objects
-    intra: bool = False  # objects mode on every frame, all-intra
-    detector: str = "hog-person"
-    jrd: str = "search"
-    jrd_offset: int = 0
-    bg_qp: int = 51
-    qp: int | None = None  # plain only
-    qp_min: int = 0
-    margin: int = 48  # vcm.qp.DEFAULT_MARGIN
-    encoder: str = "ffmpeg"
-    preset: str = "faster"
-    matrix: str = "bt709"
-    intra_period: int = 32  # frames per segment (random access)
-    detect_every: int = 1
-    start: int = 0  # first frame coded
-    max_frames: int | None = None
-    check: bool = True
-    compare_plain: bool = True
-    cache: bool = True
 
 
 @dataclass
@@ -106,13 +82,12 @@ def check_frames(originals: Sequence[Detections], decoded: Sequence[Detections],
             "kept_fraction": sum(kept) / n if n else 1.0, "map50": m.map50, "map": m.map50_95}
 
 
-def run_encode_video(input_path: str | Path, output: str | Path, settings: VideoSettings = VideoSettings(),
+def run_encode_video(input_path: str | Path, output: str | Path, settings: CodingSettings = CodingSettings(),
                      detector: Any = None, predictors: dict[str, Any] | None = None) -> VideoReport:
     """Code one video into `output` (written atomically) and report. `detector` and `predictors` (spec ->
     predictor) may be built already (batch workers build them once)."""
     from vcm.codec import EncodeParams, create_encoder, rgb_to_yuv
     from vcm.coding.video import analyse, code_video, decode_video_file, plan_frames, plan_segments
-    from vcm.detect import create_detector
     from vcm.fsutil import refuse_overwrite_input
     from vcm.jrd import create_predictor
     from vcm.metrics.match import StillDetectedRule
@@ -120,10 +95,7 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Video
 
     s = settings
     t_all = time.perf_counter()
-    if s.mode not in ("plain", "frame", "objects"):
-        raise VcmError(f"mode {s.mode!r} does not apply to video", fix="use --mode plain, frame or objects")
-    if s.mode == "plain" and s.qp is None:
-        raise VcmError("plain mode needs a QP", fix="pass --qp Q (0..63)")
+    s.check_for_video()
     input_path, output = Path(input_path), Path(output)
     refuse_overwrite_input(output, input_path)
     encoder = create_encoder(s.encoder)
@@ -134,7 +106,7 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Video
     h, w = rgb[0].shape[:2]
     secs["read"] = time.perf_counter() - t
 
-    det = detector if detector is not None else create_detector(s.detector)
+    det = detector if detector is not None else s.build_detector()
     rule = StillDetectedRule.for_detector(det)
     predictor = None
     if s.mode != "plain":
@@ -193,7 +165,7 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Video
                   "jrd": [int(o.jrd) for o in an.objects[i]] if an.detected[i] and s.mode != "plain" else None}
                  for i in range(len(rgb))]
     r0 = coded.units[0].results[0]
-    rec = {**asdict(s), "detector_info": det.describe(),
+    rec = {**s.to_json(), "detector_info": det.describe(),
            "predictor_info": predictor.describe() if predictor else None, "backend": r0.backend,
            "backend_version": r0.backend_version, **coded.settings}
     return VideoReport(coded.mode, str(input_path), str(output), w, h, len(rgb), float(fps), total, segments,
@@ -330,7 +302,7 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
     modes = [m for m in (modes if modes is not None else cfg.modes) if m != "plain"]
     notes = [f"mode {m} does not apply to video: skipped" for m in modes if m not in VIDEO_BENCH_MODES]
     modes = [m for m in modes if m in VIDEO_BENCH_MODES]
-    det = create_detector(cfg.detector)
+    det = create_detector(cfg.detector, **cfg.detector_options)
     rule = StillDetectedRule.for_detector(det, iou=cfg.iou)
     encoder = create_encoder(cfg.encoder)
     cfg.out.mkdir(parents=True, exist_ok=True)

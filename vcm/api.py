@@ -1,0 +1,99 @@
+"""The Python API: the same pipelines as the `vcm` command, for notebooks and scripts.
+
+    import vcm
+    rep = vcm.encode("bus.jpg", "bus.266", jrd="prior")       # or a numpy RGB array; out=None: bytes only
+    print(rep.total_bytes, rep.check)                          # typed report, rep.to_json() for pandas
+    pic = vcm.decode("bus.266").picture                        # RGB uint8 array
+    dets = vcm.detect("bus.jpg")                               # Detections (boxes, classes, scores)
+
+Settings are the keyword names of `vcm.settings.CodingSettings` (the CLI's options with `_` for `-`), checked
+once; an unknown name is a VcmError listing the known ones. Nothing heavy is imported until a call needs it.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vcm.settings import CodingSettings, DetectorSettings
+
+Picture = "str | Path | np.ndarray"
+
+
+def encode(picture: Any, out: str | Path | None = None, **settings: Any):
+    """Code a picture (path or RGB uint8 array) for machines; returns an `EncodeReport` whose `data` holds the
+    file's bytes. `out=None` writes nothing to disk that outlives the call."""
+    from vcm.pipelines.encode import run_encode
+
+    s = CodingSettings.from_kwargs(**settings)
+    if out is not None:
+        rep = run_encode(picture, out, s)
+        rep.data = Path(out).read_bytes()
+        return rep
+    with tempfile.TemporaryDirectory(prefix="vcm-api-") as tmp:
+        path = Path(tmp) / "picture.266"
+        rep = run_encode(picture, path, s)
+        rep.data = path.read_bytes()
+        rep.output = None
+    return rep
+
+
+@dataclass
+class DecodeReport:
+    """A decoded vcm or plain VVC file: the RGB picture and what the file held."""
+
+    picture: np.ndarray = field(repr=False)
+    width: int
+    height: int
+    streams: list[dict[str, Any]]
+    plain_vvc: bool
+    bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"width": self.width, "height": self.height, "streams": self.streams, "plain_vvc": self.plain_vvc,
+                "bytes": self.bytes}
+
+
+def decode(file: str | Path | bytes, out: str | Path | None = None, decoder: str = "pyav") -> DecodeReport:
+    """Decode a file from `encode` (path or its bytes) to an RGB picture; `out` also writes it (.png)."""
+    from vcm.codec import yuv_to_rgb
+    from vcm.coding.modes import read_coded_file
+    from vcm.fsutil import refuse_overwrite_input
+    from vcm.media import write_picture
+
+    with tempfile.TemporaryDirectory(prefix="vcm-api-") as tmp:
+        if isinstance(file, (bytes, bytearray)):
+            path = Path(tmp) / "in.266"
+            path.write_bytes(bytes(file))
+        else:
+            path = Path(file)
+        frame, vf = read_coded_file(path, decoder)
+        size = path.stat().st_size
+    rgb = yuv_to_rgb(frame, vf.matrix)
+    if out is not None:
+        if not isinstance(file, (bytes, bytearray)):
+            refuse_overwrite_input(out, file)
+        write_picture(out, rgb)
+    streams = [{"role": s.role, "rect": list(s.rect), "qp": s.qp, "bytes": len(s.data)} for s in vf.streams]
+    return DecodeReport(rgb, vf.width, vf.height, streams, vf.plain, size)
+
+
+def detect(picture: Any, **options: Any):
+    """Detections on one picture (path or RGB uint8 array). Options: detector, conf, det_iou, imgsz, classes,
+    device (as `vcm detect`)."""
+    from vcm.media import read_picture
+
+    rgb = picture if isinstance(picture, np.ndarray) else read_picture(picture)
+    return DetectorSettings(**options).build().detect_one(rgb)
+
+
+def benchmark(data: str | Path, out: str | Path, **config: Any) -> dict[str, Any]:
+    """`vcm benchmark` over a folder of pictures: returns the summary (also in OUT/summary.json). Keywords are
+    those of `vcm.pipelines.benchmark.BenchmarkConfig` (jrd, qps, offsets, modes, bg_qps, detector, ...)."""
+    from vcm.pipelines.benchmark import BenchmarkConfig, run_benchmark
+
+    return run_benchmark(BenchmarkConfig(data=Path(data), out=Path(out), progress=config.pop("progress", False),
+                                         **config), echo=lambda *a, **k: None)

@@ -1,0 +1,177 @@
+"""One definition of every coding and detector setting and its default, checked once.
+
+`CodingSettings` is what the CLI (`vcm encode`, `vcm batch`, video), the Python API (`vcm.encode(...,
+**settings)`), batch workers and the benchmark all build, so a default lives here and nowhere else (after
+ultralytics' `cfg`: one table, validated once, shared by CLI and API). The click options of vcm/cli/options.py
+take their defaults and help from `FIELD_HELP` and the dataclass defaults below.
+
+Settings that change the output are the fingerprint of resumable jobs (`output_settings()`); how a job runs
+(check, cache, compare) is not.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from vcm.errors import VcmError
+
+DEFAULT_DETECTOR = "hog-person"
+DEFAULT_MARGIN = 48  # pixels of context around each box (measurements: docs/BENCHMARKS.md)
+DEFAULT_BG_QP = 51
+PICTURE_MODES = ("objects", "frame", "plain", "blur")
+VIDEO_MODES = ("objects", "frame", "plain")
+VIDEO_ONLY = ("intra", "intra_period", "detect_every", "start", "max_frames")
+RUN_ONLY = ("check", "compare_plain", "cache")  # change how a job runs, not what it writes
+
+FIELD_HELP: dict[str, str] = {
+    "mode": "objects: own stream per object at its QP; frame: whole picture at the lowest object QP; "
+            "plain: whole picture at --qp; blur: background blurred, one QP.",
+    "detector": "Detector: hog-person (offline, OpenCV HOG people), haar-face, haar-fullbody, haar-upperbody, "
+                "or YOLO/RT-DETR weights (yolo11n.pt, runs/best.pt) or a model .yaml.",
+    "conf": "Detector confidence threshold (default: the detector's own).",
+    "det_iou": "Detector NMS IoU (default: the detector's own).",
+    "imgsz": "Detector input size (default: the detector's own).",
+    "classes": "Keep only these classes: ids or names, e.g. 0,2 or person,car.",
+    "device": "Detector device: cpu, cuda:0 (default: cuda if available, for detectors that use it).",
+    "jrd": "JRD predictor: search (detector in the loop, exact), prior (size table, instant), "
+           "dtjrd:CKPT (trained model), fixed:Q.",
+    "jrd_offset": "Object QP = JRD + offset (clamped to --qp-min..63).",
+    "bg_qp": "Background QP.",
+    "qp": "The QP of --mode plain.",
+    "qp_min": "Lowest object QP allowed.",
+    "margin": "Pixels of context coded around each box at the object's QP.",
+    "encoder": "Encoder backend: ffmpeg, vvenc or vtm.",
+    "preset": "Encoder preset.",
+    "matrix": "RGB <-> YUV matrix.",
+    "intra": "Video: objects mode on every frame, all-intra (the paper's setting).",
+    "intra_period": "Video: frames per segment (one random-access sequence at one QP each).",
+    "detect_every": "Video: run the detector on every k-th frame; boxes are carried between.",
+    "start": "Video: first frame coded.",
+    "max_frames": "Video: code at most N frames.",
+    "check": "Decode the written file and run the detector again (objects still detected k/n).",
+    "compare_plain": "Also code plain VVC at the lowest object QP, for the report.",
+    "cache": "Reuse identical earlier encodes (the encode cache).",
+}
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """A detector spec and its options (None: the backend's default)."""
+
+    detector: str = DEFAULT_DETECTOR
+    conf: float | None = None
+    det_iou: float | None = None
+    imgsz: int | None = None
+    classes: str | None = None
+    device: str | None = None
+
+    def options(self) -> dict[str, Any]:
+        """Keyword options for `create_detector` (only those given)."""
+        opts = {"conf": self.conf, "iou": self.det_iou, "imgsz": self.imgsz, "classes": self.classes,
+                "device": self.device}
+        return {k: v for k, v in opts.items() if v is not None}
+
+    def build(self):
+        from vcm.detect import create_detector
+
+        return create_detector(self.detector, **self.options())
+
+
+@dataclass(frozen=True)
+class CodingSettings:
+    """Everything that decides how a picture or video is coded (recorded in every report)."""
+
+    mode: str = "objects"
+    detector: str = DEFAULT_DETECTOR
+    conf: float | None = None
+    det_iou: float | None = None
+    imgsz: int | None = None
+    classes: str | None = None
+    device: str | None = None
+    jrd: str = "search"
+    jrd_offset: int = 0
+    bg_qp: int = DEFAULT_BG_QP
+    qp: int | None = None  # plain mode only
+    qp_min: int = 0
+    margin: int = DEFAULT_MARGIN
+    encoder: str = "ffmpeg"
+    preset: str = "faster"
+    matrix: str = "bt709"
+    intra: bool = False
+    intra_period: int = 32
+    detect_every: int = 1
+    start: int = 0
+    max_frames: int | None = None
+    check: bool = True
+    compare_plain: bool = True
+    cache: bool = True
+
+    def __post_init__(self):
+        from vcm.codec.base import PRESETS
+
+        if self.mode not in PICTURE_MODES:
+            raise VcmError(f"unknown mode {self.mode!r}", fix=f"use one of {', '.join(PICTURE_MODES)}")
+        if self.mode == "plain" and self.qp is None:
+            raise VcmError("--mode plain needs --qp", fix="add --qp Q, e.g. --qp 37")
+        if self.qp is not None and self.mode != "plain":
+            raise VcmError(f"--qp is the QP of --mode plain, not of --mode {self.mode}",
+                           fix="use --jrd fixed:Q to give every object QP Q, or --mode plain")
+        for name in ("bg_qp", "qp", "qp_min"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 63):
+                raise VcmError(f"{name} {v!r} is outside 0..63", fix=f"give {name} as a whole number 0..63")
+        if not isinstance(self.jrd_offset, int) or not -63 <= self.jrd_offset <= 63:
+            raise VcmError(f"jrd_offset {self.jrd_offset!r} is outside -63..63", fix="give a whole number")
+        if not isinstance(self.margin, int) or not 0 <= self.margin <= 4096:
+            raise VcmError(f"margin {self.margin!r} is outside 0..4096", fix="give pixels, e.g. 48")
+        if self.preset not in PRESETS:
+            raise VcmError(f"unknown preset {self.preset!r}", fix=f"use one of {', '.join(PRESETS)}")
+        if self.matrix not in ("bt709", "bt601"):
+            raise VcmError(f"unknown matrix {self.matrix!r}", fix="use bt709 or bt601")
+        for name, lo in (("intra_period", 1), ("detect_every", 1), ("start", 0), ("max_frames", 1)):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v < lo):
+                raise VcmError(f"{name} {v!r} must be a whole number >= {lo}", fix=f"give {name} >= {lo}")
+        if self.conf is not None and not 0.0 <= self.conf <= 1.0:
+            raise VcmError(f"conf {self.conf} is outside 0..1", fix="give a confidence such as 0.3")
+
+    # ---- views
+    @property
+    def detector_settings(self) -> DetectorSettings:
+        return DetectorSettings(self.detector, self.conf, self.det_iou, self.imgsz, self.classes, self.device)
+
+    def build_detector(self):
+        return self.detector_settings.build()
+
+    def replace(self, **changes: Any) -> "CodingSettings":
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def output_settings(self) -> dict[str, Any]:
+        """The settings that change what is written (the fingerprint of resumable jobs)."""
+        return {k: v for k, v in asdict(self).items() if k not in RUN_ONLY}
+
+    def video_only_given(self) -> list[str]:
+        """Video-only settings that differ from their defaults (an error for a picture)."""
+        default = CodingSettings()
+        return [k for k in VIDEO_ONLY if getattr(self, k) != getattr(default, k)]
+
+    def check_for_video(self) -> None:
+        if self.mode not in VIDEO_MODES:
+            raise VcmError(f"mode {self.mode!r} does not apply to video", fix="use --mode plain, frame or objects")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_kwargs(cls, base: "CodingSettings | None" = None, **kwargs: Any) -> "CodingSettings":
+        """Settings from keyword arguments; unknown names are a VcmError listing the known ones."""
+        names = set(cls.field_names())
+        unknown = sorted(set(kwargs) - names)
+        if unknown:
+            raise VcmError(f"unknown setting(s) {', '.join(unknown)}",
+                           fix=f"use some of {', '.join(cls.field_names())}")
+        return replace(base, **kwargs) if base is not None else cls(**kwargs)
