@@ -23,6 +23,7 @@ DEFAULT_BG_QP = 51
 DEFAULT_MARGIN = 48  # context for the detector; measurements in README.md (QP policy)
 DEFAULT_ALIGN = 2
 MIN_SIZE = 16
+FRAME_TRIM = 0.1  # frame/blur QP: the lowest object QP after leaving out this fraction of the lowest
 
 
 def _check_qp(q: int, what: str) -> int:
@@ -92,6 +93,21 @@ class QPPlan:
     def min_qp(self) -> int:
         """The lowest QP in the plan (the background QP when there are no objects)."""
         return min((r.qp for r in self.regions), default=self.bg_qp)
+
+    @property
+    def frame_qp(self) -> int:
+        """The one QP of frame/blur mode: the lowest object QP once the lowest FRAME_TRIM of the objects are left
+        out (a robust aggregate: one fragile object among many does not set the whole picture's QP; the
+        encoder's final check and the per-picture plan choice catch what that loses)."""
+        qps = sorted(r.qp for r in self.regions)
+        if not qps:
+            return self.bg_qp
+        return qps[int(len(qps) * FRAME_TRIM)]
+
+    def object_regions(self) -> list[QPRegion]:
+        """The regions that need a stream of their own: QP below the background's (the others are coded with the
+        background: their own stream would cost bits and buy nothing)."""
+        return [r for r in self.regions if r.qp < self.bg_qp]
 
     def drawing_order(self) -> list[QPRegion]:
         """Regions from highest to lowest QP: drawn in this order, the lowest QP ends on top."""

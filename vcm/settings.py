@@ -18,14 +18,17 @@ from vcm.errors import VcmError
 DEFAULT_DETECTOR = "hog-person"
 DEFAULT_MARGIN = 48  # pixels of context around each box (measurements: docs/BENCHMARKS.md)
 DEFAULT_BG_QP = 51
-PICTURE_MODES = ("objects", "frame", "plain", "blur")
-VIDEO_MODES = ("objects", "frame", "plain")
+PICTURE_MODES = ("auto", "objects", "frame", "plain", "blur")
+VIDEO_MODES = ("auto", "objects", "frame", "plain")
+AUTO = "auto"
 VIDEO_ONLY = ("intra", "intra_period", "detect_every", "start", "max_frames")
 RUN_ONLY = ("check", "compare_plain", "cache")  # change how a job runs, not what it writes
 
 FIELD_HELP: dict[str, str] = {
-    "mode": "objects: own stream per object at its QP; frame: whole picture at the lowest object QP; "
-            "plain: whole picture at --qp; blur: background blurred, one QP.",
+    "mode": "auto: per picture the cheapest of objects/blur/frame that keeps every object (checked on the "
+            "decoded picture, never larger than plain VVC at the lowest object QP); objects: own stream per "
+            "object at its QP; frame: whole picture at the lowest object QP; plain: whole picture at --qp; "
+            "blur: background blurred, one QP.",
     "detector": "Detector: hog-person (offline, OpenCV HOG people), haar-face, haar-fullbody, haar-upperbody, "
                 "or YOLO/RT-DETR weights (yolo11n.pt, runs/best.pt) or a model .yaml.",
     "conf": "Detector confidence threshold (default: the detector's own).",
@@ -36,7 +39,12 @@ FIELD_HELP: dict[str, str] = {
     "jrd": "JRD predictor: search (detector in the loop, exact), prior (size table, instant), "
            "dtjrd:CKPT (trained model), fixed:Q.",
     "jrd_offset": "Object QP = JRD + offset (clamped to --qp-min..63).",
-    "bg_qp": "Background QP.",
+    "bg_qp": "Background QP, or auto: per picture the coarsest of 63, 57, 51 that keeps every object and adds "
+             "no false detection.",
+    "keep_score": "Objects the machine must keep: score >= this on the original (weaker boxes are coded with the "
+                  "background). Default: 0.5, or the detector's threshold if higher.",
+    "detect_score": "An object is still detected on a coded picture by a same-class box (IoU >= 0.5) scoring "
+                    ">= this. Default: the detector's threshold.",
     "qp": "The QP of --mode plain.",
     "qp_min": "Lowest object QP allowed.",
     "margin": "Pixels of context coded around each box at the object's QP.",
@@ -81,7 +89,7 @@ class DetectorSettings:
 class CodingSettings:
     """Everything that decides how a picture or video is coded (recorded in every report)."""
 
-    mode: str = "objects"
+    mode: str = AUTO
     detector: str = DEFAULT_DETECTOR
     conf: float | None = None
     det_iou: float | None = None
@@ -90,13 +98,15 @@ class CodingSettings:
     device: str | None = None
     jrd: str = "search"
     jrd_offset: int = 0
-    bg_qp: int = DEFAULT_BG_QP
+    bg_qp: int | str = AUTO
     qp: int | None = None  # plain mode only
     qp_min: int = 0
     margin: int = DEFAULT_MARGIN
     encoder: str = "ffmpeg"
     preset: str = "faster"
     matrix: str = "bt709"
+    keep_score: float | None = None
+    detect_score: float | None = None
     intra: bool = False
     intra_period: int = 32
     detect_every: int = 1
@@ -118,6 +128,8 @@ class CodingSettings:
                            fix="use --jrd fixed:Q to give every object QP Q, or --mode plain")
         for name in ("bg_qp", "qp", "qp_min"):
             v = getattr(self, name)
+            if name == "bg_qp" and v == AUTO:
+                continue
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 63):
                 raise VcmError(f"{name} {v!r} is outside 0..63", fix=f"give {name} as a whole number 0..63")
         if not isinstance(self.jrd_offset, int) or not -63 <= self.jrd_offset <= 63:
@@ -132,8 +144,13 @@ class CodingSettings:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or v < lo):
                 raise VcmError(f"{name} {v!r} must be a whole number >= {lo}", fix=f"give {name} >= {lo}")
-        if self.conf is not None and not 0.0 <= self.conf <= 1.0:
-            raise VcmError(f"conf {self.conf} is outside 0..1", fix="give a confidence such as 0.3")
+        for name in ("conf", "keep_score", "detect_score"):
+            v = getattr(self, name)
+            if v is not None and not 0.0 <= v <= 1.0:
+                raise VcmError(f"{name} {v} is outside 0..1", fix=f"give {name} as a score such as 0.3")
+        if self.keep_score is not None and self.detect_score is not None and self.keep_score < self.detect_score:
+            raise VcmError(f"keep_score {self.keep_score} is below detect_score {self.detect_score}",
+                           fix="the keep score is the higher of the two thresholds")
 
     # ---- views
     @property
@@ -142,6 +159,18 @@ class CodingSettings:
 
     def build_detector(self):
         return self.detector_settings.build()
+
+    def rule_for(self, detector):
+        """The still-detected rule of these settings for this detector (vcm.metrics.match)."""
+        from vcm.metrics.match import StillDetectedRule
+
+        return StillDetectedRule.for_detector(detector, keep_score=self.keep_score, detect_score=self.detect_score)
+
+    def background_qps(self) -> tuple[int, ...]:
+        """The background QPs to try, coarsest first (one, unless bg_qp is auto)."""
+        from vcm.coding.choose import AUTO_BG_QPS
+
+        return AUTO_BG_QPS if self.bg_qp == AUTO else (int(self.bg_qp),)
 
     def replace(self, **changes: Any) -> "CodingSettings":
         return replace(self, **changes)

@@ -9,9 +9,7 @@ from pathlib import Path
 import click
 
 from vcm.cli.options import coding_options, emit, json_option, pop_settings
-from vcm.settings import DEFAULT_BG_QP
 
-EXAMPLE_BG_QP = 63
 
 
 @click.command()
@@ -21,9 +19,7 @@ EXAMPLE_BG_QP = 63
 @click.option("--example", is_flag=True, help="Code the bundled example picture (ultralytics' assets/bus.jpg).")
 @coding_options("mode", "detector", "conf", "det_iou", "imgsz", "classes", "device", "jrd", "jrd_offset", "bg_qp",
                 "qp", "qp_min", "margin", "encoder", "preset", "matrix", "check", "compare_plain", "cache",
-                defaults={"bg_qp": None},
-                help={"bg_qp": "Background QP. [default: 51; 63 with --example]",
-                      "check": "Decode the written file and run the detector again (objects still detected k/n).",
+                help={"check": "Decode the written file and run the detector again (objects still detected k/n).",
                       "compare_plain": "Also code plain VVC at the lowest object QP, for the report."})
 @json_option("the report")
 @coding_options("intra", "intra_period", "detect_every", "start", "max_frames")
@@ -53,8 +49,6 @@ def encode(picture, out, example, json_path, **opts):
     if not example and not picture:
         raise VcmError("no picture given", fix="vcm encode PICTURE -o OUT.266, or vcm encode --example")
     src = example_picture() if example else Path(picture)
-    if opts["bg_qp"] is None:  # the demo: HOG finds bus.jpg's people up to QP ~55, so a QP-51 background costs
-        opts["bg_qp"] = EXAMPLE_BG_QP if example else DEFAULT_BG_QP  # more than it saves; 63 shows the method
     settings = pop_settings(opts)
     out = Path(out) if out else Path(src.stem + ".266")
     from vcm.pipelines.video import is_video_path

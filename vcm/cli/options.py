@@ -17,6 +17,23 @@ from vcm.settings import DEFAULT_DETECTOR, FIELD_HELP, PICTURE_MODES, CodingSett
 _DEFAULTS = {f: getattr(CodingSettings(), f) for f in CodingSettings.field_names()}
 QP = click.IntRange(0, 63)
 
+
+class QPOrAuto(click.ParamType):
+    """A QP 0..63, or `auto`."""
+
+    name = "QP|auto"
+
+    def convert(self, value, param, ctx):
+        if value is None or value == "auto" or isinstance(value, int):
+            return value
+        try:
+            q = int(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is neither a QP (0..63) nor auto", param, ctx)
+        if not 0 <= q <= 63:
+            self.fail(f"{q} is outside 0..63", param, ctx)
+        return q
+
 # setting -> (option declarations, click keyword arguments); defaults come from CodingSettings
 _OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "mode": (("--mode",), {"type": click.Choice(PICTURE_MODES)}),
@@ -28,13 +45,15 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "device": (("--device",), {}),
     "jrd": (("--jrd",), {}),
     "jrd_offset": (("--jrd-offset",), {"type": click.IntRange(-63, 63)}),
-    "bg_qp": (("--bg-qp",), {"type": QP}),
+    "bg_qp": (("--bg-qp",), {"type": QPOrAuto()}),
     "qp": (("--qp",), {"type": QP}),
     "qp_min": (("--qp-min",), {"type": QP}),
     "margin": (("--margin",), {"type": click.IntRange(0, 4096)}),
     "encoder": (("--encoder",), {}),
     "preset": (("--preset",), {"type": click.Choice(PRESETS)}),
     "matrix": (("--matrix",), {"type": click.Choice(["bt709", "bt601"])}),
+    "keep_score": (("--keep-score",), {"type": click.FloatRange(0, 1)}),
+    "detect_score": (("--detect-score",), {"type": click.FloatRange(0, 1)}),
     "intra": (("--intra",), {"is_flag": True}),
     "intra_period": (("--intra-period",), {"type": click.IntRange(1, 1024)}),
     "detect_every": (("--detect-every",), {"type": click.IntRange(1, 10000)}),

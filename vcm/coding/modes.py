@@ -3,10 +3,13 @@
 - `objects` (default): the background (object areas low-pass filled) at the background QP, plus one stream
   per object crop (box + margin) at that object's QP; decoding pastes the crops over the background, the
   lowest QP on top. No stock VVC encoder here takes a per-block QP map, so this is how objects get their own QP.
-- `frame`: the whole picture at one QP, the plan's lowest object QP: one standard bitstream.
+- `frame`: the whole picture at one QP, the plan's frame QP (lowest object QP, robust to one outlier among
+  many: `QPPlan.frame_qp`): one standard bitstream.
 - `plain`: the whole picture at a QP given by the caller (the anchor, plain VVC).
-- `blur`: the background low-pass filtered outside the object rectangles, the whole picture at the lowest
-  object QP: one standard bitstream.
+- `blur`: the background low-pass filtered outside the object rectangles, the whole picture at the frame
+  QP: one standard bitstream.
+An object whose QP is not below the background QP has no stream of its own in `objects` mode: the
+background already codes it finely enough (`QPPlan.object_regions`).
 """
 from __future__ import annotations
 
@@ -83,7 +86,7 @@ def encode_frame(frame: YuvFrame, qp: int, params: EncodeParams, encoder: str | 
 def code_background(frame: YuvFrame, plan: QPPlan, params: EncodeParams, encoder: str | Encoder = "ffmpeg",
                     matrix: str = "bt709", cache: bool = True) -> CodedStream:
     """The background stream of `objects` mode: object rectangles low-pass filled, coded at the plan's bg QP."""
-    bg = fill_rects(frame, [r.rect for r in plan.regions])
+    bg = fill_rects(frame, [r.rect for r in plan.object_regions()])
     res = encode_frame(bg, plan.bg_qp, params, encoder, matrix, cache, "background")
     return CodedStream(ROLE_BACKGROUND, (0, 0, frame.width, frame.height), plan.bg_qp, res)
 
@@ -122,18 +125,19 @@ def code_picture_mode(mode: str, frame: YuvFrame, plan: QPPlan, params: EncodePa
 
         with ThreadPoolExecutor(1) as pool:
             bg = pool.submit(code_background, frame, plan, params, encoder, matrix, cache)
-            crops = code_crops(frame, plan.regions, params, encoder, matrix, cache)
+            crops = code_crops(frame, plan.object_regions(), params, encoder, matrix, cache)
             streams = [bg.result()] + crops
     elif mode == "frame":
-        streams = [CodedStream(ROLE_BACKGROUND, full, plan.min_qp,
-                               encode_frame(frame, plan.min_qp, params, encoder, matrix, cache, "frame"))]
+        streams = [CodedStream(ROLE_BACKGROUND, full, plan.frame_qp,
+                               encode_frame(frame, plan.frame_qp, params, encoder, matrix, cache, "frame"))]
     elif mode == "plain":
         if qp is None:
             raise VcmError("plain mode needs a QP", fix="pass --qp Q (0..63)")
         streams = [CodedStream(ROLE_BACKGROUND, full, int(qp), encode_frame(frame, int(qp), params, encoder, matrix, cache, "plain"))]
     elif mode == "blur":
         pic = blur_outside(frame, [r.rect for r in plan.regions])
-        streams = [CodedStream(ROLE_BACKGROUND, full, plan.min_qp, encode_frame(pic, plan.min_qp, params, encoder, matrix, cache, "blur"))]
+        q = plan.frame_qp
+        streams = [CodedStream(ROLE_BACKGROUND, full, q, encode_frame(pic, q, params, encoder, matrix, cache, "blur"))]
     else:
         raise VcmError(f"unknown coding mode {mode!r}", fix=f"use one of {', '.join(MODES)}")
     w, h = display or frame.display_size

@@ -62,10 +62,11 @@ def detection_frames(n: int, every: int) -> list[int]:
 
 
 def analyse(frames: Sequence[np.ndarray], detector: Any, predictor: Any | None, *, every: int = 1,
-            fixed_jrd: int = 63, detections: Sequence[Detections] | None = None) -> VideoAnalysis:
+            fixed_jrd: int = 63, detections: Sequence[Detections] | None = None, rule: Any = None) -> VideoAnalysis:
     """Detect on every `every`-th RGB frame (and the last) and predict each object's JRD there (without a
     predictor every object gets `fixed_jrd`: placement only, as for plain coding). `detections`: the
-    detector's output on those frames, when already known."""
+    detector's output on those frames, when already known. With `rule`, only the objects it must keep
+    (vcm.metrics.match) are the frames' objects, and objects no QP keeps get no region (as for pictures)."""
     n = len(frames)
     h, w = frames[0].shape[:2]
     idx = detection_frames(n, every)
@@ -73,10 +74,13 @@ def analyse(frames: Sequence[np.ndarray], detector: Any, predictor: Any | None, 
     found = list(detections) if detections is not None else detector.detect([frames[i] for i in idx])
     if len(found) != len(idx):
         raise ValueError(f"{len(found)} detections for {len(idx)} detected frames")
+    if rule is not None:
+        found = [Detections(f.width, f.height, tuple(d for d in f if rule.keeps(d))) for f in found]
     t_det = time.perf_counter() - t
     t = time.perf_counter()
     objs_at = {i: (predictor.predict(frames[i], d) if predictor is not None
                    else [ObjectJRD(x, int(fixed_jrd), "plain") for x in d]) for i, d in zip(idx, found)}
+    objs_at = {i: [o for o in objs if not o.info.get("never_detected")] for i, objs in objs_at.items()}
     t_pred = time.perf_counter() - t
     dets, detected, objects = [], [], []
     j = 0
@@ -130,8 +134,11 @@ class Segment:
 
 
 def plan_segments(plans: Sequence[QPPlan], length: int, bg_qp: int | None = None) -> list[Segment]:
-    """One segment per `length` frames; its QP is the lowest object QP of its frames' plans (the background QP
-    when none of its frames has an object)."""
+    """One segment per `length` frames; its QP is the robust lowest object QP of its frames' plans (as
+    `QPPlan.frame_qp`: the lowest after leaving out FRAME_TRIM of the lowest; the background QP when none of
+    its frames has an object)."""
+    from vcm.qp import FRAME_TRIM
+
     if length < 1:
         raise VcmError(f"segment length {length} is not a positive number", fix="use --intra-period 1 or more")
     out = []
@@ -139,7 +146,8 @@ def plan_segments(plans: Sequence[QPPlan], length: int, bg_qp: int | None = None
         ps = plans[s:s + length]
         n_obj = sum(len(p.regions) for p in ps)
         bg = ps[0].bg_qp if bg_qp is None else bg_qp
-        qp = min((r.qp for p in ps for r in p.regions), default=bg)
+        qps = sorted(r.qp for p in ps for r in p.regions)
+        qp = qps[int(len(qps) * FRAME_TRIM)] if qps else bg
         out.append(Segment(k, s, min(len(plans), s + length), int(qp), n_obj))
     return out
 

@@ -69,11 +69,13 @@ def run_encode(input_path: "str | Path | np.ndarray", output: str | Path, settin
     `detections` boxes found beforehand (e.g. ground truth): they replace the detector's own on the original."""
     from vcm import qp as qpmod
     from vcm.codec import EncodeParams, create_encoder, read_picture, rgb_to_yuv, yuv_to_rgb
+    from vcm.coding.choose import AUTO_MODES, choose
     from vcm.coding.modes import code_picture_mode, read_coded_file, to_vcm_file
+    from vcm.types import Detections, ObjectJRD
     from vcm.container import write_vcm_file
     from vcm.fsutil import refuse_overwrite_input
     from vcm.jrd import create_predictor
-    from vcm.metrics.match import StillDetectedRule, still_detected_all
+    from vcm.metrics.match import still_detected_all
 
     s = settings
     t_all = time.perf_counter()
@@ -93,90 +95,101 @@ def run_encode(input_path: "str | Path | np.ndarray", output: str | Path, settin
 
     t = time.perf_counter()
     det = detector if detector is not None else s.build_detector()
-    rule = StillDetectedRule.for_detector(det)
+    rule = s.rule_for(det)
     dets = detections if detections is not None else det.detect([rgb])[0]
+    # The objects the machine must keep (score >= keep_score); weaker boxes are coded with the background.
+    keep_idx = rule.must_keep(dets)
+    keep = Detections(w, h, tuple(dets[i] for i in keep_idx))
     secs["detect"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    bg_qps = s.background_qps()
     predictor = None
     if s.mode == "plain":
-        from vcm.types import ObjectJRD
-
-        objs = [ObjectJRD(d, int(s.qp), "plain") for d in dets]  # placement only; plain codes one QP
+        objs = [ObjectJRD(d, int(s.qp), "plain") for d in keep]  # placement only; plain codes one QP
     else:
-        predictor = create_predictor(s.jrd, detector=det, rule=rule, bg_qp=s.bg_qp, margin=s.margin,
+        predictor = create_predictor(s.jrd, detector=det, rule=rule, bg_qp=bg_qps[0], margin=s.margin,
                                      preset=s.preset, encoder=encoder, matrix=s.matrix, cache=s.cache)
-        objs = predictor.predict(rgb, dets)
-    # An object the search found undetectable at every QP (lost from the lowest QPs on) gets no crop: bits
-    # cannot bring it back, so it stays in the background (reported with jrd None, status never_detected).
-    kept = [i for i, o in enumerate(objs) if not o.info.get("never_detected")]
-    plan = qpmod.plan([objs[i] for i in kept], w, h, offset=s.jrd_offset, bg_qp=s.bg_qp, qp_min=s.qp_min,
-                      margin=s.margin)
+        objs = predictor.predict(rgb, keep)
+    # An object the search found undetectable at every QP (lost from the lowest QPs on) is not protectable:
+    # bits cannot bring it back, so it stays in the background and costs nothing (reported as such).
+    protect = [k for k, o in enumerate(objs) if not o.info.get("never_detected")]
+    plans = {bg: qpmod.plan([objs[k] for k in protect], w, h, offset=s.jrd_offset, bg_qp=bg, qp_min=s.qp_min,
+                            margin=s.margin) for bg in bg_qps}
     secs["predict"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    params = EncodeParams(qp=s.bg_qp, preset=s.preset)
-    coded = code_picture_mode(s.mode, frame, plan, params, qp=s.qp, encoder=encoder, matrix=s.matrix, cache=s.cache,
-                              display=(w, h))
+    params = EncodeParams(qp=bg_qps[0], preset=s.preset)
+    protected = [keep[k] for k in protect]
+    choice = None
+    if s.mode == "plain":
+        coded = code_picture_mode("plain", frame, plans[bg_qps[0]], params, qp=s.qp, encoder=encoder,
+                                  matrix=s.matrix, cache=s.cache, display=(w, h))
+    else:
+        modes = AUTO_MODES if s.mode == "auto" else (s.mode,)
+        choice = choose(frame, plans, params, modes=modes, detector=det, rule=rule, protect=protected,
+                        original=dets, encoder=encoder, matrix=s.matrix, cache=s.cache, display=(w, h))
+        coded = choice.chosen.coded
     total = write_vcm_file(output, to_vcm_file(coded))
+    plan = coded.plan
     secs["encode"] = time.perf_counter() - t
 
-    from concurrent.futures import ThreadPoolExecutor
-
-    pool = ThreadPoolExecutor(1)  # the plain-VVC comparison encode runs beside the check's decode + detection
-    plain_job = None
-    if s.compare_plain and s.mode in ("objects", "frame") and not plan.regions:
-        plain_job = pool.submit(lambda: coded)  # no objects: the file's one stream IS plain VVC at the bg QP
-    elif s.compare_plain and s.mode != "plain":
-        plain_job = pool.submit(code_picture_mode, "plain", frame, plan, params, qp=plan.min_qp, encoder=encoder,
-                                matrix=s.matrix, cache=s.cache)
     check = None
     still: list[bool | None] = [None] * len(dets)
     if s.check:
         t = time.perf_counter()
         decoded, _ = read_coded_file(output)
         found = det.detect([yuv_to_rgb(decoded, s.matrix)])[0]
-        still = still_detected_all(dets, found, rule)
-        check = {"still_detected": sum(still), "objects": len(dets), "detections_after": len(found),
+        ok = still_detected_all(protected, found, rule)
+        for k, v in zip(protect, ok):
+            still[keep_idx[k]] = v
+        check = {"still_detected": sum(ok), "objects": len(protected), "detections_after": len(found),
+                 "below_keep_score": len(dets) - len(keep), "not_protectable": len(keep) - len(protected),
                  "rule": rule.to_json()}
         secs["check"] = time.perf_counter() - t
 
     plain = None
-    if plain_job is not None:
-        coded_plain = plain_job.result()
-        plain = {"qp": plan.min_qp, "bytes": coded_plain.stream_bytes, "psnr_y": coded_plain.streams[0].result.psnr}
-        secs["plain"] = coded_plain.seconds  # ran beside the check
-    pool.shutdown()
+    if choice is not None:
+        pc = next(c for c in choice.candidates if c.name == "plain")
+        plain = {"qp": pc.coded.qp, "bytes": pc.bytes, "psnr_y": pc.coded.streams[0].result.psnr}
     secs["total"] = time.perf_counter() - t_all
 
-    region_of = {kept[r.index]: r for r in plan.regions}
-    by_index = {kept[st.index]: st for st in coded.streams if st.role == "object"}
+    det_of = {keep_idx[protect[r.index]]: r for r in plan.regions}  # detection index -> its region
+    by_index = {keep_idx[protect[st.index]]: st for st in coded.streams if st.role == "object"}
+    jrd_of = {keep_idx[k]: o for k, o in enumerate(objs)}
     objects = []
-    for i, o in enumerate(objs):
-        d, r, st = o.detection, region_of.get(i), by_index.get(i)
+    for i, d in enumerate(dets):
+        r, st, o = det_of.get(i), by_index.get(i), jrd_of.get(i)
+        status = ("below keep score" if o is None else "not protectable" if r is None
+                  else "own stream" if st is not None else "in background")
         objects.append({
             "box": [round(float(v), 2) for v in d.box], "label": d.label, "class_id": d.class_id,
-            "score": round(float(d.score), 4), "jrd": None if s.mode == "plain" or r is None else int(o.jrd),
+            "score": round(float(d.score), 4),
+            "jrd": None if s.mode == "plain" or o is None or r is None else int(o.jrd),
             "qp": st.qp if st else coded.qp, "rect": list(r.rect) if r else None, "bytes": st.bytes if st else None,
-            "in_background": r is None,
-            "still_detected": still[i], "jrd_source": o.source,
-            "search_probes": o.info.get("probes"), "lowered_by_verify": o.info.get("lowered_by_verify", 0) or None})
+            "in_background": st is None, "status": status, "kept": o is not None and r is not None,
+            "still_detected": still[i], "jrd_source": o.source if o else None,
+            "search_probes": o.info.get("probes") if o else None,
+            "lowered_by_verify": (o.info.get("lowered_by_verify", 0) or None) if o else None})
     streams = [{"role": st.role, "object": st.index, "rect": list(st.rect), "qp": st.qp, "bytes": st.bytes,
                 "psnr_y": round(st.result.psnr, 3), "cached": st.result.cached} for st in coded.streams]
     enc0 = coded.streams[0].result
     rec = {**s.to_json(), "plan": plan.to_json(), "detector_info": det.describe(),
            "predictor_info": predictor.describe() if predictor else None,
-           "backend": enc0.backend, "backend_version": enc0.backend_version,
+           "backend": enc0.backend, "backend_version": enc0.backend_version, "rule": rule.to_json(),
+           "choice": choice.to_json() if choice else None,
            "search_stats": getattr(predictor, "last_stats", None)}
-    return EncodeReport(s.mode, str(input_path), str(output), w, h, total, coded.stream_bytes, objects, streams,
+    return EncodeReport(coded.mode, str(input_path), str(output), w, h, total, coded.stream_bytes, objects, streams,
                         plain, check, rec, {k: round(v, 3) for k, v in secs.items()})
 
 
 def format_report(r: EncodeReport) -> str:
     """The one screen `vcm encode` prints."""
     s = r.settings
-    lines = [f"{r.input} ({r.width}x{r.height}) -> {r.output}   mode {r.mode}, detector {s['detector']}, "
-             + (f"QP {s['qp']}" if r.mode == "plain" else f"jrd {s['jrd']} (offset {s['jrd_offset']:+d}), "
+    choice = s.get("choice")
+    mode = s["mode"] + (f" -> {choice['chosen']}" if choice else "")
+    lines = [f"{r.input} ({r.width}x{r.height}) -> {r.output}   mode {mode}, detector {s['detector']}, "
+             + (f"QP {s['qp']}" if s["mode"] == "plain" else f"jrd {s['jrd']} (offset {s['jrd_offset']:+d}), "
                 f"background QP {s['bg_qp']}") + f", preset {s['preset']}"]
     if r.objects:
         lines.append(f"  {'#':>2}  {'label':<10} {'score':>5}  {'box x1,y1,x2,y2':<25} {'JRD':>3} {'QP':>3} {'bytes':>7}  check")
@@ -185,8 +198,9 @@ def format_report(r: EncodeReport) -> str:
             jrd = "-" if o["jrd"] is None else str(o["jrd"])
             nb = "-" if o["bytes"] is None else str(o["bytes"])
             chk = {True: "still detected", False: "LOST", None: ""}[o["still_detected"]]
-            if o.get("in_background") and r.mode != "plain":
-                chk += " (no QP keeps it: coded with the background)"
+            if o.get("status") in ("below keep score", "not protectable"):
+                chk = {"below keep score": f"not kept (score < {s['rule']['keep_score']}): with the background",
+                       "not protectable": "no QP keeps it: coded with the background"}[o["status"]]
             lines.append(f"  {i:>2}  {o['label'][:10]:<10} {o['score']:5.2f}  {box:<25} {jrd:>3} {o['qp']:>3} {nb:>7}  {chk}")
     else:
         lines.append("  no objects found: the file holds the background only")
@@ -198,7 +212,13 @@ def format_report(r: EncodeReport) -> str:
         line += (f"   | plain VVC at the lowest object QP {p['qp']}: {p['bytes']} bytes "
                  f"({100.0 * r.total_bytes / p['bytes']:.1f} % of it)")
     lines.append(line)
-    if r.objects and r.mode in ("objects", "blur") and min(o["qp"] for o in r.objects) > s["bg_qp"]:
+    if choice:
+        lines.append("  candidates: " + ", ".join(
+            f"{c['name']} {c['bytes']} B {c['kept']}/{c['objects']}" + (f" +{c['false_detections']} false"
+                                                                      if c["false_detections"] else "")
+            + ("" if c["passed"] else " (fails)") for c in choice["candidates"]) + f"; {choice['reason']}")
+    if (r.objects and r.mode in ("objects", "blur") and isinstance(s["bg_qp"], int)
+            and min(o["qp"] for o in r.objects) > s["bg_qp"]):
         lines.append(f"  note: every object tolerates a QP above the background QP {s['bg_qp']}: the background costs "
                      f"more than it needs; try --bg-qp {min(63, max(o['qp'] for o in r.objects))} or higher")
     if r.check:

@@ -19,7 +19,7 @@ def run_predict(input_path: str | Path, settings: CodingSettings = CodingSetting
     det = s.build_detector()
     dets = det.detect([rgb])[0]
     t1 = time.perf_counter()
-    pred = create_predictor(s.jrd, detector=det, bg_qp=s.bg_qp, margin=s.margin, preset=s.preset, encoder=s.encoder,
+    pred = create_predictor(s.jrd, detector=det, bg_qp=s.background_qps()[0], margin=s.margin, preset=s.preset, encoder=s.encoder,
                             matrix=s.matrix, cache=s.cache)
     objs = pred.predict(rgb, dets)
     t2 = time.perf_counter()

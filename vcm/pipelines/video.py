@@ -90,12 +90,16 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Codin
     from vcm.coding.video import analyse, code_video, decode_video_file, plan_frames, plan_segments
     from vcm.fsutil import refuse_overwrite_input
     from vcm.jrd import create_predictor
-    from vcm.metrics.match import StillDetectedRule
     from vcm.video_container import write_video_file
 
     s = settings
     t_all = time.perf_counter()
     s.check_for_video()
+    from vcm.settings import AUTO, DEFAULT_BG_QP
+
+    if s.mode == AUTO or s.bg_qp == AUTO:  # video: object streams per segment, the default background
+        s = s.replace(mode="objects" if s.mode == AUTO else s.mode,
+                      bg_qp=DEFAULT_BG_QP if s.bg_qp == AUTO else s.bg_qp)
     input_path, output = Path(input_path), Path(output)
     refuse_overwrite_input(output, input_path)
     encoder = create_encoder(s.encoder)
@@ -107,7 +111,7 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Codin
     secs["read"] = time.perf_counter() - t
 
     det = detector if detector is not None else s.build_detector()
-    rule = StillDetectedRule.for_detector(det)
+    rule = s.rule_for(det)
     predictor = None
     if s.mode != "plain":
         predictors = predictors if predictors is not None else {}
@@ -115,7 +119,7 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Codin
             predictors[s.jrd] = create_predictor(s.jrd, detector=det, rule=rule, bg_qp=s.bg_qp, margin=s.margin,
                                                  preset=s.preset, encoder=encoder, matrix=s.matrix, cache=s.cache)
         predictor = predictors[s.jrd]
-    an = analyse(rgb, det, predictor, every=s.detect_every, fixed_jrd=s.qp if s.qp is not None else 63)
+    an = analyse(rgb, det, predictor, every=s.detect_every, fixed_jrd=s.qp if s.qp is not None else 63, rule=rule)
     secs.update(an.seconds)
     plans = plan_frames(an, offset=s.jrd_offset, bg_qp=s.bg_qp, qp_min=s.qp_min, margin=s.margin)
 

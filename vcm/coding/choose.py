@@ -1,0 +1,123 @@
+"""The per-picture plan choice: code the candidate plans, check each decoded picture, keep the cheapest.
+
+A candidate is a coding mode with a background QP (objects at bg 63/57/51, blur, frame, plain at the lowest
+object QP). Each is coded, decoded exactly as `vcm decode` does and detected again; it *passes* when every
+object the machine must keep is still detected (the shared rule, vcm.metrics.match) and no new box at the
+keep score appears where the original had none (a false detection). The written file is the cheapest passing
+candidate that is not larger than plain VVC at the lowest object QP; when none passes, plain VVC at the
+lowest object QP is written (the invariant: a vcm file never costs more than that).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from vcm.codec.base import EncodeParams
+from vcm.qp import QPPlan
+
+AUTO_BG_QPS = (63, 57, 51)  # background QPs tried by --bg-qp auto, coarsest first
+AUTO_MODES = ("objects", "blur", "frame")
+
+
+@dataclass
+class Candidate:
+    """One coded candidate and its check."""
+
+    name: str  # e.g. "objects@63", "frame", "plain"
+    mode: str
+    bg_qp: int | None
+    coded: Any  # CodedPicture
+    bytes: int  # the file vcm would write (streams + placement)
+    kept: list[bool]
+    false_detections: int
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return all(self.kept) and self.false_detections == 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "mode": self.mode, "bg_qp": self.bg_qp, "bytes": self.bytes,
+                "kept": sum(self.kept), "objects": len(self.kept), "false_detections": self.false_detections,
+                "passed": self.passed, "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class Choice:
+    chosen: Candidate
+    candidates: list[Candidate] = field(default_factory=list)
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"chosen": self.chosen.name, "reason": self.reason, "candidates": [c.to_json() for c in self.candidates]}
+
+
+def file_bytes(coded) -> int:
+    """The size of the file `vcm encode` writes for a coded picture (container included)."""
+    from vcm.coding.modes import to_vcm_file
+    from vcm.container import pack_vcm_file
+
+    return len(pack_vcm_file(to_vcm_file(coded)))
+
+
+def false_detections(original, found, rule) -> int:
+    """Boxes on the coded picture at the keep score that match no detection of the original (any score)."""
+    from vcm.metrics.match import StillDetectedRule, still_detected_all
+
+    strong = [d for d in found if rule.keeps(d)]
+    if not strong:
+        return 0
+    loose = StillDetectedRule(iou=rule.iou, min_score=None, match_by=rule.match_by)
+    return sum(not ok for ok in still_detected_all(strong, original, loose))
+
+
+def evaluate(frame, plan: QPPlan, mode: str, params: EncodeParams, *, detector, rule, protect, original,
+             qp: int | None = None, encoder="ffmpeg", matrix="bt709", cache=True, display=None,
+             decoder: str = "pyav", name: str | None = None) -> Candidate:
+    """Code one candidate, decode it as `vcm decode` does, detect, judge the objects in `protect`."""
+    from vcm.codec import yuv_to_rgb
+    from vcm.coding.modes import code_picture_mode, reconstruct
+    from vcm.metrics.match import still_detected_all
+
+    t0 = time.perf_counter()
+    coded = code_picture_mode(mode, frame, plan, params, qp=qp, encoder=encoder, matrix=matrix, cache=cache,
+                              display=display)
+    found = detector.detect([yuv_to_rgb(reconstruct(coded, decoder), matrix)])[0]
+    kept = still_detected_all(protect, found, rule)
+    bg = plan.bg_qp if mode == "objects" else None
+    return Candidate(name or (f"{mode}@{bg}" if bg is not None else mode), mode, bg, coded, file_bytes(coded), kept,
+                     false_detections(original, found, rule), time.perf_counter() - t0)
+
+
+def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequence[str], detector, rule, protect,
+           original, encoder="ffmpeg", matrix="bt709", cache=True, display=None, decoder: str = "pyav",
+           workers: int = 2) -> Choice:
+    """Code every candidate (`modes` x the background QPs in `plans`, plus plain VVC at the lowest object QP)
+    and return the cheapest that passes and is not larger than plain. `plans` maps background QP -> plan (the
+    same object QPs); frame, blur and plain use the first plan."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    first = next(iter(plans.values()))
+    jobs: list[tuple[str, QPPlan, int | None]] = []
+    for mode in modes:
+        if mode == "objects":
+            jobs += [("objects", p, None) for p in plans.values()]
+        elif mode in ("frame", "blur"):
+            jobs.append((mode, first, None))
+    kw = dict(detector=detector, rule=rule, protect=protect, original=original, encoder=encoder, matrix=matrix,
+              cache=cache, display=display, decoder=decoder)
+    with ThreadPoolExecutor(max(1, workers)) as pool:  # encoders are processes; detection releases the GIL
+        plain = pool.submit(evaluate, frame, first, "plain", params, qp=first.min_qp, name="plain", **kw)
+        futs = [pool.submit(evaluate, frame, p, m, params, qp=q, **kw) for m, p, q in jobs]
+        cands = [f.result() for f in futs]
+        plain_c = plain.result()
+    cands.append(plain_c)
+    ok = [c for c in cands if c.passed and c.bytes <= plain_c.bytes]
+    if ok:
+        best = min(ok, key=lambda c: (c.bytes, c.name))
+        why = "cheapest candidate that keeps every object" + (" (plain VVC)" if best is plain_c else "")
+    else:
+        best = plain_c
+        why = "no candidate kept every object: plain VVC at the lowest object QP"
+    return Choice(best, cands, why)
