@@ -60,6 +60,9 @@ def test_wrong_archive_sha_writes_nothing(tmp_path, monkeypatch):
     with pytest.raises(VcmError, match="sha256"):
         weights.fetch("toy", from_file=bad, root=root)
     assert not root.exists()
+    with pytest.raises(VcmError, match="not the pinned"):  # the real sets too, through fetch_sets/--from
+        weights.fetch_sets(["nanodet", "centernet"], [bad], root=root)
+    assert not root.exists()
 
 
 def test_wrong_member_sha_writes_nothing(tmp_path, monkeypatch):
