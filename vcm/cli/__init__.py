@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "label": "vcm.cli.label:label",
     "benchmark": "vcm.cli.benchmark:benchmark",
     "batch": "vcm.cli.batch:batch",
+    "weights": "vcm.cli.weights:weights",
 }
 
 

@@ -99,6 +99,8 @@ _REGISTRY: dict[str, str] = {
     "haar-face": "vcm.detect.opencv:HaarDetector",
     "haar-fullbody": "vcm.detect.opencv:HaarDetector",
     "haar-upperbody": "vcm.detect.opencv:HaarDetector",
+    "nanodet": "vcm.detect.nanodet:NanoDetDetector",
+    "centernet": "vcm.detect.nanodet:CenterNetDetector",
 }
 _ULTRALYTICS = "vcm.detect.ultralytics_backend:UltralyticsDetector"
 _ULTRALYTICS_PREFIXES = ("yolo", "rtdetr")
