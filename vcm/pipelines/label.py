@@ -32,6 +32,7 @@ import numpy as np
 from vcm import labeling as L
 from vcm.errors import VcmError
 from vcm.fsutil import atomic_path, sha256_file, write_json_atomic
+from vcm.settings import DEFAULT_DETECTOR
 from vcm.runner import digest, load_record, note, run_tasks
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class LabelConfig:
 
     pictures: Path
     out: Path
-    detector: str = "hog-person"
+    detector: str = DEFAULT_DETECTOR
     detector_options: dict[str, Any] = field(default_factory=dict)
     qps: list[int] = field(default_factory=lambda: list(range(64)))
     search: str = "smart"
