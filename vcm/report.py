@@ -373,7 +373,10 @@ def _fits_for_plot(points: Sequence[CurvePoint], summary: dict[str, Any] | None)
         c = curves_from_points(points, "map50")
         if ANCHOR not in c or len(c) < 2:
             return {}
-        entries = compare_curves(c, ANCHOR)
+        try:
+            entries = compare_curves(c, ANCHOR)
+        except VcmError:  # e.g. NaN mAP (no objects): the plot still shows the measured points
+            return {}
     fits = {name: e["test_fit"] for name, e in entries.items() if e.get("test_fit")}
     anchor = next((e["anchor_fit"] for e in entries.values() if e.get("anchor_fit")), None)
     if anchor:

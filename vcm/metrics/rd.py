@@ -33,8 +33,15 @@ def bd_entry(anchor: tuple[Sequence[float], Sequence[float]], test: tuple[Sequen
     """One summary.json entry: BD-rate (pchip, akima), BD-mAP, counts, overlap, warnings, verdict, fits.
 
     `anchor` and `test` are (rates, qualities); duplicate rates are merged by the fit (noted)."""
-    res = {m: bd_compare(anchor, test, method=m, monotone=monotone, min_points=min_points, min_overlap=min_overlap,
-                         quality_name="mAP" if quality.startswith("map") else quality) for m in METHODS}
+    try:
+        res = {m: bd_compare(anchor, test, method=m, monotone=monotone, min_points=min_points,
+                             min_overlap=min_overlap, quality_name="mAP" if quality.startswith("map") else quality)
+               for m in METHODS}
+    except VcmError as e:  # a curve with NaN quality (no objects) or a zero rate: no number, the reason
+        return {"pchip": None, "akima": None, "bd_quality": {m: None for m in METHODS}, "quality": quality,
+                "error": str(e), "bd_quality_error": str(e), "fit": monotone, "points": len(test[0]),
+                "points_used": None, "overlap": None, "rate_overlap": None, "warnings": [], "notes": [],
+                "verdict": f"unreliable: {e}", "line": f"BD-rate n/a ({e})", "anchor_fit": None, "test_fit": None}
     p = res["pchip"]
     entry: dict[str, Any] = {m: r.value for m, r in res.items()}
     entry["bd_quality"] = {m: r.bd_quality for m, r in res.items()}
