@@ -142,7 +142,11 @@ def bd_compare(anchor_points: Any, test_points: Any, *, method: str = "pchip", m
     warns, reason, qreason = [], None, None
     for name, c in (("anchor", a), ("test", t)):
         if c.applied and any(c.replaced):
-            warns.append(f"{name}: the {monotone} fit replaced {sum(c.replaced)} of {c.points} measured values")
+            change = ""
+            if c.coefficients is not None:
+                change = f" (by up to {np.max(np.abs(c.model(np.array(c.rate)) - np.array(c.quality))):.3g})"
+            warns.append(f"{name}: the {monotone} fit replaced {sum(c.replaced)} of {c.points} measured values"
+                         + change)
         if c.problem:
             reason = reason or f"{name} curve {c.problem}"
         elif c.points_after_fit < min_points:
