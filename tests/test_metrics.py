@@ -1,20 +1,16 @@
-"""The still-detected rule, COCO mAP and the Bjontegaard deltas (checked against the `bjontegaard` package)."""
+"""The still-detected rule and COCO mAP (the Bjontegaard deltas: tests/test_bdrate.py)."""
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from vcm.errors import VcmError
 from vcm.gt import detections_to_coco
 from vcm.metrics import StillDetectedRule, best_match_iou, iou, iou_matrix, still_detected, still_detected_all
-from vcm.metrics.bdrate import (BDOverlapWarning, bd_quality, bd_rate, compare, prepare_curve, read_rd_csv,
-                                saving_at_equal_quality)
 from vcm.metrics.map import evaluate_map, pseudo_map
-from vcm.types import Detection, Detections, RDPoint
+from vcm.types import Detection, Detections
 
 
 def det(box, cls=0, label="person", score=0.9):
@@ -118,125 +114,4 @@ def test_map_pairing_and_undefined_cases():
     assert math.isnan(evaluate_map(empty, [("e.png", Detections(10, 10, ()))]).map50)
 
 
-# --- BD-rate ---------------------------------------------------------------------------------------------
-ANCHOR = ([1000.0, 1900.0, 3600.0, 7000.0], [0.52, 0.61, 0.68, 0.72])  # rate (bits), mAP
-
-
-def test_identical_curves_give_zero():
-    for m in ("pchip", "akima"):
-        assert bd_rate(ANCHOR, ANCHOR, m) == pytest.approx(0.0, abs=1e-12)
-        assert bd_quality(ANCHOR, ANCHOR, m) == pytest.approx(0.0, abs=1e-12)
-
-
-def test_half_rate_gives_minus_50_percent():
-    half = ([r / 2 for r in ANCHOR[0]], ANCHOR[1])
-    for m in ("pchip", "akima"):
-        assert bd_rate(ANCHOR, half, m) == pytest.approx(-50.0, abs=1e-9)
-        s = saving_at_equal_quality(ANCHOR, half, m)
-        assert s.mean_percent == pytest.approx(50.0, abs=1e-9) and s.n_outside == 0
-    points = [RDPoint(r, q) for r, q in zip(*ANCHOR)]
-    assert bd_rate(points, half) == pytest.approx(-50.0, abs=1e-9)
-
-
-def _random_curves(rng):
-    n, m = rng.integers(4, 8, 2)
-    ra, rt = np.sort(rng.uniform(200, 9000, n)), np.sort(rng.uniform(150, 9000, m))
-    qa, qt = np.sort(rng.uniform(0.3, 0.8, n)), np.sort(rng.uniform(0.3, 0.8, m))
-    return ra, qa, rt, qt
-
-
-@pytest.mark.parametrize("method", ["pchip", "akima"])
-def test_agrees_with_bjontegaard_package(method):
-    import bjontegaard
-
-    rng = np.random.default_rng(7)
-    checked = 0
-    while checked < 40:
-        ra, qa, rt, qt = _random_curves(rng)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ref = bjontegaard.bd_rate(ra, qa, rt, qt, method=method, require_matching_points=False)
-            ref_q = bjontegaard.bd_psnr(ra, qa, rt, qt, method=method, require_matching_points=False)
-            if not (np.isfinite(ref) and np.isfinite(ref_q)):
-                continue
-            assert bd_rate((ra, qa), (rt, qt), method) == pytest.approx(ref, abs=1e-6)
-            assert bd_quality((ra, qa), (rt, qt), method) == pytest.approx(ref_q, abs=1e-6)
-        checked += 1
-    # and on PSNR-like curves with the typical 4 QPs
-    ra, qa = [9487.76, 4593.60, 2486.44, 1358.24], [40.28, 37.18, 34.24, 31.42]
-    rt, qt = [9787.80, 4469.00, 2451.48, 1290.68], [40.39, 37.21, 34.17, 31.24]
-    ref = bjontegaard.bd_rate(ra, qa, rt, qt, method=method)
-    assert bd_rate((ra, qa), (rt, qt), method) == pytest.approx(ref, abs=1e-6)
-
-
-def test_non_monotonic_curve_error_lists_points_and_fit_merges_them():
-    bumpy = ([1000.0, 2000.0, 4000.0, 8000.0, 16000.0], [0.50, 0.62, 0.60, 0.70, 0.72])
-    with pytest.raises(VcmError, match=r"not monotonic.*rate=2000, quality=0.62\) -> \(rate=4000, quality=0.6\)"):
-        bd_rate(bumpy, ANCHOR)
-    c = prepare_curve(bumpy, name="anchor", monotone="fit")
-    assert list(c.quality) == pytest.approx([0.50, 0.61, 0.70, 0.72])
-    assert c.rate[1] == pytest.approx(np.sqrt(2000 * 4000))  # mean log rate of the merged pair
-    assert any("merged" in n for n in c.notes)
-    v = bd_rate(bumpy, ANCHOR, monotone="fit")
-    assert np.isfinite(v)
-
-
-def test_overlap_and_point_checks():
-    with pytest.warns(BDOverlapWarning):
-        bd_rate(ANCHOR, ([900, 1800, 3500, 7200], [0.66, 0.70, 0.74, 0.78]))
-    with pytest.raises(VcmError, match="do not overlap"):
-        bd_rate(ANCHOR, ([900, 1800, 3500, 7200], [0.80, 0.82, 0.84, 0.86]))
-    with pytest.raises(VcmError, match="at least 4"):
-        bd_rate(ANCHOR, ([1000, 2000, 4000], [0.5, 0.6, 0.7]))
-    with pytest.raises(VcmError, match="same rate"):
-        bd_rate(ANCHOR, ([1000, 1000, 4000, 8000], [0.5, 0.6, 0.7, 0.75]))
-    with pytest.raises(VcmError, match="rate <= 0"):
-        bd_rate(ANCHOR, ([0, 1000, 4000, 8000], [0.5, 0.6, 0.7, 0.75]))
-    with pytest.raises(VcmError, match="unknown interpolation"):
-        bd_rate(ANCHOR, ANCHOR, "cubic")
-
-
-def test_saving_at_equal_quality_single_point_and_outside():
-    s = saving_at_equal_quality(ANCHOR, ([1900.0 * 0.7], [0.61]))
-    assert s.mean_percent == pytest.approx(30.0) and len(s.points) == 1
-    out = saving_at_equal_quality(ANCHOR, ([500.0], [0.9]))
-    assert math.isnan(out.mean_percent) and out.n_outside == 1
-    rep = compare(ANCHOR, ([1900.0 * 0.7], [0.61]))
-    assert "bd_rate" in rep.errors and rep.saving.mean_percent == pytest.approx(30.0)
-
-
-def _csv(path, text):
-    path.write_text(text)
-    return str(path)
-
-
-def test_read_rd_csv_and_errors(tmp_path):
-    pts = read_rd_csv(_csv(tmp_path / "a.csv", "qp,rate,quality\n22,1000,0.5\n27,2000,0.6\n"))
-    assert [(p.rate, p.quality) for p in pts] == [(1000.0, 0.5), (2000.0, 0.6)] and pts[0].settings == {"qp": "22"}
-    cases = {"nohdr.csv": ("1000,0.5\n", "header"), "word.csv": ("rate,quality\n1000,abc\n", "line 2"),
-             "neg.csv": ("rate,quality\n-5,0.5\n", "must be > 0"), "empty.csv": ("", "empty"),
-             "ragged.csv": ("rate,quality\n1000\n", "fields")}
-    for name, (text, msg) in cases.items():
-        with pytest.raises(VcmError, match=msg) as e:
-            read_rd_csv(_csv(tmp_path / name, text))
-        assert name in str(e.value) and "\n" not in str(e.value)
-    with pytest.raises(VcmError, match="no such file"):
-        read_rd_csv(tmp_path / "missing.csv")
-
-
-def test_bdrate_cli(tmp_path):
-    from vcm.cli import main
-
-    a = _csv(tmp_path / "anchor.csv", "rate,quality\n" + "".join(f"{r},{q}\n" for r, q in zip(*ANCHOR)))
-    t = _csv(tmp_path / "test.csv", "rate,quality\n" + "".join(f"{r / 2},{q}\n" for r, q in zip(*ANCHOR)))
-    r = CliRunner().invoke(main, ["bdrate", a, t])
-    assert r.exit_code == 0, r.output
-    assert "BD-rate (pchip): -50.000%" in r.output
-    assert "Bit saving at equal accuracy: 50.000%" in r.output
-    r = CliRunner().invoke(main, ["bdrate", a, t, "--method", "akima", "--json"])
-    import json
-
-    assert json.loads(r.output)["bd_rate_percent"] == pytest.approx(-50.0)
-    bad = _csv(tmp_path / "bad.csv", "rate,psnr\n1,2\n")
-    r = CliRunner().invoke(main, ["bdrate", a, bad])
-    assert r.exit_code == 2 and "bad.csv" in r.output and "rate,quality" in r.output
+# BD-rate, BD-quality and `vcm bdrate`: tests/test_bdrate.py

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import numpy as np
+
 from vcm.errors import VcmError
 from vcm.fsutil import atomic_path, write_json_atomic
 
@@ -180,15 +182,50 @@ def _pct(x: Any, digits: int = 1) -> str:
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
-    """The printed summary's last lines: one per compared curve, `<mode>/<predictor>: BD-rate x% (pchip) vs
-    plain VVC` (n/a with the reason when the curves could not be compared)."""
+    """The printed summary's last lines: one per compared curve and quality, with the BD-rate by pchip and
+    akima (or n/a and why), the point counts after the fit, the overlap and every warning."""
     lines = []
-    for curve, bd in summary.get("bd_rate", {}).items():
-        line = f"{curve}: BD-rate {_pct(bd.get('pchip'))} (pchip) vs plain VVC"
-        if bd.get("pchip") is None and bd.get("error"):
-            line += f" ({bd['error']})"
-        lines.append(line)
+    for key, qname in (("bd_rate", "mAP@0.5"), ("bd_rate_map", "mAP@0.5:0.95")):
+        for curve, bd in (summary.get(key) or {}).items():
+            if bd.get("line"):
+                lines.append(f"{curve} ({qname}): {bd['line']}")
+                continue
+            line = f"{curve}: BD-rate {_pct(bd.get('pchip'))} (pchip) vs plain VVC"  # a summary from before the fits
+            if bd.get("pchip") is None and bd.get("error"):
+                line += f" ({bd['error']})"
+            if bd.get("warnings"):
+                line += "; warning: " + "; ".join(bd["warnings"])
+            lines.append(line)
     return lines
+
+
+def _points_used(bd: dict[str, Any]) -> str:
+    pu = bd.get("points_used")
+    if not pu:
+        return str(bd.get("points", "-"))
+    return (f"anchor {pu['anchor']}->{pu['anchor_after_fit']}, test {pu['test']}->{pu['test_after_fit']} "
+            f"({bd.get('fit', '?')})")
+
+
+def _overlap_text(bd: dict[str, Any]) -> str:
+    ov = bd.get("overlap")
+    return "-" if ov is None else f"{ov:.0%}"
+
+
+def headline_table(summary: dict[str, Any]) -> list[str]:
+    """report.md's opening table: curve, BD-rate by pchip and akima, points used, overlap, verdict."""
+    out = ["| curve | quality | BD-rate pchip | BD-rate akima | BD-mAP pchip | points used (measured->after fit) "
+           "| overlap | verdict |", "|---|---|---:|---:|---:|---|---:|---|"]
+    for key, qname in (("bd_rate", "mAP@0.5"), ("bd_rate_map", "mAP@0.5:0.95")):
+        for curve, bd in (summary.get(key) or {}).items():
+            name = f"{curve} (oracle)" if curve.split("/", 1)[-1].startswith("search") else curve
+            bdq = (bd.get("bd_quality") or {}).get("pchip")
+            verdict = bd.get("verdict") or ("ok" if bd.get("pchip") is not None and not bd.get("warnings")
+                                            else f"unreliable: {bd.get('error') or '; '.join(bd.get('warnings', []))}")
+            out.append(f"| {name} | {qname} | {_pct(bd.get('pchip'))} | {_pct(bd.get('akima'))} | "
+                       f"{_fmt(bdq, '+.4f')} | {_points_used(bd)} | {_overlap_text(bd)} | "
+                       f"{verdict.replace('|', '/')} |")
+    return out
 
 
 def _fmt(v: Any, spec: str = ".4f") -> str:
@@ -203,6 +240,11 @@ def render_report_md(summary: dict[str, Any], points: Sequence[CurvePoint], rd_p
     """report.md: what was run, BD-rates and savings against plain VVC, every RD point, how to reproduce."""
     s = summary.get("settings", {})
     out = ["# vcm benchmark", ""]
+    out += headline_table(summary)
+    out += ["", f"BD-rate: negative = fewer bits than plain VVC at equal accuracy; n/a when a curve has fewer than "
+                f"4 points after the monotone fit ({summary.get('bd_fit', 'see notes')}) or the curves share less "
+                "than 75 % of their mAP range; unreliable also when pchip and akima differ by more than 5 points. "
+                "Rules and fits: docs/BDRATE.md.", ""]
     out.append(f"{summary.get('pictures', '?')} pictures from `{s.get('data', '?')}`, detector `{s.get('detector')}`, "
                f"ground truth: {s.get('ground_truth', 'pseudo (detections on the originals)')}, "
                f"encoder {summary.get('versions', {}).get('encoder', s.get('encoder'))}, preset `{s.get('preset')}`.")
@@ -210,7 +252,7 @@ def render_report_md(summary: dict[str, Any], points: Sequence[CurvePoint], rd_p
                 "BD-rate: average bit-rate change at equal mAP@0.5 against plain VVC (negative = fewer bits).", ""]
     if rd_png:
         out += [f"![bpp against mAP@0.5]({rd_png})", ""]
-    out += ["## BD-rate against plain VVC (bpp vs mAP@0.5)", "",
+    out += ["## Details against plain VVC (bpp vs mAP@0.5)", "",
             "| curve | BD-rate pchip | BD-rate akima | saving at equal mAP@0.5 | BD-rate on kept fraction (pchip) "
             "| note |",
             "|---|---|---|---|---|---|"]
@@ -218,7 +260,7 @@ def render_report_md(summary: dict[str, Any], points: Sequence[CurvePoint], rd_p
     kept = summary.get("bd_rate_kept", {})
     for curve, bd in summary.get("bd_rate", {}).items():
         sv = saving.get(curve, {})
-        note = bd.get("error") or ("; ".join(bd.get("warnings", [])) if bd.get("warnings") else "")
+        note = "; ".join(x for x in [bd.get("error"), *bd.get("warnings", [])] if x)
         name = f"{curve} (oracle)" if curve.split("/", 1)[1].startswith("search") else curve
         out.append(f"| {name} | {_pct(bd.get('pchip'))} | {_pct(bd.get('akima'))} | {_saving_text(sv)} | "
                    f"{_pct(kept.get(curve, {}).get('pchip'))} | {note.replace('|', '/')} |")
@@ -234,7 +276,8 @@ def render_report_md(summary: dict[str, Any], points: Sequence[CurvePoint], rd_p
                    f"{_fmt(p.encode_s, '.2f')} |")
     notes = [f"- {c}: {n}" for c, bd in summary.get("bd_rate", {}).items() for n in bd.get("notes", [])]
     if notes:
-        out += ["", "Monotone fits and merged points (mAP is not always monotone in rate):", ""] + notes
+        out += ["", "What the monotone fits changed (mAP is not always monotone in rate; replaced points are hollow "
+                    "in rd.png):", ""] + notes
     cmd = summary.get("command")
     if cmd:
         out += ["", "## Reproduce", "", "```", cmd, "```"]
@@ -259,32 +302,59 @@ def write_report_md(path: str | Path, summary: dict[str, Any], points: Sequence[
         tmp.write_text(render_report_md(summary, points, rd_png))
 
 
-def plot_rd(path: str | Path, points: Sequence[CurvePoint], title: str | None = None) -> None:
-    """rd.png: bpp against mAP@0.5 (left), one curve per mode/predictor, plain VVC in black; on the right the
-    same points against the kept fraction (the JRD criterion), which mAP alone hides."""
+def plot_rd(path: str | Path, points: Sequence[CurvePoint], title: str | None = None,
+            summary: dict[str, Any] | None = None) -> None:
+    """rd.png: bpp against mAP@0.5 (left), one curve per mode/predictor, plain VVC in black, with the fitted
+    curves the BD numbers integrate (dashed) and the measured points the monotone fit replaced (hollow, joined
+    to their fitted value); on the right the same points against the kept fraction (the JRD criterion).
+
+    The fits come from `summary["bd_rate"]` (vcm.metrics.rd entries); without a summary they are computed here
+    with the default fit."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from vcm.metrics.bdrate import interpolated_curve
+
     curves: dict[str, list[CurvePoint]] = {}
     for p in points:
         curves.setdefault(p.curve, []).append(p)
+    fits = _fits_for_plot(points, summary)
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.4), dpi=120)
     markers = "osD^v<>pP*X"
     for ax, attr, label in ((axes[0], "map50", "mAP@0.5"), (axes[1], "kept_fraction", "kept fraction of the objects")):
         for i, (name, pts) in enumerate(sorted(curves.items(), key=lambda kv: (kv[0] != ANCHOR, kv[0]))):
             pts = sorted(pts, key=lambda p: p.bpp)
-            style = dict(color="black", linewidth=2.0) if name == ANCHOR else dict(linewidth=1.5)
-            ax.plot([p.bpp for p in pts], [getattr(p, attr) for p in pts], marker=markers[i % len(markers)],
-                    markersize=4, label="plain VVC" if name == ANCHOR else name, **style)
+            style = dict(color="black" if name == ANCHOR else f"C{i % 10}", linewidth=2.0 if name == ANCHOR else 1.5)
+            line, = ax.plot([p.bpp for p in pts], [getattr(p, attr) for p in pts], marker=markers[i % len(markers)],
+                            markersize=4, label="plain VVC" if name == ANCHOR else name, alpha=0.55, **style)
+            fit = fits.get(name) if attr == "map50" else None
+            if not fit:
+                continue
+            color = line.get_color()
+            fr, fq = np.asarray(fit["fitted"], float).T if fit.get("fitted") else (np.array([]), np.array([]))
+            if len(fr) >= 2:
+                cr, cq = interpolated_curve((fr, fq), "pchip")
+                ax.plot(cr, cq, linestyle="--", color=color, linewidth=1.2)
+            ax.plot(fr, fq, linestyle="none", marker=markers[i % len(markers)], markersize=4, color=color)
+            meas = np.asarray(fit.get("measured", []), float).reshape(-1, 2)
+            for (r, q), rep in zip(meas, fit.get("replaced", [])):
+                if rep:
+                    ax.plot([r], [q], linestyle="none", marker="o", markersize=7, markerfacecolor="none",
+                            markeredgecolor=color)
+                    j = int(np.argmin(np.abs(np.log10(fr) - np.log10(r)))) if len(fr) else None
+                    if j is not None:
+                        ax.plot([r, fr[j]], [q, fq[j]], linestyle=":", color=color, linewidth=0.8)
         ax.set_xscale("log")
         ax.set_xlabel("bits per pixel (log scale)")
         ax.set_ylabel(label)
         ax.set_ylim(-0.03, 1.03)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=8)
-    axes[0].set_title("Detection accuracy against rate", fontsize=10)
+    fit_name = (summary or {}).get("bd_fit") or next((f.get("fit") for f in fits.values() if f), "")
+    axes[0].set_title(f"Detection accuracy against rate (dashed: {fit_name} fit used for BD; hollow: replaced)",
+                      fontsize=9)
     axes[1].set_title("Objects still detected against rate", fontsize=10)
     if title:
         fig.suptitle(title, fontsize=11)
@@ -292,3 +362,23 @@ def plot_rd(path: str | Path, points: Sequence[CurvePoint], title: str | None = 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+def _fits_for_plot(points: Sequence[CurvePoint], summary: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """curve -> its fit JSON (vcm.metrics.curvefit.CurveFit.to_json) on mAP@0.5, the anchor's included."""
+    entries = (summary or {}).get("bd_rate") or {}
+    if not any(e.get("test_fit") for e in entries.values()):
+        from vcm.metrics.rd import compare_curves, curves_from_points
+
+        c = curves_from_points(points, "map50")
+        if ANCHOR not in c or len(c) < 2:
+            return {}
+        try:
+            entries = compare_curves(c, ANCHOR)
+        except VcmError:  # e.g. NaN mAP (no objects): the plot still shows the measured points
+            return {}
+    fits = {name: e["test_fit"] for name, e in entries.items() if e.get("test_fit")}
+    anchor = next((e["anchor_fit"] for e in entries.values() if e.get("anchor_fit")), None)
+    if anchor:
+        fits[ANCHOR] = anchor
+    return fits

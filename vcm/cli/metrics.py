@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 
 import click
 
@@ -58,55 +57,69 @@ def map_cmd(gt_path, pred_path, match, max_dets, json_path):
 @click.command("bdrate")
 @click.argument("anchor_csv", type=click.Path(dir_okay=False))
 @click.argument("test_csv", type=click.Path(dir_okay=False))
-@click.option("--method", type=click.Choice(["pchip", "akima"]), default="pchip", show_default=True,
-              help="Interpolation: pchip (JVET CTC sheet) or akima.")
-@click.option("--monotone", type=click.Choice(["error", "fit"]), default="error", show_default=True,
-              help="A curve whose quality does not rise with rate: stop with the offending points, or use "
-                   "its isotonic (monotone) fit.")
+@click.option("--monotone", type=click.Choice(["none", "cubic", "isotonic"]), default="none", show_default=True,
+              help="none: a non-monotone curve, duplicate rates or too few points stop with the file and line; "
+                   "cubic: MPEG VCM's rising, concave cubic in log10(rate) replaces the measured values; "
+                   "isotonic: pool adjacent violators (merges points).")
 @click.option("--min-overlap", type=float, default=0.75, show_default=True,
-              help="Warn when the curves share less than this fraction of their range.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def bdrate(anchor_csv, test_csv, method, monotone, min_overlap, as_json):
-    """Bjontegaard delta rate and quality between two RD curves, and the bit saving at equal accuracy.
+              help="Below this shared fraction of the range a delta is n/a.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def bdrate(anchor_csv, test_csv, monotone, min_overlap, as_json):
+    """Bjontegaard delta rate (pchip and akima) and quality between two RD curves, and the bit saving at equal
+    accuracy.
 
     \b
-    Each CSV has the header rate,quality and one row per point (rate in bits, bpp or kbps, the same in
-    both files; quality mAP or PSNR); BD needs at least 4 points per curve.
+    Each CSV has a rate column (rate, bpp, kbps, bits or bytes; the same unit in both) and a quality column
+    (quality, map50, map = mAP@0.5:0.95, or psnr); with both map50 and map each is reported. BD needs at
+    least 4 points per curve (after the fit) and 75 % overlap; otherwise the value is n/a with the reason.
     \b
     Example:
       vcm bdrate vvc.csv dtjrd.csv
-      BD-rate (pchip): -34.008%
-      BD-quality (pchip): +0.0425
-      Bit saving at equal accuracy: 34.361% (mean of 3 test point(s) inside the anchor's quality range; ...)
-    (vvc.csv: 1000,0.52 1900,0.61 3600,0.68 7000,0.72; dtjrd.csv: 700,0.53 1400,0.62 2600,0.69 5200,0.73)
+      quality: BD-rate (pchip) -34.01%; BD-quality n/a (...); points anchor 4->4, test 4->4 (none fit), overlap 90%
+      quality: BD-rate (akima) -33.93%; ...
+      quality: bit saving at equal accuracy 34.36% (3 test points inside the anchor's range, 1 outside)
     \b
-    Negative BD-rate = the test needs fewer bits for the same quality. The equal-accuracy saving compares
-    each test point with the anchor's rate interpolated at the same quality (works with one test point).
+    Negative BD-rate = the test needs fewer bits for the same quality. Exit 2 (one line naming file and line)
+    for a bad CSV, or, without --monotone, a non-monotone curve, duplicate rates or fewer than 4 points.
     """
-    from vcm.metrics.bdrate import compare, read_rd_csv
+    from vcm.errors import VcmError
+    from vcm.metrics.bdrate import bd_compare_methods, check_curve, compare, read_rd_table
 
-    anchor = read_rd_csv(anchor_csv)
-    test = read_rd_csv(test_csv)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # overlap warnings are in the report
-        rep = compare(anchor, test, method, monotone=monotone, min_overlap=min_overlap)
+    anchor, test = read_rd_table(anchor_csv), read_rd_table(test_csv)
+    columns = [c for c in anchor.qualities if c in test.qualities]
+    if not columns:
+        raise VcmError(f"no quality column in common with {anchor.path} (it has {','.join(anchor.qualities)}, "
+                       f"this one {','.join(test.qualities)})", path=test.path, fix="use the same column names")
+    if "map50" in columns or "map" in columns:
+        columns = [c for c in columns if c in ("map50", "map")] or columns
+    else:
+        columns = columns[:1]
+    if monotone == "none":
+        for t in (anchor, test):
+            for c in columns:
+                check_curve(t, c)
+    out = {}
+    for c in columns:
+        name = {"map50": "mAP@0.5", "map": "mAP@0.5:0.95"}.get(c, c)
+        qn = "mAP" if c in ("map50", "map") else "quality"
+        res = bd_compare_methods(anchor.curve(c), test.curve(c), monotone=monotone, min_overlap=min_overlap,
+                                 quality_name=qn)
+        rep = compare(anchor.curve(c), test.curve(c), "pchip", monotone=monotone, min_overlap=min_overlap)
+        out[c] = (name, res, rep.saving, rep.errors.get("saving"))
     if as_json:
-        click.echo(json.dumps(rep.to_json(), indent=2))
+        click.echo(json.dumps({c: {"name": n, **{m: r.to_json() for m, r in res.items()},
+                                   "saving_at_equal_quality": s.to_json() if s else None, "saving_error": e}
+                               for c, (n, res, s, e) in out.items()}, indent=2))
         return
-    for note in rep.notes:
-        click.echo(f"note: {note}", err=True)
-    for w in rep.warnings:
-        click.echo(f"warning: {w}", err=True)
-    if "bd_rate" in rep.errors:
-        click.echo(f"BD-rate ({method}): undefined ({rep.errors['bd_rate']})")
-    else:
-        click.echo(f"BD-rate ({method}): {rep.bd_rate_percent:.3f}%")
-    if "bd_quality" not in rep.errors:
-        click.echo(f"BD-quality ({method}): {rep.bd_quality:+.4f}")
-    s = rep.saving
-    if s is None or math.isnan(s.mean_percent):
-        click.echo("Bit saving at equal accuracy: undefined (no test point lies inside the anchor's quality range)")
-    else:
-        extra = f"; {s.n_outside} outside, not counted" if s.n_outside else ""
-        click.echo(f"Bit saving at equal accuracy: {s.mean_percent:.3f}% (mean of {len(s.points)} test point(s) "
-                   f"inside the anchor's quality range{extra})")
+    for c, (name, res, s, err) in out.items():
+        for r in res.values():
+            click.echo(f"{name}: {r.format()}")
+        for note in res["pchip"].notes:
+            click.echo(f"note: {name}: {note}", err=True)
+        if s is None or math.isnan(s.mean_percent):
+            why = err or "no test point lies inside the anchor's quality range"
+            click.echo(f"{name}: bit saving at equal accuracy n/a ({why})")
+        else:
+            extra = f", {s.n_outside} outside" if s.n_outside else ""
+            click.echo(f"{name}: bit saving at equal accuracy {s.mean_percent:.2f}% ({len(s.points)} test point(s) "
+                       f"inside the anchor's range{extra})")

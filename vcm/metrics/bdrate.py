@@ -1,25 +1,16 @@
-"""Bjontegaard deltas between two rate-quality curves, and the bit saving at equal accuracy.
+"""Bjontegaard deltas between two rate-quality curves, with the rules that make them publishable.
 
-BD-rate (VCEG-M33, as in the JVET CTC sheet): interpolate log10(rate) as a function of quality through each
-curve's points, integrate both over the quality range they share, and turn the mean log difference into a
-percentage (negative = the test needs fewer bits). BD-quality swaps the axes (quality as a function of
-log10 rate; dB for PSNR, mAP points for mAP). The interpolant is a piecewise cubic Hermite curve with
-PCHIP slopes (Fritsch-Carlson/Moler, the JVET CTC choice) or Akima slopes, integrated exactly. This is
-our own implementation; the tests check it against the `bjontegaard` package to 1e-6.
+The deltas themselves (BD-rate and BD-quality by pchip, the JVET CTC choice, or akima) come from the
+`bjontegaard` package (FAU; it matches the JVET CTC sheet). vcm adds only what that package does not do:
 
-Rate may be in bits, bpp or kbps (BD-rate is a ratio: both curves must just use the same unit); quality
-is mAP (0..1 or %) or PSNR. Each curve needs at least 4 points; quality ranges that overlap by less than
-75 % of their union give a `BDOverlapWarning` (the number is unreliable).
-
-Non-monotonic curves - our choice. mAP often falls a little as the rate rises (detector noise), and then
-log-rate is not a function of quality. By default (`monotone="error"`) this is an error that lists the
-offending points. With `monotone="fit"` the curve is replaced by its isotonic (pool-adjacent-violators)
-fit: quality made non-decreasing in rate, runs of points that had to be pooled merged into one point at
-their mean quality and mean log10 rate, so each fitted quality has one rate. Every merge is reported.
-
-"Bit saving at equal accuracy" (the figure DT-JRD reports, 29.58 %): for each test point whose quality
-lies inside the anchor's range, 1 - R_test / R_anchor(q_test), where R_anchor(q) is the anchor curve
-interpolated the same way at that quality; the mean over those points is reported.
+- the monotone fit of an accuracy curve before the delta (vcm.metrics.curvefit: MPEG VCM's constrained cubic,
+  isotonic pooling, or none); the package needs quality to rise with rate and would fail or mislead otherwise;
+- the rules: fewer than 4 points after the fit on either curve, or curves sharing less than 75 % of their
+  range (quality range for BD-rate, log-rate range for BD-quality), give no number (`value=None`) and the
+  reason; the package only warns on overlap, and never counts points;
+- one typed result (`BDResult`) whose one-line `format()` always carries the point counts and warnings;
+- the bit saving at equal accuracy (the DT-JRD paper's figure), which works with a single test point;
+- reading RD CSVs with line numbers, so a bad curve is an error naming the file and the line.
 """
 from __future__ import annotations
 
@@ -33,131 +24,69 @@ from typing import Any
 import numpy as np
 
 from vcm.errors import VcmError
+from vcm.metrics.curvefit import FITS, CurveFit, fit_curve
 from vcm.types import RDPoint
 
 METHODS = ("pchip", "akima")
-MONOTONE = ("error", "fit")
+DEFAULT_FIT = "cubic"  # see docs/BDRATE.md for why
 MIN_POINTS = 4
 MIN_OVERLAP = 0.75
 
 
 class BDOverlapWarning(UserWarning):
-    """The two curves share too little of their range for a trustworthy Bjontegaard delta."""
-
-
-# --- piecewise cubic Hermite interpolation (slopes: pchip or akima), exact integration -------------------
-def pchip_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """PCHIP derivatives: weighted harmonic mean inside, shape-preserving 3-point formula at the ends."""
-    h = np.diff(x)
-    m = np.diff(y) / h
-    n = len(x)
-    d = np.zeros(n)
-    if n == 2:
-        return np.array([m[0], m[0]])
-    for k in range(1, n - 1):
-        if m[k - 1] == 0 or m[k] == 0 or np.sign(m[k - 1]) != np.sign(m[k]):
-            d[k] = 0.0
-        else:
-            w1 = 2 * h[k] + h[k - 1]
-            w2 = h[k] + 2 * h[k - 1]
-            d[k] = (w1 + w2) / (w1 / m[k - 1] + w2 / m[k])
-
-    def end(h0, h1, m0, m1):
-        e = ((2 * h0 + h1) * m0 - h0 * m1) / (h0 + h1)
-        if np.sign(e) != np.sign(m0):
-            return 0.0
-        if np.sign(m0) != np.sign(m1) and abs(e) > 3 * abs(m0):
-            return 3 * m0
-        return e
-
-    d[0] = end(h[0], h[1], m[0], m[1])
-    d[-1] = end(h[-1], h[-2], m[-1], m[-2])
-    return d
-
-
-def akima_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Akima (1970) derivatives, with two extrapolated secants at each end; 2 points: the straight line."""
-    m = np.diff(y) / np.diff(x)
-    n = len(x)
-    if n == 2:
-        return np.array([m[0], m[0]])
-    mm = np.empty(n + 3)
-    mm[2:-2] = m
-    mm[1] = 2 * mm[2] - mm[3]
-    mm[0] = 2 * mm[1] - mm[2]
-    mm[-2] = 2 * mm[-3] - mm[-4]
-    mm[-1] = 2 * mm[-2] - mm[-3]
-    d = 0.5 * (mm[3:] + mm[:-3])  # where both weights vanish
-    dm = np.abs(np.diff(mm))
-    f1, f2 = dm[2:], dm[:-2]
-    f12 = f1 + f2
-    ok = f12 > 1e-9 * (f12.max() if f12.size else 0)
-    d[ok] = mm[1:-2][ok] + (f2[ok] / f12[ok]) * (mm[2:-1][ok] - mm[1:-2][ok])
-    return d
+    """Kept for callers that filter it; overlap below the minimum now gives n/a instead of a warning."""
 
 
 @dataclass(frozen=True)
-class Hermite:
-    """A C1 piecewise cubic through (x, y) with slopes d; x strictly increasing."""
+class BDResult:
+    """BD-rate (percent, negative = the test needs fewer bits) and BD-quality of a test curve vs an anchor."""
 
-    x: np.ndarray
-    y: np.ndarray
-    d: np.ndarray
-
-    @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, method: str) -> "Hermite":
-        if method not in METHODS:
-            raise VcmError(f"unknown interpolation method {method!r}", fix=f"use one of {', '.join(METHODS)}")
-        x, y = np.asarray(x, float), np.asarray(y, float)
-        slopes = pchip_slopes if method == "pchip" else akima_slopes
-        return cls(x, y, slopes(x, y))
-
-    def _coeffs(self, k: int) -> tuple[float, float, float, float, float]:
-        h = self.x[k + 1] - self.x[k]
-        m = (self.y[k + 1] - self.y[k]) / h
-        d0, d1 = self.d[k], self.d[k + 1]
-        return self.y[k], d0, (3 * m - 2 * d0 - d1) / h, (d0 + d1 - 2 * m) / h ** 2, h
-
-    def __call__(self, xq: float | np.ndarray) -> np.ndarray:
-        xq = np.atleast_1d(np.asarray(xq, float))
-        k = np.clip(np.searchsorted(self.x, xq, side="right") - 1, 0, len(self.x) - 2)
-        out = np.empty_like(xq)
-        for i, (xi, ki) in enumerate(zip(xq, k)):
-            c0, c1, c2, c3, _ = self._coeffs(int(ki))
-            t = xi - self.x[ki]
-            out[i] = c0 + t * (c1 + t * (c2 + t * c3))
-        return out
-
-    def integrate(self, a: float, b: float) -> float:
-        total = 0.0
-        for k in range(len(self.x) - 1):
-            lo, hi = max(a, self.x[k]), min(b, self.x[k + 1])
-            if hi <= lo:
-                continue
-            c0, c1, c2, c3, _ = self._coeffs(k)
-            t0, t1 = lo - self.x[k], hi - self.x[k]
-            P = lambda t: c0 * t + c1 * t ** 2 / 2 + c2 * t ** 3 / 3 + c3 * t ** 4 / 4  # noqa: E731
-            total += P(t1) - P(t0)
-        return float(total)
-
-
-# --- curves ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Curve:
-    """Rate-quality points sorted by rate; `notes` says what a monotone fit changed."""
-
-    rate: np.ndarray
-    quality: np.ndarray
-    notes: tuple[str, ...] = ()
+    value: float | None  # BD-rate in percent; None: n/a, see `reason`
+    reason: str | None
+    method: str  # pchip or akima
+    fit: str  # cubic, isotonic or none
+    anchor_points: int
+    test_points: int
+    anchor_points_after_fit: int
+    test_points_after_fit: int
+    overlap: float | None  # shared fraction of the curves' quality range (BD-rate)
+    warnings: tuple[str, ...] = ()
+    bd_quality: float | None = None  # mean quality gain at equal rate (mAP units for mAP, dB for PSNR)
+    bd_quality_reason: str | None = None
+    rate_overlap: float | None = None  # shared fraction of the log-rate range (BD-quality)
+    notes: tuple[str, ...] = ()  # what the fits changed, point by point
+    anchor_fit: CurveFit | None = field(default=None, repr=False)
+    test_fit: CurveFit | None = field(default=None, repr=False)
+    quality_name: str = "quality"
 
     @property
-    def log_rate(self) -> np.ndarray:
-        return np.log10(self.rate)
+    def ok(self) -> bool:
+        return self.value is not None
+
+    def to_json(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if k not in ("anchor_fit", "test_fit")}
+        d["warnings"], d["notes"] = list(self.warnings), list(self.notes)
+        d["anchor_fit"] = self.anchor_fit.to_json() if self.anchor_fit else None
+        d["test_fit"] = self.test_fit.to_json() if self.test_fit else None
+        return d
+
+    def counts(self) -> str:
+        ov = "n/a" if self.overlap is None else f"{self.overlap:.0%}"
+        return (f"points anchor {self.anchor_points}->{self.anchor_points_after_fit}, test {self.test_points}->"
+                f"{self.test_points_after_fit} ({self.fit} fit), overlap {ov}")
+
+    def format(self) -> str:
+        """One line: the BD-rate or `n/a (<reason>)`, the BD-quality, the point counts and every warning."""
+        rate = f"{self.value:+.2f}%" if self.value is not None else f"n/a ({self.reason})"
+        q = (f"{self.bd_quality:+.4f}" if self.bd_quality is not None else f"n/a ({self.bd_quality_reason})")
+        line = f"BD-rate ({self.method}) {rate}; BD-{self.quality_name} {q}; {self.counts()}"
+        if self.warnings:
+            line += "; warning: " + "; ".join(self.warnings)
+        return line
 
 
 def _as_arrays(points: Any) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(points, Curve):
-        return points.rate, points.quality
+    """A curve as (rates, qualities): a list of RDPoint, a (rates, qualities) pair, or (rate, quality) tuples."""
     if isinstance(points, tuple) and len(points) == 2 and np.ndim(points[0]) == 1:
         return np.asarray(points[0], float), np.asarray(points[1], float)
     pts = list(points)
@@ -167,101 +96,122 @@ def _as_arrays(points: Any) -> tuple[np.ndarray, np.ndarray]:
     return arr[:, 0], arr[:, 1]
 
 
-def _fmt(r: float, q: float) -> str:
-    return f"(rate={r:g}, quality={q:g})"
-
-
-def isotonic_fit(rate: np.ndarray, quality: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Pool adjacent violators on rate-sorted points: strictly increasing quality, pooled runs merged."""
-    blocks: list[list[int]] = []
-    for i in range(len(rate)):
-        blocks.append([i])
-        while len(blocks) > 1 and quality[blocks[-1]].mean() <= quality[blocks[-2]].mean():
-            last = blocks.pop()
-            blocks[-1] += last
-    r_out, q_out, notes = [], [], []
-    for b in blocks:
-        lr = float(np.mean(np.log10(rate[b])))
-        q = float(np.mean(quality[b]))
-        r_out.append(10 ** lr)
-        q_out.append(q)
-        if len(b) > 1:
-            notes.append("merged " + ", ".join(_fmt(rate[i], quality[i]) for i in b) + f" into {_fmt(10 ** lr, q)}")
-    return np.array(r_out), np.array(q_out), notes
-
-
-def prepare_curve(points: Any, *, name: str = "curve", monotone: str = "error",
-                  min_points: int = MIN_POINTS) -> Curve:
-    """Check and sort one curve; make it monotone (quality rising with rate) or say which points are not."""
-    if monotone not in MONOTONE:
-        raise ValueError(f"monotone must be one of {MONOTONE}, got {monotone!r}")
-    rate, quality = _as_arrays(points)
-    if len(rate) < min_points:
-        raise VcmError(f"{name} curve has {len(rate)} point(s); at least {min_points} are needed",
-                       fix="measure more rate points (e.g. 4 QPs)")
+def _check_values(rate: np.ndarray, quality: np.ndarray, name: str) -> None:
+    if len(rate) != len(quality):
+        raise VcmError(f"{name} curve has {len(rate)} rates but {len(quality)} qualities", fix="pair every rate")
     if not (np.all(np.isfinite(rate)) and np.all(np.isfinite(quality))):
         raise VcmError(f"{name} curve has a non-finite rate or quality", fix="remove NaN/inf points")
     if np.any(rate <= 0):
         raise VcmError(f"{name} curve has a rate <= 0", fix="rates must be positive (bits, bpp or kbps)")
-    order = np.argsort(rate, kind="stable")
-    rate, quality = rate[order], quality[order]
-    dup = np.nonzero(np.diff(rate) == 0)[0]
-    if dup.size:
-        raise VcmError(f"{name} curve has two points at the same rate {rate[dup[0]]:g}",
-                       fix="keep one point per rate")
-    bad = np.nonzero(np.diff(quality) <= 0)[0]
-    if bad.size == 0:
-        return Curve(rate, quality)
-    if monotone == "error":
-        pairs = "; ".join(f"{_fmt(rate[i], quality[i])} -> {_fmt(rate[i + 1], quality[i + 1])}" for i in bad)
-        raise VcmError(f"{name} curve is not monotonic: quality does not rise with rate at {pairs}",
-                       fix="remove those points, or use a monotone fit (--monotone fit / monotone='fit')")
-    r, q, notes = isotonic_fit(rate, quality)
-    if len(r) < 2:
-        raise VcmError(f"{name} curve: quality never rises with rate; no curve is left after a monotone fit",
-                       fix="check the measurements")
-    if len(r) < min_points:
-        notes.append(f"only {len(r)} points left after the monotone fit")
-    return Curve(r, q, tuple(f"{name}: {n}" for n in notes))
 
 
-def _curve(points: Any, name: str, monotone: str) -> Curve:
-    """A prepared Curve passes through unchanged (it may have < 4 points after a monotone fit)."""
-    return points if isinstance(points, Curve) else prepare_curve(points, name=name, monotone=monotone)
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    lo, hi = max(a.min(), b.min()), min(a.max(), b.max())
+    union = max(a.max(), b.max()) - min(a.min(), b.min())
+    return float(max(hi - lo, 0.0) / union) if union > 0 else 0.0
 
 
-def _overlap(a_lo: float, a_hi: float, b_lo: float, b_hi: float) -> tuple[float, float, float]:
-    lo, hi = max(a_lo, b_lo), min(a_hi, b_hi)
-    union = max(a_hi, b_hi) - min(a_lo, b_lo)
-    return float(lo), float(hi), float(max(hi - lo, 0.0) / union if union > 0 else 0.0)
+def _delta(fn, xa, ya, xt, yt, method: str) -> float:
+    """One `bjontegaard` call; its own overlap warning is silenced (the rules above already decided)."""
+    import bjontegaard
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(getattr(bjontegaard, fn)(xa, ya, xt, yt, method=method, require_matching_points=False,
+                                              min_overlap=0))
 
 
-def _delta(xa, ya, xt, yt, method: str, what: str, min_overlap: float, metric: str) -> tuple[float, float]:
-    lo, hi, ov = _overlap(xa.min(), xa.max(), xt.min(), xt.max())
-    if hi <= lo:
-        raise VcmError(f"{metric}: the curves do not overlap in {what} (anchor {xa.min():g}..{xa.max():g}, "
-                       f"test {xt.min():g}..{xt.max():g})", fix="measure points over a common range")
-    if ov < min_overlap:
-        warnings.warn(f"{metric}: the curves overlap in only {ov:.0%} of their {what} range (< {min_overlap:.0%}): "
-                      "the Bjontegaard delta is unreliable", BDOverlapWarning, stacklevel=3)
-    fa, ft = Hermite.fit(xa, ya, method), Hermite.fit(xt, yt, method)
-    return (ft.integrate(lo, hi) - fa.integrate(lo, hi)) / (hi - lo), ov
+def bd_compare(anchor_points: Any, test_points: Any, *, method: str = "pchip", monotone: str = DEFAULT_FIT,
+               min_points: int = MIN_POINTS, min_overlap: float = MIN_OVERLAP, quality_name: str = "quality",
+               bounds: tuple[float, float] | None | str = "auto") -> BDResult:
+    """BD-rate and BD-quality of `test_points` against `anchor_points` after the `monotone` fit of each curve.
+
+    A curve the rules reject gives `value=None` and the reason, never a number. Input errors (NaN, rate <= 0,
+    an unknown method or fit) raise VcmError."""
+    if method not in METHODS:
+        raise VcmError(f"unknown interpolation method {method!r}", fix=f"use one of {', '.join(METHODS)}")
+    if monotone == "fit":  # the earlier name of the isotonic fit (pipelines/benchmark.py)
+        monotone = "isotonic"
+    if monotone not in FITS:
+        raise VcmError(f"unknown monotone fit {monotone!r}", fix=f"use one of {', '.join(FITS)}")
+    ra, qa = _as_arrays(anchor_points)
+    rt, qt = _as_arrays(test_points)
+    _check_values(ra, qa, "anchor")
+    _check_values(rt, qt, "test")
+    a, t = fit_curve(ra, qa, monotone, bounds), fit_curve(rt, qt, monotone, bounds)
+    warns, reason, qreason = [], None, None
+    for name, c in (("anchor", a), ("test", t)):
+        if c.applied and any(c.replaced):
+            change = ""
+            if c.coefficients is not None:
+                change = f" (by up to {np.max(np.abs(c.model(np.array(c.rate)) - np.array(c.quality))):.3g})"
+            warns.append(f"{name}: the {monotone} fit replaced {sum(c.replaced)} of {c.points} measured values"
+                         + change)
+        if c.problem:
+            reason = reason or f"{name} curve {c.problem}"
+        elif c.points_after_fit < min_points:
+            after = " after the fit" if c.applied else ""
+            reason = reason or f"{name} curve has {c.points_after_fit} points{after}; {min_points} are needed"
+    notes = tuple(f"anchor: {n}" for n in a.notes) + tuple(f"test: {n}" for n in t.notes)
+    faq, fat = np.array(a.fitted_quality), np.array(t.fitted_quality)
+    far, fart = np.log10(a.fitted_rate), np.log10(t.fitted_rate)
+    overlap = rate_overlap = None
+    if not (a.problem or t.problem):
+        overlap, rate_overlap = _overlap(faq, fat), _overlap(far, fart)
+    qreason = reason
+    value = bdq = None
+    if reason is None:
+        if overlap < min_overlap:
+            reason = f"the curves share {overlap:.0%} of their quality range; {min_overlap:.0%} is needed"
+        else:
+            avg = _delta("bd_linear", faq, far, fat, fart, method)
+            value = float((10 ** avg - 1) * 100)
+        if rate_overlap < min_overlap:
+            qreason = f"the curves share {rate_overlap:.0%} of their log-rate range; {min_overlap:.0%} is needed"
+        else:
+            bdq = _delta("bd_linear", far, faq, fart, fat, method)
+    return BDResult(value, reason, method, monotone, a.points, t.points, a.points_after_fit, t.points_after_fit,
+                    overlap, tuple(warns), bdq, qreason, rate_overlap, notes, a, t, quality_name)
 
 
-def bd_rate(anchor: Any, test: Any, method: str = "pchip", *, monotone: str = "error",
+def bd_compare_methods(anchor_points: Any, test_points: Any, **kw) -> dict[str, BDResult]:
+    """`bd_compare` by pchip and by akima (what the CLI and the reports print side by side)."""
+    return {m: bd_compare(anchor_points, test_points, method=m, **kw) for m in METHODS}
+
+
+def interpolated_curve(fit: CurveFit | tuple[Any, Any], method: str = "pchip",
+                       n: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """The curve the BD-rate integrates, as (rates, qualities) for a plot: log10(rate) interpolated as a
+    function of quality through the fitted points (a CurveFit or its (rates, qualities)), sampled over the
+    fitted quality range."""
+    from bjontegaard.interpolation import interpolate
+
+    r, q = (fit.fitted_rate, fit.fitted_quality) if isinstance(fit, CurveFit) else fit
+    r, q = np.asarray(r, float), np.asarray(q, float)
+    if len(q) < 2:
+        return r, q
+    qs = np.linspace(q.min(), q.max(), n)
+    return 10 ** np.asarray(interpolate(q, np.log10(r), method)(qs), float), qs
+
+
+# --- kept for the pipelines' current calls (pipelines/benchmark.py, video.py); see the report to the lead ---
+def bd_rate(anchor: Any, test: Any, method: str = "pchip", *, monotone: str = DEFAULT_FIT,
             min_overlap: float = MIN_OVERLAP) -> float:
-    """Bjontegaard delta rate in percent (negative: the test needs fewer bits for the same quality)."""
-    a, t = _curve(anchor, "anchor", monotone), _curve(test, "test", monotone)
-    avg, _ = _delta(a.quality, a.log_rate, t.quality, t.log_rate, method, "quality", min_overlap, "BD-rate")
-    return float((10 ** avg - 1) * 100)
+    """BD-rate in percent, or VcmError with the reason when the rules give n/a."""
+    r = bd_compare(anchor, test, method=method, monotone=monotone, min_overlap=min_overlap)
+    if r.value is None:
+        raise VcmError(f"BD-rate ({method}): n/a: {r.reason}", fix="measure more points over a common range")
+    return r.value
 
 
-def bd_quality(anchor: Any, test: Any, method: str = "pchip", *, monotone: str = "error",
+def bd_quality(anchor: Any, test: Any, method: str = "pchip", *, monotone: str = DEFAULT_FIT,
                min_overlap: float = MIN_OVERLAP) -> float:
-    """Bjontegaard delta quality (dB for PSNR, mAP units for mAP) at the same rate; positive: test is better."""
-    a, t = _curve(anchor, "anchor", monotone), _curve(test, "test", monotone)
-    avg, _ = _delta(a.log_rate, a.quality, t.log_rate, t.quality, method, "log rate", min_overlap, "BD-quality")
-    return float(avg)
+    """BD-quality at equal rate, or VcmError with the reason when the rules give n/a."""
+    r = bd_compare(anchor, test, method=method, monotone=monotone, min_overlap=min_overlap)
+    if r.bd_quality is None:
+        raise VcmError(f"BD-quality ({method}): n/a: {r.bd_quality_reason}",
+                       fix="measure more points over a common range")
+    return r.bd_quality
 
 
 @dataclass(frozen=True)
@@ -279,30 +229,35 @@ class EqualQualitySaving:
 
 
 def saving_at_equal_quality(anchor: Any, test: Any, method: str = "pchip", *,
-                            monotone: str = "error") -> EqualQualitySaving:
-    """Mean of 1 - R_test / R_anchor(q_test) (percent) over test points inside the anchor's quality range.
+                            monotone: str = DEFAULT_FIT) -> EqualQualitySaving:
+    """Mean of 1 - R_test / R_anchor(q_test) (percent) over test points inside the anchor's (fitted) quality
+    range. The test may have a single point (one operating point of a method)."""
+    ra, qa = _as_arrays(anchor)
+    rt, qt = _as_arrays(test)
+    _check_values(ra, qa, "anchor")
+    _check_values(rt, qt, "test")
+    a = fit_curve(ra, qa, "isotonic" if monotone == "fit" else monotone)
+    if a.problem or a.points_after_fit < 2:
+        raise VcmError(f"anchor curve: {a.problem or 'fewer than 2 points after the fit'}",
+                       fix="measure more anchor points or use a monotone fit")
+    from bjontegaard.interpolation import interpolate
 
-    The test may have a single point (one operating point of the method); the anchor needs 4 or more.
-    """
-    a = _curve(anchor, "anchor", monotone)
-    rate, quality = _as_arrays(test)
-    if len(rate) < 1 or np.any(rate <= 0) or not np.all(np.isfinite(rate)) or not np.all(np.isfinite(quality)):
-        raise VcmError("test points need positive, finite rates and finite qualities", fix="check the test curve")
-    f = Hermite.fit(a.quality, a.log_rate, method)
+    f = interpolate(np.asarray(a.fitted_quality), np.log10(a.fitted_rate), method)
+    lo, hi = min(a.fitted_quality), max(a.fitted_quality)
     pts, outside = [], 0
-    for r, q in sorted(zip(rate.tolist(), quality.tolist())):
-        if q < a.quality.min() or q > a.quality.max():
+    for r, q in sorted(zip(rt.tolist(), qt.tolist())):
+        if q < lo or q > hi:
             outside += 1
             continue
-        ra = float(10 ** f(q)[0])
-        pts.append({"rate": r, "quality": q, "anchor_rate": ra, "saving_percent": (1 - r / ra) * 100})
+        ar = float(10 ** f(q))
+        pts.append({"rate": r, "quality": q, "anchor_rate": ar, "saving_percent": (1 - r / ar) * 100})
     mean = float(np.mean([p["saving_percent"] for p in pts])) if pts else float("nan")
     return EqualQualitySaving(mean, tuple(pts), outside)
 
 
 @dataclass
 class BDReport:
-    """Everything `vcm bdrate` prints, with the reasons for any value that could not be computed."""
+    """The earlier `compare()` result, built from `bd_compare` (pipelines/benchmark.py reads it)."""
 
     method: str
     monotone: str
@@ -314,81 +269,110 @@ class BDReport:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        nan2none = lambda v: None if isinstance(v, float) and math.isnan(v) else v  # noqa: E731
-        return {"method": self.method, "monotone": self.monotone, "bd_rate_percent": nan2none(self.bd_rate_percent),
-                "bd_quality": nan2none(self.bd_quality),
-                "saving_at_equal_quality": self.saving.to_json() if self.saving else None,
-                "quality_overlap": nan2none(self.quality_overlap), "rate_overlap": nan2none(self.rate_overlap),
-                "notes": self.notes, "warnings": self.warnings, "errors": self.errors}
+    result: BDResult | None = None
 
 
-def compare(anchor: Any, test: Any, method: str = "pchip", *, monotone: str = "error",
+def compare(anchor: Any, test: Any, method: str = "pchip", *, monotone: str = DEFAULT_FIT,
             min_overlap: float = MIN_OVERLAP) -> BDReport:
-    """BD-rate, BD-quality and the equal-accuracy saving at once; a curve error is raised, a metric that
-    cannot be computed (no overlap) is NaN with its reason in `errors`."""
-    if method not in METHODS:
-        raise VcmError(f"unknown interpolation method {method!r}", fix=f"use one of {', '.join(METHODS)}")
-    a = prepare_curve(anchor, name="anchor", monotone=monotone)
-    rep = BDReport(method, monotone, notes=list(a.notes))
+    """`bd_compare` plus the equal-accuracy saving, in the earlier BDReport shape."""
+    r = bd_compare(anchor, test, method=method, monotone=monotone, min_overlap=min_overlap)
+    nan = float("nan")
+    rep = BDReport(method, r.fit, r.value if r.value is not None else nan,
+                   r.bd_quality if r.bd_quality is not None else nan, None,
+                   r.overlap if r.overlap is not None else nan, r.rate_overlap if r.rate_overlap is not None else nan,
+                   list(r.notes), list(r.warnings), {}, r)
+    if r.value is None:
+        rep.errors["bd_rate"] = r.reason
+    if r.bd_quality is None:
+        rep.errors["bd_quality"] = r.bd_quality_reason
     try:
-        t = prepare_curve(test, name="test", monotone=monotone)
-    except VcmError as e:  # e.g. a method with one operating point: no BD, but the saving still applies
-        rep.errors["bd_rate"] = rep.errors["bd_quality"] = str(e)
-        rep.saving = saving_at_equal_quality(a, _as_arrays(test), method)
-        return rep
-    rep.notes += list(t.notes)
-    rep.quality_overlap = _overlap(a.quality.min(), a.quality.max(), t.quality.min(), t.quality.max())[2]
-    rep.rate_overlap = _overlap(a.log_rate.min(), a.log_rate.max(), t.log_rate.min(), t.log_rate.max())[2]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", BDOverlapWarning)
-        for key, fn in (("bd_rate", lambda: bd_rate(a, t, method, min_overlap=min_overlap)),
-                        ("bd_quality", lambda: bd_quality(a, t, method, min_overlap=min_overlap))):
-            try:
-                v = fn()
-                if key == "bd_rate":
-                    rep.bd_rate_percent = v
-                else:
-                    rep.bd_quality = v
-            except VcmError as e:
-                rep.errors[key] = str(e)
-    rep.warnings = sorted({str(w.message) for w in caught if issubclass(w.category, BDOverlapWarning)})
-    rep.saving = saving_at_equal_quality(a, _as_arrays(test), method)
+        rep.saving = saving_at_equal_quality(anchor, test, method, monotone=r.fit)
+    except VcmError as e:
+        rep.errors["saving"] = str(e)
     return rep
 
 
-def read_rd_csv(path: str | Path) -> list[RDPoint]:
-    """A CSV with a header naming `rate` and `quality` columns (others are kept in each point's settings)."""
+# --- RD CSVs ------------------------------------------------------------------------------------------
+RATE_COLUMNS = ("rate", "bpp", "kbps", "bits", "bytes")
+QUALITY_COLUMNS = ("quality", "map50", "map", "map50_95", "psnr")  # mAP@0.5, mAP@0.5:0.95 (`map`), ...
+
+
+@dataclass(frozen=True)
+class RDTable:
+    """An RD CSV: one rate column and one or more quality columns, with the file line of every point."""
+
+    path: Path
+    rate_column: str
+    rates: tuple[float, ...]
+    qualities: dict[str, tuple[float, ...]]  # column -> values, in file order
+    lines: tuple[int, ...]  # file line of each point (1 = the header)
+
+    def curve(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        return np.array(self.rates), np.array(self.qualities[column])
+
+
+def read_rd_table(path: str | Path) -> RDTable:
+    """A CSV whose header names a rate column (rate, bpp, kbps, bits, bytes) and quality columns (quality,
+    map50, map = mAP@0.5:0.95, map50_95, psnr); other columns are ignored. Bad cells name file and line."""
     p = Path(path)
-    fix = "give a CSV with the header rate,quality and one numeric row per point"
+    fix = "give a CSV with the header rate,quality (or bpp,map50,map) and one numeric row per point"
     if not p.is_file():
         raise VcmError("no such file", path=p, fix="check the path")
     try:
         with open(p, newline="") as fh:
-            rows = list(csv.reader(fh))
+            rows = [(n, r) for n, r in enumerate(csv.reader(fh), start=1) if any(c.strip() for c in r)]
     except (UnicodeDecodeError, csv.Error) as e:
         raise VcmError(f"not a readable CSV ({type(e).__name__})", path=p, fix=fix) from e
-    rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:
         raise VcmError("the CSV is empty", path=p, fix=fix)
-    header = [c.strip().lower() for c in rows[0]]
-    if "rate" not in header or "quality" not in header:
-        raise VcmError(f"the header has no 'rate' and 'quality' columns (found: {','.join(header)})", path=p, fix=fix)
-    ri, qi = header.index("rate"), header.index("quality")
-    points = []
-    for n, row in enumerate(rows[1:], start=2):
+    header = [c.strip().lower() for c in rows[0][1]]
+    rate_col = next((c for c in RATE_COLUMNS if c in header), None)
+    qcols = [c for c in QUALITY_COLUMNS if c in header]
+    if rate_col is None or not qcols:
+        raise VcmError(f"line {rows[0][0]}: the header needs a rate column ({'/'.join(RATE_COLUMNS)}) and a quality "
+                       f"column ({'/'.join(QUALITY_COLUMNS)}); found {','.join(header)}", path=p, fix=fix)
+    ri = header.index(rate_col)
+    rates, lines, quals = [], [], {c: [] for c in qcols}
+    for n, row in rows[1:]:
         if len(row) != len(header):
             raise VcmError(f"line {n} has {len(row)} fields, the header has {len(header)}", path=p, fix=fix)
         try:
-            r, q = float(row[ri]), float(row[qi])
+            vals = [float(row[ri])] + [float(row[header.index(c)]) for c in qcols]
         except ValueError:
-            raise VcmError(f"line {n}: rate {row[ri].strip()!r} or quality {row[qi].strip()!r} is not a number",
+            raise VcmError(f"line {n}: a rate or quality is not a number ({','.join(c.strip() for c in row)})",
                            path=p, fix=fix) from None
-        if not (math.isfinite(r) and math.isfinite(q)):
+        if not all(math.isfinite(v) for v in vals):
             raise VcmError(f"line {n}: rate and quality must be finite", path=p, fix=fix)
-        if r <= 0:
-            raise VcmError(f"line {n}: rate {r:g} must be > 0", path=p, fix=fix)
-        extra = {h: row[i].strip() for i, h in enumerate(header) if i not in (ri, qi)}
-        points.append(RDPoint(r, q, extra))
-    return points
+        if vals[0] <= 0:
+            raise VcmError(f"line {n}: rate {vals[0]:g} must be > 0", path=p, fix=fix)
+        rates.append(vals[0])
+        lines.append(n)
+        for c, v in zip(qcols, vals[1:]):
+            quals[c].append(v)
+    return RDTable(p, rate_col, tuple(rates), {c: tuple(v) for c, v in quals.items()}, tuple(lines))
+
+
+def check_curve(table: RDTable, column: str, min_points: int = MIN_POINTS) -> None:
+    """Without a fit a curve must have `min_points` points, distinct rates and quality rising with rate; the
+    first violation is a VcmError naming the file and the line."""
+    fix = "fix the CSV, or ask for a fit (--monotone cubic|isotonic)"
+    r, q = table.curve(column)
+    if len(r) < min_points:
+        where = f"lines {table.lines[0]}-{table.lines[-1]}" if len(r) else "no data lines"
+        raise VcmError(f"{len(r)} points ({where}); BD needs at least {min_points}", path=table.path, fix=fix)
+    order = np.argsort(r, kind="stable")
+    for i, j in zip(order, order[1:]):
+        if r[i] == r[j]:
+            raise VcmError(f"line {table.lines[j]}: rate {r[j]:g} repeats line {table.lines[i]}", path=table.path,
+                           fix=fix)
+        if q[j] <= q[i]:
+            raise VcmError(f"line {table.lines[j]}: {column} {q[j]:g} at rate {r[j]:g} does not rise above "
+                           f"{q[i]:g} at rate {r[i]:g} (line {table.lines[i]}): the curve is not monotone",
+                           path=table.path, fix=fix)
+
+
+def read_rd_csv(path: str | Path) -> list[RDPoint]:
+    """The first quality column of an RD CSV as RDPoints (each point's file line in its settings)."""
+    t = read_rd_table(path)
+    col = next(iter(t.qualities))
+    return [RDPoint(r, q, {"line": n}) for r, q, n in zip(t.rates, t.qualities[col], t.lines)]
