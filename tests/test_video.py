@@ -255,7 +255,7 @@ def test_benchmark_command_accepts_a_video(clip_mkv, tmp_path):
     assert r.exit_code == 0, r.output
     s = json.loads((out / "summary.json").read_text())
     assert set(s["bd_rate"]) == {"objects/prior"} and s["video"]["frames"] == 4
-    assert "objects/prior: BD-rate" in r.output
+    assert "objects/prior (mAP@0.5): BD-rate" in r.output
     curves = (out / "curves.csv").read_text().splitlines()
     assert len(curves) == 1 + 4 + 2
     assert "--frames 4 --sample 2" in s["command"]

@@ -446,30 +446,10 @@ def _bd_entry(anchor: tuple, test: tuple, anotes: list[str], tnotes: list[str]) 
 
 
 def compare(points: Sequence[CurvePoint]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """BD-rate (pchip and akima) of every curve against plain VVC on bpp vs mAP@0.5, the bit saving at equal
-    mAP@0.5 (vcm.metrics.bdrate), and, beside them, the BD-rate on the kept fraction (the JRD criterion
-    itself). mAP is rarely monotone in rate, so both curves get bdrate's isotonic fit (every merge is listed
-    in `notes`); a value that cannot be computed is null with its `error`."""
-    curves: dict[str, list[CurvePoint]] = {}
-    for p in points:
-        curves.setdefault(p.curve, []).append(p)
-    if ANCHOR not in curves:
-        raise VcmError("no plain VVC points to compare with", fix="run with --modes plain,...")
-    bd, saving, bd_kept = {}, {}, {}
-    ar, aq, anotes = _distinct(curves[ANCHOR])
-    kr, kq, knotes = _distinct(curves[ANCHOR], "kept_fraction")
-    for curve in sorted(curves, key=curve_order):
-        if curve == ANCHOR:
-            continue
-        tr, tq, tnotes = _distinct(curves[curve])
-        bd[curve], rep = _bd_entry((ar, aq), (tr, tq), anotes, tnotes)
-        sv = rep.saving.to_json() if rep is not None and rep.saving is not None else None
-        saving[curve] = {"saving_percent": sv["mean_percent"] if sv else None, "points": sv["points"] if sv else [],
-                         "n_outside": sv["n_outside"] if sv else len(tr), "method": "pchip"}
-        tr, tq, tnotes = _distinct(curves[curve], "kept_fraction")
-        entry, _ = _bd_entry((kr, kq), (tr, tq), knotes, tnotes)
-        bd_kept[curve] = {k: entry[k] for k in ("pchip", "akima", "error")}
-    return bd, saving, bd_kept
+    from vcm.metrics.rd import benchmark_bd
+
+    bd = benchmark_bd(points, ANCHOR)
+    return bd["bd_rate"], bd["saving_at_equal_map"], bd["bd_rate_kept"], bd
 
 
 def summarize(out_dir: str | Path, gt: str | Path | None = None) -> tuple[dict[str, Any], list[CurvePoint]]:
@@ -483,8 +463,9 @@ def summarize(out_dir: str | Path, gt: str | Path | None = None) -> tuple[dict[s
                        fix="rerun `vcm benchmark`") from None
     truth, gt_text = ground_truth(Path(gt) if gt else None, pictures)
     points = aggregate(rows, pictures, truth)
-    bd, saving, bd_kept = compare(points)
+    bd, saving, bd_kept, full = compare(points)
     return {"bd_rate": bd, "saving_at_equal_map": saving, "bd_rate_kept": bd_kept, "ground_truth": gt_text,
+            "bd_rate_map": full["bd_rate_map"], "bd_fit": full["bd_fit"],
             "curves": curve_points_to_json(points)}, points
 
 
@@ -570,7 +551,7 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> dict[str, Any]:
     det = _STATE["detector"]
     preds = {s: _predictor(s).describe() for s in cfg.jrd} if any(m in JRD_MODES for m in cfg.modes) else {}
     results = [r for o in outcomes.values() for r in o.results]
-    summary = {"format": SUMMARY_FORMAT, **{k: numbers[k] for k in ("bd_rate", "saving_at_equal_map", "bd_rate_kept")},
+    summary = {"format": SUMMARY_FORMAT, **{k: numbers[k] for k in ("bd_rate", "bd_rate_map", "bd_fit", "saving_at_equal_map", "bd_rate_kept")},
                "pictures": len(pics), "picture_names": keys,
                "settings": {**cfg.to_json(), "detector": det.spec, "ground_truth": numbers["ground_truth"],
                             "rule": _STATE["rule"].to_json(), "rate": "bpp over the set (all streams + placement)",
@@ -583,7 +564,8 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> dict[str, Any]:
                        "seconds": round(time.perf_counter() - t0, 2)},
                "curves": numbers["curves"]}
     write_curves_csv(cfg.out / "curves.csv", points)
-    plot_rd(cfg.out / "rd.png", points, title=f"{len(pics)} pictures, {det.spec}, preset {cfg.preset}")
+    plot_rd(cfg.out / "rd.png", points, title=f"{len(pics)} pictures, {det.spec}, preset {cfg.preset}",
+            summary=summary)
     write_summary_json(cfg.out / "summary.json", summary)
     write_report_md(cfg.out / "report.md", summary, points)
     return summary
