@@ -52,7 +52,7 @@ def test_detect_returns_detections(bus_jpg):
 
 
 def test_settings_are_checked_once_with_one_line_errors():
-    assert CodingSettings().margin == 48 and CodingSettings().bg_qp == 51
+    assert CodingSettings().margin == 48 and CodingSettings().bg_qp == "auto" == CodingSettings().mode
     for bad, words in [({"foo": 1}, "unknown setting"), ({"mode": "tubes"}, "unknown mode"),
                        ({"mode": "plain"}, "needs --qp"), ({"bg_qp": 70}, "outside 0..63"),
                        ({"qp": 30}, "--qp is the QP of --mode plain"), ({"max_frames": 0}, ">= 1"),

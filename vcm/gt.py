@@ -25,12 +25,16 @@ def _bbox_xywh(box: Sequence[float]) -> list[float]:
 
 
 def detections_to_coco(entries: Iterable[tuple[str, Detections]], *, categories: Mapping[int, str] | None = None,
-                       info: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                       info: Mapping[str, Any] | None = None,
+                       dont_care: Mapping[str, Detections] | None = None) -> dict[str, Any]:
     """Pseudo ground truth: one COCO image per (file name, Detections), one annotation per detection.
 
     `categories` (class id -> name) lists every class even if absent from these pictures; by default the
-    classes seen. Scores are kept as an extra "score" key (COCO tools ignore it).
+    classes seen. Scores are kept as an extra "score" key (COCO tools ignore it). `dont_care` (file name ->
+    detections) become `iscrowd` annotations: a box found there is neither a hit nor a false alarm (the
+    boxes between the detect and keep scores of the two-threshold rule).
     """
+    dont_care = dont_care or {}
     images, annotations = [], []
     cats: dict[int, str] = dict(categories or {})
     for image_id, (name, dets) in enumerate(entries, start=1):
@@ -40,6 +44,12 @@ def detections_to_coco(entries: Iterable[tuple[str, Detections]], *, categories:
             x, y, w, h = _bbox_xywh(d.box)
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(d.class_id),
                                 "bbox": [x, y, w, h], "area": round(w * h, 3), "iscrowd": 0,
+                                "score": float(d.score)})
+        for d in dont_care.get(str(name), ()):
+            cats.setdefault(int(d.class_id), d.label)
+            x, y, w, h = _bbox_xywh(d.box)
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(d.class_id),
+                                "bbox": [x, y, w, h], "area": round(w * h, 3), "iscrowd": 1,
                                 "score": float(d.score)})
     return {"info": dict(info or {"description": "vcm pseudo ground truth"}), "images": images,
             "annotations": annotations,

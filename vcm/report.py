@@ -45,6 +45,7 @@ class PointRow:
     min_qp: int | None = None  # lowest QP used in the picture
     max_qp: int | None = None  # highest QP used in the picture
     bits: int | None = None  # 8 * bytes (filled in)
+    chosen: str | None = None  # JRD modes: the candidate written (e.g. objects@57, blur, plain)
 
     def __post_init__(self):
         self.bits = 8 * int(self.bytes)
@@ -125,7 +126,7 @@ def read_points_csv(path: str | Path) -> list[PointRow]:
     try:
         with open(p, newline="") as f:
             reader = csv.DictReader(f)
-            needed = set(POINT_FIELDS) - {"min_qp", "max_qp", "bits"}
+            needed = set(POINT_FIELDS) - {"min_qp", "max_qp", "bits", "chosen"}
             if reader.fieldnames is None or not needed <= set(reader.fieldnames):
                 raise VcmError("not a vcm points.csv (columns missing)", path=p, fix="rerun `vcm benchmark`")
             return [PointRow(**{k: _parse(k, row.get(k, "")) for k in POINT_FIELDS if k != "bits"}) for row in reader]

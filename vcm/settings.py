@@ -22,7 +22,13 @@ PICTURE_MODES = ("auto", "objects", "frame", "plain", "blur")
 VIDEO_MODES = ("auto", "objects", "frame", "plain")
 AUTO = "auto"
 VIDEO_ONLY = ("intra", "intra_period", "detect_every", "start", "max_frames")
-RUN_ONLY = ("check", "compare_plain", "cache")  # change how a job runs, not what it writes
+RUN_ONLY = ("check", "compare_plain", "cache")
+# `vcm benchmark`: the anchor's QPs (VCM common test conditions), the JRD modes' offsets (<= 0 keep every object;
+# small positive ones trace the curve down: docs/POLICY.md), the modes
+BENCH_QPS = (22, 27, 32, 37, 42, 47)
+BENCH_OFFSETS = (-8, -4, 0, 2, 4)
+BENCH_MODES = ("plain", "objects", "auto")
+BENCH_JRD = ("search", "prior")  # change how a job runs, not what it writes
 
 FIELD_HELP: dict[str, str] = {
     "mode": "auto: per picture the cheapest of objects/blur/frame that keeps every object (checked on the "

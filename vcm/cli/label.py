@@ -54,6 +54,9 @@ def _command_line(ctx: click.Context) -> str:
               help="Still detected = same class and IoU >= this with the original box.")
 @click.option("--min-score", type=float, default=None,
               help="Still detected also needs this score (default: whatever the detector returns).")
+@click.option("--keep-score", type=click.FloatRange(0, 1), default=None,
+              help="Objects to label: score >= this on the original [default: 0.5, or the detector's threshold "
+                   "if higher]; weaker boxes are listed, not labelled.")
 @click.option("--gt", type=click.Path(dir_okay=False),
               help="COCO instances json: label its boxes (matched by file name) instead of the detections.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/val/test split by picture.")
@@ -66,7 +69,7 @@ def _command_line(ctx: click.Context) -> str:
               help="RGB -> YUV matrix of the coding (as `vcm encode`).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def label(pictures_dir, out, qps, qp_step, search, window,
-          match_iou, min_score, gt, seed, split, workers, encoder, preset, matrix, quiet, **det_opts):
+          match_iou, min_score, keep_score, gt, seed, split, workers, encoder, preset, matrix, quiet, **det_opts):
     """Label objects with their JRD and write an OW-JRD-style dataset for `vcm train`.
 
     Each picture is coded whole, all-intra, at every QP asked for (the smart search codes only the QPs the
@@ -97,7 +100,7 @@ def label(pictures_dir, out, qps, qp_step, search, window,
     ds = pop_detector(det_opts)
     cfg = LabelConfig(pictures=Path(pictures_dir), out=Path(out), detector=ds.detector, detector_options=ds.options(),
                       qps=labeling.parse_qps(qps, qp_step), search=search, window=window, match_iou=match_iou,
-                      min_score=min_score, encoder=encoder, preset=preset, matrix=matrix,
+                      min_score=min_score, keep_score=keep_score, encoder=encoder, preset=preset, matrix=matrix,
                       gt=Path(gt) if gt else None, seed=seed, split=split, workers=workers, progress=not quiet,
                       command=_command_line(click.get_current_context()))
     summary = run_label(cfg)

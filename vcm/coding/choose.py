@@ -32,6 +32,7 @@ class Candidate:
     kept: list[bool]
     false_detections: int
     seconds: float = 0.0
+    found: Any = None  # the detections on the decoded picture
 
     @property
     def passed(self) -> bool:
@@ -72,22 +73,42 @@ def false_detections(original, found, rule) -> int:
     return sum(not ok for ok in still_detected_all(strong, original, loose))
 
 
+_FOUND: dict[tuple, Any] = {}  # (detector, decoder, streams) -> detections: a candidate coded twice is detected once
+_FOUND_MAX = 512
+
+
+def _detect_decoded(coded, detector, decoder: str, matrix: str, memo: bool):
+    """Detections on the decoded picture; with `memo` (streams from the content-addressed encode cache, so a
+    bitstream path names its content) a picture coded again is not decoded and detected again."""
+    from vcm.codec import yuv_to_rgb
+    from vcm.coding.modes import reconstruct
+
+    if not memo:
+        return detector.detect([yuv_to_rgb(reconstruct(coded, decoder), matrix)])[0]
+    key = (id(detector), decoder, matrix, coded.width, coded.height,
+           tuple((s.role, tuple(s.rect), s.qp, str(s.result.bitstream)) for s in coded.streams))
+    if key not in _FOUND:
+        if len(_FOUND) >= _FOUND_MAX:
+            _FOUND.clear()
+        _FOUND[key] = detector.detect([yuv_to_rgb(reconstruct(coded, decoder), matrix)])[0]
+    return _FOUND[key]
+
+
 def evaluate(frame, plan: QPPlan, mode: str, params: EncodeParams, *, detector, rule, protect, original,
              qp: int | None = None, encoder="ffmpeg", matrix="bt709", cache=True, display=None,
              decoder: str = "pyav", name: str | None = None) -> Candidate:
     """Code one candidate, decode it as `vcm decode` does, detect, judge the objects in `protect`."""
-    from vcm.codec import yuv_to_rgb
-    from vcm.coding.modes import code_picture_mode, reconstruct
+    from vcm.coding.modes import code_picture_mode
     from vcm.metrics.match import still_detected_all
 
     t0 = time.perf_counter()
     coded = code_picture_mode(mode, frame, plan, params, qp=qp, encoder=encoder, matrix=matrix, cache=cache,
                               display=display)
-    found = detector.detect([yuv_to_rgb(reconstruct(coded, decoder), matrix)])[0]
+    found = _detect_decoded(coded, detector, decoder, matrix, memo=cache)
     kept = still_detected_all(protect, found, rule)
     bg = plan.bg_qp if mode == "objects" else None
     return Candidate(name or (f"{mode}@{bg}" if bg is not None else mode), mode, bg, coded, file_bytes(coded), kept,
-                     false_detections(original, found, rule), time.perf_counter() - t0)
+                     false_detections(original, found, rule), time.perf_counter() - t0, found)
 
 
 def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequence[str], detector, rule, protect,

@@ -32,6 +32,8 @@ import numpy as np
 from vcm.errors import VcmError
 from vcm.fsutil import sha256_file, write_json_atomic
 from vcm.runner import digest, load_record, run_tasks
+from vcm.settings import BENCH_JRD as DEFAULT_JRD, BENCH_MODES as DEFAULT_MODES, BENCH_OFFSETS as DEFAULT_OFFSETS
+from vcm.settings import BENCH_QPS as DEFAULT_QPS
 from vcm.report import (ANCHOR, SUMMARY_FORMAT, CurvePoint, PointRow, curve_points_to_json, plot_rd,
                         read_points_csv, summary_lines, write_curves_csv, write_points_csv, write_report_md,
                         write_summary_json)
@@ -39,13 +41,10 @@ from vcm.types import Detection, Detections
 
 log = logging.getLogger(__name__)
 
-JRD_MODES = ("frame", "objects", "blur")
+JRD_MODES = ("frame", "objects", "blur", "auto")
 ALL_MODES = ("plain",) + JRD_MODES
 PLAIN_PREDICTOR = "vvc"
-DEFAULT_QPS = (22, 27, 32, 37, 42, 47)
-DEFAULT_OFFSETS = (-8, -4, 0, 4)
-DEFAULT_MODES = ("plain", "frame", "objects")
-DEFAULT_JRD = ("search", "prior")
+MAP_SCORE = 0.05  # decoded pictures: boxes down to this score count for mAP
 WORK = ".work"
 FILES = ("points.csv", "curves.csv", "detections.json", "summary.json", "report.md", "rd.png")
 
@@ -71,6 +70,8 @@ class BenchmarkConfig:
     matrix: str = "bt709"
     margin: int | None = None  # None: vcm.qp.DEFAULT_MARGIN
     iou: float = 0.5  # the still-detected rule's IoU (kept fraction)
+    keep_score: float | None = None  # None: vcm.metrics.match.KEEP_SCORE (or the detector's threshold)
+    detect_score: float | None = None  # None: the detector's threshold
     workers: int = 1
     limit: int | None = None  # only the first N pictures (sorted by name)
     progress: bool = True
@@ -124,6 +125,9 @@ class BenchmarkConfig:
             args += ["--bg-qps", ",".join(map(str, self.bg_qps))]
         args += ["--preset", self.preset, "--encoder", self.encoder, "--decoder", self.decoder,
                  "--matrix", self.matrix, "--margin", str(self.margin), "--match-iou", str(self.iou), "--workers", str(self.workers)]
+        for k in ("keep_score", "detect_score"):
+            if getattr(self, k) is not None:
+                args += [f"--{k.replace('_', '-')}", str(getattr(self, k))]
         if self.limit:
             args += ["--limit", str(self.limit)]
         return shlex.join(args)
@@ -152,8 +156,9 @@ class PictureOutcome:
     picture: str
     width: int
     height: int
-    original: list[dict[str, Any]]
+    original: list[dict[str, Any]]  # the objects to keep (score >= keep score): the pseudo ground truth
     results: list[PointResult] = field(default_factory=list)
+    dont_care: list[dict[str, Any]] = field(default_factory=list)  # detect score <= score < keep score
     jrds: dict[str, list[int]] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -219,9 +224,17 @@ def _init_worker(cfg: BenchmarkConfig) -> None:
     from vcm.metrics.match import StillDetectedRule
 
     det = create_detector(cfg.detector, **cfg.detector_options)
+    # mAP on decoded pictures counts the detector's boxes down to MAP_SCORE (COCO practice), so a box that
+    # flickers around one threshold does not make a curve non-monotone; detectors without a score knob count
+    # what they return.
+    try:
+        det_map = create_detector(cfg.detector, **{**cfg.detector_options, "conf": MAP_SCORE})
+    except VcmError:
+        det_map = det
     enc = create_encoder(cfg.encoder)
+    rule = StillDetectedRule.for_detector(det, iou=cfg.iou, keep_score=cfg.keep_score, detect_score=cfg.detect_score)
     _STATE.clear()
-    _STATE.update(cfg=cfg, detector=det, rule=StillDetectedRule.for_detector(det, iou=cfg.iou),
+    _STATE.update(cfg=cfg, detector=det, detector_map=det_map, rule=rule,
                   encoder={"name": enc.name, "version": enc.version()}, predictors={}, code=code_digest())
 
 
@@ -253,7 +266,6 @@ def _code_point(frame, rgb_shape, mode: str, plan, qp: int | None, original: Det
     """Code one picture in `mode`, decode it as `vcm decode` does, detect on it: (row fields, detections, fresh)."""
     from vcm.codec import EncodeParams, yuv_to_rgb
     from vcm.coding import code_picture_mode, reconstruct
-    from vcm.metrics.match import still_detected_all
 
     cfg: BenchmarkConfig = _STATE["cfg"]
     h, w = rgb_shape[:2]
@@ -261,7 +273,14 @@ def _code_point(frame, rgb_shape, mode: str, plan, qp: int | None, original: Det
     coded = code_picture_mode(mode, frame, plan, params, qp=qp, encoder=cfg.encoder, matrix=cfg.matrix,
                               display=(w, h))
     rgb = yuv_to_rgb(reconstruct(coded, cfg.decoder), cfg.matrix)
-    dets = _STATE["detector"].detect([rgb])[0]
+    dets = _STATE["detector_map"].detect([rgb])[0]
+    return _row_fields(coded, dets, original, w, h)
+
+
+def _row_fields(coded, dets, original: Detections, w: int, h: int):
+    """points.csv fields of one coded picture and its decoded detections: (fields, detections json, fresh)."""
+    from vcm.metrics.match import still_detected_all
+
     kept = sum(still_detected_all(original, dets, _STATE["rule"]))
     nbytes = _coded_bytes(coded)
     qps = [s.qp for s in coded.streams]
@@ -270,6 +289,25 @@ def _code_point(frame, rgb_shape, mode: str, plan, qp: int | None, original: Det
                    encode_s=round(sum(s.result.seconds for s in coded.streams), 4), min_qp=min(qps), max_qp=max(qps))
     fresh = sum(0 if s.result.cached else 1 for s in coded.streams)
     return fields_, [d.to_json() for d in dets], fresh
+
+
+def _choose_point(frame, rgb_shape, modes: Sequence[str], plans: dict, protect: list, keep: Detections,
+                  original_all: Detections):
+    """One JRD point as `vcm encode` writes it: the candidates of `modes` (over the plans' background QPs) and
+    plain VVC at the lowest object QP, the cheapest that keeps every object and is not larger than plain."""
+    from vcm.codec import EncodeParams
+    from vcm.coding.choose import choose
+
+    cfg: BenchmarkConfig = _STATE["cfg"]
+    h, w = rgb_shape[:2]
+    first = next(iter(plans.values()))
+    choice = choose(frame, plans, EncodeParams(qp=first.bg_qp, preset=cfg.preset), modes=modes,
+                    detector=_STATE["detector_map"], rule=_STATE["rule"], protect=protect, original=original_all,
+                    encoder=cfg.encoder, matrix=cfg.matrix, display=(w, h), decoder=cfg.decoder)
+    c = choice.chosen
+    fields_, dets, _ = _row_fields(c.coded, c.found, keep, w, h)
+    fresh = sum(0 if st.result.cached else 1 for cand in choice.candidates for st in cand.coded.streams)
+    return fields_, dets, fresh, c.name
 
 
 def _picture_task(task: tuple[str, str]) -> PictureOutcome:
@@ -294,28 +332,36 @@ def run_picture(path: str, key: str) -> PictureOutcome:
     if doc is None:
         doc = {"fingerprint": fp, "width": w, "height": h, "detections": [d.to_json() for d in det.detect([rgb])[0]]}
         write_json_atomic(work / "original.json", doc)
-    original = Detections(w, h, tuple(Detection.from_json(d) for d in doc["detections"]))
-    out = PictureOutcome(key, w, h, doc["detections"])
+    rule = _STATE["rule"]
+    original_all = Detections(w, h, tuple(Detection.from_json(d) for d in doc["detections"]))
+    keep = Detections(w, h, tuple(d for d in original_all if rule.keeps(d)))  # the pseudo ground truth
+    out = PictureOutcome(key, w, h, [d.to_json() for d in keep],
+                         dont_care=[d.to_json() for d in original_all if not rule.keeps(d)])
     frame = rgb_to_yuv(rgb, cfg.matrix)
     coding = {"encoder": _STATE["encoder"], "decoder": cfg.decoder, "preset": cfg.preset, "matrix": cfg.matrix,
-              "margin": cfg.margin, "rule": _STATE["rule"].to_json(), "original": fp}
+              "margin": cfg.margin, "rule": rule.to_json(), "original": fp, "map_detector": _STATE["detector_map"].describe()}
 
-    def point(mode: str, predictor: str, pid: str, settings: dict, make_plan, qp: int | None):
+    def point(mode: str, predictor: str, pid: str, settings: dict, compute, qp: int | None):
         pfp = _digest({**base, **coding, **settings, "mode": mode, "point": pid})
         f = work / f"{mode}__{_safe(predictor)}__{pid}.json"
         rec = load_record(f, pfp)
         if rec is not None:
             out.results.append(PointResult(PointRow(**rec["row"]), rec["detections"], 0, True))
             return
-        fields_, dets, fresh = _code_point(frame, rgb.shape, mode, make_plan(), qp, original)
-        row = PointRow(key, mode, predictor, pid, qp, settings.get("offset"), settings.get("bg_qp"), **fields_)
+        fields_, dets, fresh, chosen = compute()
+        row = PointRow(key, mode, predictor, pid, qp, settings.get("offset"), settings.get("bg_qp"), **fields_,
+                       chosen=chosen)
         write_json_atomic(f, {"fingerprint": pfp, "row": asdict(row), "detections": dets})
         out.results.append(PointResult(row, dets, fresh, False))
 
     empty = qpmod.plan([], w, h)
     for q in cfg.qps:
-        point("plain", PLAIN_PREDICTOR, point_id("plain", qp=q), {"qp": q}, lambda: empty, q)
+        point("plain", PLAIN_PREDICTOR, point_id("plain", qp=q), {"qp": q},
+              lambda q=q: (*_code_point(frame, rgb.shape, "plain", empty, q, keep), "plain"), q)
     jrd_modes = [m for m in cfg.modes if m in JRD_MODES]
+    from vcm.coding.choose import AUTO_BG_QPS, AUTO_MODES
+    from vcm.types import ObjectJRD
+
     for spec in cfg.jrd if jrd_modes else ():
         pred = _predictor(spec)
         desc = pred.describe()
@@ -323,21 +369,27 @@ def run_picture(path: str, key: str) -> PictureOutcome:
         jf = work / f"jrd__{_safe(spec)}.json"
         jdoc = load_record(jf, jfp)
         if jdoc is None:
-            objs = pred.predict(rgb, original)
+            objs = pred.predict(rgb, keep)
             jdoc = {"fingerprint": jfp, "predictor": desc, "jrd": [int(o.jrd) for o in objs],
+                    "never_detected": [bool(o.info.get("never_detected")) for o in objs],
                     "info": [o.info for o in objs]}
             write_json_atomic(jf, jdoc)
-        from vcm.types import ObjectJRD
-
-        objs = [ObjectJRD(d, j, spec) for d, j in zip(original, jdoc["jrd"])]
+        never = jdoc.get("never_detected") or [False] * len(keep)
+        objs = [ObjectJRD(d, j, spec) for d, j, nd in zip(keep, jdoc["jrd"], never) if not nd]
+        protect = [d for d, nd in zip(keep, never) if not nd]  # objects no QP keeps cost no bits
         out.jrds[spec] = list(jdoc["jrd"])
         for mode in jrd_modes:
+            modes = AUTO_MODES if mode == "auto" else (mode,)
+            # a given background QP is one point per offset and QP; none given: chosen per picture (auto)
+            bgs = [(bg,) for bg in cfg.bg_qps] if cfg.bg_qps and mode == "objects" else [tuple(AUTO_BG_QPS)]
             for off in cfg.offsets:
-                for bg in (cfg.bg_qps if mode == "objects" else cfg.bg_qps[:1]) or (None,):
-                    settings = {"predictor": desc, "offset": off, "bg_qp": bg}
-                    make = (lambda off=off, bg=bg: qpmod.plan(objs, w, h, offset=off, margin=cfg.margin,
-                                                              bg_qp=qpmod.DEFAULT_BG_QP if bg is None else bg))
-                    point(mode, spec, point_id(mode, offset=off, bg_qp=bg), settings, make, None)
+                for bg_set in bgs:
+                    bg = bg_set[0] if len(bg_set) == 1 else None
+                    settings = {"predictor": desc, "offset": off, "bg_qp": bg, "bg_qps": list(bg_set)}
+                    compute = (lambda off=off, bg_set=bg_set, modes=modes: _choose_point(
+                        frame, rgb.shape, modes, {b: qpmod.plan(objs, w, h, offset=off, margin=cfg.margin, bg_qp=b)
+                                                  for b in bg_set}, protect, keep, original_all))
+                    point(mode, spec, point_id(mode, offset=off, bg_qp=bg), settings, compute, None)
     out.seconds = time.perf_counter() - t0
     return out
 
@@ -351,7 +403,12 @@ def ground_truth(gt_path: Path | None, pictures: dict[str, dict[str, Any]]) -> t
     if gt_path is None:
         entries = [(k, Detections(v["width"], v["height"], tuple(Detection.from_json(d) for d in v["original"])))
                    for k, v in pictures.items()]
-        return detections_to_coco(entries), "pseudo (detections on the originals)"
+        dont_care = {k: Detections(v["width"], v["height"], tuple(Detection.from_json(d)
+                                                                   for d in v.get("dont_care", ())))
+                     for k, v in pictures.items()}
+        return (detections_to_coco(entries, dont_care=dont_care),
+                "pseudo (detections on the originals at the keep score; boxes between the detect and keep "
+                "scores are iscrowd: neither hit nor false alarm)")
     from vcm.metrics.map import load_ground_truth
 
     full = load_ground_truth(gt_path)
@@ -545,6 +602,7 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> dict[str, Any]:
     write_points_csv(cfg.out / "points.csv", rows)
     write_json_atomic(cfg.out / "detections.json", {"format": "vcm-benchmark-detections/1", "pictures": {
         k: {"width": outcomes[k].width, "height": outcomes[k].height, "original": outcomes[k].original,
+            "dont_care": outcomes[k].dont_care,
             "jrd": outcomes[k].jrds,
             "points": {f"{r.row.curve}/{r.row.point}": r.detections for r in outcomes[k].results}} for k in keys}})
     numbers, points = summarize(cfg.out, cfg.gt)

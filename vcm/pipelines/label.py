@@ -56,7 +56,8 @@ class LabelConfig:
     search: str = "smart"
     window: int = L.WINDOW
     match_iou: float = 0.5
-    min_score: float | None = None
+    min_score: float | None = None  # the detect score (None: the detector's threshold)
+    keep_score: float | None = None  # objects to label: score >= this (None: vcm.metrics.match.KEEP_SCORE)
     encoder: str = "ffmpeg"
     preset: str = "faster"
     matrix: str = "bt709"
@@ -170,7 +171,8 @@ def gt_objects(gt_path: Path, relpaths: Sequence[str]) -> tuple[dict[str, list[d
 def settings_record(cfg: LabelConfig, detector_desc: dict, encoder_version: str, gt_sha: str | None) -> dict:
     """Everything that changes a label: recorded in meta.json, hashed into each picture's fingerprint."""
     return {"detector": detector_desc, "detector_options": cfg.detector_options,
-            "rule": {"iou": cfg.match_iou, "min_score": cfg.min_score, "match_by": _match_by(cfg)},
+            "rule": {"iou": cfg.match_iou, "min_score": cfg.min_score, "keep_score": cfg.keep_score,
+                     "match_by": _match_by(cfg)},
             "encoder": {"name": cfg.encoder, "version": encoder_version, "preset": cfg.preset, "intra": True,
                         "matrix": cfg.matrix},
             "qps": list(cfg.qps), "window": cfg.window, "search": cfg.search,
@@ -193,7 +195,10 @@ class Labeller:
 
         self.cfg = cfg
         self.detector = detector or create_detector(cfg.detector, **cfg.detector_options)
-        self.rule = StillDetectedRule(iou=cfg.match_iou, min_score=cfg.min_score, match_by=_match_by(cfg))
+        base = StillDetectedRule.for_detector(self.detector, iou=cfg.match_iou, keep_score=cfg.keep_score,
+                                              detect_score=cfg.min_score)
+        self.rule = StillDetectedRule(iou=cfg.match_iou, min_score=base.min_score, match_by=_match_by(cfg),
+                                      keep_score=base.keep_score)
 
     def probe_fn(self, rgb: np.ndarray, objects, stats: dict, pool) -> Callable[..., dict]:
         """probe(QPs, ahead=()) -> {qp: [still detected per object] or None}.
@@ -256,7 +261,8 @@ class Labeller:
         if gt is not None and names:  # a class the detector cannot return can never be still detected
             known = set(names.values())
             undetectable = {i for i, d in enumerate(objects) if d.label not in known}
-        todo = [i for i in range(len(objects)) if i not in undetectable]
+        weak = set() if gt is not None else {i for i, d in enumerate(objects) if not self.rule.keeps(d)}
+        todo = [i for i in range(len(objects)) if i not in undetectable and i not in weak]
         stats = {"codings": 0, "cached": 0, "code_seconds": 0.0, "detect_seconds": 0.0, "errors": {}}
         with ThreadPoolExecutor(max(1, self.cfg.prefetch)) as pool:
             probe = self.probe_fn(rgb, [objects[i] for i in todo], stats, pool)
@@ -281,9 +287,10 @@ class Labeller:
             if jrd is not None:
                 crop = np.ascontiguousarray(crop_object(rgb, det.box))  # from the ORIGINAL picture
                 write_picture(self.cfg.out / "crops" / cname / f"{cname}.png", crop)
+            reason = ("class not returned by the detector" if k in undetectable else
+                      f"score below the keep score {self.rule.keep_score}" if k in weak else None)
             recs.append({"k": k, "name": cname, **det.to_json(), "jrd": jrd, "status": status,
-                         "detected": detected, **({"reason": "class not returned by the detector"}
-                                                  if k in undetectable else {})})
+                         "detected": detected, **({"reason": reason} if reason else {})})
         return {"width": w, "height": h, "objects": recs, "qps_coded": sorted(results),
                 "coding_errors": stats["errors"], "codings": stats["codings"], "cached": stats["cached"],
                 "code_seconds": round(stats["code_seconds"], 3), "detect_seconds": round(stats["detect_seconds"], 3),
