@@ -7,7 +7,6 @@ detector produced (spec, thresholds, weights sha256, library version).
 """
 from __future__ import annotations
 
-import importlib
 import os
 from abc import ABC, abstractmethod
 from typing import Any, Sequence
@@ -135,7 +134,9 @@ def create_detector(spec: str | os.PathLike | None = None, **options: Any) -> De
         raise VcmError(f"unknown detector {spec!r}",
                        fix=f"use one of {', '.join(sorted(_REGISTRY))}, or a YOLO/RT-DETR weights file (.pt)")
     module_name, cls_name = target.split(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
+    from vcm.extras import import_backend
+
+    cls = getattr(import_backend(module_name, f"detector {spec!r}"), cls_name)
     try:
         return cls(spec, **options)
     except TypeError as e:  # an option this backend does not have

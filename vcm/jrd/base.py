@@ -5,7 +5,6 @@ the registry maps names to "module:Class" strings so that torch is imported only
 """
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -51,5 +50,7 @@ def create_predictor(spec: str, **options: Any) -> JRDPredictor:
     if target is None:
         raise VcmError(f"unknown JRD predictor {spec!r}", fix=f"use one of {', '.join(sorted(_REGISTRY))}")
     module_name, cls_name = target.split(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
+    from vcm.extras import import_backend
+
+    cls = getattr(import_backend(module_name, f"JRD predictor {spec!r}"), cls_name)
     return cls(arg or None, **options)
