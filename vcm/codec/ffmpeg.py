@@ -70,12 +70,12 @@ def ffmpeg_info(exe: str) -> dict:
         return {"version": "", "libvvenc": False, "vvc_decoder": False}
     memo = default_cache_dir().parent / "ffmpeg-info.json"
     ident = f"{exe}|{st.st_size}|{st.st_mtime_ns}"
-    try:
-        saved = json.loads(memo.read_text())
-        if saved.get("ident") == ident:
-            return saved["info"]
-    except (OSError, ValueError, KeyError):
-        pass
+    try:  # one entry per binary: several venvs (several ffmpegs) sharing the cache do not evict each other
+        saved = json.loads(memo.read_text()).get("binaries", {})
+        if isinstance(saved.get(ident), dict):
+            return saved[ident]
+    except (OSError, ValueError, AttributeError):
+        saved = {}
     try:
         ver = subprocess.run([exe, "-hide_banner", "-version"], capture_output=True, text=True, check=False).stdout
         enc = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True, text=True, check=False).stdout
@@ -89,7 +89,8 @@ def ffmpeg_info(exe: str) -> dict:
     try:
         from vcm.fsutil import write_json_atomic
 
-        write_json_atomic(memo, {"ident": ident, "info": info})
+        others = {k: v for k, v in saved.items() if k.split("|")[0] != exe and isinstance(v, dict)}
+        write_json_atomic(memo, {"binaries": {**dict(list(others.items())[-7:]), ident: info}})
     except OSError:
         pass
     return info
