@@ -15,7 +15,7 @@ OFFLINE=(env YOLO_OFFLINE=1 YOLO_AUTOINSTALL=0 HF_HUB_OFFLINE=1 VCM_CACHE_DIR=$W
 
 rm -rf dist/vcm-*.whl
 t0=$(date +%s.%N)
-"$PY" -m pip wheel -q --no-deps --no-build-isolation -w dist . >/dev/null
+"$PY" -m pip wheel -q --no-deps -w dist . >/dev/null 2>&1
 t1=$(date +%s.%N)
 WHEEL=$(ls dist/vcm-*.whl)
 echo "wheel: $WHEEL ($(du -h "$WHEEL" | cut -f1), built in $(printf '%.1f' "$(echo "$t1 - $t0" | bc)") s)"
