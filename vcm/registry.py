@@ -6,7 +6,6 @@ backend is one module plus one `register()` line.
 """
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from vcm.errors import VcmError
@@ -37,18 +36,21 @@ class Registry:
     def get(self, name: str, default: Any = None) -> Any:
         return self.entries.get(name, default)
 
-    def resolve(self, name: str) -> type:
-        """The class registered under `name` (its module imported now); unknown -> VcmError listing the names."""
+    def resolve(self, name: str, spec: str | None = None) -> type:
+        """The class registered under `name` (its module imported now); unknown -> VcmError listing the names;
+        a backend whose heavy library the light install lacks -> VcmError naming the extra to install."""
+        from vcm.extras import import_backend
+
         target = self.entries.get(name)
         if target is None:
             raise VcmError(f"unknown {self.kind} {name!r}", fix=self.fix or f"use one of {', '.join(self.names())}")
         module_name, cls_name = target.split(":")
-        return getattr(importlib.import_module(module_name), cls_name)
+        return getattr(import_backend(module_name, f"{self.kind} {spec or name!r}"), cls_name)
 
     def create(self, name: str, *args: Any, spec: str | None = None, **options: Any) -> Any:
         """Build `name` as Class(*args, **options); a TypeError from options the backend does not take becomes
         a one-line VcmError naming `spec` (the user's words, default `name`)."""
-        cls = self.resolve(name)
+        cls = self.resolve(name, spec)
         try:
             return cls(*args, **options)
         except TypeError as e:

@@ -59,6 +59,16 @@ class LazyGroup(click.Group):
         except VcmError as e:
             click.echo(f"Error: {e}", err=True)
             sys.exit(e.exit_code)
+        except ModuleNotFoundError as e:  # a heavy library of an extra the light install left out
+            from vcm.extras import EXTRA_OF, install_line
+
+            top = (e.name or "").split(".")[0]
+            if top not in EXTRA_OF:
+                raise
+            err = VcmError(f"this command needs {top}, which the light install of vcm leaves out",
+                           fix=install_line(EXTRA_OF[top]))
+            click.echo(f"Error: {err}", err=True)
+            sys.exit(err.exit_code)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

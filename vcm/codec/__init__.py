@@ -13,16 +13,19 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from vcm.codec.base import Decoder, EncodeParams, Encoder, YuvClip, YuvFrame
-from vcm.codec.colour import psnr, rgb_to_yuv, yuv_to_rgb
 from vcm.errors import VcmError
 from vcm.registry import Registry
 from vcm.fsutil import atomic_path
-from vcm.media import read_picture
 from vcm.types import EncodeResult
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from vcm.codec.colour import psnr, rgb_to_yuv, yuv_to_rgb
+    from vcm.media import read_picture
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,19 @@ DEFAULT_ENCODER, DEFAULT_DECODER, DEFAULT_MATRIX = "ffmpeg", "pyav", "bt709"
 __all__ = ["EncodeParams", "YuvFrame", "YuvClip", "Encoder", "Decoder", "create_encoder", "create_decoder",
            "read_picture", "picture_to_clip", "rgb_to_yuv", "yuv_to_rgb", "encode", "decode", "code_picture",
            "read_input", "psnr", "decoded_psnr", "ENCODERS", "DECODERS"]
+
+
+# numpy-backed helpers load on first use, so the CLI's `from vcm.codec.base import PRESETS` (`vcm --help`)
+# imports no numpy
+_LAZY = {"psnr": "vcm.codec.colour", "rgb_to_yuv": "vcm.codec.colour", "yuv_to_rgb": "vcm.codec.colour",
+         "read_picture": "vcm.media"}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vcm.codec' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 def _create(registry: dict, kind: str, name: str, check: bool):
@@ -55,6 +71,8 @@ def create_decoder(name: str | Decoder = DEFAULT_DECODER, check: bool = True) ->
 
 def picture_to_clip(rgb: np.ndarray, matrix: str = DEFAULT_MATRIX, source: str = "") -> YuvClip:
     """One RGB picture -> a one-frame clip of 10-bit 4:2:0 (padded to even size; display size kept)."""
+    from vcm.codec.colour import rgb_to_yuv
+
     return YuvClip([rgb_to_yuv(rgb, matrix)], fps=1.0, matrix=matrix, source=source)
 
 
@@ -94,12 +112,16 @@ def decode(bitstream: str | Path, decoder: str | Decoder = DEFAULT_DECODER) -> l
 
 def decoded_psnr(decoded: YuvFrame, original: YuvFrame) -> tuple[float, float, float]:
     """Y, U, V PSNR of a decoded frame against the encoder's input: must match the encoder's log."""
+    from vcm.codec.colour import psnr
+
     return psnr(decoded.y, original.y), psnr(decoded.u, original.u), psnr(decoded.v, original.v)
 
 
 def code_picture(rgb: np.ndarray, qp: int, preset: str = "faster", encoder: str = DEFAULT_ENCODER,
                  matrix: str = DEFAULT_MATRIX, cache: bool = True) -> tuple[np.ndarray, EncodeResult]:
     """Encode one RGB picture all-intra at `qp` and decode it back to RGB (same size as the input)."""
+    from vcm.codec.colour import yuv_to_rgb
+
     clip = picture_to_clip(rgb, matrix)
     res = encode(clip, EncodeParams(qp=qp, preset=preset, intra=True), encoder=encoder, cache=cache)
     frame = decode(res.bitstream)[0]
@@ -111,6 +133,7 @@ def read_input(path: str | Path, *, size: tuple[int, int] | None = None, pix_fmt
                fps: float | None = None, matrix: str = DEFAULT_MATRIX, max_frames: int | None = None) -> YuvClip:
     """Any supported input as a clip: picture, raw .yuv (size and pix_fmt given), .y4m, or a video file."""
     from vcm import media
+    from vcm.codec.colour import rgb_to_yuv
 
     p = Path(path)
     ext = p.suffix.lower()

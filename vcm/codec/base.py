@@ -9,11 +9,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from vcm.types import EncodeResult
+
+if TYPE_CHECKING:  # annotations only: importing this module (the CLI does, for PRESETS) loads no numpy
+    import numpy as np
 
 PRESETS = ("faster", "fast", "medium", "slow", "slower")
 

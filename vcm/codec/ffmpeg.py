@@ -28,12 +28,31 @@ def ffmpeg_exe() -> str:
     env = os.environ.get("VCM_FFMPEG")
     if env:
         return env
+    bundled = _bundled_ffmpeg()
+    if bundled:
+        return bundled
     try:
         import imageio_ffmpeg
 
         return imageio_ffmpeg.get_ffmpeg_exe()
     except Exception as e:  # noqa: BLE001 - any failure means: no usable ffmpeg
         raise VcmError(f"no ffmpeg binary ({e})", fix="pip install 'imageio-ffmpeg>=0.8.1'") from None
+
+
+def _bundled_ffmpeg() -> str | None:
+    """imageio-ffmpeg's own binary, found without importing the package (that import costs a few per cent of
+    a small `vcm vvc encode`); None when it is not unambiguous, and imageio_ffmpeg.get_ffmpeg_exe decides."""
+    import importlib.util
+    import os
+
+    if os.environ.get("IMAGEIO_FFMPEG_EXE"):
+        return None
+    spec = importlib.util.find_spec("imageio_ffmpeg")
+    if spec is None or not spec.origin:
+        return None
+    found = [p for p in (Path(spec.origin).parent / "binaries").glob("ffmpeg-*")
+             if p.is_file() and os.access(p, os.X_OK)]
+    return str(found[0]) if len(found) == 1 else None
 
 
 @functools.lru_cache(maxsize=4)
@@ -51,12 +70,12 @@ def ffmpeg_info(exe: str) -> dict:
         return {"version": "", "libvvenc": False, "vvc_decoder": False}
     memo = default_cache_dir().parent / "ffmpeg-info.json"
     ident = f"{exe}|{st.st_size}|{st.st_mtime_ns}"
-    try:
-        saved = json.loads(memo.read_text())
-        if saved.get("ident") == ident:
-            return saved["info"]
-    except (OSError, ValueError, KeyError):
-        pass
+    try:  # one entry per binary: several venvs (several ffmpegs) sharing the cache do not evict each other
+        saved = json.loads(memo.read_text()).get("binaries", {})
+        if isinstance(saved.get(ident), dict):
+            return saved[ident]
+    except (OSError, ValueError, AttributeError):
+        saved = {}
     try:
         ver = subprocess.run([exe, "-hide_banner", "-version"], capture_output=True, text=True, check=False).stdout
         enc = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True, text=True, check=False).stdout
@@ -70,7 +89,8 @@ def ffmpeg_info(exe: str) -> dict:
     try:
         from vcm.fsutil import write_json_atomic
 
-        write_json_atomic(memo, {"ident": ident, "info": info})
+        others = {k: v for k, v in saved.items() if k.split("|")[0] != exe and isinstance(v, dict)}
+        write_json_atomic(memo, {"binaries": {**dict(list(others.items())[-7:]), ident: info}})
     except OSError:
         pass
     return info

@@ -1,4 +1,5 @@
-"""The VVC reference software VTM: `EncoderApp` / `DecoderApp`, with the cfg files in vvc_configs/vtm/.
+"""The VVC reference software VTM: `EncoderApp` / `DecoderApp`, with the cfg files in vcm/vvc_configs/vtm/
+(package data, found with importlib.resources).
 
 Not installable from this project's package registries; used when found on PATH or named by
 $VCM_VTM_ENCODER / $VCM_VTM_DECODER. VTM is slow (minutes per 1080p picture) but is the reference.
@@ -6,16 +7,23 @@ $VCM_VTM_ENCODER / $VCM_VTM_DECODER. VTM is slow (minutes per 1080p picture) but
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 from vcm.codec.base import Capabilities, EncodeParams, YuvClip
 from vcm.codec.external import ExternalEncoder, ExternalProgram, Y4MOutputDecoder
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "vvc_configs" / "vtm"
+
+def configs_dir() -> Path:
+    """The cfg folder shipped inside the installed package (package data `vcm/vvc_configs/`)."""
+    return Path(str(resources.files("vcm") / "vvc_configs"))
+
+
+CONFIG_DIR = configs_dir() / "vtm"
 
 
 def config_path(intra: bool) -> Path:
-    """The VTM cfg for all-intra or random access (shipped in vvc_configs/vtm/)."""
+    """The VTM cfg for all-intra or random access (shipped in the package: vcm/vvc_configs/vtm/)."""
     name = "encoder_intra_vtm.cfg" if intra else "encoder_randomaccess_vtm.cfg"
     env = os.environ.get("VCM_VVC_CONFIGS")
     return (Path(env) / "vtm" / name) if env else CONFIG_DIR / name

@@ -1,7 +1,7 @@
 """External VVenC programs: `vvencFFapp` (full options, preferred) or `vvencapp`, and `vvdecapp`.
 
 Not installable from this project's package registries; used when found on PATH or named by
-$VCM_VVENC / $VCM_VVDEC. The cfg files in vvc_configs/vvenc/ document the settings used.
+$VCM_VVENC / $VCM_VVDEC. The cfg files in vcm/vvc_configs/vvenc/ document the settings used.
 """
 from __future__ import annotations
 

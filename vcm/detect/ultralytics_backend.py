@@ -73,8 +73,10 @@ class UltralyticsDetector(Detector):
     # -- loading -------------------------------------------------------------------------------------
     @staticmethod
     def _load(spec: str):
+        from vcm.extras import check_installed
         from vcm.fsutil import sha256_file
 
+        check_installed("ultralytics", "yolo", f"detector {spec!r}")  # first: the light install lacks it
         source, local = resolve_weights(spec)
         is_yaml = source.lower().endswith((".yaml", ".yml"))
         if local is None and not is_yaml and _offline():

@@ -49,4 +49,4 @@ def create_predictor(spec: str, **options: Any) -> JRDPredictor:
     name, _, arg = spec.partition(":")
     if name not in _REGISTRY:
         raise VcmError(f"unknown JRD predictor {spec!r}", fix=f"use one of {', '.join(sorted(_REGISTRY))}")
-    return Registry("JRD predictor", _REGISTRY).resolve(name)(arg or None, **options)
+    return Registry("JRD predictor", _REGISTRY).resolve(name, spec=spec)(arg or None, **options)

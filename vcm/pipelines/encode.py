@@ -26,7 +26,7 @@ def example_picture() -> Path:
     spec = importlib.util.find_spec("ultralytics")
     if spec is None or not spec.origin:
         raise VcmError("the example picture comes with ultralytics, which is not installed",
-                       fix="pip install ultralytics, or give a picture: vcm encode PICTURE")
+                       fix="pip install 'vcm[yolo]', or give a picture: vcm encode PICTURE")
     path = Path(spec.origin).parent / "assets" / "bus.jpg"
     if not path.is_file():
         raise VcmError("ultralytics has no assets/bus.jpg", path=path, fix="give a picture: vcm encode PICTURE")
