@@ -80,8 +80,16 @@ class UltralyticsDetector(Detector):
         if local is None and not is_yaml and _offline():
             raise VcmError("weights not found locally and YOLO_OFFLINE=1 forbids downloading them", path=spec,
                            fix=OFFLINE_FIX)
+        if local is not None and not is_yaml:  # a pickle can run code: refuse unsafe files before ultralytics
+            from vcm.safety import check_weights_file  # (torch.load weights_only=False) ever opens them
+
+            check_weights_file(local)
+        from vcm.safety import enable_ultralytics_safe_load
+
+        enable_ultralytics_safe_load()  # second lock: ultralytics' own weights_only loading, where it exists
         import ultralytics
 
+        enable_ultralytics_safe_load()  # (again: the flag is read when ultralytics is imported)
         cls = ultralytics.RTDETR if "rtdetr" in Path(source).name.lower() else ultralytics.YOLO
         try:
             model = cls(source)
