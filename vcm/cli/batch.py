@@ -58,6 +58,9 @@ def batch(in_dir, out_dir, mode, intra, detector, jrd, jrd_offset, bg_qp, qp, ma
     recorded with its error and the run goes on; the exit code is 1 if any item failed.
     """
     from pipelines.batch import BatchConfig, format_summary, run_batch
+    from vcm.fsutil import guard_outputs, spec_files
+
+    guard_outputs(spec_files(detector, jrd), {}, input_folders={"IN_DIR": in_dir}, output_folders={"-o": out_dir})
 
     cfg = BatchConfig(in_dir, out_dir, mode=mode, intra=intra, detector=detector, jrd=jrd, jrd_offset=jrd_offset,
                       bg_qp=bg_qp, qp=qp, margin=margin, encoder=encoder, preset=preset, intra_period=intra_period,

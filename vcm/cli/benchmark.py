@@ -88,6 +88,10 @@ def benchmark(data, out, gt, detector, jrd, qps, offsets, modes, bg_qps, preset,
       vcm benchmark clip.mp4 -o report --jrd prior --frames 32 --sample 4 --intra
     """
     from pipelines.benchmark import BenchmarkConfig, format_summary, run_benchmark
+    from vcm.fsutil import guard_outputs, spec_files
+
+    guard_outputs([gt, *spec_files(detector, *(jrd or ()))], {}, input_folders={"DATA": data},
+                  output_folders={"-o": out})
 
     if iou is not None and not 0.0 < iou <= 1.0:
         raise VcmError(f"--iou {iou} is outside (0, 1]", fix="use e.g. --iou 0.5")

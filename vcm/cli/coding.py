@@ -89,6 +89,9 @@ def encode(picture, out, example, mode, detector, jrd, jrd_offset, bg_qp, qp, qp
     if bg_qp is None:  # the demo: HOG finds bus.jpg's people up to QP ~55, so a QP-51 background costs more
         bg_qp = EXAMPLE_BG_QP if example else 51  # than it saves; 63 shows the method (see README.md, vcm encode)
     out = Path(out) if out else Path(src.stem + ".266")
+    from vcm.fsutil import guard_outputs, spec_files
+
+    guard_outputs([src, *spec_files(detector, jrd)], {"-o": out, "--json": json_path})
     from pipelines.video import is_video_path
 
     if is_video_path(src):  # videos: pipelines/video.py (segments, suppression, --intra)
@@ -130,18 +133,21 @@ def decode(file, out, decoder, json_path):
     Object crops are pasted over the background, the lowest QP on top. Damaged or cut files are refused.
     """
     from pipelines.decode import run_decode
+    from vcm.fsutil import guard_outputs
     from vcm.video_container import is_video_file
 
     if is_video_file(file):  # a vcm video file: back to a video (pipelines/video.py)
         from pipelines.video import run_decode_video
 
         out = Path(out) if out else Path(Path(file).stem + ".mkv")
+        guard_outputs([file], {"-o": out, "--json": json_path})
         r = run_decode_video(file, out, decoder)
         _write_json(json_path, r)
         click.echo(f"{out}: {r['width']}x{r['height']}, {r['frames']} frames at {r['fps']:g} fps from a {r['mode']} "
                    f"video file ({len(r['units'])} units), {r['bytes']} bytes, {r['seconds']:.2f} s")
         return
     out = Path(out) if out else Path(Path(file).stem + ".png")
+    guard_outputs([file], {"-o": out, "--json": json_path})
     r = run_decode(file, out, decoder)
     _write_json(json_path, r)
     n_obj = len(r["streams"]) - 1
@@ -172,7 +178,9 @@ def predict(picture, detector, jrd, bg_qp, margin, preset, json_path):
     The JRD is the highest VVC QP at which the detector still finds the object (0..63).
     """
     from pipelines.predict import format_predictions, run_predict
+    from vcm.fsutil import guard_outputs, spec_files
 
+    guard_outputs([picture, *spec_files(detector, jrd)], {"--json": json_path})
     r = run_predict(picture, detector, jrd, bg_qp=bg_qp, margin=margin, preset=preset)
     _write_json(json_path, r)
     click.echo(format_predictions(r))

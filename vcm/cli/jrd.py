@@ -73,6 +73,11 @@ def train(data, out, backbone, img_size, epochs, batch_size, lr, patience, seed,
     """
     from pipelines.train import TrainConfig
     from pipelines.train import train as run_train
+    from vcm.fsutil import guard_outputs
+
+    dataset_files = [p for p in Path(data).glob("*.json")] + [p for p in Path(data).glob("*.csv")]
+    guard_outputs([*dataset_files, *([pretrained] if pretrained and Path(pretrained).is_file() else [])],
+                  {"-o": out, "OUT.last.pt": f"{out}.last.pt", "OUT.csv": f"{out}.csv"})
 
     cfg = TrainConfig(
         data=Path(data), out=Path(out), backbone=backbone, img_size=img_size, epochs=epochs, batch_size=batch_size,
@@ -118,7 +123,11 @@ def jrd_eval(data, jrd, split, device, batch_size, decode, json_out, pred_out, q
     accuracy within +-3 and +-5 QPs, and the MAE of always predicting the training split's median.
     """
     from pipelines.jrd_eval import evaluate, write_json
+    from vcm.fsutil import guard_outputs, spec_files
     from vcm.jrd.scoring import write_per_image
+
+    dataset_files = [p for p in Path(data).glob("*.json")] + [p for p in Path(data).glob("*.csv")]
+    guard_outputs([*dataset_files, *spec_files(jrd)], {"--json": json_out, "--pred-out": pred_out})
 
     options = {"device": device, "batch_size": batch_size, "decode": decode} if jrd.startswith("dtjrd") else {}
     res = evaluate(data, jrd, split=split, predictor_options=options, progress=not quiet)

@@ -95,6 +95,10 @@ def label(pictures_dir, out, detector, conf, det_iou, imgsz, classes, device, qp
     from pipelines.label import LabelConfig, run_label
     from vcm import labeling
     from vcm.detect import is_ultralytics_spec
+    from vcm.fsutil import guard_outputs, spec_files
+
+    guard_outputs([gt, *spec_files(detector)], {}, input_folders={"PICTURES_DIR": pictures_dir},
+                  output_folders={"-o": out})
 
     det_opts = {"conf": conf}
     if is_ultralytics_spec(detector):

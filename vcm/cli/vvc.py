@@ -58,7 +58,10 @@ def vvc_encode(src, qp, out, encoder, preset, intra, intra_period, qpa, threads,
     """
     from pipelines.vvc import encode_file
     from vcm.codec import EncodeParams
+    from vcm.fsutil import guard_outputs
     from vcm.media import PICTURE_EXTS
+
+    guard_outputs([src], {"-o": out, "--json": json_path})
 
     from pathlib import Path
 
@@ -92,7 +95,9 @@ def vvc_decode(src, out, decoder, crop, matrix, fps):
       vcm vvc decode clip.266 -o clip.mkv --fps 30
     """
     from pipelines.vvc import decode_file
+    from vcm.fsutil import guard_outputs
 
+    guard_outputs([src], {"-o": out})
     n = decode_file(src, out, decoder=decoder, matrix=matrix, crop=crop, fps=fps)
     click.echo(f"{out}: {n} picture{'s' if n != 1 else ''} decoded from {src}")
 

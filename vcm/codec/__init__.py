@@ -25,6 +25,18 @@ from vcm.media import read_picture
 from vcm.types import EncodeResult
 
 log = logging.getLogger(__name__)
+_TEMP_DIRS: list[str] = []  # no-cache encodes without `out` live here until the process ends
+
+
+def _temp_dir() -> Path:
+    """A `vcm-*` temp folder removed when this process exits (the result's bitstream must outlive the call).
+    multiprocessing's finaliser also runs in worker processes (which skip atexit) and only in the creator."""
+    from multiprocessing.util import Finalize
+
+    d = tempfile.mkdtemp(prefix="vcm-")
+    _TEMP_DIRS.append(d)
+    Finalize(None, shutil.rmtree, args=(d,), kwargs={"ignore_errors": True}, exitpriority=1)
+    return Path(d)
 
 ENCODERS = {"ffmpeg": "vcm.codec.ffmpeg:FFmpegEncoder", "vvenc": "vcm.codec.vvenc:VVenCEncoder",
             "vtm": "vcm.codec.vtm:VTMEncoder"}
@@ -77,7 +89,7 @@ def encode(clip: YuvClip, params: EncodeParams, out: str | Path | None = None,
     key = cache_key(clip_digest(clip), enc.name, enc.version(), params) if store else None
     res = store.get(key) if store else None
     if res is None and store is None:  # no cache: code straight into `out` (or a temp folder the caller keeps)
-        return enc.encode(clip, params, Path(out) if out else Path(tempfile.mkdtemp(prefix="vcm-")) / "out.266")
+        return enc.encode(clip, params, Path(out) if out else _temp_dir() / "out.266")
     if res is None:  # cache miss: code in a temp folder, move into the cache
         with tempfile.TemporaryDirectory(prefix="vcm-") as tmp:
             res = store.put(key, enc.encode(clip, params, Path(tmp) / "out.266"))
