@@ -236,3 +236,27 @@ class StagedFiles:
                 d.rmdir()
             except OSError:
                 pass
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def read_json_checked(path: str | Path, fix: str = "give a valid JSON file") -> Any:
+    """Parse a JSON input with one-line errors naming the file: missing, not UTF-8, not JSON, NaN/Infinity
+    literals (refused: a NaN score poisons every mean downstream), or nested too deep to parse."""
+    from vcm.errors import VcmError
+
+    p = Path(path)
+    if not p.is_file():
+        raise VcmError("no such file", path=p, fix="check the path")
+    try:
+        return json.loads(p.read_text(), parse_constant=_no_constant)
+    except json.JSONDecodeError as e:
+        raise VcmError(f"not valid JSON (line {e.lineno}: {e.msg})", path=p, fix=fix) from None
+    except UnicodeDecodeError:
+        raise VcmError("not valid JSON (not UTF-8 text)", path=p, fix=fix) from None
+    except ValueError as e:
+        raise VcmError(f"not valid JSON ({e})", path=p, fix="write numbers as numbers (no NaN or Infinity)") from None
+    except RecursionError:
+        raise VcmError("JSON nested too deeply to read", path=p, fix=fix) from None

@@ -57,6 +57,10 @@ class LazyGroup(click.Group):
         file and the fix), exit 1 plus the path of a saved traceback for anything else. Never a traceback."""
         try:
             return super().invoke(ctx)
+        except click.exceptions.UsageError as e:  # a bad option value or name: one line too, with where to look
+            cmd = e.ctx.command_path if e.ctx is not None else "vcm"
+            click.echo(f"Error: {_one_line(e.format_message()).rstrip('.')}. Fix: see `{cmd} -h`", err=True)
+            sys.exit(e.exit_code)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit,
                 KeyboardInterrupt):
             raise

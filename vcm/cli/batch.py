@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from vcm.cli.numbers import Number
 from vcm.codec.base import PRESETS
 
 
@@ -19,7 +20,7 @@ from vcm.codec.base import PRESETS
 @click.option("--detector", default="hog-person", show_default=True, help="Detector spec.")
 @click.option("--jrd", default="prior", show_default=True,
               help="JRD predictor: prior (instant), search (exact, slow), dtjrd:CKPT, fixed:Q.")
-@click.option("--jrd-offset", type=int, default=0, show_default=True, help="Object QP = JRD + offset.")
+@click.option("--jrd-offset", type=Number(int, -63, 63), default=0, show_default=True, help="Object QP = JRD + offset.")
 @click.option("--bg-qp", type=click.IntRange(0, 63), default=51, show_default=True, help="Background QP.")
 @click.option("--qp", type=click.IntRange(0, 63), help="The QP of --mode plain.")
 @click.option("--margin", type=click.IntRange(0, 4096), default=48, show_default=True,

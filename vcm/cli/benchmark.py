@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from vcm.cli.numbers import Number
 from vcm.codec.base import PRESETS
 from vcm.errors import VcmError
 
@@ -44,11 +45,11 @@ def _words(ctx, param, value):
 @click.option("--preset", type=click.Choice(PRESETS), default="faster", show_default=True)
 @click.option("--encoder", default="ffmpeg", show_default=True, help="Encoder backend: ffmpeg, vvenc or vtm.")
 @click.option("--decoder", default="pyav", show_default=True, help="Decoder backend: pyav, ffmpeg, vvdec or vtm.")
-@click.option("--margin", type=int, default=None, help="Pixels of context around each object box (default 16).")
-@click.option("--iou", type=float, default=0.5, show_default=True,
+@click.option("--margin", type=Number(int, 0, 4096), default=None, help="Pixels of context around each object box (default 16).")
+@click.option("--iou", type=Number(float, 0, 1, min_open=True), default=0.5, show_default=True,
               help="IoU of the still-detected rule (the kept fraction column).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Processes, one picture each at a time.")
-@click.option("--limit", type=int, default=None, help="Only the first N pictures (sorted by name).")
+@click.option("--workers", type=Number(int, 1, 1024), default=1, show_default=True, help="Processes, one picture each at a time.")
+@click.option("--limit", type=Number(int, 1), default=None, help="Only the first N pictures (sorted by name).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--frames", type=click.IntRange(1), default=32, show_default=True,
               help="Videos: frames coded from the start of each video.")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from vcm.cli.numbers import Number
 from vcm.codec.base import PRESETS
 
 MODES = ("objects", "frame", "plain", "blur")  # vcm.coding.modes.MODES (not imported: keeps --help light)
@@ -33,7 +34,7 @@ def _write_json(path: str | None, obj) -> None:
 @click.option("--jrd", "jrd", default="search", show_default=True,
               help="JRD predictor: search (detector in the loop, exact), prior (size table, instant), "
                    "dtjrd:CKPT (trained model), fixed:Q.")
-@click.option("--jrd-offset", type=int, default=0, show_default=True, help="Object QP = JRD + offset (clamped).")
+@click.option("--jrd-offset", type=Number(int, -63, 63), default=0, show_default=True, help="Object QP = JRD + offset (clamped).")
 @click.option("--bg-qp", type=click.IntRange(0, 63), default=None,
               help="Background QP. [default: 51; 63 with --example]")
 @click.option("--qp", type=click.IntRange(0, 63), help="The QP of --mode plain.")
@@ -147,6 +148,13 @@ def decode(file, out, decoder, json_path):
                    f"video file ({len(r['units'])} units), {r['bytes']} bytes, {r['seconds']:.2f} s")
         return
     out = Path(out) if out else Path(Path(file).stem + ".png")
+    from vcm.media import PICTURE_EXTS
+
+    if out.suffix.lower() not in PICTURE_EXTS:
+        from vcm.errors import VcmError
+
+        raise VcmError(f"{file} holds a picture; {out.suffix or 'no extension'} is not a picture type", path=out,
+                       fix="write .png (or .jpg, .bmp, .tif); .mkv/.y4m are for video files")
     guard_outputs([file], {"-o": out, "--json": json_path})
     r = run_decode(file, out, decoder)
     _write_json(json_path, r)

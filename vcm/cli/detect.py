@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from vcm.cli.numbers import Number
 from vcm.detect.base import DEFAULT_DETECTOR
 
 
@@ -19,10 +20,10 @@ def detector_options(f):
         click.option("--detector", "-d", "detector", default=DEFAULT_DETECTOR, show_default=True,
                      help="hog-person (offline, OpenCV HOG people), haar-face, haar-fullbody, haar-upperbody, "
                           "or YOLO/RT-DETR weights (yolo11n.pt, runs/best.pt) or a model .yaml."),
-        click.option("--conf", type=float, default=None,
+        click.option("--conf", type=Number(float), default=None,
                      help="Confidence threshold (YOLO default 0.25; hog-person 0.5 = SVM margin 0)."),
-        click.option("--iou", "det_iou", type=float, default=None, help="NMS IoU of YOLO/RT-DETR (default 0.7)."),
-        click.option("--imgsz", type=int, default=None, help="YOLO/RT-DETR input size (default 640)."),
+        click.option("--iou", "det_iou", type=Number(float, 0, 1, min_open=True), default=None, help="NMS IoU of YOLO/RT-DETR (default 0.7)."),
+        click.option("--imgsz", type=Number(int, 32, 8192), default=None, help="YOLO/RT-DETR input size (default 640)."),
         click.option("--classes", default=None, help="Keep only these classes: ids or names, e.g. 0,2 or person,car."),
         click.option("--device", default=None, help="YOLO/RT-DETR device: cpu, cuda:0 (default: cuda if available)."),
     ]
@@ -66,7 +67,7 @@ def _unique_names(paths: list[Path]) -> list[str]:
               help="Also write the detections as COCO instances JSON: pseudo ground truth for `vcm map --gt`.")
 @click.option("--draw", "draw_dir", type=click.Path(file_okay=False),
               help="Write each picture with its boxes drawn to DIR/<name>.png.")
-@click.option("--batch", type=int, default=8, show_default=True, help="Pictures per detector call.")
+@click.option("--batch", type=Number(int, 1, 4096), default=8, show_default=True, help="Pictures per detector call.")
 def detect(images, detector, conf, det_iou, imgsz, classes, device, json_path, coco_path, draw_dir, batch):
     """Find objects in pictures with a detector.
 

@@ -7,6 +7,8 @@ import warnings
 
 import click
 
+from vcm.cli.numbers import Number
+
 
 def _num(v: float, fmt: str) -> str:
     return "undefined" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
@@ -20,7 +22,7 @@ def _num(v: float, fmt: str) -> str:
 @click.option("--match", type=click.Choice(["name", "order"]), default="name", show_default=True,
               help="Pair predicted and ground-truth pictures by file name, or by position (coded copies "
                    "with other names).")
-@click.option("--max-dets", type=int, default=100, show_default=True, help="Boxes per picture counted (COCO: 100).")
+@click.option("--max-dets", type=Number(int, 1), default=100, show_default=True, help="Boxes per picture counted (COCO: 100).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (with per-class AP).")
 def map_cmd(gt_path, pred_path, match, max_dets, as_json):
     """COCO mAP@0.5 and mAP@0.5:0.95 of predictions against ground truth (pycocotools).
@@ -60,7 +62,7 @@ def map_cmd(gt_path, pred_path, match, max_dets, as_json):
 @click.option("--monotone", type=click.Choice(["error", "fit"]), default="error", show_default=True,
               help="A curve whose quality does not rise with rate: stop with the offending points, or use "
                    "its isotonic (monotone) fit.")
-@click.option("--min-overlap", type=float, default=0.75, show_default=True,
+@click.option("--min-overlap", type=Number(float, 0, 1), default=0.75, show_default=True,
               help="Warn when the curves share less than this fraction of their range.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def bdrate(anchor_csv, test_csv, method, monotone, min_overlap, as_json):
