@@ -282,3 +282,13 @@ def enable_ultralytics_safe_load() -> None:
         m = sys.modules.get(mod)
         if m is not None and hasattr(m, "SAFE_LOAD"):
             m.SAFE_LOAD = True
+
+
+def check_detector_spec(spec: str | None) -> None:
+    """Pre-check a `--detector` that names a local weights file (not a yaml, not a built-in name), so commands
+    that build their detector late (in worker processes) refuse an unsafe file at once, with exit 2."""
+    if not spec:
+        return
+    p = Path(spec).expanduser()
+    if p.is_file() and p.suffix.lower() not in (".yaml", ".yml"):
+        check_weights_file(p)

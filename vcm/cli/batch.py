@@ -62,6 +62,9 @@ def batch(in_dir, out_dir, mode, intra, detector, jrd, jrd_offset, bg_qp, qp, ma
     from vcm.fsutil import guard_outputs, spec_files
 
     guard_outputs(spec_files(detector, jrd), {}, input_folders={"IN_DIR": in_dir}, output_folders={"-o": out_dir})
+    from vcm.safety import check_detector_spec
+
+    check_detector_spec(detector)  # workers build the detector: refuse an unsafe weights file here, once
 
     cfg = BatchConfig(in_dir, out_dir, mode=mode, intra=intra, detector=detector, jrd=jrd, jrd_offset=jrd_offset,
                       bg_qp=bg_qp, qp=qp, margin=margin, encoder=encoder, preset=preset, intra_period=intra_period,

@@ -93,6 +93,9 @@ def benchmark(data, out, gt, detector, jrd, qps, offsets, modes, bg_qps, preset,
 
     guard_outputs([gt, *spec_files(detector, *(jrd or ()))], {}, input_folders={"DATA": data},
                   output_folders={"-o": out})
+    from vcm.safety import check_detector_spec
+
+    check_detector_spec(detector)  # workers build the detector: refuse an unsafe weights file here, once
 
     if iou is not None and not 0.0 < iou <= 1.0:
         raise VcmError(f"--iou {iou} is outside (0, 1]", fix="use e.g. --iou 0.5")

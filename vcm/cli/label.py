@@ -100,6 +100,9 @@ def label(pictures_dir, out, detector, conf, det_iou, imgsz, classes, device, qp
 
     guard_outputs([gt, *spec_files(detector)], {}, input_folders={"PICTURES_DIR": pictures_dir},
                   output_folders={"-o": out})
+    from vcm.safety import check_detector_spec
+
+    check_detector_spec(detector)  # workers build the detector: refuse an unsafe weights file here, once
 
     det_opts = {"conf": conf}
     if is_ultralytics_spec(detector):

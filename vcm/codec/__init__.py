@@ -71,7 +71,11 @@ def create_decoder(name: str | Decoder = DEFAULT_DECODER, check: bool = True) ->
 
 def picture_to_clip(rgb: np.ndarray, matrix: str = DEFAULT_MATRIX, source: str = "") -> YuvClip:
     """One RGB picture -> a one-frame clip of 10-bit 4:2:0 (padded to even size; display size kept)."""
-    return YuvClip([rgb_to_yuv(rgb, matrix)], fps=1.0, matrix=matrix, source=source)
+    try:
+        frame = rgb_to_yuv(rgb, matrix)
+    except VcmError as e:
+        raise VcmError(str(e), path=source or None) from None  # size errors name the file
+    return YuvClip([frame], fps=1.0, matrix=matrix, source=source)
 
 
 def encode(clip: YuvClip, params: EncodeParams, out: str | Path | None = None,
