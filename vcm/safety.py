@@ -84,14 +84,14 @@ def _allowed_name(name: str) -> bool:
             or bool(_CLASS.fullmatch(name)))
 
 
-def scan_pickle(data: bytes, where: str) -> set[str]:
+def scan_pickle(data: bytes, where: str, fix: str = FIX) -> set[str]:
     """Check one pickle program; return the globals it names. Raise VcmError at the first unsafe opcode."""
     stack: list[Any] = []
     memo: dict[int, Any] = {}
     names: set[str] = set()
 
     def refuse(why: str):
-        raise VcmError(f"refused: its pickle {why}; it may run code when loaded", path=where, fix=FIX)
+        raise VcmError(f"refused: its pickle {why}; it may run code when loaded", path=where, fix=fix)
 
     def pop_mark() -> list:
         items = []
@@ -221,7 +221,7 @@ def scan_pickle(data: bytes, where: str) -> set[str]:
     return names
 
 
-def check_weights_file(path: str | Path) -> set[str]:
+def check_weights_file(path: str | Path, fix: str = FIX) -> set[str]:
     """Refuse `path` unless it is a torch zip checkpoint whose pickles are all on the allow-list.
 
     Returns the globals the file names. Reads only the pickles inside the zip, never the tensors; runs no
@@ -238,7 +238,7 @@ def check_weights_file(path: str | Path) -> set[str]:
                 raise VcmError("no pickle inside: not a torch checkpoint", path=p, fix="give a .pt weights file")
             names: set[str] = set()
             for info in pkls:
-                names |= scan_pickle(z.read(info), str(p))
+                names |= scan_pickle(z.read(info), str(p), fix)
             return names
     except VcmError:
         raise
@@ -254,21 +254,23 @@ def torch_load_weights_only(path: str | Path, **kwargs: Any) -> Any:
 
     import torch
 
+    fix = "delete it and rerun (a resume file: add --restart)"
+    if not Path(path).is_file():
+        raise VcmError("file not found", path=path, fix="check the path")
+    if not zipfile.is_zipfile(path):  # torch.save writes zip files; anything else is cut, damaged or foreign
+        raise VcmError("damaged checkpoint (not a torch zip file)", path=path, fix=fix)
+    check_weights_file(path, fix="use a checkpoint written by vcm (a resume file: delete it or add --restart)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True, **kwargs)
-    except FileNotFoundError:
-        raise VcmError("file not found", path=path, fix="check the path") from None
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        if "Weights only load failed" in first or "Unsupported global" in str(e):
-            raise VcmError("refused: it holds objects other than tensors and plain values", path=path,
-                           fix="use a checkpoint written by vcm (this file was not loaded)") from None
-        raise VcmError(f"damaged checkpoint ({first[:120] or type(e).__name__})", path=path,
-                       fix="delete it and rerun (a resume file: add --restart)") from None
+        if "Unsupported global" in str(e) or "Unsupported operand" in str(e):
+            raise VcmError("refused: it holds objects other than tensors and plain values (it was not loaded)",
+                           path=path, fix="use a checkpoint written by vcm; a resume file: add --restart") from None
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise VcmError(f"damaged checkpoint ({first[:120]})", path=path, fix=fix) from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError, TypeError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise VcmError(f"damaged checkpoint ({type(e).__name__}: {first[:120]})", path=path,
-                       fix="delete it and rerun (a resume file: add --restart)") from None
+        raise VcmError(f"damaged checkpoint ({type(e).__name__}: {first[:120]})", path=path, fix=fix) from None
 
 
 def enable_ultralytics_safe_load() -> None:

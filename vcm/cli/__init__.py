@@ -7,6 +7,7 @@ here must not import torch/ultralytics/timm at module level: import them inside 
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import click
@@ -55,6 +56,7 @@ class LazyGroup(click.Group):
     def invoke(self, ctx):
         """Every failure ends as one line on stderr: exit 2 for what the user can fix (the message names the
         file and the fix), exit 1 plus the path of a saved traceback for anything else. Never a traceback."""
+        _show_warnings()
         try:
             return super().invoke(ctx)
         except click.exceptions.UsageError as e:  # a bad option value or name: one line too, with where to look
@@ -68,6 +70,23 @@ class LazyGroup(click.Group):
             code, line = describe_failure(e)
             click.echo(f"Error: {line}", err=True)
             sys.exit(code)
+
+
+class _WarningsToStderr(logging.Handler):
+    """vcm's and the pipelines' warnings (a truncated video, a file holding more pictures) on stderr, one line
+    each, even where something else (a test runner) owns the root logger."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = " ".join(self.format(record).split())
+        click.echo(msg if msg.lower().startswith(("warning", "note")) else f"warning: {msg}", err=True)
+
+
+def _show_warnings() -> None:
+    for name in ("vcm", "pipelines"):
+        lg = logging.getLogger(name)
+        if not any(isinstance(h, _WarningsToStderr) for h in lg.handlers):
+            h = _WarningsToStderr(logging.WARNING)
+            lg.addHandler(h)
 
 
 def describe_failure(e: BaseException) -> tuple[int, str]:

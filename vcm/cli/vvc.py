@@ -7,7 +7,8 @@ from vcm.cli.numbers import Number
 from vcm.codec.base import PRESETS
 
 
-def _size(ctx, param, value):
+def _size(option: str, value: str | None, src: str):
+    """WIDTHxHEIGHT -> (w, h); the error names the option and the file it is for."""
     if value is None:
         return None
     from vcm.errors import VcmError
@@ -15,9 +16,8 @@ def _size(ctx, param, value):
 
     try:
         return parse_size(value)
-    except VcmError as e:  # name the file the size is for (SRC comes first on the command line)
-        src = ctx.params.get("src")
-        raise VcmError(f"--{param.name} {e}", path=src) from None if src else e
+    except VcmError as e:
+        raise VcmError(f"{option} {e}", path=src) from None
 
 
 @click.group()
@@ -43,7 +43,7 @@ def vvc():
 @click.option("--intra-period", type=Number(int, 1, 1024), default=32, show_default=True, help="Random access intra period (frames).")
 @click.option("--qpa", is_flag=True, help="Enable perceptual QP adaptation (off by default: QP means QP).")
 @click.option("--threads", type=Number(int, 0, 1024), default=0, help="Encoder threads (0 = encoder default).")
-@click.option("--size", callback=_size, help="WIDTHxHEIGHT of a raw .yuv input.")
+@click.option("--size", help="WIDTHxHEIGHT of a raw .yuv input.")
 @click.option("--pix-fmt", type=click.Choice(["yuv420p", "yuv420p10le"]), help="Raw .yuv sample format.")
 @click.option("--fps", type=Number(float, 0, 1000, min_open=True), help="Frame rate (raw .yuv; overrides the file's).")
 @click.option("--frames", "max_frames", type=Number(int, 1), help="Code only the first N frames.")
@@ -68,6 +68,7 @@ def vvc_encode(src, qp, out, encoder, preset, intra, intra_period, qpa, threads,
     from vcm.media import PICTURE_EXTS
 
     guard_outputs([src], {"-o": out, "--json": json_path})
+    size = _size("--size", size, src)
 
     from pathlib import Path
 
@@ -90,7 +91,7 @@ def vvc_encode(src, qp, out, encoder, preset, intra, intra_period, qpa, threads,
 @click.option("-o", "--out", "out", type=click.Path(dir_okay=False), required=True,
               help="OUT.png (first picture; use %d for all), OUT.y4m (10-bit) or OUT.mkv (lossless FFV1).")
 @click.option("--decoder", default="pyav", show_default=True, help="pyav, ffmpeg, vvdec or vtm.")
-@click.option("--crop", callback=_size, help="WIDTHxHEIGHT to crop back to (odd-sized originals).")
+@click.option("--crop", help="WIDTHxHEIGHT to crop back to (odd-sized originals).")
 @click.option("--matrix", type=click.Choice(["bt709", "bt601"]), default="bt709", show_default=True)
 @click.option("--fps", type=Number(float, 0, 1000, min_open=True), default=25.0, show_default=True, help="Frame rate written to Y4M/MKV.")
 def vvc_decode(src, out, decoder, crop, matrix, fps):
@@ -105,6 +106,7 @@ def vvc_decode(src, out, decoder, crop, matrix, fps):
     from vcm.fsutil import guard_outputs
 
     guard_outputs([src], {"-o": out})
+    crop = _size("--crop", crop, src)
     n = decode_file(src, out, decoder=decoder, matrix=matrix, crop=crop, fps=fps)
     click.echo(f"{out}: {n} picture{'s' if n != 1 else ''} decoded from {src}")
 
