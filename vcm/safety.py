@@ -60,6 +60,10 @@ _CONST_OPS = {"NONE", "NEWTRUE", "NEWFALSE", "INT", "BININT", "BININT1", "BININT
               "FLOAT", "BINFLOAT", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8"}
 
 
+class UnsafeWeights(VcmError):
+    """The file's pickle would call or name something outside the allow-list: it was not loaded."""
+
+
 class _Mark:
     pass
 
@@ -91,7 +95,7 @@ def scan_pickle(data: bytes, where: str, fix: str = FIX) -> set[str]:
     names: set[str] = set()
 
     def refuse(why: str):
-        raise VcmError(f"refused: its pickle {why}; it may run code when loaded", path=where, fix=fix)
+        raise UnsafeWeights(f"refused: its pickle {why}; it may run code when loaded", path=where, fix=fix)
 
     def pop_mark() -> list:
         items = []
@@ -230,7 +234,7 @@ def check_weights_file(path: str | Path, fix: str = FIX) -> set[str]:
     p = Path(path)
     try:
         if not zipfile.is_zipfile(p):
-            raise VcmError("not a torch zip checkpoint (legacy, TorchScript-less or damaged file)", path=p,
+            raise VcmError("not a torch zip checkpoint (damaged, legacy format or another kind of file)", path=p,
                            fix="re-save it with torch.save or ultralytics (a zip file)")
         with zipfile.ZipFile(p) as z:
             pkls = [i for i in z.infolist() if i.filename.endswith(".pkl")]
