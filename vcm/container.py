@@ -497,7 +497,48 @@ def _read_plain(data: bytes, path: object) -> VcmFile:
                        fix="give a .266 file written by vcm encode or a VVC encoder") from None
     if not any(n.is_vcl for n in iter_nal_units(data)):
         raise VcmError("the VVC stream holds no coded picture (truncated?)", path=path, fix=FIX)
+    disp = read_display_size(data)  # `vcm vvc encode` of an odd-sized picture: the true size
+    if disp and 0 <= w - disp[0] <= 1 and 0 <= h - disp[1] <= 1:
+        w, h = disp
     return VcmFile(w, h, "bt709", [StreamEntry("background", (0, 0, w, h), None, data)], plain=True)
+
+
+# ------------------------------------------------------------------------------------- display size (plain)
+# `vcm vvc encode` pads odd-sized pictures to even (libvvenc needs even sizes). The true size travels in its
+# own user_data_unregistered SEI (any decoder ignores it): UUID, then width and height as 16-bit big-endian.
+SIZE_UUID = bytes.fromhex("7e5a9cf1b4d84e6f9a17c6e2f08bd35b")  # no 0x00..0x03 byte; far from VCM_UUID
+
+
+def add_display_size(stream: bytes, width: int, height: int) -> bytes:
+    """`stream` with a display-size SEI before its first slice (or picture header); refuses a second one."""
+    if read_display_size(stream) is not None:
+        raise ValueError("the stream already carries a display-size SEI")
+    anchor = next((n for n in iter_nal_units(stream) if n.is_vcl or n.type == NUT_PH), None)
+    vcl = next((n for n in iter_nal_units(stream) if n.is_vcl), None)
+    if anchor is None or vcl is None:
+        raise ValueError("the stream holds no coded slice")
+    cut = anchor.start - 3
+    if cut > 0 and stream[cut - 1] == 0:
+        cut -= 1
+    payload = SIZE_UUID + struct.pack(">HH", width, height)
+    rbsp = bytes([SEI_USER_DATA_UNREGISTERED]) + _ff_coded(len(payload)) + payload + b"\x80"
+    header = bytes([vcl.layer_id, NUT_PREFIX_SEI << 3 | vcl.temporal_id_plus1])
+    return stream[:cut] + b"\x00\x00\x01" + header + escape(rbsp) + stream[cut:]
+
+
+def read_display_size(stream: bytes) -> tuple[int, int] | None:
+    """The (width, height) of a display-size SEI before the first slice, or None."""
+    for nal in iter_nal_units(stream, _SCAN_BYTES):
+        if nal.is_vcl:
+            return None
+        if nal.type != NUT_PREFIX_SEI:
+            continue
+        rbsp = unescape(stream[nal.start + 2:nal.end])
+        if len(rbsp) >= 2 + 20 and rbsp[0] == SEI_USER_DATA_UNREGISTERED and rbsp[1] == 20 \
+                and rbsp[2:18] == SIZE_UUID:
+            w, h = struct.unpack(">HH", rbsp[18:22])
+            return (w, h) if w >= 1 and h >= 1 else None
+    return None
 
 
 def read_vcm_file(path: str | Path) -> VcmFile:

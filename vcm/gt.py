@@ -11,7 +11,7 @@ then by id, so a YOLO model (0 = person) scores against real COCO files (1 = per
 """
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -81,7 +81,8 @@ def validate_coco(coco: Any, path: str | Path | None = None) -> dict[str, Any]:
             raise VcmError(f"annotation {i} has category_id {a['category_id']}, which is not in 'categories'",
                            path=path, fix=fix)
         b = a["bbox"]
-        if not (isinstance(b, list) and len(b) == 4 and all(isinstance(v, (int, float)) for v in b)):
+        if not (isinstance(b, list) and len(b) == 4
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in b)):
             raise VcmError(f"annotation {i}: bbox must be [x, y, width, height]", path=path, fix=fix)
         a.setdefault("iscrowd", 0)
         a.setdefault("area", float(b[2]) * float(b[3]))
@@ -90,15 +91,10 @@ def validate_coco(coco: Any, path: str | Path | None = None) -> dict[str, Any]:
 
 
 def read_coco(path: str | Path) -> dict[str, Any]:
+    from vcm.fsutil import read_json_checked
+
     p = Path(path)
-    if not p.is_file():
-        raise VcmError("no such file", path=p, fix="check the path")
-    try:
-        coco = json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise VcmError(f"not valid JSON ({e.__class__.__name__}: line {getattr(e, 'lineno', '?')})", path=p,
-                       fix="give a COCO instances JSON file") from e
-    return validate_coco(coco, p)
+    return validate_coco(read_json_checked(p, fix="give a COCO instances JSON file"), p)
 
 
 def write_coco(path: str | Path, coco: Mapping[str, Any]) -> None:

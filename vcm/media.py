@@ -62,7 +62,10 @@ def write_picture(path: str | Path, rgb: np.ndarray) -> None:
     import cv2
 
     path = Path(path)
-    ok, buf = cv2.imencode(path.suffix or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    try:
+        ok, buf = cv2.imencode(path.suffix or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    except cv2.error:
+        ok = False
     if not ok:
         raise VcmError("cannot encode a picture with this extension", path=path, fix="use .png")
     with atomic_path(path) as tmp:
@@ -79,15 +82,31 @@ def read_video_rgb(path: str | Path, max_frames: int | None = None) -> tuple[lis
         with av.open(str(p)) as container:
             stream = container.streams.video[0]
             fps = float(stream.average_rate or stream.guessed_rate or 25)
-            for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24"))
-                if max_frames and len(frames) >= max_frames:
-                    break
+            expected = int(stream.frames or 0)
+            if not expected and container.duration and fps:  # no frame count (mkv): duration x rate
+                expected = int(container.duration / 1e6 * fps * 0.9)  # 10 % slack for rounding and VFR
+            try:
+                for frame in container.decode(stream):
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                    if max_frames and len(frames) >= max_frames:
+                        break
+            except av.error.FFmpegError:
+                if not frames:
+                    raise
+                _warn_truncated(p, len(frames))  # damaged or cut after some frames: code what decoded
+                expected = 0
+            if expected and len(frames) < min(expected, max_frames or expected):
+                _warn_truncated(p, len(frames), expected)
     except (av.error.FFmpegError, IndexError) as e:
         raise VcmError(f"cannot read video ({e.__class__.__name__})", path=p, fix="check the file") from None
     if not frames:
         raise VcmError("video has no frames", path=p, fix="check the file")
     return frames, fps
+
+
+def _warn_truncated(path: Path, got: int, expected: int | None = None) -> None:
+    of = f" of about {expected} its header promises" if expected else ""
+    log.warning("warning: %s is truncated or damaged: coding the %d frame(s) that decoded%s", path, got, of)
 
 
 _Y4M_CHROMA = {"420": 8, "420jpeg": 8, "420paldv": 8, "420mpeg2": 8, "420p10": 10}
@@ -103,10 +122,15 @@ def read_y4m(path: str | Path, max_frames: int | None = None):
     header = data[:nl].decode("ascii", "replace").split()
     if not header or header[0] != "YUV4MPEG2":
         raise VcmError("not a Y4M file (bad header)", path=p, fix="check the file")
-    fields = {t[0]: t[1:] for t in header[1:]}
-    w, h = int(fields["W"]), int(fields["H"])
-    num, _, den = fields.get("F", "25:1").partition(":")
-    fps = float(num) / float(den or 1)
+    fields = {t[0]: t[1:] for t in header[1:] if t}
+    try:
+        w, h = int(fields["W"]), int(fields["H"])
+        num, _, den = fields.get("F", "25:1").partition(":")
+        fps = float(num) / float(den or 1)
+    except (KeyError, ValueError, ZeroDivisionError):
+        raise VcmError("Y4M header has no valid W, H or F", path=p, fix="check the file") from None
+    if not (1 <= w <= 16384 and 1 <= h <= 16384) or not 0 < fps < 1e4:
+        raise VcmError(f"Y4M header says {w}x{h} at {fps:g} fps", path=p, fix="check the file")
     chroma = fields.get("C", "420jpeg")
     if chroma not in _Y4M_CHROMA:
         raise VcmError(f"Y4M chroma {chroma} not supported", path=p, fix="convert to 4:2:0")
@@ -118,10 +142,16 @@ def read_y4m(path: str | Path, max_frames: int | None = None):
     pos = nl + 1
     while pos < len(data):
         if not data.startswith(b"FRAME", pos):
+            if frames:
+                _warn_truncated(p, len(frames))
+                break
             raise VcmError("Y4M frame marker missing (truncated?)", path=p, fix="check the file")
         pos = data.find(b"\n", pos) + 1
         buf = data[pos:pos + fsize]
         if len(buf) < fsize:
+            if frames:
+                _warn_truncated(p, len(frames))
+                break
             raise VcmError("Y4M file is truncated", path=p, fix="check the file")
         a = np.frombuffer(buf, dtype="<u2" if bps == 2 else np.uint8).astype(np.uint16)
         if bps == 1:
@@ -145,11 +175,13 @@ def read_raw_yuv(path: str | Path, width: int, height: int, pix_fmt: str = "yuv4
     p = check_input_file(path)
     if pix_fmt not in ("yuv420p", "yuv420p10le"):
         raise VcmError(f"raw format {pix_fmt} not supported", path=p, fix="use yuv420p or yuv420p10le")
+    if width < 1 or height < 1:
+        raise VcmError(f"size {width}x{height} has no pixels", path=p, fix="pass --size WIDTHxHEIGHT of the video")
     bps = 2 if pix_fmt == "yuv420p10le" else 1
     cw, ch = (width + 1) // 2, (height + 1) // 2
     fsize = (width * height + 2 * cw * ch) * bps
     size = p.stat().st_size
-    if size % fsize:
+    if size % fsize or size < fsize:
         raise VcmError(f"size {size} bytes is not a whole number of {width}x{height} {pix_fmt} frames", path=p,
                        fix="check --size and --pix-fmt")
     a = np.fromfile(p, dtype="<u2" if bps == 2 else np.uint8).astype(np.uint16)
@@ -218,4 +250,7 @@ def parse_size(text: str) -> tuple[int, int]:
     m = re.fullmatch(r"(\d+)[xX](\d+)", text.strip())
     if not m:
         raise VcmError(f"bad size {text!r}", fix="write it as WIDTHxHEIGHT, e.g. 1920x1080")
-    return int(m.group(1)), int(m.group(2))
+    w, h = int(m.group(1)), int(m.group(2))
+    if not (1 <= w <= 16384 and 1 <= h <= 16384):
+        raise VcmError(f"size {w}x{h} is outside 1x1..16384x16384", fix="give the picture's real WIDTHxHEIGHT")
+    return w, h

@@ -1,6 +1,7 @@
 """The typed things that flow through vcm (one definition each; see ../shared/DESIGN.md)."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,10 @@ class Detection:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Detection":
-        return cls(tuple(float(v) for v in d["box"]), int(d.get("class_id", -1)), str(d.get("label", "")),
-                   float(d.get("score", 1.0)))
+        box, score = tuple(float(v) for v in d["box"]), float(d.get("score", 1.0))
+        if not all(math.isfinite(v) for v in (*box, score)):
+            raise ValueError(f"box and score must be finite numbers, got {d.get('box')!r}, {d.get('score')!r}")
+        return cls(box, int(d.get("class_id", -1)), str(d.get("label", "")), score)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ here must not import torch/ultralytics/timm at module level: import them inside 
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import click
@@ -54,21 +55,105 @@ class LazyGroup(click.Group):
         return getattr(module, attr)
 
     def invoke(self, ctx):
+        """Every failure ends as one line on stderr: exit 2 for what the user can fix (the message names the
+        file and the fix), exit 1 plus the path of a saved traceback for anything else. Never a traceback."""
+        _show_warnings()
         try:
             return super().invoke(ctx)
-        except VcmError as e:
-            click.echo(f"Error: {e}", err=True)
+        except click.exceptions.UsageError as e:  # a bad option value or name: one line too, with where to look
+            cmd = e.ctx.command_path if e.ctx is not None else "vcm"
+            click.echo(f"Error: {_one_line(e.format_message()).rstrip('.')}. Fix: see `{cmd} -h`", err=True)
             sys.exit(e.exit_code)
-        except ModuleNotFoundError as e:  # a heavy library of an extra the light install left out
-            from vcm.extras import EXTRA_OF, install_line
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit,
+                KeyboardInterrupt):
+            raise
+        except Exception as e:  # noqa: BLE001 - this is the one place that turns exceptions into messages
+            code, line = describe_failure(e)
+            click.echo(f"Error: {line}", err=True)
+            sys.exit(code)
 
-            top = (e.name or "").split(".")[0]
-            if top not in EXTRA_OF:
-                raise
-            err = VcmError(f"this command needs {top}, which the light install of vcm leaves out",
-                           fix=install_line(EXTRA_OF[top]))
-            click.echo(f"Error: {err}", err=True)
-            sys.exit(err.exit_code)
+
+class _WarningsToStderr(logging.Handler):
+    """vcm's and the pipelines' warnings (a truncated video, a file holding more pictures) on stderr, one line
+    each, even where something else (a test runner) owns the root logger."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = " ".join(self.format(record).split())
+        click.echo(msg if msg.lower().startswith(("warning", "note")) else f"warning: {msg}", err=True)
+
+
+def _show_warnings() -> None:
+    for name in ("vcm", "pipelines"):
+        lg = logging.getLogger(name)
+        if not any(isinstance(h, _WarningsToStderr) for h in lg.handlers):
+            h = _WarningsToStderr(logging.WARNING)
+            lg.addHandler(h)
+
+
+def describe_failure(e: BaseException) -> tuple[int, str]:
+    """(exit code, one line) for an exception that reached the top of a command."""
+    if isinstance(e, VcmError):
+        return e.exit_code, _one_line(str(e))
+    if isinstance(e, ModuleNotFoundError):  # a heavy library of an extra the light install left out
+        from vcm.extras import EXTRA_OF, install_line
+
+        top = (e.name or "").split(".")[0]
+        if top in EXTRA_OF:
+            return 2, _one_line(f"this command needs {top}, which the light install of vcm leaves out. "
+                                f"Fix: {install_line(EXTRA_OF[top])}")
+    if isinstance(e, RecursionError):
+        return 2, "an input is nested too deeply to read (e.g. JSON thousands of levels deep). Fix: give a flat file"
+    if isinstance(e, OSError) and (e.filename or isinstance(e, PermissionError)):
+        where = f"{e.filename}: " if e.filename else ""
+        what = e.strerror or type(e).__name__
+        if isinstance(e, PermissionError):
+            fix = "check the file's and its folder's permissions, or write elsewhere"
+        elif isinstance(e, FileNotFoundError):
+            fix = "check the path"
+        elif getattr(e, "errno", None) == 28:  # ENOSPC
+            fix = "free some disk space"
+        else:
+            fix = "check the path and that the disk is writable"
+        return 2, _one_line(f"{where}{what}. Fix: {fix}")
+    if type(e).__module__.split(".")[0] == "cv2":
+        return 2, _one_line(f"OpenCV could not read or write a file ({_first(e)}). Fix: check the file name's "
+                            "extension (.png, .jpg, .mkv) and that the folder is writable")
+    if isinstance(e, (ValueError, OverflowError, ZeroDivisionError)):
+        saved = save_traceback(e)
+        return 2, _one_line(f"bad value: {_first(e) or type(e).__name__}. Fix: check the numbers and files given"
+                            + (f" (details: {saved})" if saved else ""))
+    saved = save_traceback(e)
+    where = f"; traceback saved to {saved}" if saved else ""
+    return 1, _one_line(f"unexpected {type(e).__name__}: {_first(e)}{where}. Fix: please report it with that file")
+
+
+def _first(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:300] if text else ""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def save_traceback(e: BaseException) -> str | None:
+    """Write the full traceback under the cache's state folder; return its path (None if it cannot be saved)."""
+    import os
+    import time
+    import traceback
+
+    try:
+        from vcm.codec.cache import state_dir
+
+        d = state_dir() / "errors"
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / f"vcm-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+        text = "vcm " + __version__ + " " + " ".join(sys.argv) + "\n" + "".join(
+            traceback.format_exception(type(e), e, e.__traceback__))
+        path.write_text(text)
+        return str(path)
+    except Exception:  # noqa: BLE001 - never fail while reporting a failure
+        return None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

@@ -44,6 +44,12 @@ def batch(in_dir, out_dir, workers, executor, ray_address, quiet, **opts):
     recorded with its error and the run goes on; the exit code is 1 if any item failed.
     """
     from vcm.pipelines.batch import BatchConfig, format_summary, run_batch
+    from vcm.fsutil import guard_outputs, spec_files
+    from vcm.safety import check_detector_spec
+
+    guard_outputs(spec_files(opts["detector"], opts["jrd"]), {}, input_folders={"IN_DIR": in_dir},
+                  output_folders={"-o": out_dir})
+    check_detector_spec(opts["detector"])  # workers build the detector: refuse an unsafe weights file here, once
 
     cfg = BatchConfig(in_dir, out_dir, pop_settings(opts, compare_plain=False), workers=workers, executor=executor,
                       ray_address=ray_address, progress=not quiet)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from vcm.cli.options import coding_options, detector_options, pop_detector
+from vcm.cli.numbers import Number
 from vcm.errors import VcmError
 from vcm.settings import BENCH_JRD, BENCH_MODES, BENCH_OFFSETS, BENCH_QPS
 
@@ -50,10 +51,10 @@ def _words(ctx, param, value):
                    "the coarsest of 63, 57, 51 that keeps every object).")
 @coding_options("preset", "encoder", "matrix", "margin", "keep_score", "detect_score")
 @click.option("--decoder", default="pyav", show_default=True, help="Decoder backend: pyav, ffmpeg, vvdec or vtm.")
-@click.option("--match-iou", "iou", type=float, default=0.5, show_default=True,
+@click.option("--match-iou", "iou", type=Number(float, 0, 1, min_open=True), default=0.5, show_default=True,
               help="IoU of the still-detected rule (the kept fraction column).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Processes, one picture each at a time.")
-@click.option("--limit", type=int, default=None, help="Only the first N pictures (sorted by name).")
+@click.option("--workers", type=Number(int, 1, 1024), default=1, show_default=True, help="Processes, one picture each at a time.")
+@click.option("--limit", type=Number(int, 1), default=None, help="Only the first N pictures (sorted by name).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--frames", type=click.IntRange(1), default=32, show_default=True,
               help="Videos: frames coded from the start of each video.")
@@ -99,17 +100,22 @@ def benchmark(data, bundled, out, gt, jrd, qps, offsets, modes, bg_qps, preset, 
     if bool(data) == bool(bundled):
         raise VcmError("give DATA (a folder of pictures or videos) or --bundled, not both and not neither",
                        fix="vcm benchmark pictures/ -o report, or vcm benchmark --bundled -o report")
+    from vcm.fsutil import guard_outputs, spec_files
+    from vcm.safety import check_detector_spec
+
+    guard_outputs([gt, *spec_files(det_opts["detector"], *(jrd or ()))], {},
+                  input_folders={"DATA": data} if data else {}, output_folders={"-o": out})
+    check_detector_spec(det_opts["detector"])  # workers build the detector: refuse an unsafe weights file here
     if bundled:
         from vcm.bundled import default_frames_dir, write_bundled_set
 
         data = default_frames_dir() / f"set-{bundled}"
         write_bundled_set(data, bundled)
 
-    if iou is not None and not 0.0 < iou <= 1.0:
-        raise VcmError(f"--iou {iou} is outside (0, 1]", fix="use e.g. --iou 0.5")
     ds = pop_detector(det_opts)
-    cfg = BenchmarkConfig(data=data, out=out, gt=gt, detector=ds.detector, detector_options=ds.options(), jrd=jrd, qps=qps, offsets=offsets,
-                          modes=modes, bg_qps=bg_qps or (), preset=preset, encoder=encoder, matrix=matrix, decoder=decoder,
+    cfg = BenchmarkConfig(data=data, out=out, gt=gt, detector=ds.detector, detector_options=ds.options(), jrd=jrd,
+                          qps=qps, offsets=offsets, modes=modes, bg_qps=bg_qps or (), preset=preset, encoder=encoder,
+                          matrix=matrix, decoder=decoder,
                           margin=margin, iou=iou, keep_score=keep_score, detect_score=detect_score,
                           workers=workers, limit=limit, progress=not quiet)
     from pathlib import Path

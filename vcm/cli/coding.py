@@ -51,6 +51,9 @@ def encode(picture, out, example, json_path, **opts):
     src = example_picture() if example else Path(picture)
     settings = pop_settings(opts)
     out = Path(out) if out else Path(src.stem + ".266")
+    from vcm.fsutil import guard_outputs, spec_files
+
+    guard_outputs([src, *spec_files(settings.detector, settings.jrd)], {"-o": out, "--json": json_path})
     from vcm.pipelines.video import is_video_path
 
     if is_video_path(src):  # videos: vcm/pipelines/video.py (segments, suppression, --intra)
@@ -83,17 +86,27 @@ def decode(file, out, decoder, json_path):
     Object crops are pasted over the background, the lowest QP on top. Damaged or cut files are refused.
     """
     from vcm.pipelines.decode import run_decode
+    from vcm.fsutil import guard_outputs
     from vcm.video_container import is_video_file
 
     if is_video_file(file):  # a vcm video file: back to a video (vcm/pipelines/video.py)
         from vcm.pipelines.video import run_decode_video
 
         out = Path(out) if out else Path(Path(file).stem + ".mkv")
+        guard_outputs([file], {"-o": out, "--json": json_path})
         r = run_decode_video(file, out, decoder)
         emit(json_path, r, f"{out}: {r['width']}x{r['height']}, {r['frames']} frames at {r['fps']:g} fps from a {r['mode']} "
                    f"video file ({len(r['units'])} units), {r['bytes']} bytes, {r['seconds']:.2f} s")
         return
     out = Path(out) if out else Path(Path(file).stem + ".png")
+    from vcm.media import PICTURE_EXTS
+
+    if out.suffix.lower() not in PICTURE_EXTS:
+        from vcm.errors import VcmError
+
+        raise VcmError(f"{file} holds a picture; {out.suffix or 'no extension'} is not a picture type", path=out,
+                       fix="write .png (or .jpg, .bmp, .tif); .mkv/.y4m are for video files")
+    guard_outputs([file], {"-o": out, "--json": json_path})
     r = run_decode(file, out, decoder)
     n_obj = len(r["streams"]) - 1
     what = "a plain VVC stream" if r["plain_vvc"] else (
@@ -118,7 +131,10 @@ def predict(picture, json_path, **opts):
       vcm predict bus.jpg --detector yolo11n.pt --jrd dtjrd:runs/dtjrd/best.pt
     The JRD is the highest VVC QP at which the detector still finds the object (0..63).
     """
+    from vcm.fsutil import guard_outputs, spec_files
     from vcm.pipelines.predict import format_predictions, run_predict
 
-    r = run_predict(picture, pop_settings(opts, check=False, compare_plain=False))
+    settings = pop_settings(opts, check=False, compare_plain=False)
+    guard_outputs([picture, *spec_files(settings.detector, settings.jrd)], {"--json": json_path})
+    r = run_predict(picture, settings)
     emit(json_path, r, format_predictions(r))

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from vcm.cli.options import detector_options, pop_detector
+from vcm.cli.numbers import Number
 
 
 def _unique_names(paths: list[Path]) -> list[str]:
@@ -33,7 +34,7 @@ def _unique_names(paths: list[Path]) -> list[str]:
               help="Also write the detections as COCO instances JSON: pseudo ground truth for `vcm map --gt`.")
 @click.option("--draw", "draw_dir", type=click.Path(file_okay=False),
               help="Write each picture with its boxes drawn to DIR/<name>.png.")
-@click.option("--batch", type=int, default=8, show_default=True, help="Pictures per detector call.")
+@click.option("--batch", type=Number(int, 1, 4096), default=8, show_default=True, help="Pictures per detector call.")
 def detect(images, json_path, coco_path, draw_dir, batch, **det_opts):
     """Find objects in pictures with a detector.
 
@@ -51,25 +52,32 @@ def detect(images, json_path, coco_path, draw_dir, batch, **det_opts):
     from vcm.detect.draw import draw_detections
     from vcm.detect.io import detections_document, write_detections_json
     from vcm.gt import detections_to_coco, write_coco
-    from vcm.media import read_picture, write_picture
+    from vcm.fsutil import StagedFiles, guard_outputs, spec_files
+    from vcm.media import check_input_file, read_picture, write_picture
 
-    det = pop_detector(det_opts).build()
+    ds = pop_detector(det_opts)
     paths = [Path(p) for p in images]
     draw_names = _unique_names(paths)
+    draws = [Path(draw_dir) / f"{n}.png" for n in draw_names] if draw_dir else []
+    guard_outputs([*paths, *spec_files(ds.detector)], {"--json": json_path, "--coco": coco_path, "--draw": draws})
+    for p in paths:  # every input is there and not empty before anything is detected or written
+        check_input_file(p)
+    det = ds.build()
     entries = []
-    for s in range(0, len(paths), max(1, batch)):
-        chunk = paths[s:s + max(1, batch)]
-        pics = [read_picture(p) for p in chunk]
-        for k, (p, pic, dets) in enumerate(zip(chunk, pics, det.detect(pics))):
-            entries.append((str(p), dets))
-            if draw_dir:
-                write_picture(Path(draw_dir) / f"{draw_names[s + k]}.png", draw_detections(pic, dets))
-            if not json_path or json_path != "-":
-                labels: dict[str, int] = {}
-                for d in dets:
-                    labels[d.label] = labels.get(d.label, 0) + 1
-                summary = ", ".join(f"{n} {lab}" for lab, n in sorted(labels.items())) or "nothing"
-                click.echo(f"{p}: {summary}")
+    with StagedFiles() as staged:  # the drawings appear together at the end, none if a picture fails
+        for s in range(0, len(paths), max(1, batch)):
+            chunk = paths[s:s + max(1, batch)]
+            pics = [read_picture(p) for p in chunk]
+            for k, (p, pic, dets) in enumerate(zip(chunk, pics, det.detect(pics))):
+                entries.append((str(p), dets))
+                if draws:
+                    write_picture(staged.path(draws[s + k]), draw_detections(pic, dets))
+                if not json_path or json_path != "-":
+                    labels: dict[str, int] = {}
+                    for d in dets:
+                        labels[d.label] = labels.get(d.label, 0) + 1
+                    summary = ", ".join(f"{n} {lab}" for lab, n in sorted(labels.items())) or "nothing"
+                    click.echo(f"{p}: {summary}")
     info = det.describe()
     if json_path == "-":
         import json

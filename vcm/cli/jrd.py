@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from vcm.cli.options import emit, json_option
+from vcm.cli.numbers import Number
 
 
 @click.command("train")
@@ -17,11 +18,11 @@ from vcm.cli.options import emit, json_option
               help="Checkpoint to write (the best epoch by validation MAE); OUT.last.pt and OUT.csv go beside it.")
 @click.option("--backbone", default="vit_large_patch32_384", show_default=True,
               help="timm model name, or vit-l32, vit-b32, tiny (a 2-block ViT for smoke tests).")
-@click.option("--size", "img_size", type=int, default=None, help="Input size in px [default: 384; tiny: 32].")
-@click.option("--epochs", type=int, default=20, show_default=True)
-@click.option("--batch-size", type=int, default=32, show_default=True, help="Per process (per GPU under torchrun).")
-@click.option("--lr", type=float, default=0.01, show_default=True, help="Initial SGD learning rate (cosine to lr x 0.01).")
-@click.option("--patience", type=int, default=3, show_default=True,
+@click.option("--size", "img_size", type=Number(int, 16, 4096), default=None, help="Input size in px [default: 384; tiny: 32].")
+@click.option("--epochs", type=Number(int, 1), default=20, show_default=True)
+@click.option("--batch-size", type=Number(int, 1), default=32, show_default=True, help="Per process (per GPU under torchrun).")
+@click.option("--lr", type=Number(float, 0, 100, min_open=True), default=0.01, show_default=True, help="Initial SGD learning rate (cosine to lr x 0.01).")
+@click.option("--patience", type=Number(int, 0), default=3, show_default=True,
               help="Stop after this many epochs without a better validation MAE (0: never).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--full-finetune", is_flag=True,
@@ -31,7 +32,7 @@ from vcm.cli.options import emit, json_option
                    "[default: hub; none for tiny].")
 @click.option("--loss", type=click.Choice(["gaussian", "ce"]), default="gaussian", show_default=True,
               help="Gaussian soft labels (the authors) or plain cross-entropy.")
-@click.option("--sigma", type=float, default=3.0, show_default=True, help="Width of the Gaussian soft labels (QPs).")
+@click.option("--sigma", type=Number(float, 0, 64, min_open=True), default=3.0, show_default=True, help="Width of the Gaussian soft labels (QPs).")
 @click.option("--resize", type=click.Choice(["stretch", "letterbox"]), default="stretch", show_default=True,
               help="Crop to input: stretch (ignore aspect ratio, as the authors) or letterbox.")
 @click.option("--norm", type=click.Choice(["imagenet", "inception"]), default="imagenet", show_default=True,
@@ -41,10 +42,10 @@ from vcm.cli.options import emit, json_option
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
               help="auto = bf16 autocast on GPU, fp32 on CPU.")
-@click.option("--workers", type=int, default=None, help="DataLoader worker processes [default: min(8, CPUs)].")
-@click.option("--threads", type=int, default=None, help="CPU threads for torch [default: torch's choice].")
+@click.option("--workers", type=Number(int, 0, 256), default=None, help="DataLoader worker processes [default: min(8, CPUs)].")
+@click.option("--threads", type=Number(int, 1, 4096), default=None, help="CPU threads for torch [default: torch's choice].")
 @click.option("--restart", is_flag=True, help="Ignore OUT.last.pt and start from epoch 1.")
-@click.option("--max-batches", type=int, default=None, help="Cap training batches per epoch (smoke runs).")
+@click.option("--max-batches", type=Number(int, 1), default=None, help="Cap training batches per epoch (smoke runs).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def train(data, out, backbone, img_size, epochs, batch_size, lr, patience, seed, full_finetune, pretrained, loss,
           sigma, resize, norm, decode, device, precision, workers, threads, restart, max_batches, quiet):
@@ -67,6 +68,11 @@ def train(data, out, backbone, img_size, epochs, batch_size, lr, patience, seed,
     """
     from vcm.pipelines.train import TrainConfig
     from vcm.pipelines.train import train as run_train
+    from vcm.fsutil import guard_outputs
+
+    dataset_files = [p for p in Path(data).glob("*.json")] + [p for p in Path(data).glob("*.csv")]
+    guard_outputs([*dataset_files, *([pretrained] if pretrained and Path(pretrained).is_file() else [])],
+                  {"-o": out, "OUT.last.pt": f"{out}.last.pt", "OUT.csv": f"{out}.csv"})
 
     cfg = TrainConfig(
         data=Path(data), out=Path(out), backbone=backbone, img_size=img_size, epochs=epochs, batch_size=batch_size,
@@ -86,7 +92,7 @@ def train(data, out, backbone, img_size, epochs, batch_size, lr, patience, seed,
 @click.option("--jrd", "jrd", required=True, help="Predictor spec: dtjrd:CKPT, prior, fixed:Q, ...")
 @click.option("--split", default="test", show_default=True, help="train, val, test or all.")
 @click.option("--device", default="auto", show_default=True, help="dtjrd only: auto, cpu, cuda, cuda:N.")
-@click.option("--batch-size", type=int, default=32, show_default=True, help="dtjrd only: crops per forward pass.")
+@click.option("--batch-size", type=Number(int, 1), default=32, show_default=True, help="dtjrd only: crops per forward pass.")
 @click.option("--decode", type=click.Choice(["argmax", "expectation"]), default=None,
               help="dtjrd only: override the checkpoint's decode.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
@@ -112,7 +118,11 @@ def jrd_eval(data, jrd, split, device, batch_size, decode, json_out, pred_out, q
     accuracy within +-3 and +-5 QPs, and the MAE of always predicting the training split's median.
     """
     from vcm.pipelines.jrd_eval import evaluate, write_json
+    from vcm.fsutil import guard_outputs, spec_files
     from vcm.jrd.scoring import write_per_image
+
+    dataset_files = [p for p in Path(data).glob("*.json")] + [p for p in Path(data).glob("*.csv")]
+    guard_outputs([*dataset_files, *spec_files(jrd)], {"--json": json_out, "--pred-out": pred_out})
 
     options = {"device": device, "batch_size": batch_size, "decode": decode} if jrd.startswith("dtjrd") else {}
     res = evaluate(data, jrd, split=split, predictor_options=options, progress=not quiet)
@@ -133,7 +143,7 @@ def jrd_eval(data, jrd, split, device, batch_size, decode, json_out, pred_out, q
               help="Ground truth in the authors' per-image format (e.g. GTJRD_img_objects.json).")
 @click.option("--pred", "pred_path", required=True, type=click.Path(dir_okay=False),
               help="Predictions in the same format, with OWJRD or PreOWJRD lists.")
-@click.option("--median", type=float, default=None,
+@click.option("--median", type=Number(float, 0, 63), default=None,
               help="Constant for the baseline [default: the median of the ground truth].")
 @json_option("the metrics")
 def jrd_score(gt_path, pred_path, median, json_path):

@@ -8,6 +8,7 @@ import sys
 import click
 
 from vcm.cli.options import detector_options, pop_detector
+from vcm.cli.numbers import Number
 from vcm.codec.base import PRESETS
 
 
@@ -45,16 +46,16 @@ def _command_line(ctx: click.Context) -> str:
 @detector_options
 @click.option("--qps", default="0-63", show_default=True,
               help="QPs to code: a range LO-HI (every --qp-step-th QP, HI always) or a list 22,27,32.")
-@click.option("--qp-step", type=int, default=1, show_default=True, help="Step through a QP range.")
+@click.option("--qp-step", type=Number(int, 1, 63), default=1, show_default=True, help="Step through a QP range.")
 @click.option("--search", type=click.Choice(["smart", "full"]), default="smart", show_default=True,
               help="smart: code only the QPs the label rule needs (same labels); full: code every QP.")
-@click.option("--window", type=int, default=8, show_default=True,
+@click.option("--window", type=Number(int, 1, 64), default=8, show_default=True,
               help="Losses shorter than this many probed QPs are noise (the label rule's sliding window).")
-@click.option("--match-iou", type=float, default=0.5, show_default=True,
+@click.option("--match-iou", type=Number(float, 0, 1, min_open=True), default=0.5, show_default=True,
               help="Still detected = same class and IoU >= this with the original box.")
-@click.option("--min-score", type=float, default=None,
+@click.option("--min-score", type=Number(float), default=None,
               help="Still detected also needs this score (default: whatever the detector returns).")
-@click.option("--keep-score", type=click.FloatRange(0, 1), default=None,
+@click.option("--keep-score", type=Number(float, 0, 1), default=None,
               help="Objects to label: score >= this on the original [default: 0.5, or the detector's threshold "
                    "if higher]; weaker boxes are listed, not labelled.")
 @click.option("--gt", type=click.Path(dir_okay=False),
@@ -62,7 +63,7 @@ def _command_line(ctx: click.Context) -> str:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/val/test split by picture.")
 @click.option("--split", "split", default="0.8,0.1,0.1", show_default=True, callback=_fractions,
               help="Fractions of pictures for train,val,test.")
-@click.option("--workers", type=int, default=1, show_default=True, help="Processes, one picture each at a time.")
+@click.option("--workers", type=Number(int, 1, 1024), default=1, show_default=True, help="Processes, one picture each at a time.")
 @click.option("--encoder", default="ffmpeg", show_default=True, help="Encoder backend: ffmpeg, vvenc or vtm.")
 @click.option("--preset", type=click.Choice(PRESETS), default="faster", show_default=True)
 @click.option("--matrix", type=click.Choice(["bt709", "bt601"]), default="bt709", show_default=True,
@@ -97,7 +98,13 @@ def label(pictures_dir, out, qps, qp_step, search, window,
 
     from vcm.pipelines.label import LabelConfig, run_label
     from vcm import labeling
+    from vcm.fsutil import guard_outputs, spec_files
+    from vcm.safety import check_detector_spec
+
     ds = pop_detector(det_opts)
+    guard_outputs([gt, *spec_files(ds.detector)], {}, input_folders={"PICTURES_DIR": pictures_dir},
+                  output_folders={"-o": out})
+    check_detector_spec(ds.detector)  # workers build the detector: refuse an unsafe weights file here, once
     cfg = LabelConfig(pictures=Path(pictures_dir), out=Path(out), detector=ds.detector, detector_options=ds.options(),
                       qps=labeling.parse_qps(qps, qp_step), search=search, window=window, match_iou=match_iou,
                       min_score=min_score, keep_score=keep_score, encoder=encoder, preset=preset, matrix=matrix,

@@ -7,6 +7,7 @@ import math
 import click
 
 from vcm.cli.options import emit, json_option
+from vcm.cli.numbers import Number
 
 
 def _num(v: float, fmt: str) -> str:
@@ -21,7 +22,7 @@ def _num(v: float, fmt: str) -> str:
 @click.option("--match", type=click.Choice(["name", "order"]), default="name", show_default=True,
               help="Pair predicted and ground-truth pictures by file name, or by position (coded copies "
                    "with other names).")
-@click.option("--max-dets", type=int, default=100, show_default=True, help="Boxes per picture counted (COCO: 100).")
+@click.option("--max-dets", type=Number(int, 1), default=100, show_default=True, help="Boxes per picture counted (COCO: 100).")
 @json_option("the result (with per-class AP)")
 def map_cmd(gt_path, pred_path, match, max_dets, json_path):
     """COCO mAP@0.5 and mAP@0.5:0.95 of predictions against ground truth (pycocotools).
@@ -61,10 +62,10 @@ def map_cmd(gt_path, pred_path, match, max_dets, json_path):
               help="none: a non-monotone curve, duplicate rates or too few points stop with the file and line; "
                    "cubic: MPEG VCM's rising, concave cubic in log10(rate) replaces the measured values; "
                    "isotonic: pool adjacent violators (merges points).")
-@click.option("--min-overlap", type=float, default=0.75, show_default=True,
+@click.option("--min-overlap", type=Number(float, 0, 1), default=0.75, show_default=True,
               help="Below this shared fraction of the range a delta is n/a.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def bdrate(anchor_csv, test_csv, monotone, min_overlap, as_json):
+@json_option("the results")
+def bdrate(anchor_csv, test_csv, monotone, min_overlap, json_path):
     """Bjontegaard delta rate (pchip and akima) and quality between two RD curves, and the bit saving at equal
     accuracy.
 
@@ -106,11 +107,12 @@ def bdrate(anchor_csv, test_csv, monotone, min_overlap, as_json):
                                  quality_name=qn)
         rep = compare(anchor.curve(c), test.curve(c), "pchip", monotone=monotone, min_overlap=min_overlap)
         out[c] = (name, res, rep.saving, rep.errors.get("saving"))
-    if as_json:
-        click.echo(json.dumps({c: {"name": n, **{m: r.to_json() for m, r in res.items()},
-                                   "saving_at_equal_quality": s.to_json() if s else None, "saving_error": e}
-                               for c, (n, res, s, e) in out.items()}, indent=2))
-        return
+    if json_path:
+        emit(json_path, {c: {"name": n, **{m: r.to_json() for m, r in res.items()},
+                             "saving_at_equal_quality": s.to_json() if s else None, "saving_error": e}
+                         for c, (n, res, s, e) in out.items()})
+        if json_path == "-":
+            return
     for c, (name, res, s, err) in out.items():
         for r in res.values():
             click.echo(f"{name}: {r.format()}")

@@ -3,15 +3,21 @@ from __future__ import annotations
 
 import click
 
+from vcm.cli.numbers import Number
 from vcm.codec.base import PRESETS
 
 
-def _size(ctx, param, value):
+def _size(option: str, value: str | None, src: str):
+    """WIDTHxHEIGHT -> (w, h); the error names the option and the file it is for."""
     if value is None:
         return None
+    from vcm.errors import VcmError
     from vcm.media import parse_size
 
-    return parse_size(value)
+    try:
+        return parse_size(value)
+    except VcmError as e:
+        raise VcmError(f"{option} {e}", path=src) from None
 
 
 @click.group()
@@ -34,13 +40,13 @@ def vvc():
 @click.option("--preset", type=click.Choice(PRESETS), default="faster", show_default=True)
 @click.option("--intra/--ra", "intra", default=None,
               help="All-intra or random access. Default: all-intra for pictures, random access for video.")
-@click.option("--intra-period", type=int, default=32, show_default=True, help="Random access intra period (frames).")
+@click.option("--intra-period", type=Number(int, 1, 1024), default=32, show_default=True, help="Random access intra period (frames).")
 @click.option("--qpa", is_flag=True, help="Enable perceptual QP adaptation (off by default: QP means QP).")
-@click.option("--threads", type=int, default=0, help="Encoder threads (0 = encoder default).")
-@click.option("--size", callback=_size, help="WIDTHxHEIGHT of a raw .yuv input.")
+@click.option("--threads", type=Number(int, 0, 1024), default=0, help="Encoder threads (0 = encoder default).")
+@click.option("--size", help="WIDTHxHEIGHT of a raw .yuv input.")
 @click.option("--pix-fmt", type=click.Choice(["yuv420p", "yuv420p10le"]), help="Raw .yuv sample format.")
-@click.option("--fps", type=float, help="Frame rate (raw .yuv; overrides the file's).")
-@click.option("--frames", "max_frames", type=int, help="Code only the first N frames.")
+@click.option("--fps", type=Number(float, 0, 1000, min_open=True), help="Frame rate (raw .yuv; overrides the file's).")
+@click.option("--frames", "max_frames", type=Number(int, 1), help="Code only the first N frames.")
 @click.option("--matrix", type=click.Choice(["bt709", "bt601"]), default="bt709", show_default=True,
               help="RGB -> YUV matrix (limited range, 10-bit 4:2:0); the same for every backend.")
 @click.option("--no-cache", is_flag=True, help="Always run the encoder (skip the content-addressed cache).")
@@ -53,12 +59,16 @@ def vvc_encode(src, qp, out, encoder, preset, intra, intra_period, qpa, threads,
     Example:
       vcm vvc encode bus.jpg -q 37 -o bus_q37.266
       -> bus_q37.266: 43996 bytes, 0.4023 bpp, Y-PSNR 29.89 dB (QP 37, ffmpeg libvvenc, faster)
-    Pictures are coded all-intra; video random access unless --intra. Odd sizes are padded to even
-    (decode with --crop WxH to get the original size back).
+    Pictures are coded all-intra; video random access unless --intra. Odd sizes are padded to even; the
+    true size travels in an SEI (any decoder ignores it) and `vcm vvc decode` / `vcm decode` crop back to it.
     """
     from vcm.pipelines.vvc import encode_file
     from vcm.codec import EncodeParams
+    from vcm.fsutil import guard_outputs
     from vcm.media import PICTURE_EXTS
+
+    guard_outputs([src], {"-o": out, "--json": json_path})
+    size = _size("--size", size, src)
 
     from pathlib import Path
 
@@ -72,7 +82,8 @@ def vvc_encode(src, qp, out, encoder, preset, intra, intra_period, qpa, threads,
                f"(QP {qp}, {res.backend_version}, {preset}{', cached' if res.cached else ''})")
     disp = res.params.get("display")
     if disp and tuple(disp) != (res.width, res.height):
-        click.echo(f"note: coded as {res.width}x{res.height}; decode with --crop {disp[0]}x{disp[1]}")
+        click.echo(f"note: coded as {res.width}x{res.height} (padded to even); `vcm vvc decode` restores "
+                   f"{disp[0]}x{disp[1]} from the stream's size SEI (other decoders: crop to it)")
 
 
 @vvc.command("decode")
@@ -80,9 +91,9 @@ def vvc_encode(src, qp, out, encoder, preset, intra, intra_period, qpa, threads,
 @click.option("-o", "--out", "out", type=click.Path(dir_okay=False), required=True,
               help="OUT.png (first picture; use %d for all), OUT.y4m (10-bit) or OUT.mkv (lossless FFV1).")
 @click.option("--decoder", default="pyav", show_default=True, help="pyav, ffmpeg, vvdec or vtm.")
-@click.option("--crop", callback=_size, help="WIDTHxHEIGHT to crop back to (odd-sized originals).")
+@click.option("--crop", help="WIDTHxHEIGHT to crop back to (odd-sized originals).")
 @click.option("--matrix", type=click.Choice(["bt709", "bt601"]), default="bt709", show_default=True)
-@click.option("--fps", type=float, default=25.0, show_default=True, help="Frame rate written to Y4M/MKV.")
+@click.option("--fps", type=Number(float, 0, 1000, min_open=True), default=25.0, show_default=True, help="Frame rate written to Y4M/MKV.")
 def vvc_decode(src, out, decoder, crop, matrix, fps):
     """Decode a VVC bitstream to pictures or a video file.
 
@@ -92,7 +103,10 @@ def vvc_decode(src, out, decoder, crop, matrix, fps):
       vcm vvc decode clip.266 -o clip.mkv --fps 30
     """
     from vcm.pipelines.vvc import decode_file
+    from vcm.fsutil import guard_outputs
 
+    guard_outputs([src], {"-o": out})
+    crop = _size("--crop", crop, src)
     n = decode_file(src, out, decoder=decoder, matrix=matrix, crop=crop, fps=fps)
     click.echo(f"{out}: {n} picture{'s' if n != 1 else ''} decoded from {src}")
 

@@ -9,6 +9,7 @@ Backends: encoders `ffmpeg` (default: imageio-ffmpeg's static ffmpeg with libvve
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import shutil
 import tempfile
@@ -28,6 +29,18 @@ if TYPE_CHECKING:
     from vcm.media import read_picture
 
 log = logging.getLogger(__name__)
+_TEMP_DIRS: list[str] = []  # no-cache encodes without `out` live here until the process ends
+
+
+def _temp_dir() -> Path:
+    """A `vcm-*` temp folder removed when this process exits (the result's bitstream must outlive the call).
+    multiprocessing's finaliser also runs in worker processes (which skip atexit) and only in the creator."""
+    from multiprocessing.util import Finalize
+
+    d = tempfile.mkdtemp(prefix="vcm-")
+    _TEMP_DIRS.append(d)
+    Finalize(None, shutil.rmtree, args=(d,), kwargs={"ignore_errors": True}, exitpriority=1)
+    return Path(d)
 
 ENCODERS = {"ffmpeg": "vcm.codec.ffmpeg:FFmpegEncoder", "vvenc": "vcm.codec.vvenc:VVenCEncoder",
             "vtm": "vcm.codec.vtm:VTMEncoder"}
@@ -73,7 +86,11 @@ def picture_to_clip(rgb: np.ndarray, matrix: str = DEFAULT_MATRIX, source: str =
     """One RGB picture -> a one-frame clip of 10-bit 4:2:0 (padded to even size; display size kept)."""
     from vcm.codec.colour import rgb_to_yuv
 
-    return YuvClip([rgb_to_yuv(rgb, matrix)], fps=1.0, matrix=matrix, source=source)
+    try:
+        frame = rgb_to_yuv(rgb, matrix)
+    except VcmError as e:
+        raise VcmError(str(e), path=source or None) from None  # size errors name the file
+    return YuvClip([frame], fps=1.0, matrix=matrix, source=source)
 
 
 def encode(clip: YuvClip, params: EncodeParams, out: str | Path | None = None,
@@ -91,7 +108,7 @@ def encode(clip: YuvClip, params: EncodeParams, out: str | Path | None = None,
     key = cache_key(clip_digest(clip), enc.name, enc.version(), params) if store else None
     res = store.get(key) if store else None
     if res is None and store is None:  # no cache: code straight into `out` (or a temp folder the caller keeps)
-        return enc.encode(clip, params, Path(out) if out else Path(tempfile.mkdtemp(prefix="vcm-")) / "out.266")
+        return enc.encode(clip, params, Path(out) if out else _temp_dir() / "out.266")
     if res is None:  # cache miss: code in a temp folder, move into the cache
         with tempfile.TemporaryDirectory(prefix="vcm-") as tmp:
             res = store.put(key, enc.encode(clip, params, Path(tmp) / "out.266"))

@@ -3,8 +3,11 @@
 Key = sha256 over the raw 10-bit frames, the backend name and version, and every EncodeParams field.
 Entries are `<key>.266` + `<key>.json` (the EncodeResult) + `<key>.log`, each written to a temp file and
 renamed, so processes sharing the folder never see half an entry (two processes racing on one key both
-write the same bytes). A size cap evicts the least recently used entries.
-Location: $VCM_CACHE_DIR, else ~/.cache/vcm/encodes. Cap: $VCM_CACHE_MAX_MB (default 4096).
+write the same bytes). A size cap evicts the least recently used entries. The JSON records the sha256 of the
+bitstream and `get` checks it (microseconds for a few-kB stream): an entry with a flipped byte, or any entry
+without the hash, is a miss and is coded again, never served.
+Location: $VCM_CACHE_DIR, else ~/.cache/vcm/encodes. Cap: $VCM_CACHE_MAX_MB (default 4096). Small state files
+(ffmpeg-info.json, saved tracebacks) live in `state_dir()`: $VCM_CACHE_DIR itself, else ~/.cache/vcm.
 """
 from __future__ import annotations
 
@@ -23,6 +26,16 @@ from vcm.types import EncodeResult
 def default_cache_dir() -> Path:
     env = os.environ.get("VCM_CACHE_DIR")
     return Path(env) if env else Path.home() / ".cache" / "vcm" / "encodes"
+
+
+def state_dir() -> Path:
+    """Where vcm keeps small state files: inside $VCM_CACHE_DIR when it is set (nothing is written outside it)."""
+    env = os.environ.get("VCM_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "vcm"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def clip_digest(clip: YuvClip) -> str:
@@ -55,10 +68,11 @@ class EncodeCache:
         if not (bs.exists() and meta.exists()):
             return None
         try:
-            res = EncodeResult.from_json(json.loads(meta.read_text()))
-        except (ValueError, KeyError, TypeError):
-            return None
-        if bs.stat().st_size != res.bytes:
+            doc = json.loads(meta.read_text())
+            res = EncodeResult.from_json(doc)
+            if bs.stat().st_size != res.bytes or doc.get("bitstream_sha256") != _sha256(bs):
+                return None  # damaged (or written by an older vcm without a hash): code it again
+        except (ValueError, KeyError, TypeError, OSError, AttributeError):
             return None
         os.utime(bs)  # recently used
         res.bitstream, res.log_path, res.cached = bs, (log if log.exists() else None), True
@@ -75,7 +89,7 @@ class EncodeCache:
                 shutil.copyfile(result.log_path, tmp)
         stored = EncodeResult.from_json(result.to_json())
         stored.bitstream, stored.log_path = bs, (log if log.exists() else None)
-        write_json_atomic(meta, stored.to_json())
+        write_json_atomic(meta, dict(stored.to_json(), bitstream_sha256=_sha256(bs)))
         self.evict()
         return stored
 

@@ -35,9 +35,27 @@ def run_logged(cmd: list[str], log_path: Path, what: str, timeout: float | None 
         lines = [line.strip() for line in text.strip().splitlines()]
         errors = [line for line in lines if re.search(r"\b(Error|error:|ERROR)", line)]
         reason = errors[0] if errors else " | ".join(lines[-3:])  # the first error says why; the tail, what
-        raise VcmError(f"{what} failed with exit code {proc.returncode}: {reason[-300:]}", path=log_path,
-                       fix="see the log")
+        raise VcmError(f"{what} failed with exit code {proc.returncode}: {reason[-300:]}",
+                       path=_keep_log(log_path), fix="see the log")
     return text
+
+
+def _keep_log(log_path: Path) -> Path:
+    """A failed run's log usually lives in a temp folder that is removed as the error propagates: keep a copy
+    in the cache's state folder (logs/) so the path the error names still exists."""
+    import os
+    import time
+
+    try:
+        from vcm.codec.cache import state_dir
+
+        d = state_dir() / "logs"
+        d.mkdir(parents=True, exist_ok=True)
+        kept = d / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{log_path.name}"
+        shutil.copyfile(log_path, kept)
+        return kept
+    except OSError:
+        return log_path
 
 
 def which(*names: str) -> str | None:

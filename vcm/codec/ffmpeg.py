@@ -62,13 +62,13 @@ def ffmpeg_info(exe: str) -> dict:
     import json
     import os
 
-    from vcm.codec.cache import default_cache_dir
+    from vcm.codec.cache import state_dir
 
     try:
         st = os.stat(exe)
     except OSError:
         return {"version": "", "libvvenc": False, "vvc_decoder": False}
-    memo = default_cache_dir().parent / "ffmpeg-info.json"
+    memo = state_dir() / "ffmpeg-info.json"
     ident = f"{exe}|{st.st_size}|{st.st_mtime_ns}"
     try:  # one entry per binary: several venvs (several ffmpegs) sharing the cache do not evict each other
         saved = json.loads(memo.read_text()).get("binaries", {})

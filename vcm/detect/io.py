@@ -8,7 +8,6 @@ Boxes are in pixels of the picture as read (x1, y1 top-left, x2, y2 bottom-right
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -52,13 +51,9 @@ def parse_detections_document(doc: Any, path: str | Path | None = None) -> list[
 
 
 def read_json_file(path: str | Path) -> Any:
-    p = Path(path)
-    if not p.is_file():
-        raise VcmError("no such file", path=p, fix="check the path")
-    try:
-        return json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise VcmError(f"not valid JSON ({type(e).__name__})", path=p, fix="give a JSON file") from e
+    from vcm.fsutil import read_json_checked
+
+    return read_json_checked(path, fix="give a JSON file")
 
 
 def read_detections_json(path: str | Path) -> list[tuple[str, Detections]]:

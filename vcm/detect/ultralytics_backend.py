@@ -82,8 +82,22 @@ class UltralyticsDetector(Detector):
         if local is None and not is_yaml and _offline():
             raise VcmError("weights not found locally and YOLO_OFFLINE=1 forbids downloading them", path=spec,
                            fix=OFFLINE_FIX)
+        if local is not None and not is_yaml:  # a pickle can run code: refuse unsafe files before ultralytics
+            from vcm.safety import UnsafeWeights, check_weights_file  # (torch.load weights_only=False) opens them
+
+            try:
+                check_weights_file(local)
+            except UnsafeWeights:
+                raise
+            except VcmError as e:  # damaged or not a checkpoint: the usual message, with the offline way out
+                why = str(e).split(": ", 1)[-1].split(". Fix:")[0]
+                raise VcmError(f"cannot load the model ({why})", path=spec, fix=OFFLINE_FIX) from None
+        from vcm.safety import enable_ultralytics_safe_load
+
+        enable_ultralytics_safe_load()  # second lock: ultralytics' own weights_only loading, where it exists
         import ultralytics
 
+        enable_ultralytics_safe_load()  # (again: the flag is read when ultralytics is imported)
         cls = ultralytics.RTDETR if "rtdetr" in Path(source).name.lower() else ultralytics.YOLO
         try:
             model = cls(source)

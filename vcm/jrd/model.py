@@ -110,6 +110,10 @@ def _create_backbone(config: ModelConfig, pretrained: str | None) -> nn.Module:
     if not path.is_file():
         raise VcmError("pretrained weights file not found", path=path,
                        fix="pass --pretrained hub, none, or an existing .pth/.safetensors/.bin file")
+    if path.suffix.lower() not in (".safetensors", ".npz"):  # a pickle: refuse one that could run code
+        from vcm.safety import check_weights_file
+
+        check_weights_file(path)
     try:
         # timm's own loader: drops the classifier, resamples the position embeddings to img_size
         return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), **kwargs)

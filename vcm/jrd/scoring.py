@@ -5,7 +5,7 @@ it beats predicting one constant QP for everything, so the constant-median basel
 """
 from __future__ import annotations
 
-import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -40,7 +40,8 @@ class JRDScores:
         """Human-readable report; the first line is `MAE: <value>` with 3 decimals."""
         return [
             f"MAE: {self.mae:.3f}",
-            f"MAE on labels in [27, 51]: {self.mae_27_51:.3f} ({self.n_27_51} objects)",
+            (f"MAE on labels in [27, 51]: {self.mae_27_51:.3f} ({self.n_27_51} objects)" if self.n_27_51
+             else "MAE on labels in [27, 51]: undefined (no such labels)"),
             f"mean signed error (pred - true): {self.mean_signed_error:+.3f}",
             f"exact accuracy: {100 * self.acc_exact:.2f} %",
             f"accuracy within +-3: {100 * self.acc_within_3:.2f} %",
@@ -59,6 +60,8 @@ def score(true: Sequence[float], pred: Sequence[float], baseline_median: float |
         raise ValueError(f"true and pred must be 1-D and equal length, got {t.shape} and {p.shape}")
     if t.size == 0:
         raise VcmError("nothing to score: no objects", fix="check the split and the prediction file")
+    if not (np.isfinite(t).all() and np.isfinite(p).all()):
+        raise VcmError("a JRD value is NaN or infinite", fix="give every object a JRD (a QP 0..63)")
     err = p - t
     ae = np.abs(err)
     mid = (t >= MID_RANGE[0]) & (t <= MID_RANGE[1])
@@ -84,13 +87,10 @@ JRD_KEYS = ("OWJRD", "PreOWJRD")
 
 def read_per_image(path: str | Path) -> dict[str, float]:
     """{object name: jrd} from a per-image JSON file (ground truth "OWJRD" or predictions "PreOWJRD")."""
+    from vcm.fsutil import read_json_checked
+
     path = Path(path)
-    try:
-        d = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise VcmError("file not found", path=path, fix="pass an existing JSON file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise VcmError(f"not valid JSON ({e})", path=path, fix="pass a per-image JRD JSON file") from None
+    d = read_json_checked(path, fix="pass a per-image JRD JSON file")
     if not isinstance(d, dict):
         raise VcmError('expected {"<id>.png": {"objects": [...], "OWJRD": [...]}}', path=path,
                        fix="pass a file in the authors' per-image format")
@@ -110,6 +110,8 @@ def read_per_image(path: str | Path) -> dict[str, float]:
         for name, v in zip(objects, values):
             try:
                 out[str(name)] = float(v)
+                if not math.isfinite(out[str(name)]) or isinstance(v, bool):
+                    raise ValueError(v)
             except (TypeError, ValueError):
                 raise VcmError(f"entry {image!r}: JRD of {name!r} is not a number: {v!r}", path=path,
                                fix="JRD values are QP classes 0..63") from None

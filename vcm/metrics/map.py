@@ -187,5 +187,19 @@ def load_predictions(path: str | Path) -> Predictions:
 
     doc = read_json_file(path)
     if isinstance(doc, list):
-        return doc
+        return _check_results(doc, path)
     return parse_detections_document(doc, path)
+
+
+def _check_results(results: list, path: str | Path) -> list:
+    """COCO results: every item a dict with image_id, category_id, a finite [x, y, w, h] bbox and a finite score."""
+    def num(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    for i, r in enumerate(results):
+        ok = (isinstance(r, dict) and "image_id" in r and "category_id" in r and isinstance(r.get("bbox"), list)
+              and len(r["bbox"]) == 4 and all(num(v) for v in r["bbox"]) and num(r.get("score", 1.0)))
+        if not ok:
+            raise VcmError(f"result {i} is not {{image_id, category_id, bbox: [x, y, w, h], score}} with finite "
+                           f"numbers: {str(r)[:80]}", path=path, fix="give COCO results or a `vcm detect --json` file")
+    return results

@@ -88,6 +88,7 @@ def list_items(in_dir: Path, out_dir: Path | None = None) -> list[BatchItem]:
     if not in_dir.is_dir():
         raise VcmError("no such folder", path=in_dir, fix="give a folder of pictures and videos")
     skip = out_dir.resolve() if out_dir is not None else None
+    root_real = in_dir.resolve()
     found = []
     for root, dirs, files in os.walk(in_dir):
         r = Path(root)
@@ -96,17 +97,35 @@ def list_items(in_dir: Path, out_dir: Path | None = None) -> list[BatchItem]:
             ext = Path(f).suffix.lower()
             if f.startswith(".") or ext not in PICTURE_EXTS | VIDEO_EXTS:
                 continue
-            found.append(((r / f).relative_to(in_dir), "picture" if ext in PICTURE_EXTS else "video"))
+            kind = "picture" if ext in PICTURE_EXTS else "video"
+            if (r / f).is_symlink():  # never read a file outside IN_DIR through a link (reported as failed)
+                try:
+                    target = (r / f).resolve(strict=True)
+                    kind = kind if root_real in target.parents else "outside"
+                except (OSError, RuntimeError):  # dangling link or a loop
+                    kind = "outside"
+            found.append(((r / f).relative_to(in_dir), kind))
     found.sort(key=lambda x: x[0].as_posix())
-    stems: dict[str, int] = {}
-    for rel, _ in found:
-        k = rel.with_suffix("").as_posix()
-        stems[k] = stems.get(k, 0) + 1
-    items = []
-    for rel, kind in found:
-        out = rel.with_suffix(".266") if stems[rel.with_suffix("").as_posix()] == 1 else Path(rel.as_posix() + ".266")
-        items.append(BatchItem(rel.as_posix(), out.as_posix(), kind))
-    return items
+    outs = _output_names([rel for rel, _ in found])
+    return [BatchItem(rel.as_posix(), out, kind) for (rel, kind), out in zip(found, outs)]
+
+
+def _output_names(rels: list[Path]) -> list[str]:
+    """`dir/name.266` for each input, `dir/name.ext.266` (the full input name) for every input whose short name
+    any other input's output would also take (compared case-insensitively). Full names of distinct inputs never
+    collide, so this ends; it depends only on the set of inputs, so reruns give the same names."""
+    short = {i: rel.with_suffix(".266").as_posix() for i, rel in enumerate(rels)}
+    full = {i: rel.as_posix() + ".266" for i, rel in enumerate(rels)}
+    outs = dict(short)
+    while True:
+        users: dict[str, list[int]] = {}
+        for i, o in outs.items():
+            users.setdefault(o.casefold(), []).append(i)
+        clash = [i for group in users.values() if len(group) > 1 for i in group if outs[i] != full[i]]
+        if not clash:
+            return [outs[i] for i in range(len(rels))]
+        for i in clash:
+            outs[i] = full[i]
 
 
 def input_fingerprint(path: Path, settings: dict[str, Any], name: str | None = None) -> str:
@@ -278,6 +297,11 @@ def run_batch(cfg: BatchConfig, echo: Callable[[str], None] = print) -> dict[str
     results: dict[str, ItemResult] = {}
     todo = []
     for it in items:
+        if it.kind == "outside":
+            results[it.input] = ItemResult(it.input, it.output, "failed", error=f"{cfg.in_dir / it.input}: a link "
+                                           "to a file outside IN_DIR (or a broken link): not read. Fix: copy the "
+                                           "file into the folder")
+            continue
         try:
             prev = finished(cfg, it, input_fingerprint(cfg.in_dir / it.input, settings, it.input))
         except OSError:

@@ -584,6 +584,7 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> dict[str, Any]:
         from vcm.media import check_input_file
 
         check_input_file(cfg.gt)
+        ground_truth(cfg.gt, dict.fromkeys(keys))  # every picture has ground truth: refuse before coding any
     t0 = time.perf_counter()
     _init_worker(cfg)  # fail early on a bad detector/encoder, in this process, with a one-line error
     for spec in cfg.jrd if any(m in JRD_MODES for m in cfg.modes) else ():

@@ -90,7 +90,10 @@ def run_encode(input_path: "str | Path | np.ndarray", output: str | Path, settin
         rgb = read_picture(input_path)
     encoder = create_encoder(s.encoder)
     h, w = rgb.shape[:2]
-    frame = rgb_to_yuv(rgb, s.matrix)  # raises on pictures too small for the encoder, before any work
+    try:
+        frame = rgb_to_yuv(rgb, s.matrix)  # raises on pictures too small for the encoder, before any work
+    except VcmError as e:
+        raise VcmError(str(e), path=input_path) from None  # name the file
     secs: dict[str, float] = {}
 
     t = time.perf_counter()

@@ -245,7 +245,11 @@ def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Pat
     history: list[dict[str, Any]] = []
     start_epoch, best_mae, best_epoch, bad_epochs, stopped_early, best_val = 0, math.inf, 0, 0, False, {}
     if cfg.resume and last_path.exists():
-        state = torch.load(last_path, map_location="cpu", weights_only=True)
+        from vcm.safety import torch_load_weights_only
+
+        state = torch_load_weights_only(last_path)  # one line naming the file when damaged or unsafe
+        if not isinstance(state, dict) or "state_dict" not in state:
+            raise VcmError("not a vcm resume file", path=last_path, fix="delete it, or add --restart")
         old = state.get("train_config", {})
         diff = [k for k in TrainConfig.RESUME_KEYS if old.get(k) != cfg.settings().get(k)]
         if state.get("data_fingerprint") != fingerprint:

@@ -23,7 +23,16 @@ def encode_file(src: str | Path, out: str | Path, params: EncodeParams, *, encod
         refuse_overwrite_input(json_path, src)
     clip = read_input(src, size=size, pix_fmt=pix_fmt, fps=fps, matrix=matrix, max_frames=max_frames)
     res = encode(clip, params, out=out, encoder=encoder, cache=cache)
-    res.params["display"] = list(clip.frames[0].display_size)
+    disp = clip.frames[0].display_size
+    if tuple(disp) != (res.width, res.height):  # padded to even: the true size rides in an SEI
+        from vcm.container import add_display_size
+
+        data = add_display_size(Path(out).read_bytes(), *disp)
+        from vcm.fsutil import write_bytes_atomic
+
+        write_bytes_atomic(out, data)
+        res.bytes = len(data)
+    res.params["display"] = list(disp)
     res.params["source"] = str(src)
     if json_path:
         write_json_atomic(json_path, res.to_json())
@@ -38,6 +47,14 @@ def decode_file(src: str | Path, out: str | Path, *, decoder: str = DEFAULT_DECO
 
     refuse_overwrite_input(out, src)
     frames = decode(src, decoder)
+    if not crop and frames:  # `vcm vvc encode` of an odd-sized picture says its true size in an SEI
+        from vcm.container import read_display_size
+        from vcm.media import check_input_file
+
+        with open(check_input_file(src), "rb") as f:
+            disp = read_display_size(f.read(1 << 16))
+        if disp and 0 <= frames[0].width - disp[0] <= 1 and 0 <= frames[0].height - disp[1] <= 1:
+            crop = disp if Path(out).suffix.lower() != ".y4m" else None
     if crop:
         for f in frames:
             if crop[0] > f.width or crop[1] > f.height:
