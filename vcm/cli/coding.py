@@ -10,7 +10,7 @@ import click
 
 from vcm.codec.base import PRESETS
 
-MODES = ("objects", "frame", "plain", "blur")  # vcm.coding.modes.MODES (not imported: keeps --help light)
+MODES = ("objects", "frame", "plain", "blur", "ctu")  # vcm.coding.modes.MODES (not imported: keeps --help light)
 EXAMPLE_BG_QP = 63
 
 

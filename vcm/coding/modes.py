@@ -7,6 +7,7 @@
 - `plain`: the whole picture at a QP given by the caller (the anchor, plain VVC).
 - `blur`: the background low-pass filtered outside the object rectangles, the whole picture at the lowest
   object QP: one standard bitstream.
+- `ctu`: one standard bitstream whose 64x64 CTUs carry the plan's QPs (uvg266's delta-QP map; vcm.coding.ctu).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from vcm.errors import VcmError
 from vcm.qp import QPPlan, QPRegion, Rect, coded_size
 from vcm.types import EncodeResult
 
-MODES = ("objects", "frame", "plain", "blur")
+MODES = ("objects", "frame", "plain", "blur", "ctu")
 ROLE_BACKGROUND, ROLE_OBJECT = "background", "object"  # the container's roles: every mode has one background
 
 
@@ -134,11 +135,19 @@ def code_picture_mode(mode: str, frame: YuvFrame, plan: QPPlan, params: EncodePa
     elif mode == "blur":
         pic = blur_outside(frame, [r.rect for r in plan.regions])
         streams = [CodedStream(ROLE_BACKGROUND, full, plan.min_qp, encode_frame(pic, plan.min_qp, params, encoder, matrix, cache, "blur"))]
+    elif mode == "ctu":
+        from vcm.coding.ctu import code_ctu_picture
+
+        res, cmap = code_ctu_picture(frame, plan, params, encoder, matrix, cache)
+        streams = [CodedStream(ROLE_BACKGROUND, full, cmap.base_qp, res)]
+        extra = {"encoder": res.backend, "ctu": cmap.to_json()}
     else:
         raise VcmError(f"unknown coding mode {mode!r}", fix=f"use one of {', '.join(MODES)}")
     w, h = display or frame.display_size
-    return CodedPicture(mode, w, h, matrix, plan, drawing_order(streams), time.perf_counter() - t0,
-                        {"preset": params.preset, "encoder": getattr(encoder, "name", encoder)})
+    settings = {"preset": params.preset, "encoder": getattr(encoder, "name", encoder)}
+    if mode == "ctu":
+        settings.update(extra)
+    return CodedPicture(mode, w, h, matrix, plan, drawing_order(streams), time.perf_counter() - t0, settings)
 
 
 def assemble(pieces: Sequence[tuple[str, Rect, int, YuvFrame]], width: int, height: int) -> YuvFrame:

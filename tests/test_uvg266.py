@@ -1,0 +1,183 @@
+"""The uvg266 backend and `ctu` mode with the real uvg266 binary (built by the `uvg266_exe` fixture): QPs checked
+from its log, round trips through PyAV and the ffmpeg CLI (one decoder thread), and one standard bitstream
+whose object CTUs really carry lower QPs than the background."""
+from __future__ import annotations
+
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from vcm.codec import EncodeParams, decode, decoded_psnr, encode, picture_to_clip, read_picture
+from vcm.codec.colour import psnr
+from vcm.errors import VcmError
+from vcm.qp import QPPlan, QPRegion, plan
+from vcm.types import Detection, ObjectJRD
+
+# the four people of bus.jpg (810x1080), boxes by eye from the picture
+PEOPLE = [(50, 400, 250, 905), (220, 405, 345, 860), (665, 365, 810, 880), (0, 550, 80, 875)]
+
+
+@pytest.fixture(scope="module")
+def bus_frame(bus_jpg):
+    return picture_to_clip(read_picture(bus_jpg)).frames[0]
+
+
+def bus_plan(frame, qps=(32, 32, 32, 32), bg=51) -> QPPlan:
+    objs = [ObjectJRD(Detection(b, 0, "person", 0.9), q, "fixed") for b, q in zip(PEOPLE, qps)]
+    return plan(objs, frame.width, frame.height, bg_qp=bg, margin=16)
+
+
+def test_build_tool_is_idempotent(uvg266_exe, capsys):
+    tool = __import__("conftest")._load_build_tool()
+    src = tool.find_source()
+    if src is None or uvg266_exe != str(tool.binary_path()):
+        pytest.skip("uvg266 came from PATH/$VCM_UVG266, not from the build tool")
+    t0 = time.perf_counter()
+    assert tool.main([]) == 0
+    assert capsys.readouterr().out.strip() == uvg266_exe
+    assert time.perf_counter() - t0 < 10  # nothing rebuilt (the first build takes 30-90 s)
+    r = subprocess.run([uvg266_exe, "--input-bitdepth", "10", "--version"], capture_output=True, text=True, check=True)
+    assert r.stdout.startswith("uvg266 ")
+
+
+def test_picture_round_trip_and_qp(uvg266_exe, bus_jpg):
+    from vcm.codec.ffmpeg import FFmpegDecoder
+
+    clip = picture_to_clip(read_picture(bus_jpg))
+    res = encode(clip, EncodeParams(qp=37), encoder="uvg266", cache=False)
+    assert res.backend == "uvg266" and res.slice_qps == [37] and res.bytes == res.bitstream.stat().st_size
+    assert "--input-bitdepth" in res.command and res.params["bit_depth"] in (8, 10)
+    frames = decode(res.bitstream, "pyav")
+    assert len(frames) == 1 and (frames[0].width, frames[0].height) == (810, 1080)
+    y, u, v = decoded_psnr(frames[0], clip.frames[0])
+    if res.params["bit_depth"] == 10:  # uvg266 uses peak 1023, vcm 1020 (VTM's): +0.026 dB, plus padding columns
+        assert abs(y - res.psnr_y[0]) < 0.1
+    assert 27 < y < 35
+    other = FFmpegDecoder().decode(res.bitstream)
+    assert np.array_equal(other[0].y, frames[0].y) and np.array_equal(other[0].v, frames[0].v)
+
+
+def test_wrong_qp_in_log_is_refused(uvg266_exe, bus_frame):
+    """A later -q wins in uvg266: the picture is coded at 30, the log says so, and vcm refuses it."""
+    clip = picture_to_clip(np.zeros((64, 64, 3), np.uint8) + 90)
+    with pytest.raises(VcmError, match="coded at QP 30, not the 37"):
+        encode(clip, EncodeParams(qp=37, extra=("-q", "30")), encoder="uvg266", cache=False)
+
+
+def test_video_all_intra_and_random_access(uvg266_exe, bikes_mp4):
+    from vcm.codec import read_input
+
+    clip = read_input(bikes_mp4, max_frames=4)
+    ai = encode(clip, EncodeParams(qp=40, intra=True), encoder="uvg266", cache=False)
+    assert ai.slice_qps == [40] * 4 and ai.frames == 4
+    ra = encode(clip, EncodeParams(qp=40, intra=False, intra_period=16), encoder="uvg266", cache=False)
+    assert ra.slice_qps[0] == 40 and len(ra.slice_qps) == 4
+    assert ra.bytes < ai.bytes  # inter prediction really used
+    out = decode(ra.bitstream)
+    assert len(out) == 4
+    assert psnr(out[3].y, clip.frames[3].y) > 25
+
+
+def test_ctu_map_rules():
+    from vcm.coding.ctu import ctu_map
+
+    # 300x200 picture = 5x4 CTUs; one object touching CTUs (cols 1..2, rows 0..1) at QP 20, one at 40 in (4, 3);
+    # where both would touch one CTU the lower QP wins
+    p = QPPlan(300, 200, 51, (QPRegion(0, (70, 10, 60, 70), 20, 20), QPRegion(1, (260, 194, 40, 6), 40, 40),
+                              QPRegion(2, (120, 60, 10, 10), 45, 45)))
+    m = ctu_map(p, bit_depth=10)
+    want = np.full((4, 5), 51)
+    want[0:2, 1:3] = 20
+    want[3, 4] = 40
+    assert np.array_equal(m.requested, want)
+    assert m.base_qp == 20 and m.span == 31 and not m.clamped and np.array_equal(m.qps, want)
+    assert np.array_equal(m.deltas, want - 20)
+    m8 = ctu_map(p, bit_depth=8)  # 8-bit holds a span of 25: the background comes down to 20 + 25
+    assert m8.span == 25 and m8.clamped and m8.clamped_ctus == int((want == 51).sum())
+    exp8 = np.minimum(want, 45)
+    assert np.array_equal(m8.qps, exp8) and m8.qps[3, 4] == 40  # objects keep their QPs
+    assert m8.to_json()["max_qp"] == 45
+    assert m.pixel_qps(300, 200).shape == (200, 300) and m.pixel_qps(300, 200)[199, 299] == 40
+
+
+def test_ctu_mode_one_bitstream_with_object_qps(uvg266_exe, bus_frame, tmp_path):
+    """bus.jpg, people at QP 32, background 51: one VVC stream; every CTU's QP as planned (uvg266's own per-CTU
+    report); any decoder shows one picture; object areas as good as a flat QP-32 picture, background much worse."""
+    from vcm.codec.uvg266 import parse_ctu_qps
+    from vcm.coding.ctu import ctu_map
+    from vcm.coding.modes import code_picture_mode, read_coded_file, reconstruct, to_vcm_file
+    from vcm.container import write_vcm_file
+
+    p = bus_plan(bus_frame)
+    coded = code_picture_mode("ctu", bus_frame, p, EncodeParams(qp=51), encoder="uvg266", cache=False)
+    assert coded.mode == "ctu" and len(coded.streams) == 1
+    s = coded.streams[0]
+    assert s.qp == 32 and s.result.slice_qps == [32] and s.result.backend == "uvg266"
+    assert coded.settings["ctu"]["base_qp"] == 32 and not coded.settings["ctu"]["clamped"]
+    m = ctu_map(p, s.result.params["bit_depth"])
+    got = parse_ctu_qps(s.result.log_path.read_text())
+    assert len(got) == 1 and np.array_equal(got[0], m.qps) and set(np.unique(got[0])) == {32, 51}
+
+    from vcm.coding.modes import encode_frame
+
+    flat = encode_frame(bus_frame, 32, EncodeParams(qp=32), "uvg266", "bt709", cache=False)
+    assert s.bytes < 0.7 * flat.bytes
+
+    rec = reconstruct(coded)  # PyAV, one thread
+    assert (rec.width, rec.height) == (810, 1080)
+    qmap = m.pixel_qps(bus_frame.width, bus_frame.height)
+    inside, outside = qmap == 32, qmap == 51
+    flat_rec = decode(flat.bitstream)[0]
+
+    def region_psnr(a, mask):
+        err = (a.y.astype(np.float64) - bus_frame.y.astype(np.float64))[mask] ** 2
+        return 10 * np.log10(1020.0 ** 2 / err.mean())
+
+    assert abs(region_psnr(rec, inside) - region_psnr(flat_rec, inside)) < 1.0  # objects: like the flat QP 32
+    assert region_psnr(rec, inside) - region_psnr(rec, outside) > 4.0  # background coded much coarser
+    assert region_psnr(flat_rec, outside) - region_psnr(rec, outside) > 4.0
+
+    # the vcm file holds it as one stream; vcm decode and the ffmpeg CLI (one thread) show the same one picture
+    path = tmp_path / "bus_ctu.266"
+    write_vcm_file(path, to_vcm_file(coded))
+    back, vf = read_coded_file(path)
+    assert len(vf.streams) == 1 and np.array_equal(back.y, rec.y)
+    raw = tmp_path / "raw.266"
+    raw.write_bytes(s.data())
+    from vcm.codec.ffmpeg import FFmpegDecoder
+
+    ff = FFmpegDecoder().decode(raw)
+    assert len(ff) == 1 and np.array_equal(ff[0].y, rec.y) and np.array_equal(ff[0].u, rec.u)
+
+
+def test_ctu_mode_clamps_and_says_so(uvg266_exe, bus_frame, caplog):
+    """People at QP 12 and background 51 span 39: more than one picture holds; the background comes down to
+    base + span and the result says so; the people keep QP 12."""
+    from vcm.codec.uvg266 import parse_ctu_qps
+    from vcm.coding.modes import code_picture_mode
+
+    p = bus_plan(bus_frame, qps=(12, 20, 20, 20))
+    with caplog.at_level("WARNING"):
+        coded = code_picture_mode("ctu", bus_frame, p, EncodeParams(qp=51), encoder="uvg266", cache=False)
+    info = coded.settings["ctu"]
+    assert info["clamped"] and info["base_qp"] == 12 and info["max_qp"] == 12 + info["span"]
+    assert "lowered" in caplog.text
+    got = parse_ctu_qps(coded.streams[0].result.log_path.read_text())[0]
+    assert int(got.min()) == 12 and int(got.max()) == 12 + info["span"]
+
+
+def test_ctu_mode_needs_uvg266(bus_frame):
+    from vcm.coding.ctu import encode_ctu, ctu_map
+
+    with pytest.raises(VcmError, match="needs the uvg266 encoder"):
+        encode_ctu([bus_frame], [ctu_map(bus_plan(bus_frame))], EncodeParams(qp=30), encoder="ffmpeg")
+
+
+def test_doctor_lists_uvg266(uvg266_exe):
+    from pipelines.doctor import diagnose
+
+    rows = {r["name"]: r for r in diagnose()["rows"]}
+    assert rows["encoder uvg266"]["ok"], rows["encoder uvg266"]["detail"]
+    assert "uvg266 0." in rows["encoder uvg266"]["detail"]
