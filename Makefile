@@ -8,7 +8,7 @@ STAMP := $(VENV)/.vcm-installed
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 OFFLINE := YOLO_OFFLINE=1 YOLO_AUTOINSTALL=0 HF_HUB_OFFLINE=1
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo test test-slow bench clean uvg266
 install: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml
@@ -30,6 +30,11 @@ test: install
 test-slow: install
 	$(OFFLINE) YOLO_CONFIG_DIR=$$(mktemp -d) $(PY) -m pytest -m slow -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "test-slow: no slow tests collected"; else exit $$rc; fi
+
+# Optional: the uvg266 encoder (ctu mode) built from ../shared/uvg266 into ~/.cache/vcm/uvg266 (stdlib only; needs
+# cmake and a C compiler; ~30-90 s once, then instant). The tests build it themselves when the source is there.
+uvg266:
+	python3 tools/build_uvg266.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

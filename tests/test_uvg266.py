@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -99,6 +100,8 @@ def test_ctu_map_rules():
     exp8 = np.minimum(want, 45)
     assert np.array_equal(m8.qps, exp8) and m8.qps[3, 4] == 40  # objects keep their QPs
     assert m8.to_json()["max_qp"] == 45
+    m63 = ctu_map(replace(p, bg_qp=63), bit_depth=10)  # uvg266 codes QP 51 at most
+    assert m63.clamped and int(m63.qps.max()) == 51 and m63.qps[3, 4] == 40
     assert m.pixel_qps(300, 200).shape == (200, 300) and m.pixel_qps(300, 200)[199, 299] == 40
 
 
@@ -175,6 +178,7 @@ def test_ctu_mode_needs_uvg266(bus_frame):
         encode_ctu([bus_frame], [ctu_map(bus_plan(bus_frame))], EncodeParams(qp=30), encoder="ffmpeg")
 
 
+@pytest.mark.slow
 def test_doctor_lists_uvg266(uvg266_exe):
     from pipelines.doctor import diagnose
 

@@ -5,7 +5,8 @@ paper's DT-JRD coding scheme). The bitstream carries the CTU QPs as CU delta QPs
 [-26, 25] (8-bit build) or [-32, 31] (10-bit): every QP in the picture must then lie within that span of every
 other (a delta is taken against a neighbouring CTU's QP or the slice QP), so the slice (base) QP is the lowest
 CTU QP and CTU QPs above base + span are lowered to it. Only whole-picture QPs that are higher than an object
-needs are ever lowered - never an object's own QP - and `CTUMap.clamped` says when it happened.
+needs are ever lowered - never an object's own QP - and `CTUMap.clamped` says when it happened (also when a
+QP above 51, uvg266's highest, was asked for).
 
 Any VVC decoder shows the result as one picture; vcm's container writes it as one background stream.
 """
@@ -24,6 +25,7 @@ from vcm.qp import QPPlan, coded_size
 log = logging.getLogger(__name__)
 
 CTU = 64
+MAX_QP = 51  # uvg266 codes QPs 0..51 at every bit depth
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,8 @@ def ctu_map(plan: QPPlan, bit_depth: int = 10, ctu: int = CTU) -> CTUMap:
         sl = np.s_[y // ctu:(y + h - 1) // ctu + 1, x // ctu:(x + w - 1) // ctu + 1]
         req[sl] = np.minimum(req[sl], r.qp)
     span = qp_span(bit_depth)
-    base = int(req.min())
-    qps = np.minimum(req, base + span).astype(np.int16)
+    base = min(int(req.min()), MAX_QP)
+    qps = np.minimum(req, min(base + span, MAX_QP)).astype(np.int16)
     return CTUMap(qps, req, base, span, ctu)
 
 
@@ -122,6 +124,7 @@ def code_ctu_picture(frame: YuvFrame, plan: QPPlan, params: EncodeParams, encode
     enc = require_uvg266(encoder)
     m = ctu_map(plan, enc.bit_depth)
     if m.clamped:
-        log.warning("ctu mode: QPs span %d..%d but one %d-bit picture holds %d; %d CTUs lowered to QP %d",
-                    m.base_qp, int(m.requested.max()), enc.bit_depth, m.span, m.clamped_ctus, m.base_qp + m.span)
+        log.warning("ctu mode: the plan's QPs span %d..%d; one %d-bit uvg266 picture holds %d..%d; %d CTUs lowered to "
+                    "QP %d", int(m.requested.min()), int(m.requested.max()), enc.bit_depth, m.base_qp,
+                    min(m.base_qp + m.span, MAX_QP), m.clamped_ctus, int(m.qps.max()))
     return encode_ctu([frame], [m], params, enc, matrix, cache), m
