@@ -20,6 +20,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -96,41 +98,63 @@ def bench_modes(args) -> list[str]:
 
 
 def bench_bit_depth(args) -> list[str]:
-    """Plain encodes of bus.jpg with the 8- and 10-bit builds: bytes, Y-PSNR against vcm's 10-bit original
-    (after decoding, so both are measured alike), encode time; and ctu mode's bytes with each build's span."""
+    """Plain encodes with the 8- and 10-bit builds on each picture: bytes, Y-PSNR against vcm's 10-bit original
+    (after decoding, so both builds are measured alike), encode time (best of --runs), BD-rate of 10-bit against
+    8-bit; then ctu mode on bus.jpg with a plan inside 8-bit's span and one beyond it."""
+    from bjontegaard import bd_rate
+
     from vcm.codec import EncodeParams, decode, picture_to_clip
     from vcm.codec.colour import psnr
     from vcm.codec.uvg266 import UVG266Encoder, default_build_paths
     from vcm.coding.modes import code_picture_mode, encode_frame
-    from vcm.qp import QPPlan, QPRegion
+    from vcm.qp import QPPlan, QPRegion, crop_rect
 
     builds = {UVG266Encoder(str(p)).bit_depth: UVG266Encoder(str(p)) for p in default_build_paths() if p.exists()}
     if set(builds) != {8, 10}:
         return [f"(bit-depth table skipped: builds found for {sorted(builds)} bits only)"]
-    rgb = dict(pictures())["bus.jpg"]
-    frame = picture_to_clip(rgb).frames[0]
     params = EncodeParams(qp=37, preset=args.preset, threads=args.threads)
-    lines = ["| build | QP | bytes | Y-PSNR dB (vs 10-bit original) | encode s |", "|---|---|---|---|---|"]
-    for qp in (27, 32, 37, 42, 47):
+    qps = (27, 32, 37, 42, 47)
+    lines = ["| picture | build | bytes at QP " + " / ".join(map(str, qps)) + " | Y-PSNR dB | encode s (sum) | "
+             "BD-rate 10 vs 8-bit |", "|---|---|---|---|---|---|"]
+    pics = pictures()
+    for name, rgb in pics:
+        frame = picture_to_clip(rgb).frames[0]
+        curves = {}
         for bd, enc in sorted(builds.items()):
-            best = None
-            for _ in range(args.runs):
-                res, t = _timed(encode_frame, frame, qp, params, enc, "bt709", cache=False)
-                best = t if best is None else min(best, t)
-            y = psnr(decode(res.bitstream)[0].y, frame.y)
-            lines.append(f"| {bd}-bit | {qp} | {res.bytes:,} | {y:.2f} | {best:.2f} |")
-    # the span: people at QP 20, background 51 (a span of 31: fits 10-bit, 8-bit lowers the background to 45)
+            rates, dists, secs = [], [], 0.0
+            for qp in qps:
+                best = None
+                for _ in range(args.runs):
+                    res, t = _timed(encode_frame, frame, qp, params, enc, "bt709", cache=False)
+                    best = t if best is None else min(best, t)
+                secs += best
+                rates.append(res.bytes)
+                dists.append(psnr(decode(res.bitstream)[0].y, frame.y))
+            curves[bd] = (rates, dists, secs)
+        bd = bd_rate(curves[8][0], curves[8][1], curves[10][0], curves[10][1], method="pchip")
+        for k in (8, 10):
+            r, d, t = curves[k]
+            lines.append(f"| {name} | {k}-bit | {' / '.join(f'{v:,}' for v in r)} | "
+                         f"{' / '.join(f'{v:.2f}' for v in d)} | {t:.2f} | {f'{bd:+.1f} %' if k == 10 else ''} |")
+        print(lines[-1], file=sys.stderr, flush=True)
+    rgb = dict(pics)["bus.jpg"]
+    frame = picture_to_clip(rgb).frames[0]
     boxes = [(50, 400, 250, 905), (220, 405, 345, 860), (665, 365, 810, 880), (0, 550, 80, 875)]
-    from vcm.qp import crop_rect
-
-    p = QPPlan(frame.width, frame.height, 51,
-               tuple(QPRegion(i, crop_rect(b, frame.width, frame.height, 48), 20, 20) for i, b in enumerate(boxes)))
-    lines += ["", "| build | ctu mode, people QP 20, background 51 | bytes | CTU QPs |", "|---|---|---|---|"]
-    for bd, enc in sorted(builds.items()):
-        c = code_picture_mode("ctu", frame, p, replace(params), encoder=enc, cache=False)
-        info = c.settings["ctu"]
-        lines.append(f"| {bd}-bit | span {info['span']} | {c.stream_bytes:,} | {info['base_qp']}..{info['max_qp']}"
-                     f"{' (clamped)' if info['clamped'] else ''} |")
+    lines += ["", "| bus.jpg ctu mode (4 people, background 51) | build | bytes | CTU QPs | Y-PSNR people / rest dB |",
+              "|---|---|---|---|---|"]
+    for people_qp in (37, 20):
+        p = QPPlan(frame.width, frame.height, 51, tuple(
+            QPRegion(i, crop_rect(b, frame.width, frame.height, 48), people_qp, people_qp) for i, b in enumerate(boxes)))
+        for bd, enc in sorted(builds.items()):
+            c = code_picture_mode("ctu", frame, p, params, encoder=enc, cache=False)
+            info = c.settings["ctu"]
+            rec = decode(c.streams[0].result.bitstream)[0]
+            inside = p.qp_map() < 51
+            err = (rec.y.astype(float) - frame.y.astype(float)) ** 2
+            pin, pout = (10 * np.log10(1020.0 ** 2 / err[m].mean()) for m in (inside, ~inside))
+            lines.append(f"| people QP {people_qp} | {bd}-bit (span {info['span']}) | {c.stream_bytes:,} | "
+                         f"{info['base_qp']}..{info['max_qp']}{' (clamped)' if info['clamped'] else ''} | "
+                         f"{pin:.2f} / {pout:.2f} |")
     return lines
 
 
@@ -142,11 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="encoder threads (0: each encoder's default)")
     ap.add_argument("--runs", type=int, default=2, help="timing runs per bit-depth point (best kept)")
     ap.add_argument("--skip-bitdepth", action="store_true")
+    ap.add_argument("--skip-modes", action="store_true")
     args = ap.parse_args(argv)
     os.environ.setdefault("YOLO_OFFLINE", "1")
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"preset {args.preset}, JRD {args.jrd}, background QP {args.bg_qp}; times are wall seconds.\n")
-    print("\n".join(bench_modes(args)))
+    if not args.skip_modes:
+        print("\n".join(bench_modes(args)))
     if not args.skip_bitdepth:
         print()
         print("\n".join(bench_bit_depth(args)))

@@ -3,9 +3,10 @@ per-CTU delta-QP map (`--roi`), which `ctu` mode (vcm.coding.ctu) uses to give o
 standard bitstream.
 
 Not installable from a package registry; used when found as $VCM_UVG266, on PATH, or where
-`tools/build_uvg266.py` puts its build (~/.cache/vcm/uvg266/{10,8}bit/bin/uvg266). The internal bit depth is a
-compile-time setting: a 10-bit build reads vcm's 10-bit frames as they are; an 8-bit build is given the same
-frames rounded to 8 bits (docs/UVG266.md has the measurements behind preferring 10-bit).
+`tools/build_uvg266.py` puts its build (~/.cache/vcm/uvg266/{8,10}bit/bin/uvg266). The internal bit depth is a
+compile-time setting: a 10-bit build reads vcm's 10-bit frames as they are; an 8-bit build (upstream's default
+and vcm's: fewer bytes at equal PSNR, faster; docs/UVG266.md) is given the same frames rounded to 8 bits, and
+its logged PSNR is against those 8-bit frames.
 
 Every encode checks the slice QP of every picture from the log (`POC n QP q ...`) and, with a delta-QP map,
 that the per-CTU QPs uvg266 reports (its `--stats-file-prefix` qp table, appended to the log) are the ones asked.
@@ -110,10 +111,10 @@ def build_bit_depth(exe: str) -> int:
 
 
 def default_build_paths() -> list[Path]:
-    """Where tools/build_uvg266.py puts its builds (10-bit first: vcm's choice)."""
+    """Where tools/build_uvg266.py puts its builds (8-bit first: vcm's default build)."""
     base = Path(os.environ.get("VCM_UVG266_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vcm", "uvg266"))
-    return [base / "10bit" / "bin" / "uvg266", base / "8bit" / "bin" / "uvg266"]
+    return [base / "8bit" / "bin" / "uvg266", base / "10bit" / "bin" / "uvg266"]
 
 
 @dataclass(frozen=True)
