@@ -205,3 +205,44 @@ def test_both_bit_depth_builds(uvg266_exe, bus_frame):
         assert r.command[r.command.index("--input-bitdepth") + 1] == str(bd)
         y[bd] = psnr(decode(r.bitstream)[0].y, bus_frame.y)
     assert abs(y[8] - y[10]) < 1.0 and 27 < y[8] < 35
+
+
+def test_ctu_video_segments(uvg266_exe, bikes_mp4):
+    """bikes.mp4, 10 frames, a box moving right at QP 30, background 51, segments of 8 frames: one uvg266
+    random-access sequence per segment; every picture's CTU QPs = its slice QP + the segment map's delta (checked
+    by the backend from uvg266's per-CTU report); the units decode to 10 frames, the box area much better."""
+    from vcm.codec import read_input
+    from vcm.codec.uvg266 import parse_ctu_qps, parse_log
+    from vcm.coding.ctu import segment_map
+    from vcm.coding.video import code_video, decode_units
+
+    clip = read_input(bikes_mp4, max_frames=10)
+    plans = [QPPlan(clip.width, clip.height, 51, (QPRegion(0, (100 + 20 * i, 64, 120, 128), 30, 30),))
+             for i in range(10)]
+    cv = code_video("ctu", clip.frames, plans, EncodeParams(qp=51, intra=False, intra_period=8), fps=clip.fps,
+                    encoder="uvg266", cache=False)
+    assert cv.mode == "ctu" and [u.frames for u in cv.units] == [8, 2] and [u.qp for u in cv.units] == [30, 30]
+    assert cv.settings["encoder"] == "uvg266"
+    res = cv.units[0].results[0]
+    text = res.log_path.read_text()
+    pics, got = parse_log(text), parse_ctu_qps(text)
+    m = segment_map(plans[:8], res.params["bit_depth"])
+    assert len(got) == 8 and np.array_equal(got[0], m.qps)  # the intra picture: exactly the map
+    assert {p.slice_type for p in pics[1:]} & {"B", "P"}  # inter pictures (their QPs: slice QP + delta)
+    frames = decode_units("ctu", [(u.frames, u.data) for u in cv.units], clip.width, clip.height)
+    assert len(frames) == 10
+    mask = m.pixel_qps(clip.width, clip.height) == 30
+    err = (frames[0].y.astype(np.float64) - clip.frames[0].y.astype(np.float64)) ** 2
+    assert 10 * np.log10(1020.0 ** 2 / err[mask].mean()) - 10 * np.log10(1020.0 ** 2 / err[~mask].mean()) > 4
+
+
+def test_per_picture_maps_need_all_intra(uvg266_exe, bikes_mp4):
+    from vcm.codec import read_input
+    from vcm.coding.ctu import ctu_map, encode_ctu
+
+    clip = read_input(bikes_mp4, max_frames=2)
+    maps = [ctu_map(QPPlan(clip.width, clip.height, 40, (QPRegion(0, (64 * i, 0, 64, 64), 30, 30),))) for i in range(2)]
+    with pytest.raises(VcmError, match="need all-intra"):
+        encode_ctu(clip.frames, maps, EncodeParams(qp=30, intra=False), "uvg266", cache=False)
+    res = encode_ctu(clip.frames, maps, EncodeParams(qp=30, intra=True), "uvg266", cache=False)  # in order: fine
+    assert res.slice_qps == [30, 30]

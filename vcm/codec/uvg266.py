@@ -168,6 +168,10 @@ class UVG266Encoder(ExternalProgram, Encoder):
         if params.qpa:
             raise VcmError("uvg266 has no perceptual QPA (QP means the QP in the bitstream)", fix="drop --qpa")
         rois = [parse_roi_extra(e) for e in params.extra if e.startswith(ROI_OPTION)]
+        if rois and len(rois[-1]) > 1 and not params.intra:
+            # uvg266 reads one map per picture in CODING order (measured: POC 0, 8, 4, 2, 1, ... with GOP 8)
+            raise VcmError("per-picture delta-QP maps need all-intra coding with uvg266",
+                           fix="give one map for the whole sequence, or code all-intra")
         out = Path(out)
         log_path = out.with_name(out.name + ".log")
         fmt = InputFormat(self.bit_depth)
@@ -196,7 +200,7 @@ class UVG266Encoder(ExternalProgram, Encoder):
                            path=log_path, fix="see the log")
         check_slice_qps(pics, params, log_path)
         if rois:
-            check_ctu_qps(parse_ctu_qps(text), rois[-1], params.qp, len(clip.frames), log_path, params.intra)
+            check_ctu_qps(parse_ctu_qps(text), rois[-1], pics, log_path)
         return EncodeResult(
             bitstream=out, bytes=nbytes, width=clip.width, height=clip.height, frames=len(clip.frames),
             fps=clip.fps, qp=params.qp, bits_per_frame=[p.bits for p in pics],
@@ -206,19 +210,17 @@ class UVG266Encoder(ExternalProgram, Encoder):
             params={**params.to_json(), "matrix": clip.matrix, "bit_depth": fmt.bit_depth}, cached=False)
 
 
-def check_ctu_qps(got: list[np.ndarray], maps: list[np.ndarray], base_qp: int, frames: int, log_path: Path,
-                  intra: bool = True) -> None:
-    """Every CTU of every intra picture carries base QP + its delta (uvg266 clips to 0..51); in random
-    access only the first picture is checked (inter pictures add the GOP's QP offsets)."""
-    if len(got) != frames:
-        raise VcmError(f"uvg266 reported per-CTU QPs for {len(got)} of {frames} pictures", path=log_path,
+def check_ctu_qps(got: list[np.ndarray], maps: list[np.ndarray], pics: list[PictureLog], log_path: Path) -> None:
+    """Every CTU of every picture carries its picture's slice QP + its delta (uvg266 clips to 0..51)."""
+    if len(got) != len(pics):
+        raise VcmError(f"uvg266 reported per-CTU QPs for {len(got)} of {len(pics)} pictures", path=log_path,
                        fix="see the log")
-    for i, g in enumerate(got):
-        want = np.clip(base_qp + maps[i % len(maps)], 0, 51)
+    for i, (g, pic) in enumerate(zip(got, pics)):
+        want = np.clip(pic.qp + maps[i % len(maps)], 0, 51)
         if g.shape != want.shape:
             raise VcmError(f"uvg266 coded a {g.shape[1]}x{g.shape[0]} CTU grid, the QP map is "
                            f"{want.shape[1]}x{want.shape[0]}", path=log_path, fix="see the log")
-        if (intra or i == 0) and not np.array_equal(g, want):
+        if not np.array_equal(g, want):
             bad = np.argwhere(g != want)[0]
             raise VcmError(f"picture {i} CTU (col {bad[1]}, row {bad[0]}) was coded at QP {g[tuple(bad)]}, not "
                            f"{want[tuple(bad)]}", path=log_path, fix="check the --roi map and uvg266's options")

@@ -69,8 +69,8 @@ def qp_span(bit_depth: int) -> int:
     return min(hi, -lo)
 
 
-def ctu_map(plan: QPPlan, bit_depth: int = 10, ctu: int = CTU) -> CTUMap:
-    """The CTU QPs of a plan: lowest touching object QP, else the background QP; clamped to the encoder's span."""
+def requested_qps(plan: QPPlan, ctu: int = CTU) -> np.ndarray:
+    """The CTU QPs a plan asks for: the lowest QP of the regions touching each CTU, else the background QP."""
     cw, ch = coded_size(plan.width, plan.height)
     cols, rows = -(-cw // ctu), -(-ch // ctu)
     req = np.full((rows, cols), plan.bg_qp, dtype=np.int16)
@@ -80,10 +80,26 @@ def ctu_map(plan: QPPlan, bit_depth: int = 10, ctu: int = CTU) -> CTUMap:
             continue
         sl = np.s_[y // ctu:(y + h - 1) // ctu + 1, x // ctu:(x + w - 1) // ctu + 1]
         req[sl] = np.minimum(req[sl], r.qp)
+    return req
+
+
+def clamp_map(req: np.ndarray, bit_depth: int, ctu: int = CTU) -> CTUMap:
+    """Base QP = the lowest requested QP; QPs above base + span (or 51) come down to it."""
     span = qp_span(bit_depth)
     base = min(int(req.min()), MAX_QP)
     qps = np.minimum(req, min(base + span, MAX_QP)).astype(np.int16)
-    return CTUMap(qps, req, base, span, ctu)
+    return CTUMap(qps, req.astype(np.int16), base, span, ctu)
+
+
+def ctu_map(plan: QPPlan, bit_depth: int = 8, ctu: int = CTU) -> CTUMap:
+    """The CTU QPs of a plan: lowest touching object QP, else the background QP; clamped to the encoder's span."""
+    return clamp_map(requested_qps(plan, ctu), bit_depth, ctu)
+
+
+def segment_map(plans: list[QPPlan], bit_depth: int = 8, ctu: int = CTU) -> CTUMap:
+    """One map for a video segment: per CTU the lowest QP any of its frames asks for (uvg266 reads per-picture
+    maps in coding order, so a random-access sequence gets one map; objects keep their QP wherever they go)."""
+    return clamp_map(np.minimum.reduce([requested_qps(p, ctu) for p in plans]), bit_depth, ctu)
 
 
 def encode_ctu(frames: list[YuvFrame], maps: list[CTUMap], params: EncodeParams, encoder: str | Encoder = "uvg266",
