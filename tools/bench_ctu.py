@@ -60,9 +60,9 @@ def roi_overhead(frame, qp: int, params, encoder) -> tuple[int, int]:
 
 
 def bench_modes(args) -> list[str]:
-    from vcm.codec import EncodeParams, picture_to_clip
+    from vcm.codec import EncodeParams, decode, picture_to_clip
     from vcm.codec.uvg266 import UVG266Encoder
-    from vcm.coding.modes import code_picture_mode, encode_frame
+    from vcm.coding.modes import code_picture_mode, encode_frame, reconstruct
     from vcm.detect import create_detector
     from vcm.jrd import create_predictor
     from vcm.qp import plan
@@ -71,9 +71,10 @@ def bench_modes(args) -> list[str]:
     pred = create_predictor(args.jrd)
     uvg = UVG266Encoder()
     params = EncodeParams(qp=51, preset=args.preset, threads=args.threads)
-    lines = [f"| picture | objects | QPs (min..bg) | ctu bytes | ctu s | uvg266 flat bytes | libvvenc flat bytes | "
-             f"objects bytes | objects s | ctu / libvvenc flat | map overhead |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| picture | objects | QPs (min..bg) | ctu bytes | ctu s | uvg266 flat bytes | libvvenc flat bytes | "
+             "objects bytes | objects s | ctu / libvvenc flat | object-area Y-PSNR ctu / objects / libvvenc flat | "
+             "map overhead |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, rgb in pictures():
         frame = picture_to_clip(rgb).frames[0]
         dets = det.detect_one(rgb)
@@ -89,9 +90,17 @@ def bench_modes(args) -> list[str]:
         b0, b1 = roi_overhead(frame, p.min_qp, params, uvg)
         info = ctu.settings["ctu"]
         clamp = f" (clamped to {info['max_qp']})" if info["clamped"] else ""
+        inside = p.qp_map() < p.bg_qp  # the objects' coded rectangles
+
+        def area_psnr(rec) -> float:
+            err = (rec.y.astype(np.float64) - frame.y.astype(np.float64))[inside] ** 2
+            return 10 * np.log10(1020.0 ** 2 / err.mean())
+
+        ps = [area_psnr(reconstruct(ctu)), area_psnr(reconstruct(obj)), area_psnr(decode(flat_v.bitstream)[0])]
         lines.append(f"| {name} {frame.width}x{frame.height} | {len(p.regions)} | {p.min_qp}..{p.bg_qp}{clamp} | "
                      f"{ctu.stream_bytes:,} | {t_ctu:.2f} | {flat_u.bytes:,} | {flat_v.bytes:,} | "
                      f"{obj.stream_bytes:,} | {t_obj:.2f} | {ctu.stream_bytes / flat_v.bytes:.2f} | "
+                     f"{' / '.join(f'{v:.2f}' for v in ps)} | "
                      f"{b1 - b0:+,} B ({100 * (b1 - b0) / b0:+.2f} %) |")
         print(lines[-1], file=sys.stderr, flush=True)
     return lines
