@@ -79,8 +79,10 @@ def _load_build_tool():
 
 @pytest.fixture(scope="session")
 def uvg266_exe() -> str:
-    """The uvg266 encoder: $VCM_UVG266 or uvg266 on PATH, else built once from ../shared/uvg266 into the user's
-    cache (tools/build_uvg266.py, ~30-90 s the first time). Skips when neither works, fails under CI=true."""
+    """The uvg266 encoder program: $VCM_UVG266 or uvg266 on PATH, else built once from ../shared/uvg266 into the
+    user's cache (tools/build_uvg266.py, ~30-90 s the first time). Skips when neither works, fails under CI=true.
+    The environment is left alone (other tests check what `vcm doctor` finds without it): pass
+    `UVG266Encoder(uvg266_exe)` (fixture `uvg266`) as the encoder."""
     import shutil
 
     exe = os.environ.get("VCM_UVG266") or shutil.which("uvg266")
@@ -95,5 +97,12 @@ def uvg266_exe() -> str:
             if os.environ.get("CI", "").lower() == "true":
                 pytest.fail(f"uvg266 is required under CI and could not be built: {e}")
             pytest.skip(f"uvg266 not available: {e}")
-        os.environ["VCM_UVG266"] = exe  # create_encoder("uvg266") finds it from here on
     return exe
+
+
+@pytest.fixture(scope="session")
+def uvg266(uvg266_exe):
+    """The uvg266 backend running the `uvg266_exe` program."""
+    from vcm.codec.uvg266 import UVG266Encoder
+
+    return UVG266Encoder(uvg266_exe)

@@ -43,11 +43,11 @@ def test_build_tool_is_idempotent(uvg266_exe, capsys):
     assert r.stdout.startswith("uvg266 ")
 
 
-def test_picture_round_trip_and_qp(uvg266_exe, bus_jpg):
+def test_picture_round_trip_and_qp(uvg266, bus_jpg):
     from vcm.codec.ffmpeg import FFmpegDecoder
 
     clip = picture_to_clip(read_picture(bus_jpg))
-    res = encode(clip, EncodeParams(qp=37), encoder="uvg266", cache=False)
+    res = encode(clip, EncodeParams(qp=37), encoder=uvg266, cache=False)
     assert res.backend == "uvg266" and res.slice_qps == [37] and res.bytes == res.bitstream.stat().st_size
     assert "--input-bitdepth" in res.command and res.params["bit_depth"] in (8, 10)
     frames = decode(res.bitstream, "pyav")
@@ -61,20 +61,20 @@ def test_picture_round_trip_and_qp(uvg266_exe, bus_jpg):
     assert np.array_equal(other[0].y, frames[0].y) and np.array_equal(other[0].v, frames[0].v)
 
 
-def test_wrong_qp_in_log_is_refused(uvg266_exe, bus_frame):
+def test_wrong_qp_in_log_is_refused(uvg266, bus_frame):
     """A later -q wins in uvg266: the picture is coded at 30, the log says so, and vcm refuses it."""
     clip = picture_to_clip(np.zeros((64, 64, 3), np.uint8) + 90)
     with pytest.raises(VcmError, match="coded at QP 30, not the 37"):
-        encode(clip, EncodeParams(qp=37, extra=("-q", "30")), encoder="uvg266", cache=False)
+        encode(clip, EncodeParams(qp=37, extra=("-q", "30")), encoder=uvg266, cache=False)
 
 
-def test_video_all_intra_and_random_access(uvg266_exe, bikes_mp4):
+def test_video_all_intra_and_random_access(uvg266, bikes_mp4):
     from vcm.codec import read_input
 
     clip = read_input(bikes_mp4, max_frames=4)
-    ai = encode(clip, EncodeParams(qp=40, intra=True), encoder="uvg266", cache=False)
+    ai = encode(clip, EncodeParams(qp=40, intra=True), encoder=uvg266, cache=False)
     assert ai.slice_qps == [40] * 4 and ai.frames == 4
-    ra = encode(clip, EncodeParams(qp=40, intra=False, intra_period=16), encoder="uvg266", cache=False)
+    ra = encode(clip, EncodeParams(qp=40, intra=False, intra_period=16), encoder=uvg266, cache=False)
     assert ra.slice_qps[0] == 40 and len(ra.slice_qps) == 4
     assert ra.bytes < ai.bytes  # inter prediction really used
     out = decode(ra.bitstream)
@@ -106,7 +106,7 @@ def test_ctu_map_rules():
     assert m.pixel_qps(300, 200).shape == (200, 300) and m.pixel_qps(300, 200)[199, 299] == 40
 
 
-def test_ctu_mode_one_bitstream_with_object_qps(uvg266_exe, bus_frame, tmp_path):
+def test_ctu_mode_one_bitstream_with_object_qps(uvg266, bus_frame, tmp_path):
     """bus.jpg, people at QP 32, background 51: one VVC stream; every CTU's QP as planned (uvg266's own per-CTU
     report); any decoder shows one picture; object areas as good as a flat QP-32 picture, background much worse."""
     from vcm.codec.uvg266 import parse_ctu_qps
@@ -115,7 +115,7 @@ def test_ctu_mode_one_bitstream_with_object_qps(uvg266_exe, bus_frame, tmp_path)
     from vcm.container import write_vcm_file
 
     p = bus_plan(bus_frame)
-    coded = code_picture_mode("ctu", bus_frame, p, EncodeParams(qp=51), encoder="uvg266", cache=False)
+    coded = code_picture_mode("ctu", bus_frame, p, EncodeParams(qp=51), encoder=uvg266, cache=False)
     assert coded.mode == "ctu" and len(coded.streams) == 1
     s = coded.streams[0]
     assert s.qp == 32 and s.result.slice_qps == [32] and s.result.backend == "uvg266"
@@ -126,7 +126,7 @@ def test_ctu_mode_one_bitstream_with_object_qps(uvg266_exe, bus_frame, tmp_path)
 
     from vcm.coding.modes import encode_frame
 
-    flat = encode_frame(bus_frame, 32, EncodeParams(qp=32), "uvg266", "bt709", cache=False)
+    flat = encode_frame(bus_frame, 32, EncodeParams(qp=32), uvg266, "bt709", cache=False)
     assert s.bytes < 0.7 * flat.bytes
 
     rec = reconstruct(coded)  # PyAV, one thread
@@ -155,7 +155,7 @@ def test_ctu_mode_one_bitstream_with_object_qps(uvg266_exe, bus_frame, tmp_path)
         assert len(pics) == 1 and np.array_equal(pics[0].y, rec.y) and np.array_equal(pics[0].u, rec.u)
 
 
-def test_ctu_mode_clamps_and_says_so(uvg266_exe, bus_frame, caplog):
+def test_ctu_mode_clamps_and_says_so(uvg266, bus_frame, caplog):
     """People at QP 12 and background 51 span 39: more than one picture holds; the background comes down to
     base + span and the result says so; the people keep QP 12."""
     from vcm.codec.uvg266 import parse_ctu_qps
@@ -163,7 +163,7 @@ def test_ctu_mode_clamps_and_says_so(uvg266_exe, bus_frame, caplog):
 
     p = bus_plan(bus_frame, qps=(12, 20, 20, 20))
     with caplog.at_level("WARNING"):
-        coded = code_picture_mode("ctu", bus_frame, p, EncodeParams(qp=51), encoder="uvg266", cache=False)
+        coded = code_picture_mode("ctu", bus_frame, p, EncodeParams(qp=51), encoder=uvg266, cache=False)
     info = coded.settings["ctu"]
     assert info["clamped"] and info["base_qp"] == 12 and info["max_qp"] == 12 + info["span"]
     assert "lowered" in caplog.text
@@ -179,9 +179,10 @@ def test_ctu_mode_needs_uvg266(bus_frame):
 
 
 @pytest.mark.slow
-def test_doctor_lists_uvg266(uvg266_exe):
+def test_doctor_lists_uvg266(uvg266_exe, monkeypatch):
     from pipelines.doctor import diagnose
 
+    monkeypatch.setenv("VCM_UVG266", uvg266_exe)
     rows = {r["name"]: r for r in diagnose()["rows"]}
     assert rows["encoder uvg266"]["ok"], rows["encoder uvg266"]["detail"]
     assert "uvg266 0." in rows["encoder uvg266"]["detail"]
@@ -207,7 +208,7 @@ def test_both_bit_depth_builds(uvg266_exe, bus_frame):
     assert abs(y[8] - y[10]) < 1.0 and 27 < y[8] < 35
 
 
-def test_ctu_video_segments(uvg266_exe, bikes_mp4):
+def test_ctu_video_segments(uvg266, bikes_mp4):
     """bikes.mp4, 10 frames, a box moving right at QP 30, background 51, segments of 8 frames: one uvg266
     random-access sequence per segment; every picture's CTU QPs = its slice QP + the segment map's delta (checked
     by the backend from uvg266's per-CTU report); the units decode to 10 frames, the box area much better."""
@@ -220,7 +221,7 @@ def test_ctu_video_segments(uvg266_exe, bikes_mp4):
     plans = [QPPlan(clip.width, clip.height, 51, (QPRegion(0, (100 + 20 * i, 64, 120, 128), 30, 30),))
              for i in range(10)]
     cv = code_video("ctu", clip.frames, plans, EncodeParams(qp=51, intra=False, intra_period=8), fps=clip.fps,
-                    encoder="uvg266", cache=False)
+                    encoder=uvg266, cache=False)
     assert cv.mode == "ctu" and [u.frames for u in cv.units] == [8, 2] and [u.qp for u in cv.units] == [30, 30]
     assert cv.settings["encoder"] == "uvg266"
     res = cv.units[0].results[0]
@@ -236,13 +237,13 @@ def test_ctu_video_segments(uvg266_exe, bikes_mp4):
     assert 10 * np.log10(1020.0 ** 2 / err[mask].mean()) - 10 * np.log10(1020.0 ** 2 / err[~mask].mean()) > 4
 
 
-def test_per_picture_maps_need_all_intra(uvg266_exe, bikes_mp4):
+def test_per_picture_maps_need_all_intra(uvg266, bikes_mp4):
     from vcm.codec import read_input
     from vcm.coding.ctu import ctu_map, encode_ctu
 
     clip = read_input(bikes_mp4, max_frames=2)
     maps = [ctu_map(QPPlan(clip.width, clip.height, 40, (QPRegion(0, (64 * i, 0, 64, 64), 30, 30),))) for i in range(2)]
     with pytest.raises(VcmError, match="need all-intra"):
-        encode_ctu(clip.frames, maps, EncodeParams(qp=30, intra=False), "uvg266", cache=False)
-    res = encode_ctu(clip.frames, maps, EncodeParams(qp=30, intra=True), "uvg266", cache=False)  # in order: fine
+        encode_ctu(clip.frames, maps, EncodeParams(qp=30, intra=False), uvg266, cache=False)
+    res = encode_ctu(clip.frames, maps, EncodeParams(qp=30, intra=True), uvg266, cache=False)  # in order: fine
     assert res.slice_qps == [30, 30]

@@ -2,8 +2,8 @@
 per-CTU delta-QP map (`--roi`), which `ctu` mode (vcm.coding.ctu) uses to give objects their own QP in ONE
 standard bitstream.
 
-Not installable from a package registry; used when found as $VCM_UVG266, on PATH, or where
-`tools/build_uvg266.py` puts its build (~/.cache/vcm/uvg266/{8,10}bit/bin/uvg266). The internal bit depth is a
+Not installable from a package registry; used when found as $VCM_UVG266 or on PATH (`tools/build_uvg266.py`
+builds it into ~/.cache/vcm/uvg266/{8,10}bit/bin/uvg266 and prints the path: `export VCM_UVG266=$(...)`). The internal bit depth is a
 compile-time setting: a 10-bit build reads vcm's 10-bit frames as they are; an 8-bit build (upstream's default
 and vcm's: fewer bytes at equal PSNR, faster; docs/UVG266.md) is given the same frames rounded to 8 bits, and
 its logged PSNR is against those 8-bit frames.
@@ -111,7 +111,8 @@ def build_bit_depth(exe: str) -> int:
 
 
 def default_build_paths() -> list[Path]:
-    """Where tools/build_uvg266.py puts its builds (8-bit first: vcm's default build)."""
+    """Where tools/build_uvg266.py puts its builds (8-bit first: vcm's default build). Not searched by the
+    backend (only $VCM_UVG266 and PATH are), so `vcm doctor` reports what the user set up."""
     base = Path(os.environ.get("VCM_UVG266_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vcm", "uvg266"))
     return [base / "8bit" / "bin" / "uvg266", base / "10bit" / "bin" / "uvg266"]
@@ -133,13 +134,8 @@ class UVG266Encoder(ExternalProgram, Encoder):
     name = "uvg266"
     programs = ("uvg266",)
     env_var = "VCM_UVG266"
-    fallback = "--encoder ffmpeg (or build it: python tools/build_uvg266.py)"
+    fallback = "--encoder ffmpeg (or build it: export VCM_UVG266=$(python tools/build_uvg266.py))"
     capabilities = Capabilities(presets=UVG_PRESETS, max_qp=51)
-
-    def __init__(self, exe: str | None = None):
-        super().__init__(exe)
-        if not self.exe:
-            self.exe = next((str(p) for p in default_build_paths() if os.access(p, os.X_OK)), None)
 
     @property
     def bit_depth(self) -> int:
