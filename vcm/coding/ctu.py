@@ -128,9 +128,9 @@ def require_uvg266(encoder: str | Encoder) -> Encoder:
 
     if isinstance(encoder, UVG266Encoder):
         return encoder
-    if encoder not in ("uvg266", "ffmpeg"):  # the default encoder name means "no choice made"
-        log.warning("ctu mode codes with uvg266, not %s (the only encoder here with a CTU QP map)",
-                    getattr(encoder, "name", encoder))
+    name = getattr(encoder, "name", encoder)
+    if name not in ("uvg266", "ffmpeg"):  # the default encoder means "no choice made"
+        log.warning("ctu mode codes with uvg266, not %s (the only encoder here with a CTU QP map)", name)
     return create_encoder("uvg266")
 
 
