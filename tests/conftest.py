@@ -89,3 +89,44 @@ def torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def _load_build_tool():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "build_uvg266.py"
+    spec = importlib.util.spec_from_file_location("vcm_tools_build_uvg266", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="session")
+def uvg266_exe() -> str:
+    """The uvg266 encoder program: $VCM_UVG266 or uvg266 on PATH, else built once from ../shared/uvg266 into the
+    user's cache (tools/build_uvg266.py, ~30-90 s the first time). Skips when neither works, fails under CI=true.
+    The environment is left alone (other tests check what `vcm doctor` finds without it): pass
+    `UVG266Encoder(uvg266_exe)` (fixture `uvg266`) as the encoder."""
+    import shutil
+
+    exe = os.environ.get("VCM_UVG266") or shutil.which("uvg266")
+    if not exe:
+        tool = _load_build_tool()
+        src = tool.find_source()
+        try:
+            if src is None:
+                raise RuntimeError("no uvg266 source (../shared/uvg266 or $VCM_UVG266_SOURCE)")
+            exe = str(tool.build(src))
+        except (RuntimeError, SystemExit) as e:
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail(f"uvg266 is required under CI and could not be built: {e}")
+            pytest.skip(f"uvg266 not available: {e}")
+    return exe
+
+
+@pytest.fixture(scope="session")
+def uvg266(uvg266_exe):
+    """The uvg266 backend running the `uvg266_exe` program."""
+    from vcm.codec.uvg266 import UVG266Encoder
+
+    return UVG266Encoder(uvg266_exe)

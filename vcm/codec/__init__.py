@@ -43,7 +43,7 @@ def _temp_dir() -> Path:
     return Path(d)
 
 ENCODERS = {"ffmpeg": "vcm.codec.ffmpeg:FFmpegEncoder", "vvenc": "vcm.codec.vvenc:VVenCEncoder",
-            "vtm": "vcm.codec.vtm:VTMEncoder"}
+            "vtm": "vcm.codec.vtm:VTMEncoder", "uvg266": "vcm.codec.uvg266:UVG266Encoder"}
 DECODERS = {"pyav": "vcm.codec.ffmpeg:PyAVDecoder", "ffmpeg": "vcm.codec.ffmpeg:FFmpegDecoder",
             "vvdec": "vcm.codec.vvenc:VVdeCDecoder", "vtm": "vcm.codec.vtm:VTMDecoder"}
 DEFAULT_ENCODER, DEFAULT_DECODER, DEFAULT_MATRIX = "ffmpeg", "pyav", "bt709"

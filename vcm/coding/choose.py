@@ -1,7 +1,7 @@
 """The per-picture plan choice: code the candidate plans, check each decoded picture, keep the cheapest.
 
-A candidate is a coding mode with a background QP (objects at bg 63/57/51, blur, frame, plain at the lowest
-object QP). Each is coded, decoded exactly as `vcm decode` does and detected again; it *passes* when every
+A candidate is a coding mode with a background QP (objects at bg 63/57/51, blur, frame, ctu where uvg266 is
+installed, plain at the lowest object QP). Each is coded, decoded exactly as `vcm decode` does and detected again; it *passes* when every
 object the machine must keep is still detected (the shared rule, vcm.metrics.match) and no new box at the
 keep score appears where the original had none (a false detection). The written file is the cheapest passing
 candidate that is not larger than plain VVC at the lowest object QP; when none passes, plain VVC at the
@@ -18,6 +18,17 @@ from vcm.qp import QPPlan
 
 AUTO_BG_QPS = (63, 57, 51)  # background QPs tried by --bg-qp auto, coarsest first
 AUTO_MODES = ("objects", "blur", "frame")
+
+
+def auto_modes() -> tuple[str, ...]:
+    """The candidate modes of --mode auto: ctu joins them where uvg266 (the one encoder with a QP map) is here."""
+    from vcm.codec import create_encoder
+
+    try:
+        has_uvg266 = create_encoder("uvg266", check=False).available()
+    except Exception:  # noqa: BLE001 - an unusable optional backend is simply not a candidate
+        has_uvg266 = False
+    return AUTO_MODES + (("ctu",) if has_uvg266 else ())
 
 
 @dataclass
@@ -124,7 +135,7 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     for mode in modes:
         if mode == "objects":
             jobs += [("objects", p, None) for p in plans.values()]
-        elif mode in ("frame", "blur"):
+        elif mode in ("frame", "blur", "ctu"):
             jobs.append((mode, first, None))
     kw = dict(detector=detector, rule=rule, protect=protect, original=original, encoder=encoder, matrix=matrix,
               cache=cache, display=display, decoder=decoder)

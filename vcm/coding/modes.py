@@ -10,6 +10,7 @@
   QP: one standard bitstream.
 An object whose QP is not below the background QP has no stream of its own in `objects` mode: the
 background already codes it finely enough (`QPPlan.object_regions`).
+- `ctu`: one standard bitstream whose 64x64 CTUs carry the plan's QPs (uvg266's delta-QP map; vcm.coding.ctu).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from vcm.errors import VcmError
 from vcm.qp import QPPlan, QPRegion, Rect, coded_size
 from vcm.types import EncodeResult
 
-MODES = ("objects", "frame", "plain", "blur")
+MODES = ("objects", "frame", "plain", "blur", "ctu")
 ROLE_BACKGROUND, ROLE_OBJECT = "background", "object"  # the container's roles: every mode has one background
 
 
@@ -138,11 +139,19 @@ def code_picture_mode(mode: str, frame: YuvFrame, plan: QPPlan, params: EncodePa
         pic = blur_outside(frame, [r.rect for r in plan.regions])
         q = plan.frame_qp
         streams = [CodedStream(ROLE_BACKGROUND, full, q, encode_frame(pic, q, params, encoder, matrix, cache, "blur"))]
+    elif mode == "ctu":
+        from vcm.coding.ctu import code_ctu_picture
+
+        res, cmap = code_ctu_picture(frame, plan, params, encoder, matrix, cache)
+        streams = [CodedStream(ROLE_BACKGROUND, full, cmap.base_qp, res)]
+        extra = {"encoder": res.backend, "ctu": cmap.to_json()}
     else:
         raise VcmError(f"unknown coding mode {mode!r}", fix=f"use one of {', '.join(MODES)}")
     w, h = display or frame.display_size
-    return CodedPicture(mode, w, h, matrix, plan, drawing_order(streams), time.perf_counter() - t0,
-                        {"preset": params.preset, "encoder": getattr(encoder, "name", encoder)})
+    settings = {"preset": params.preset, "encoder": getattr(encoder, "name", encoder)}
+    if mode == "ctu":
+        settings.update(extra)
+    return CodedPicture(mode, w, h, matrix, plan, drawing_order(streams), time.perf_counter() - t0, settings)
 
 
 def assemble(pieces: Sequence[tuple[str, Rect, int, YuvFrame]], width: int, height: int) -> YuvFrame:

@@ -10,6 +10,8 @@ Modes:
   filtered, with a feathered edge, before coding, so the encoder spends almost nothing on the background (the
   region-of-interest pre-processing of MPEG's VCM reference software works the same way).
 - `intra`: the picture `objects` mode (vcm.coding.modes) on every frame: all-intra, the paper's setting.
+- `ctu`: one random-access uvg266 sequence per segment whose CTUs carry the segment's CTU QPs (per CTU the lowest
+  QP any of its frames asks for; vcm.coding.ctu): objects at their own QPs in one standard bitstream.
 
 Every QP here is the QP of the sequence's intra picture: random access codes the other pictures at the GOP's
 hierarchical offsets above it (vvenc's default GOP), which `--jrd-offset` can compensate.
@@ -28,7 +30,7 @@ from vcm.errors import VcmError
 from vcm.qp import DEFAULT_MARGIN, QPPlan, QPRegion, Rect
 from vcm.types import Detections, EncodeResult, ObjectJRD
 
-VIDEO_CODING_MODES = ("plain", "frame", "objects")  # plus --intra (objects mode on every frame, all-intra)
+VIDEO_CODING_MODES = ("plain", "frame", "objects", "ctu")  # plus --intra (objects mode on every frame, all-intra)
 SUPPRESS_FACTOR = 16  # background low-pass: shrunk 16x and blown up again
 FEATHER = 16  # pixels over which the suppression fades in outside an object rectangle
 
@@ -304,9 +306,18 @@ def code_video(mode: str, frames: Sequence[YuvFrame], plans: Sequence[QPPlan], p
         coded_mode = "plain"
     else:
         segs = plan_segments(plans, params.intra_period)
+        if mode == "ctu":
+            from vcm.coding.ctu import encode_ctu, require_uvg266, segment_map
+
+            encoder = require_uvg266(encoder)
 
         def seg(s: Segment) -> CodedUnit:
             fr = frames[s.start:s.end]
+            if mode == "ctu":
+                m = segment_map(list(plans[s.start:s.end]), encoder.bit_depth)
+                r = encode_ctu(list(fr), [m], replace(params, intra=False), encoder, matrix, cache, fps,
+                               f"segment {s.index}")
+                return CodedUnit(s.start, s.frames, m.base_qp, r.bitstream.read_bytes(), [r], int(not r.cached))
             if mode == "objects":
                 fr = [suppress_background(f, [r.rect for r in p.regions], suppress_factor, feather)
                       for f, p in zip(fr, plans[s.start:s.end])]

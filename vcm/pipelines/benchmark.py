@@ -41,7 +41,7 @@ from vcm.types import Detection, Detections
 
 log = logging.getLogger(__name__)
 
-JRD_MODES = ("frame", "objects", "blur", "auto")
+JRD_MODES = ("frame", "objects", "blur", "ctu", "auto")
 ALL_MODES = ("plain",) + JRD_MODES
 PLAIN_PREDICTOR = "vvc"
 MAP_SCORE = 0.05  # decoded pictures: boxes down to this score count for mAP
@@ -359,7 +359,7 @@ def run_picture(path: str, key: str) -> PictureOutcome:
         point("plain", PLAIN_PREDICTOR, point_id("plain", qp=q), {"qp": q},
               lambda q=q: (*_code_point(frame, rgb.shape, "plain", empty, q, keep), "plain"), q)
     jrd_modes = [m for m in cfg.modes if m in JRD_MODES]
-    from vcm.coding.choose import AUTO_BG_QPS, AUTO_MODES
+    from vcm.coding.choose import AUTO_BG_QPS, auto_modes
     from vcm.types import ObjectJRD
 
     for spec in cfg.jrd if jrd_modes else ():
@@ -379,7 +379,7 @@ def run_picture(path: str, key: str) -> PictureOutcome:
         protect = [d for d, nd in zip(keep, never) if not nd]  # objects no QP keeps cost no bits
         out.jrds[spec] = list(jdoc["jrd"])
         for mode in jrd_modes:
-            modes = AUTO_MODES if mode == "auto" else (mode,)
+            modes = auto_modes() if mode == "auto" else (mode,)
             # a given background QP is one point per offset and QP; none given: chosen per picture (auto)
             bgs = [(bg,) for bg in cfg.bg_qps] if cfg.bg_qps and mode == "objects" else [tuple(AUTO_BG_QPS)]
             for off in cfg.offsets:

@@ -69,7 +69,7 @@ def run_encode(input_path: "str | Path | np.ndarray", output: str | Path, settin
     `detections` boxes found beforehand (e.g. ground truth): they replace the detector's own on the original."""
     from vcm import qp as qpmod
     from vcm.codec import EncodeParams, create_encoder, read_picture, rgb_to_yuv, yuv_to_rgb
-    from vcm.coding.choose import AUTO_MODES, choose
+    from vcm.coding.choose import auto_modes, choose
     from vcm.coding.modes import code_picture_mode, read_coded_file, to_vcm_file
     from vcm.types import Detections, ObjectJRD
     from vcm.container import write_vcm_file
@@ -129,7 +129,7 @@ def run_encode(input_path: "str | Path | np.ndarray", output: str | Path, settin
         coded = code_picture_mode("plain", frame, plans[bg_qps[0]], params, qp=s.qp, encoder=encoder,
                                   matrix=s.matrix, cache=s.cache, display=(w, h))
     else:
-        modes = AUTO_MODES if s.mode == "auto" else (s.mode,)
+        modes = auto_modes() if s.mode == "auto" else (s.mode,)
         choice = choose(frame, plans, params, modes=modes, detector=det, rule=rule, protect=protected,
                         original=dets, encoder=encoder, matrix=s.matrix, cache=s.cache, display=(w, h))
         coded = choice.chosen.coded
