@@ -149,6 +149,12 @@ def test_head_only_training_on_cached_features_lowers_the_loss(tmp_path, onnx_fi
         from_feats = model.head(torch.from_numpy(feats))
     assert torch.allclose(pred.logits(crops), from_feats, atol=1e-4)
     assert pred.describe()["variant"] == "head"
+    # bf16 weights on the CPU (the fast path): the same JRDs to well under one QP
+    fast = create_predictor(f"dtjrd:{tmp_path / 'head.pt'}", device="cpu", precision="bf16")
+    assert fast.model.backbone.pos_embed.dtype == torch.bfloat16 and fast.model.head.weight.dtype == torch.float32
+    e32 = [info["expectation"] for _, info in pred.predict_crops(crops)]
+    e16 = [info["expectation"] for _, info in fast.predict_crops(crops)]
+    assert max(abs(a - b) for a, b in zip(e32, e16)) < 0.5
 
 
 def test_last_k_predictor_holds_the_trained_blocks_only(tmp_path, onnx_file, bus_jpg, two_threads):
