@@ -127,14 +127,24 @@ class FeatureCache:
             model.eval()
             new = []
             dev = torch.device(device)
+            cpu_bf16 = s.precision == "bf16" and dev.type == "cpu"
+            if cpu_bf16:  # as the dtjrd predictor: a bf16 copy of the backbone (autocast re-casts every call)
+                import copy
+
+                model = copy.deepcopy(model)
+                model.backbone.to(torch.bfloat16)
             bar = tqdm(total=len(todo), desc="features", disable=not progress, dynamic_ncols=True)
             with torch.inference_mode():
                 for i in range(0, len(todo), batch_size):
                     chunk = todo[i:i + batch_size]
                     x = np.stack([preprocess(read_crop(by_key[k]), s.img_size, s.resize, s.mean, s.std, flip)
                                   for k in chunk])
-                    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=s.precision == "bf16"):
-                        f = model.features(torch.from_numpy(x).to(dev))
+                    xt = torch.from_numpy(x).to(dev)
+                    if cpu_bf16:
+                        f = model.features(xt.to(torch.bfloat16))
+                    else:
+                        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=s.precision == "bf16"):
+                            f = model.features(xt)
                     new.append(f.float().cpu().numpy())
                     bar.update(len(chunk))
             bar.close()
