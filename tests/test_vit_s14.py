@@ -34,14 +34,14 @@ def onnx_file() -> Path:
 
 
 @pytest.fixture(scope="module")
-def two_threads():
+def one_thread():
     n = torch.get_num_threads()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # 2 threads on 2 shared, busy cores are several times slower
     yield
     torch.set_num_threads(n)
 
 
-def test_tokens_equal_the_onnx_graph_on_a_real_picture(onnx_file, bus_jpg, two_threads):
+def test_tokens_equal_the_onnx_graph_on_a_real_picture(onnx_file, bus_jpg, one_thread):
     """timm's ViT with the copied weights gives the graph's final-LayerNorm tensor to 1e-4 (onnxruntime)."""
     import onnx
     import onnxruntime as ort
@@ -56,7 +56,7 @@ def test_tokens_equal_the_onnx_graph_on_a_real_picture(onnx_file, bus_jpg, two_t
     graph = onnx.load(str(onnx_file))
     graph.graph.output.append(onnx.helper.make_tensor_value_info(ONNX_TOKENS, onnx.TensorProto.FLOAT, None))
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
+    opts.intra_op_num_threads = 1
     session = ort.InferenceSession(graph.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     ref = session.run([ONNX_TOKENS], {"input_image": x})[0]
     assert tokens.shape == ref.shape == (2, 257, 384)
@@ -109,15 +109,16 @@ def _real_dataset(root: Path, bus_jpg: Path, zidane_jpg: Path) -> Path:
 
 
 def test_head_only_training_on_cached_features_lowers_the_loss(tmp_path, onnx_file, bus_jpg, zidane_jpg,
-                                                               two_threads):
+                                                               one_thread):
     from pipelines.train import TrainConfig, train
     from vcm.jrd.base import create_predictor
     from vcm.jrd.dtjrd import load_checkpoint, load_predictor
     from vcm.jrd.features import FeatureCache, FeatureSpec
 
     ds = _real_dataset(tmp_path / "ds", bus_jpg, zidane_jpg)
+    # bf16 features (a bf16 copy of the backbone, the fast CPU path); fp32 features: the CLI test in test_jrd_model
     cfg = dict(backbone="vit-s14", img_size=112, strategy="head", epochs=8, lr=0.05, patience=0, workers=0,
-               progress=False)
+               progress=False, precision="bf16")
     logs: list[str] = []
     res = train(TrainConfig(ds, tmp_path / "head.pt", **cfg), log=logs.append)
     hist = res.history
@@ -140,24 +141,25 @@ def test_head_only_training_on_cached_features_lowers_the_loss(tmp_path, onnx_fi
     # the shipped form predicts what the trained head says on the cached features of the same crops
     model, config, _ = load_predictor(tmp_path / "head.pt")
     names = json.loads((ds / "val_names.json").read_text())["names"]
-    spec = FeatureSpec(VIT_S14_TIMM, weights_sha256(onnx_file), 112, "stretch", IMAGENET_MEAN, IMAGENET_STD)
+    spec = FeatureSpec(VIT_S14_TIMM, weights_sha256(onnx_file), 112, "stretch", IMAGENET_MEAN, IMAGENET_STD, "bf16")
+    assert ckpt["feature_spec"]["precision"] == "bf16"
     feats, stats = FeatureCache(spec).features(model, [ds / "crops" / n / f"{n}.png" for n in names])
     assert stats.computed == 0  # the training run cached exactly these
-    pred = create_predictor(f"dtjrd:{tmp_path / 'head.pt'}", device="cpu")
+    fast = create_predictor(f"dtjrd:{tmp_path / 'head.pt'}", device="cpu", precision="bf16", batch_size=32)
+    assert fast.model.backbone.pos_embed.dtype == torch.bfloat16 and fast.model.head.weight.dtype == torch.float32
     crops = [read_crop(ds / "crops" / n / f"{n}.png") for n in names]
     with torch.inference_mode():
         from_feats = model.head(torch.from_numpy(feats))
-    assert torch.allclose(pred.logits(crops), from_feats, atol=1e-4)
-    assert pred.describe()["variant"] == "head"
-    # bf16 weights on the CPU (the fast path): the same JRDs to well under one QP
-    fast = create_predictor(f"dtjrd:{tmp_path / 'head.pt'}", device="cpu", precision="bf16")
-    assert fast.model.backbone.pos_embed.dtype == torch.bfloat16 and fast.model.head.weight.dtype == torch.float32
+    assert torch.allclose(fast.logits(crops), from_feats, atol=1e-3)
+    assert fast.describe()["variant"] == "head"
+    # fp32 on the same head: the same JRDs to well under one QP
+    pred = create_predictor(f"dtjrd:{tmp_path / 'head.pt'}", device="cpu")
     e32 = [info["expectation"] for _, info in pred.predict_crops(crops)]
     e16 = [info["expectation"] for _, info in fast.predict_crops(crops)]
     assert max(abs(a - b) for a, b in zip(e32, e16)) < 0.5
 
 
-def test_last_k_predictor_holds_the_trained_blocks_only(tmp_path, onnx_file, bus_jpg, two_threads):
+def test_last_k_predictor_holds_the_trained_blocks_only(tmp_path, onnx_file, bus_jpg, one_thread):
     from vcm.jrd.dtjrd import load_checkpoint, load_predictor, save_predictor
 
     config = ModelConfig.for_backbone("vit-s14", img_size=112)
