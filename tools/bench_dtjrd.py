@@ -89,7 +89,6 @@ def bench_backbone(backbone: str, size: int | None, batches: list[int], train_ba
             s, cpu = _time_cpu(lambda: pred.logits(crops), repeats if b == 1 else max(1, repeats // 2))
             row["infer"][b] = {"batch_s": round(s, 4), "crops_per_s": round(b / s, 3),
                                "crops_per_cpu_s": round(b / max(cpu, 1e-9), 3)}
-            del pred
     apply_variant(model, variant)
     model.train()
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9,

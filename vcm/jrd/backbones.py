@@ -136,7 +136,6 @@ def read_onnx_backbone(path: str | Path) -> dict[str, np.ndarray]:
 def interpolate_patch_pos(patches: "Any", grid: tuple[int, int]) -> "Any":
     """(1, G*G, D) patch position embeddings -> (1, gh*gw, D): bicubic, half-pixel, no antialiasing, in float32
     (HF Dinov2's `interpolate_pos_encoding`, which is what the ONNX graph does)."""
-    import torch
     import torch.nn.functional as F
 
     n, d = patches.shape[1], patches.shape[2]
