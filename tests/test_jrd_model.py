@@ -10,8 +10,8 @@ from vcm.jrd.base import create_predictor
 from vcm.jrd.data import crop_box, crop_object, preprocess, read_crop, resize_crop
 from vcm.jrd.dtjrd import DTJRDPredictor, atomic_torch_save, file_sha256, load_checkpoint, make_checkpoint
 from vcm.jrd.loss import JRDLoss, gaussian_soft_labels, soft_cross_entropy
-from vcm.jrd.model import (IMAGENET_MEAN, IMAGENET_STD, ModelConfig, build_model, decode_logits,
-                           freeze_embeddings)
+from vcm.jrd.model import (IMAGENET_MEAN, IMAGENET_STD, ModelConfig, apply_variant, build_model, decode_logits,
+                           freeze_embeddings, parse_variant)
 from vcm.types import Detection, Detections
 
 
@@ -101,6 +101,74 @@ def test_authors_strategy_freezes_only_patch_and_position_embeddings():
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert "head.weight" in trainable and any(n.startswith("backbone.blocks.1.") for n in trainable)
     assert "backbone.cls_token" in trainable
+
+
+def test_training_variants_choose_what_trains():
+    assert parse_variant("head") == ("head", 0) and parse_variant("last:3", 12) == ("last", 3)
+    assert parse_variant("full") == ("all", 0) and parse_variant("authors") == ("authors", 0)
+    for bad in ("last:0", "last:13", "last", "blocks", ""):
+        with pytest.raises(VcmError, match="training variant"):
+            parse_variant(bad, 12)
+
+    def trains(variant):
+        model = build_model(ModelConfig.for_backbone("tiny"))
+        return set(apply_variant(model, variant)), {n for n, p in model.named_parameters() if p.requires_grad}
+
+    everything = {n for n, _ in build_model(ModelConfig.for_backbone("tiny")).named_parameters()}
+    head, flagged = trains("head")
+    assert head == flagged == {"head.weight", "head.bias"}
+    last, _ = trains("last:1")
+    assert last == {n for n in everything if n.startswith(("head.", "backbone.blocks.1.", "backbone.norm."))}
+    assert trains("all")[0] == everything
+    authors = trains("authors")[0]
+    assert everything - authors == {"backbone.pos_embed", "backbone.patch_embed.proj.weight",
+                                    "backbone.patch_embed.proj.bias"}
+    with pytest.raises(VcmError):
+        trains("last:3")  # tiny has 2 blocks
+
+
+def test_fit_head_learns_separable_features_and_folds_the_standardisation():
+    from vcm.jrd.head import fit_head
+
+    rng = np.random.default_rng(0)
+    labels = rng.choice([20, 30, 45], size=120)
+    centres = {20: rng.normal(0, 1, 16), 30: rng.normal(0, 1, 16), 45: rng.normal(0, 1, 16)}
+    feats = np.stack([centres[int(l)] * 3 + 5 + rng.normal(0, 0.5, 16) for l in labels]).astype(np.float32)
+    views = np.stack([feats, feats + rng.normal(0, 0.1, feats.shape).astype(np.float32)], axis=1)
+    fit = fit_head(views[:90], labels[:90], feats[90:], labels[90:], epochs=10, lr=0.05, patience=0, seed=1)
+    assert fit.history[-1]["train_loss"] < fit.history[0]["train_loss"] - 0.5
+    assert fit.best_val["mae"] < 0.5 * fit.best_val["baseline_mae"]
+    # the saved head works on raw features: its validation MAE is the one recorded for the best epoch
+    logits = torch.from_numpy(feats[90:]) @ fit.state["weight"].T + fit.state["bias"]
+    mae = float(np.abs(logits.argmax(1).numpy() - labels[90:]).mean())
+    assert abs(mae - fit.best_val["mae"]) < 1e-9
+    again = fit_head(views[:90], labels[:90], feats[90:], labels[90:], epochs=10, lr=0.05, patience=0, seed=1)
+    assert torch.equal(again.state["weight"], fit.state["weight"])  # seeded: repeatable
+
+
+def test_cli_train_head_variant_with_a_feature_cache(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from vcm.cli import main
+    from vcm.jrd.data import write_synthetic_dataset
+
+    monkeypatch.setenv("VCM_CACHE_DIR", str(tmp_path / "cache"))
+    write_synthetic_dataset(tmp_path / "ds", n=60, seed=3)
+    out = tmp_path / "head.pt"
+    args = ["train", str(tmp_path / "ds"), "-o", str(out), "--backbone", "tiny", "--train", "head", "--epochs", "3",
+            "--lr", "0.05", "--device", "cpu", "-q"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert "computing backbone features" in r.output and "best: epoch" in r.output
+    assert len(list((tmp_path / "cache" / "features").glob("*/*.npz"))) == 3  # train, train flipped, val
+    ckpt = load_checkpoint(out)
+    assert ckpt["variant"] == "head" and ckpt["train_config"]["strategy"] == "head"
+    assert out.with_name(out.name + ".csv").exists()
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0 and "computing backbone features" not in r.output and "0 computed" in r.output
+    assert DTJRDPredictor(str(out), device="cpu").describe()["variant"] == "head"
+    r = CliRunner().invoke(main, args[:-3] + ["--train", "last:5", "-q"])
+    assert r.exit_code == 2 and "training variant" in r.output
 
 
 def test_pretrained_from_a_local_file_and_position_embedding_interpolation(tmp_path):
@@ -232,5 +300,5 @@ def test_bad_checkpoints_are_one_line_errors(tmp_path):
     torch.save({"state_dict": {}}, other)
     with pytest.raises(VcmError, match="not a vcm DT-JRD checkpoint"):
         create_predictor(f"dtjrd:{other}")
-    with pytest.raises(VcmError, match="needs a checkpoint"):
+    with pytest.raises(VcmError, match="needs a checkpoint|backbone weights"):
         create_predictor("dtjrd")

