@@ -83,6 +83,7 @@ class CurvePoint:
 
 
 POINT_FIELDS = [f.name for f in fields(PointRow)]
+_OPTIONAL_TEXT = {"chosen"}
 CURVE_FIELDS = [f.name for f in fields(CurvePoint)]
 _INT_FIELDS = {"qp", "offset", "bg_qp", "width", "height", "bytes", "bits", "objects", "kept", "min_qp", "max_qp",
                "pictures", "bits", "pixels"}
@@ -102,7 +103,7 @@ def _parse(name: str, text: str) -> Any:
         return int(text) if text != "" else None
     if name in _FLOAT_FIELDS:
         return float(text) if text != "" else float("nan")
-    return text
+    return text if text != "" or name not in _OPTIONAL_TEXT else None
 
 
 def rows_to_csv(rows: Iterable[Any], columns: Sequence[str]) -> str:

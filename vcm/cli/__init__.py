@@ -83,7 +83,7 @@ class _WarningsToStderr(logging.Handler):
 
 
 def _show_warnings() -> None:
-    for name in ("vcm", "pipelines"):
+    for name in ("vcm",):
         lg = logging.getLogger(name)
         if not any(isinstance(h, _WarningsToStderr) for h in lg.handlers):
             h = _WarningsToStderr(logging.WARNING)

@@ -33,7 +33,7 @@ from vcm.errors import VcmError
 from vcm.fsutil import sha256_file, write_json_atomic
 from vcm.runner import digest, load_record, run_tasks
 from vcm.settings import BENCH_JRD as DEFAULT_JRD, BENCH_MODES as DEFAULT_MODES, BENCH_OFFSETS as DEFAULT_OFFSETS
-from vcm.settings import BENCH_QPS as DEFAULT_QPS
+from vcm.settings import BENCH_ORACLE_OFFSETS as DEFAULT_ORACLE_OFFSETS, BENCH_QPS as DEFAULT_QPS
 from vcm.report import (ANCHOR, SUMMARY_FORMAT, CurvePoint, PointRow, curve_points_to_json, plot_rd,
                         read_points_csv, summary_lines, write_curves_csv, write_points_csv, write_report_md,
                         write_summary_json)
@@ -60,7 +60,7 @@ class BenchmarkConfig:
     detector_options: dict[str, Any] = field(default_factory=dict)  # conf, iou, imgsz, classes, device
     jrd: tuple[str, ...] = DEFAULT_JRD
     qps: tuple[int, ...] = DEFAULT_QPS
-    offsets: tuple[int, ...] = DEFAULT_OFFSETS
+    offsets: tuple[int, ...] | None = None  # None: BENCH_OFFSETS, and BENCH_ORACLE_OFFSETS for search
     modes: tuple[str, ...] = DEFAULT_MODES
     bg_qps: tuple[int, ...] = ()  # objects mode's background QPs; frame/blur use the first (their QP is the
     # lowest object QP; the background QP only matters for a picture without objects). Empty: vcm.qp.DEFAULT_BG_QP
@@ -99,14 +99,21 @@ class BenchmarkConfig:
                            fix="pass --qps 22,27,32,37,42,47")
         if any(m in JRD_MODES for m in self.modes) and not self.jrd:
             raise VcmError("JRD modes need at least one predictor", fix="pass --jrd search,prior")
-        if not self.offsets:
-            raise VcmError("no offsets given", fix="pass --offsets -8,-4,0,4")
+        if self.offsets is not None and not self.offsets:
+            raise VcmError("no offsets given", fix="pass --offsets=-8,-4,0,2,4")
         self.qps = tuple(sorted({int(q) for q in self.qps}))
-        self.offsets = tuple(sorted({int(o) for o in self.offsets}))
+        if self.offsets is not None:
+            self.offsets = tuple(sorted({int(o) for o in self.offsets}))
         self.bg_qps = tuple(sorted({int(q) for q in self.bg_qps}))
         self.jrd = tuple(dict.fromkeys(s.strip() for s in self.jrd if s.strip()))
         if self.workers < 1:
             raise VcmError(f"--workers {self.workers} is not a positive number", fix="use --workers 1 or more")
+
+    def offsets_for(self, predictor: str) -> tuple[int, ...]:
+        """The JRD offsets (one RD point each) of this predictor: the given ones, else the defaults."""
+        if self.offsets is not None:
+            return self.offsets
+        return DEFAULT_ORACLE_OFFSETS if predictor.split(":")[0] == "search" else DEFAULT_OFFSETS
 
     def command_line(self) -> str:
         """The `vcm benchmark` command that reproduces this run (every setting spelled out)."""
@@ -119,7 +126,8 @@ class BenchmarkConfig:
         for k, v in self.detector_options.items():
             args += [{"iou": "--iou"}.get(k, f"--{k}"), str(v)]
         args += ["--jrd", ",".join(self.jrd),
-                 "--qps", ",".join(map(str, self.qps)), f"--offsets={','.join(map(str, self.offsets))}",
+                 "--qps", ",".join(map(str, self.qps)),
+                 *([f"--offsets={','.join(map(str, self.offsets))}"] if self.offsets else []),
                  "--modes", ",".join(self.modes)]
         if self.bg_qps:
             args += ["--bg-qps", ",".join(map(str, self.bg_qps))]
@@ -382,7 +390,7 @@ def run_picture(path: str, key: str) -> PictureOutcome:
             modes = auto_modes() if mode == "auto" else (mode,)
             # a given background QP is one point per offset and QP; none given: chosen per picture (auto)
             bgs = [(bg,) for bg in cfg.bg_qps] if cfg.bg_qps and mode == "objects" else [tuple(AUTO_BG_QPS)]
-            for off in cfg.offsets:
+            for off in cfg.offsets_for(spec):
                 for bg_set in bgs:
                     bg = bg_set[0] if len(bg_set) == 1 else None
                     settings = {"predictor": desc, "offset": off, "bg_qp": bg, "bg_qps": list(bg_set)}

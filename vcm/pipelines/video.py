@@ -351,7 +351,7 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
         for spec, pred in preds.items():
             an = analyse(rgb, det, pred, every=sample, detections=found)
             for mode in modes:
-                for off in cfg.offsets:
+                for off in cfg.offsets_for(spec):
                     for bg in (cfg.bg_qps or (None,)):
                         plans = plan_frames(an, offset=off, bg_qp=51 if bg is None else bg, margin=cfg.margin)
                         nbytes, dets, secs, fresh, _ = code_and_detect(
