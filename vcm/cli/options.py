@@ -11,11 +11,12 @@ from typing import Any, Callable
 
 import click
 
+from vcm.cli.numbers import Number
 from vcm.codec.base import PRESETS
 from vcm.settings import DEFAULT_DETECTOR, FIELD_HELP, PICTURE_MODES, CodingSettings
 
 _DEFAULTS = {f: getattr(CodingSettings(), f) for f in CodingSettings.field_names()}
-QP = click.IntRange(0, 63)
+QP = Number(int, 0, 63)
 
 
 class QPOrAuto(click.ParamType):
@@ -38,27 +39,27 @@ class QPOrAuto(click.ParamType):
 _OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "mode": (("--mode",), {"type": click.Choice(PICTURE_MODES)}),
     "detector": (("--detector", "-d"), {}),
-    "conf": (("--conf",), {"type": click.FloatRange(0, 1)}),
-    "det_iou": (("--iou", "det_iou"), {"type": click.FloatRange(0, 1)}),
-    "imgsz": (("--imgsz",), {"type": click.IntRange(32, 4096)}),
+    "conf": (("--conf",), {"type": Number(float, 0, 1)}),
+    "det_iou": (("--iou", "det_iou"), {"type": Number(float, 0, 1)}),
+    "imgsz": (("--imgsz",), {"type": Number(int, 32, 4096)}),
     "classes": (("--classes",), {}),
     "device": (("--device",), {}),
     "jrd": (("--jrd",), {}),
-    "jrd_offset": (("--jrd-offset",), {"type": click.IntRange(-63, 63)}),
+    "jrd_offset": (("--jrd-offset",), {"type": Number(int, -63, 63)}),
     "bg_qp": (("--bg-qp",), {"type": QPOrAuto()}),
     "qp": (("--qp",), {"type": QP}),
     "qp_min": (("--qp-min",), {"type": QP}),
-    "margin": (("--margin",), {"type": click.IntRange(0, 4096)}),
+    "margin": (("--margin",), {"type": Number(int, 0, 4096)}),
     "encoder": (("--encoder",), {}),
     "preset": (("--preset",), {"type": click.Choice(PRESETS)}),
     "matrix": (("--matrix",), {"type": click.Choice(["bt709", "bt601"])}),
-    "keep_score": (("--keep-score",), {"type": click.FloatRange(0, 1)}),
-    "detect_score": (("--detect-score",), {"type": click.FloatRange(0, 1)}),
+    "keep_score": (("--keep-score",), {"type": Number(float, 0, 1)}),
+    "detect_score": (("--detect-score",), {"type": Number(float, 0, 1)}),
     "intra": (("--intra",), {"is_flag": True}),
-    "intra_period": (("--intra-period",), {"type": click.IntRange(1, 1024)}),
-    "detect_every": (("--detect-every",), {"type": click.IntRange(1, 10000)}),
-    "start": (("--start",), {"type": click.IntRange(0)}),
-    "max_frames": (("--frames", "max_frames"), {"type": click.IntRange(1)}),
+    "intra_period": (("--intra-period",), {"type": Number(int, 1, 1024)}),
+    "detect_every": (("--detect-every",), {"type": Number(int, 1, 10000)}),
+    "start": (("--start",), {"type": Number(int, 0)}),
+    "max_frames": (("--frames", "max_frames"), {"type": Number(int, 1)}),
     "check": (("--check/--no-check",), {}),
     "compare_plain": (("--compare/--no-compare", "compare_plain"), {}),
     "cache": (("--cache/--no-cache",), {}),

@@ -1,11 +1,13 @@
 """The per-picture plan choice: code the candidate plans, check each decoded picture, keep the cheapest.
 
 A candidate is a coding mode with a background QP (objects at bg 63/57/51, blur, frame, ctu where uvg266 is
-installed, plain at the lowest object QP). Each is coded, decoded exactly as `vcm decode` does and detected again; it *passes* when every
+installed, plain at the lowest object QP). All are coded; then, cheapest first, each is decoded exactly as
+`vcm decode` does and detected again until one passes; it *passes* when every
 object the machine must keep is still detected (the shared rule, vcm.metrics.match) and no new box at the
 keep score appears where the original had none (a false detection). The written file is the cheapest passing
-candidate that is not larger than plain VVC at the lowest object QP; when none passes, plain VVC at the
-lowest object QP is written (the invariant: a vcm file never costs more than that).
+candidate that is not larger than plain VVC at the lowest object QP; when none passes, the one (not larger
+than plain) that keeps the most objects with the fewest false detections (the invariant: a vcm file never costs
+more than plain VVC at the lowest object QP).
 """
 from __future__ import annotations
 
@@ -33,25 +35,30 @@ def auto_modes() -> tuple[str, ...]:
 
 @dataclass
 class Candidate:
-    """One coded candidate and its check."""
+    """One coded candidate and (once checked) its check."""
 
     name: str  # e.g. "objects@63", "frame", "plain"
     mode: str
     bg_qp: int | None
     coded: Any  # CodedPicture
     bytes: int  # the file vcm would write (streams + placement)
-    kept: list[bool]
-    false_detections: int
+    kept: list[bool] | None = None  # per protected object; None: not checked (a cheaper candidate passed)
+    false_detections: int | None = None
     seconds: float = 0.0
     found: Any = None  # the detections on the decoded picture
 
     @property
+    def checked(self) -> bool:
+        return self.kept is not None
+
+    @property
     def passed(self) -> bool:
-        return all(self.kept) and self.false_detections == 0
+        return self.checked and all(self.kept) and self.false_detections == 0
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "mode": self.mode, "bg_qp": self.bg_qp, "bytes": self.bytes,
-                "kept": sum(self.kept), "objects": len(self.kept), "false_detections": self.false_detections,
+                "checked": self.checked, "kept": sum(self.kept) if self.checked else None,
+                "objects": len(self.kept) if self.checked else None, "false_detections": self.false_detections,
                 "passed": self.passed, "seconds": round(self.seconds, 3)}
 
 
@@ -105,51 +112,75 @@ def _detect_decoded(coded, detector, decoder: str, matrix: str, memo: bool):
     return _FOUND[key]
 
 
-def evaluate(frame, plan: QPPlan, mode: str, params: EncodeParams, *, detector, rule, protect, original,
-             qp: int | None = None, encoder="ffmpeg", matrix="bt709", cache=True, display=None,
-             decoder: str = "pyav", name: str | None = None) -> Candidate:
-    """Code one candidate, decode it as `vcm decode` does, detect, judge the objects in `protect`."""
+def code_candidate(frame, plan: QPPlan, mode: str, params: EncodeParams, *, qp: int | None = None,
+                   encoder="ffmpeg", matrix="bt709", cache=True, display=None, name: str | None = None) -> Candidate:
+    """Code one candidate (not checked yet)."""
     from vcm.coding.modes import code_picture_mode
-    from vcm.metrics.match import still_detected_all
 
     t0 = time.perf_counter()
     coded = code_picture_mode(mode, frame, plan, params, qp=qp, encoder=encoder, matrix=matrix, cache=cache,
                               display=display)
-    found = _detect_decoded(coded, detector, decoder, matrix, memo=cache)
-    kept = still_detected_all(protect, found, rule)
     bg = plan.bg_qp if mode == "objects" else None
-    return Candidate(name or (f"{mode}@{bg}" if bg is not None else mode), mode, bg, coded, file_bytes(coded), kept,
-                     false_detections(original, found, rule), time.perf_counter() - t0, found)
+    return Candidate(name or (f"{mode}@{bg}" if bg is not None else mode), mode, bg, coded, file_bytes(coded),
+                     seconds=time.perf_counter() - t0)
+
+
+def check_candidate(c: Candidate, *, detector, rule, protect, original, decoder: str = "pyav", matrix="bt709",
+                    cache=True) -> Candidate:
+    """Decode the candidate as `vcm decode` does, detect, judge the objects in `protect` and false detections."""
+    from vcm.metrics.match import still_detected_all
+
+    t0 = time.perf_counter()
+    c.found = _detect_decoded(c.coded, detector, decoder, matrix, memo=cache)
+    c.kept = still_detected_all(protect, c.found, rule)
+    c.false_detections = false_detections(original, c.found, rule)
+    c.seconds += time.perf_counter() - t0
+    return c
 
 
 def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequence[str], detector, rule, protect,
            original, encoder="ffmpeg", matrix="bt709", cache=True, display=None, decoder: str = "pyav",
            workers: int = 2) -> Choice:
-    """Code every candidate (`modes` x the background QPs in `plans`, plus plain VVC at the lowest object QP)
-    and return the cheapest that passes and is not larger than plain. `plans` maps background QP -> plan (the
-    same object QPs); frame, blur and plain use the first plan."""
+    """The cheapest candidate of `modes` (objects over the background QPs in `plans`, coarsest first) and plain
+    VVC at the lowest object QP that passes and is not larger than plain. `plans` maps background QP -> plan
+    (the same object QPs); frame, blur, ctu and plain use the first plan."""
     from concurrent.futures import ThreadPoolExecutor
 
-    first = next(iter(plans.values()))
-    jobs: list[tuple[str, QPPlan, int | None]] = []
-    for mode in modes:
-        if mode == "objects":
-            jobs += [("objects", p, None) for p in plans.values()]
-        elif mode in ("frame", "blur", "ctu"):
-            jobs.append((mode, first, None))
-    kw = dict(detector=detector, rule=rule, protect=protect, original=original, encoder=encoder, matrix=matrix,
-              cache=cache, display=display, decoder=decoder)
-    with ThreadPoolExecutor(max(1, workers)) as pool:  # encoders are processes; detection releases the GIL
-        plain = pool.submit(evaluate, frame, first, "plain", params, qp=first.min_qp, name="plain", **kw)
-        futs = [pool.submit(evaluate, frame, p, m, params, qp=q, **kw) for m, p, q in jobs]
+    bgs = list(plans)  # coarsest first
+    first = plans[bgs[0]]
+    jobs = [(m, first) for m in modes if m in ("objects", "frame", "blur", "ctu")]
+    kw = dict(encoder=encoder, matrix=matrix, cache=cache, display=display)
+    with ThreadPoolExecutor(max(1, workers)) as pool:  # the encoders are processes: two run side by side
+        plain = pool.submit(code_candidate, frame, first, "plain", params, qp=first.min_qp, name="plain", **kw)
+        futs = [pool.submit(code_candidate, frame, p, m, params, **kw) for m, p in jobs]
         cands = [f.result() for f in futs]
         plain_c = plain.result()
     cands.append(plain_c)
-    ok = [c for c in cands if c.passed and c.bytes <= plain_c.bytes]
-    if ok:
-        best = min(ok, key=lambda c: (c.bytes, c.name))
+    # Never larger than plain. Checked cheapest first, so the first that passes is the answer and the dearer ones
+    # are never decoded.
+    check = dict(detector=detector, rule=rule, protect=protect, original=original, decoder=decoder, matrix=matrix,
+                 cache=cache)
+    eligible = sorted((c for c in cands if c.bytes <= plain_c.bytes), key=lambda c: (c.bytes, c.name))
+    best = next((c for c in eligible if check_candidate(c, **check).passed), None)
+    # A finer background (objects@57, @51) costs more than the coarser one: it is coded only when the coarser
+    # failed and was still cheaper than the best so far.
+    prev = next((c for c in cands if c.mode == "objects"), None)
+    for bg in bgs[1:]:
+        if prev is None or not prev.checked or prev.passed or (best is not None and prev.bytes >= best.bytes):
+            break
+        c = code_candidate(frame, plans[bg], "objects", params, **kw)
+        cands.append(c)
+        if c.bytes > plain_c.bytes or (best is not None and c.bytes >= best.bytes):
+            break
+        if check_candidate(c, **check).passed:
+            best = c
+            break
+        prev = c
+    if best is not None:
         why = "cheapest candidate that keeps every object" + (" (plain VVC)" if best is plain_c else "")
-    else:
-        best = plain_c
-        why = "no candidate kept every object: plain VVC at the lowest object QP"
+    else:  # none passes: the most objects kept, the fewest false detections, the fewest bytes
+        eligible = [check_candidate(c, **check) if not c.checked else c for c in cands if c.bytes <= plain_c.bytes]
+        best = min(eligible, key=lambda c: (-sum(c.kept), c.false_detections, c.bytes, c.name))
+        why = (f"no candidate kept every object without a false detection: {best.name} keeps the most "
+               f"({sum(best.kept)}/{len(best.kept)})")
     return Choice(best, cands, why)

@@ -28,6 +28,10 @@ class Detector(ABC):
 
     spec: str = ""
     score_threshold: float = 0.0  # detections below this are never returned
+    # True when a lower `conf` only adds boxes below the old threshold (a plain score filter after NMS), so the
+    # benchmark can count decoded boxes down to a low score for mAP; False for HOG/Haar, whose threshold
+    # changes how boxes are grouped
+    conf_is_a_filter: bool = False
 
     @abstractmethod
     def detect(self, pictures: Sequence[np.ndarray]) -> list[Detections]:

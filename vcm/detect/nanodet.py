@@ -106,6 +106,8 @@ class _TfjsCocoDetector(Detector):
 class NanoDetDetector(_TfjsCocoDetector):
     """NanoDet-m, COCO-80, 416x416 input (COCO mAP ~23): finds people, cars, buses, animals offline in ~50 ms."""
 
+    conf_is_a_filter = True
+
     weight_set = "nanodet"
     default_conf = 0.3
     default_iou = 0.5

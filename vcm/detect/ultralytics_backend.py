@@ -45,6 +45,8 @@ def resolve_weights(spec: str) -> tuple[str, Path | None]:
 class UltralyticsDetector(Detector):
     """A YOLO/RT-DETR detection model. Options: conf, iou, imgsz, classes, device (auto), batch, half."""
 
+    conf_is_a_filter = True
+
     def __init__(self, spec: str, *, conf: float = 0.25, iou: float = 0.7, imgsz: int = 640,
                  classes: Sequence[int] | str | None = None, device: str | None = None, batch: int = 16,
                  half: bool = False, **unused: Any):

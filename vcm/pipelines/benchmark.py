@@ -235,10 +235,9 @@ def _init_worker(cfg: BenchmarkConfig) -> None:
     # mAP on decoded pictures counts the detector's boxes down to MAP_SCORE (COCO practice), so a box that
     # flickers around one threshold does not make a curve non-monotone; detectors without a score knob count
     # what they return.
-    try:
+    det_map = det
+    if det.conf_is_a_filter and "conf" not in cfg.detector_options:
         det_map = create_detector(cfg.detector, **{**cfg.detector_options, "conf": MAP_SCORE})
-    except VcmError:
-        det_map = det
     enc = create_encoder(cfg.encoder)
     rule = StillDetectedRule.for_detector(det, iou=cfg.iou, keep_score=cfg.keep_score, detect_score=cfg.detect_score)
     _STATE.clear()
@@ -247,14 +246,14 @@ def _init_worker(cfg: BenchmarkConfig) -> None:
 
 
 def _predictor(spec: str):
+    from vcm.coding.choose import AUTO_BG_QPS
     from vcm.jrd import create_predictor
-    from vcm.qp import DEFAULT_BG_QP
 
     cfg: BenchmarkConfig = _STATE["cfg"]
     preds = _STATE["predictors"]
-    if spec not in preds:
+    if spec not in preds:  # the search codes around each object at the coarsest background a point may use
         preds[spec] = create_predictor(spec, detector=_STATE["detector"], rule=_STATE["rule"],
-                                       bg_qp=cfg.bg_qps[0] if cfg.bg_qps else DEFAULT_BG_QP, margin=cfg.margin,
+                                       bg_qp=max(cfg.bg_qps) if cfg.bg_qps else AUTO_BG_QPS[0], margin=cfg.margin,
                                        preset=cfg.preset, encoder=cfg.encoder, matrix=cfg.matrix)
     return preds[spec]
 

@@ -216,10 +216,13 @@ def format_report(r: EncodeReport) -> str:
                  f"({100.0 * r.total_bytes / p['bytes']:.1f} % of it)")
     lines.append(line)
     if choice:
-        lines.append("  candidates: " + ", ".join(
-            f"{c['name']} {c['bytes']} B {c['kept']}/{c['objects']}" + (f" +{c['false_detections']} false"
-                                                                      if c["false_detections"] else "")
-            + ("" if c["passed"] else " (fails)") for c in choice["candidates"]) + f"; {choice['reason']}")
+        def cand(c: dict) -> str:
+            if not c["checked"]:
+                return f"{c['name']} {c['bytes']} B"
+            false = f" +{c['false_detections']} false" if c["false_detections"] else ""
+            return f"{c['name']} {c['bytes']} B {c['kept']}/{c['objects']}{false}" + ("" if c["passed"] else " (fails)")
+        lines.append("  candidates: " + ", ".join(cand(c) for c in sorted(choice["candidates"], key=lambda c: c["bytes"]))
+                     + f"; {choice['reason']}")
     if (r.objects and r.mode in ("objects", "blur") and isinstance(s["bg_qp"], int)
             and min(o["qp"] for o in r.objects) > s["bg_qp"]):
         lines.append(f"  note: every object tolerates a QP above the background QP {s['bg_qp']}: the background costs "
