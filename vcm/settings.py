@@ -96,16 +96,11 @@ class DetectorSettings:
 
 
 @dataclass(frozen=True)
-class CodingSettings:
-    """Everything that decides how a picture or video is coded (recorded in every report)."""
+class CodingSettings(DetectorSettings):
+    """Everything that decides how a picture or video is coded (recorded in every report): the detector
+    settings it inherits and the coding ones."""
 
     mode: str = AUTO
-    detector: str = DEFAULT_DETECTOR
-    conf: float | None = None
-    det_iou: float | None = None
-    imgsz: int | None = None
-    classes: str | None = None
-    device: str | None = None
     jrd: str = "search"
     jrd_offset: int = 0
     bg_qp: int | str = AUTO
@@ -165,10 +160,10 @@ class CodingSettings:
     # ---- views
     @property
     def detector_settings(self) -> DetectorSettings:
-        return DetectorSettings(self.detector, self.conf, self.det_iou, self.imgsz, self.classes, self.device)
+        return DetectorSettings(**{f.name: getattr(self, f.name) for f in fields(DetectorSettings)})
 
     def build_detector(self):
-        return self.detector_settings.build()
+        return self.build()
 
     def rule_for(self, detector):
         """The still-detected rule of these settings for this detector (vcm.metrics.match)."""

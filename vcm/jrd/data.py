@@ -314,3 +314,16 @@ def write_synthetic_dataset(root: str | Path, n: int = 240, seed: int = 0, min_s
         (root / "meta.json").write_text(json.dumps({"generator": "vcm.jrd.data.write_synthetic_dataset", "n": n,
                                                     "seed": seed, "rule": "jrd = 16 + 4 * noise level"}, indent=1))
     return read_dataset(root)
+
+
+def training_data(root: str | Path):
+    """(dataset, train names, val names, fingerprint): a dataset fit to train on — non-empty train and val
+    splits, every crop of them present — for `vcm train` (all variants)."""
+    ds = read_dataset(root)
+    for split in ("train", "val"):
+        if not ds.splits.get(split):
+            raise VcmError(f"dataset has no (or an empty) {split}_names.json", path=ds.root,
+                           fix="label with `vcm label` (it writes train/val/test splits)")
+    train_names, val_names = ds.names("train"), ds.names("val")
+    require_crops(ds, train_names + val_names)
+    return ds, train_names, val_names, data_fingerprint(ds, train_names + val_names)

@@ -22,7 +22,7 @@ from vcm.errors import VcmError
 
 
 def cosine_lr(step: int, total: int, lr: float, min_ratio: float) -> float:
-    """Cosine decay from lr at step 0 to lr x min_ratio at the last step (as pipelines.train.lr_at)."""
+    """Cosine decay from lr at step 0 to lr x min_ratio at the last step (every variant of `vcm train`)."""
     t = min(1.0, step / max(1, total - 1))
     return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
@@ -152,19 +152,12 @@ def train_head_variant(cfg: Any, log: Callable[[str], None], device: Any) -> Hea
 
     from vcm.fsutil import sha256_file
     from vcm.jrd.backbones import is_vit_s14, vit_s14_ref
-    from vcm.jrd.data import data_fingerprint, read_dataset, require_crops
+    from vcm.jrd.data import training_data
     from vcm.jrd.dtjrd import atomic_torch_save, make_checkpoint, save_predictor
     from vcm.jrd.features import FeatureCache, FeatureSpec
     from vcm.jrd.model import NORMALISATIONS, ModelConfig, build_model, default_pretrained
 
-    ds = read_dataset(cfg.data)
-    for split in ("train", "val"):
-        if not ds.splits.get(split):
-            raise VcmError(f"dataset has no (or an empty) {split}_names.json", path=ds.root,
-                           fix="label with `vcm label` (it writes train/val/test splits)")
-    train_names, val_names = ds.names("train"), ds.names("val")
-    require_crops(ds, train_names + val_names)
-    fingerprint = data_fingerprint(ds, train_names + val_names)
+    ds, train_names, val_names, fingerprint = training_data(cfg.data)
     y_train = np.array([ds.labels[n] for n in train_names])
     y_val = np.array([ds.labels[n] for n in val_names])
     train_median = float(np.median(y_train))

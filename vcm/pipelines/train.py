@@ -23,6 +23,7 @@ import numpy as np
 
 from vcm.fsutil import write_text_atomic
 from vcm.errors import VcmError
+from vcm.jrd.head import cosine_lr as lr_at  # one cosine schedule for every variant
 
 LOSSES = ("gaussian", "ce")
 STRATEGIES = ("authors", "full", "all", "head", "last:K")  # what is trained: vcm.jrd.model.parse_variant
@@ -86,12 +87,6 @@ class TrainResult:
 def side_paths(out: Path) -> tuple[Path, Path]:
     """(last-epoch state, metrics CSV) next to the checkpoint."""
     return out.with_name(out.name + ".last.pt"), out.with_name(out.name + ".csv")
-
-
-def lr_at(step: int, total: int, lr: float, min_ratio: float) -> float:
-    """Cosine decay from lr at step 0 to lr x min_ratio at the last step."""
-    t = min(1.0, step / max(1, total - 1))
-    return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -220,21 +215,14 @@ def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Pat
     from torch.utils.data import DataLoader, DistributedSampler, Subset
     from tqdm import tqdm
 
-    from vcm.jrd.data import CropSamples, data_fingerprint, read_dataset, require_crops
+    from vcm.jrd.data import CropSamples, training_data
     from vcm.jrd.dtjrd import atomic_torch_save, make_checkpoint
     from vcm.jrd.loss import JRDLoss
     from vcm.jrd.backbones import is_vit_s14, vit_s14_ref
     from vcm.jrd.model import NORMALISATIONS, ModelConfig, apply_variant, build_model, default_pretrained
     from vcm.jrd.scoring import score
 
-    ds = read_dataset(cfg.data)
-    for split in ("train", "val"):
-        if not ds.splits.get(split):
-            raise VcmError(f"dataset has no (or an empty) {split}_names.json", path=ds.root,
-                           fix="label with `vcm label` (it writes train/val/test splits)")
-    train_names, val_names = ds.names("train"), ds.names("val")
-    require_crops(ds, train_names + val_names)
-    fingerprint = data_fingerprint(ds, train_names + val_names)
+    ds, train_names, val_names, fingerprint = training_data(cfg.data)
     train_median = float(np.median([ds.labels[n] for n in train_names]))
 
     mean, std = NORMALISATIONS[cfg.norm]
