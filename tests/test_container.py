@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from vcm.codec import EncodeParams, decode, encode, picture_to_clip, read_picture
-from vcm.container import (FORMAT_VERSION, NUT_PREFIX_SEI, NUT_PPS, NUT_SPS, VCM_UUID, StreamEntry, VcmFile,
-                           decode_vcm_file, escape, is_vcm_file, iter_nal_units, overhead_bytes, pack_vcm_file,
-                           picture_size, read_vcm_file, unescape, unpack_vcm_file, write_vcm_file)
+from vcm.bitstream import NUT_PPS, NUT_PREFIX_SEI, NUT_SPS, escape, iter_nal_units, picture_size, unescape
+from vcm.container import (FORMAT_VERSION, VCM_UUID, StreamEntry, VcmFile, decode_vcm_file, is_vcm_file,
+                           overhead_bytes, pack_vcm_file, read_vcm_file, unpack_vcm_file, write_vcm_file)
 from vcm.errors import VcmError
 
 # Placements of the object crops inside the 768x576 background (x, y, w, h).

@@ -14,7 +14,8 @@ from vcm.cli import main
 from vcm.codec import EncodeParams, decode, rgb_to_yuv, yuv_to_rgb
 from vcm.coding.video import (analyse, code_video, decode_video_file, detection_frames, link_tracks, plan_frames,
                               plan_segments, roi_mask, suppress_background)
-from vcm.container import NUT_IDR_N_LP, NUT_IDR_W_RADL, VCM_UUID, iter_nal_units, read_vcm_file
+from vcm.bitstream import NUT_IDR_N_LP, NUT_IDR_W_RADL, iter_nal_units
+from vcm.container import VCM_UUID, read_vcm_file
 from vcm.errors import VcmError
 from vcm.media import read_video_rgb, write_video_lossless
 from vcm.video_container import VIDEO_UUID, is_video_file, pack_video_file, read_video_file, unpack_video_file

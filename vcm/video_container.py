@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from vcm.container import (MATRICES, NUT_PH, NUT_PREFIX_SEI, SEI_USER_DATA_UNREGISTERED, escape, iter_nal_units,
-                           read_varint, unescape, write_varint)
+from vcm.bitstream import NUT_PREFIX_SEI, SEI_USER_DATA_UNREGISTERED, insert_user_data_sei, iter_nal_units, unescape
+from vcm.container import MATRICES, read_varint, write_varint
 from vcm.errors import VcmError
 
 VIDEO_UUID = bytes.fromhex("7e9a4cb16f5d48e8a2b9e4f05c7d8a36")  # no byte <= 0x03; far from the picture UUID
@@ -74,23 +74,13 @@ def pack_video_file(vf: VideoFile) -> bytes:
             raise ValueError(f"unit {i}: {u.frames} frames at QP {u.qp}, {len(u.data)} bytes")
         if VIDEO_UUID in u.data[:_SCAN]:
             raise ValueError(f"unit {i} already carries a vcm video SEI")
-    first = vf.units[0].data
-    anchor = next((n for n in iter_nal_units(first) if n.is_vcl or n.type == NUT_PH), None)
-    vcl = next((n for n in iter_nal_units(first) if n.is_vcl), None)
-    if anchor is None or vcl is None:
-        raise ValueError("the first unit holds no coded slice")
-    cut = anchor.start - 3
-    if cut > 0 and first[cut - 1] == 0:
-        cut -= 1
     body = _body(vf)
     crc = zlib.crc32(body)
     for u in vf.units:
         crc = zlib.crc32(u.data, crc)
     payload = VIDEO_UUID + body + struct.pack(">I", crc)
-    size = b"\xff" * (len(payload) // 255) + bytes([len(payload) % 255])
-    rbsp = bytes([SEI_USER_DATA_UNREGISTERED]) + size + payload + b"\x80"
-    sei = b"\x00\x00\x01" + bytes([vcl.layer_id, NUT_PREFIX_SEI << 3 | vcl.temporal_id_plus1]) + escape(rbsp)
-    return first[:cut] + sei + first[cut:] + b"".join(u.data for u in vf.units[1:])
+    head = insert_user_data_sei(vf.units[0].data, payload, what="first unit")
+    return head + b"".join(u.data for u in vf.units[1:])
 
 
 def write_video_file(path: str | Path, vf: VideoFile) -> int:
