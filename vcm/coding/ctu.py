@@ -140,7 +140,7 @@ def code_ctu_picture(frame: YuvFrame, plan: QPPlan, params: EncodeParams, encode
     enc = require_uvg266(encoder)
     m = ctu_map(plan, enc.bit_depth)
     if m.clamped:
-        log.warning("ctu mode: the plan's QPs span %d..%d; one %d-bit uvg266 picture holds %d..%d; %d CTUs lowered to "
+        log.info("ctu mode: the plan's QPs span %d..%d; one %d-bit uvg266 picture holds %d..%d; %d CTUs lowered to "
                     "QP %d", int(m.requested.min()), int(m.requested.max()), enc.bit_depth, m.base_qp,
                     min(m.base_qp + m.span, MAX_QP), m.clamped_ctus, int(m.qps.max()))
     return encode_ctu([frame], [m], params, enc, matrix, cache), m
