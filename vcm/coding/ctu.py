@@ -136,7 +136,7 @@ def require_uvg266(encoder: str | Encoder) -> Encoder:
 
 def code_ctu_picture(frame: YuvFrame, plan: QPPlan, params: EncodeParams, encoder: str | Encoder = "uvg266",
                      matrix: str = "bt709", cache: bool = True):
-    """One picture in ctu mode: (EncodeResult, CTUMap). Logs a warning when the plan had to be clamped."""
+    """One picture in ctu mode: (EncodeResult, CTUMap). Logs (info) when the plan had to be clamped; the map records it."""
     enc = require_uvg266(encoder)
     m = ctu_map(plan, enc.bit_depth)
     if m.clamped:
