@@ -151,6 +151,8 @@ class UVG266Encoder(ExternalProgram, Encoder):
                "--input-bitdepth", str(self.bit_depth), "--input-fps", f"{clip.fps:g}", "-n", str(len(clip.frames)),
                "--preset", params.preset, "-q", str(params.qp), "-p", "1" if params.intra else str(params.intra_period),
                "--intra-qp-offset", "0", "--no-info"]  # no encoder-info SEI: its ~160 bytes carry no picture
+        if not params.intra and params.intra_period % 8:  # uvg266's default B-GOP of 8 needs a multiple of 8
+            cmd += ["--gop", "lp-g4d3t1" if params.intra_period % 4 == 0 else "0"]
         if params.threads:
             cmd += ["--threads", str(params.threads)]
         extra = [e for e in params.extra if not e.startswith(ROI_OPTION)]

@@ -90,7 +90,8 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Codin
     from vcm.coding.video import analyse, code_video, decode_video_file, plan_frames, plan_segments
     from vcm.fsutil import refuse_overwrite_input
     from vcm.jrd import create_predictor
-    from vcm.video_container import write_video_file
+    from vcm.fsutil import write_bytes_atomic
+    from vcm.video_container import pack_video_file
 
     s = settings
     t_all = time.perf_counter()
@@ -127,8 +128,23 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Codin
     params = EncodeParams(qp=s.bg_qp, preset=s.preset, intra=False, intra_period=s.intra_period)
     coded = code_video(s.mode, yuv, plans, params, fps=fps, qp=s.qp, intra=s.intra, encoder=encoder,
                        matrix=s.matrix, cache=s.cache, display=(w, h))
-    total = write_video_file(output, coded.to_file())
+    data = pack_video_file(coded.to_file())
     secs["encode"] = time.perf_counter() - t
+    plain, fallback = None, None
+    if s.mode != "plain":  # plain random access at the lowest QP used: the comparison, and the fallback
+        t = time.perf_counter()
+        q = min(p.min_qp for p in plans) if coded.mode == "intra" else min(u.qp for u in coded.units)
+        pv = code_video("plain", yuv, plans, params, fps=fps, qp=q, encoder=encoder, matrix=s.matrix,
+                        cache=s.cache, display=(w, h))
+        pdata = pack_video_file(pv.to_file())
+        plain = {"qp": q, "bytes": len(pdata), "stream_bytes": pv.stream_bytes,
+                 "encode_s": round(pv.encode_seconds, 3)}
+        if len(pdata) < len(data):  # never larger than plain VVC at the lowest QP it uses
+            fallback = {"from": coded.mode, "bytes": len(data), "to": "plain", "plain_bytes": len(pdata)}
+            coded, data = pv, pdata
+        secs["plain"] = time.perf_counter() - t
+    write_bytes_atomic(output, data)
+    total = len(data)
 
     idx = an.detected_indices
     check = None
@@ -146,14 +162,6 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Codin
         kept_at = dict(zip(idx, check["kept"]))
         secs["check"] = time.perf_counter() - t
 
-    plain = None
-    if s.compare_plain and s.mode != "plain":
-        t = time.perf_counter()
-        q = min(p.min_qp for p in plans) if coded.mode == "intra" else min(u.qp for u in coded.units)
-        pv = code_video("plain", yuv, plans, params, fps=fps, qp=q, encoder=encoder, matrix=s.matrix,
-                        cache=s.cache)
-        plain = {"qp": q, "bytes": pv.stream_bytes, "encode_s": round(pv.encode_seconds, 3)}
-        secs["plain"] = time.perf_counter() - t
     secs["total"] = time.perf_counter() - t_all
 
     if coded.mode == "intra":
@@ -171,7 +179,7 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Codin
     r0 = coded.units[0].results[0]
     rec = {**s.to_json(), "detector_info": det.describe(),
            "predictor_info": predictor.describe() if predictor else None, "backend": r0.backend,
-           "backend_version": r0.backend_version, **coded.settings}
+           "backend_version": r0.backend_version, "fallback": fallback, **coded.settings}
     return VideoReport(coded.mode, str(input_path), str(output), w, h, len(rgb), float(fps), total, segments,
                        per_frame, check, plain, rec, {k: round(v, 3) for k, v in secs.items()})
 
