@@ -1,7 +1,6 @@
 """`vcm map` (COCO mAP of predictions against ground truth) and `vcm bdrate` (Bjontegaard deltas)."""
 from __future__ import annotations
 
-import json
 import math
 
 import click
