@@ -37,3 +37,37 @@ def test_never_larger_than_plain_on_two_real_pictures(detector, nanodet_weights)
 def test_never_larger_than_plain_on_every_bundled_picture(detector, nanodet_weights):
     for p in bundled_pictures("default"):
         _check(p.path(), detector, "auto")
+
+
+def test_keep_rule_has_hysteresis():
+    """Objects to keep score >= keep_score on the original; still detected down to the lower detect score."""
+    from vcm.coding.choose import false_detections
+    from vcm.metrics.match import KEEP_SCORE, StillDetectedRule, still_detected_all
+    from vcm.types import Detection, Detections
+
+    class Det:
+        score_threshold = 0.3
+
+    rule = StillDetectedRule.for_detector(Det())
+    assert (rule.min_score, rule.keep_score) == (0.3, KEEP_SCORE)
+    strong, weak = Detection((0, 0, 50, 50), 0, "person", 0.8), Detection((60, 0, 90, 40), 2, "car", 0.4)
+    orig = Detections(100, 100, (strong, weak))
+    assert rule.must_keep(orig) == [0]
+    dipped = Detection((1, 1, 50, 50), 0, "person", 0.35)  # below keep, above detect: still detected
+    assert still_detected_all([strong], [dipped], rule) == [True]
+    assert still_detected_all([strong], [Detection((1, 1, 50, 50), 0, "person", 0.25)], rule) == [False]
+    # a new strong box where the original had nothing is a false detection; one over a weak original is not
+    ghost = Detection((0, 60, 40, 100), 0, "person", 0.9)
+    over_weak = Detection((60, 0, 90, 40), 2, "car", 0.7)
+    assert false_detections(orig, [dipped, ghost, over_weak], rule) == 1
+    with pytest.raises(ValueError):
+        StillDetectedRule(min_score=0.5, keep_score=0.3)
+
+
+def test_frame_qp_is_robust_to_one_fragile_object():
+    from vcm.qp import QPPlan, QPRegion
+
+    regions = tuple(QPRegion(i, (0, 0, 16, 16), q, q) for i, q in enumerate([5] + [40] * 9))
+    assert QPPlan(64, 64, 51, regions).frame_qp == 40  # 1 of 10 left out
+    assert QPPlan(64, 64, 51, regions[:5]).frame_qp == 5  # 1 of 5 is not left out
+    assert QPPlan(64, 64, 51, ()).frame_qp == 51
