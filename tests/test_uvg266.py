@@ -162,7 +162,7 @@ def test_ctu_mode_clamps_and_says_so(uvg266, bus_frame, caplog):
     from vcm.coding.modes import code_picture_mode
 
     p = bus_plan(bus_frame, qps=(12, 20, 20, 20))
-    with caplog.at_level("WARNING"):
+    with caplog.at_level("INFO"):
         coded = code_picture_mode("ctu", bus_frame, p, EncodeParams(qp=51), encoder=uvg266, cache=False)
     info = coded.settings["ctu"]
     assert info["clamped"] and info["base_qp"] == 12 and info["max_qp"] == 12 + info["span"]
