@@ -23,7 +23,11 @@ BUS_MAN = (50, 400, 245, 905)
 
 @pytest.fixture(scope="module")
 def hog():
-    return create_detector(DEFAULT_DETECTOR)
+    return create_detector("hog-person")
+
+
+def test_default_detector_is_nanodet(nanodet_weights):
+    assert DEFAULT_DETECTOR == "nanodet" and create_detector().spec == "nanodet"
 
 
 @pytest.fixture(scope="module")
@@ -158,12 +162,20 @@ def test_detect_and_map_cli(tmp_path, bus_jpg):
     from vcm.cli import main
 
     out, coco, draw = tmp_path / "det.json", tmp_path / "gt.json", tmp_path / "boxes"
-    r = CliRunner().invoke(main, ["detect", str(bus_jpg), "--json", str(out), "--coco", str(coco),
-                                  "--draw", str(draw)])
+    res = tmp_path / "results.json"
+    r = CliRunner().invoke(main, ["detect", str(bus_jpg), "--json", str(out), "--coco-gt", str(coco),
+                                  "--coco", str(res), "--draw", str(draw)])
     assert r.exit_code == 0, r.output
-    assert "person" in r.output
+    assert "person" in r.output and "bus" in r.output
     doc = json.loads(out.read_text())
-    assert doc["detector"]["detector"] == "hog-person"
+    assert doc["detector"]["detector"] == "nanodet"
+    # COCO results with COCO category ids (person 1, bus 6) that pycocotools' loadRes accepts
+    from pycocotools.coco import COCO
+
+    gt = COCO(str(coco))
+    dt = gt.loadRes(str(res))
+    cats = {a["category_id"] for a in dt.dataset["annotations"]}
+    assert {1, 6} <= cats and 0 not in cats and len(dt.dataset["annotations"]) == len(doc["images"][0]["detections"])
     im = doc["images"][0]
     assert (im["file"], im["width"], im["height"]) == (str(bus_jpg), 810, 1080)
     d = im["detections"][0]
@@ -184,7 +196,7 @@ def test_cli_errors_are_one_line(tmp_path, bus_jpg):
     from vcm.cli import main
 
     r = CliRunner().invoke(main, ["detect", str(bus_jpg), "--detector", "yolo11n.pt"])
-    assert r.exit_code == 2 and "--detector hog-person" in r.output
+    assert r.exit_code == 2 and "--detector nanodet" in r.output and "\n" not in r.output.strip()
     r = CliRunner().invoke(main, ["detect", str(tmp_path / "none.jpg")])
     assert r.exit_code == 2 and "none.jpg" in r.output
     gt = tmp_path / "gt.json"

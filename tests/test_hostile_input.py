@@ -374,7 +374,7 @@ def test_jrd_score_refuses_deep_nan_and_non_numeric(ws):
 @pytest.fixture
 def detections(ws):
     """A COCO ground truth and a detections file for small.png, from the real detector."""
-    r = cli("detect", ws / "small.png", "--coco", ws / "gt.json", "--json", ws / "det.json")
+    r = cli("detect", ws / "small.png", "--coco-gt", ws / "gt.json", "--json", ws / "det.json")
     assert r.exit_code == 0, r.output
     doc = json.loads((ws / "det.json").read_text())
     doc["images"][0]["detections"] = [{"box": [1, 2, 30, 40], "label": "person", "class_id": 0, "score": 0.9}]

@@ -162,3 +162,24 @@ def detections_to_results(coco_gt: Mapping[str, Any], per_image: Mapping[int, De
                 continue
             out.append({"image_id": image_id, "category_id": cat, "bbox": _bbox_xywh(d.box), "score": float(d.score)})
     return out
+
+
+def coco_category(d: Detection) -> int:
+    """The COCO category id (1..90) of a detection whose label is a COCO-80 class name; otherwise its class id
+    + 1 (COCO ids start at 1)."""
+    from vcm.detect.coco import COCO80_NAMES, coco_category_id
+
+    name = d.label.strip().lower()
+    return coco_category_id(COCO80_NAMES.index(name)) if name in COCO80_NAMES else int(d.class_id) + 1
+
+
+def detections_to_coco_results(entries: Iterable[tuple[str, Detections]]) -> list[dict[str, Any]]:
+    """COCO results (the list pycocotools' `loadRes` reads): image ids 1..N in the order of `entries` (as
+    `detections_to_coco` numbers them), COCO category ids, bbox x, y, w, h, score."""
+    out = []
+    for image_id, (_name, dets) in enumerate(entries, start=1):
+        for d in dets:
+            x, y, w, h = _bbox_xywh(d.box)
+            out.append({"image_id": image_id, "category_id": coco_category(d), "bbox": [x, y, w, h],
+                        "score": round(float(d.score), 6)})
+    return out

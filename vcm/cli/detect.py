@@ -31,17 +31,21 @@ def _unique_names(paths: list[Path]) -> list[str]:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
               help='Write {"images": [{"file", "width", "height", "detections": [...]}]} here ("-": stdout).')
 @click.option("--coco", "coco_path", type=click.Path(dir_okay=False),
-              help="Also write the detections as COCO instances JSON: pseudo ground truth for `vcm map --gt`.")
+              help="Write the detections as COCO results (pycocotools loadRes: image ids 1..N in argument order, "
+                   "COCO category ids).")
+@click.option("--coco-gt", "coco_gt_path", type=click.Path(dir_okay=False),
+              help="Write the detections as COCO instances JSON: pseudo ground truth for `vcm map --gt`.")
 @click.option("--draw", "draw_dir", type=click.Path(file_okay=False),
               help="Write each picture with its boxes drawn to DIR/<name>.png.")
 @click.option("--batch", type=Number(int, 1, 4096), default=8, show_default=True, help="Pictures per detector call.")
-def detect(images, json_path, coco_path, draw_dir, batch, **det_opts):
+def detect(images, json_path, coco_path, coco_gt_path, draw_dir, batch, **det_opts):
     """Find objects in pictures with a detector.
 
     \b
     Examples:
       vcm detect bus.jpg --json bus_det.json --draw boxes/
-      vcm detect orig/*.png --coco gt.json                 pseudo ground truth
+      vcm detect orig/*.png --coco-gt gt.json              pseudo ground truth (COCO instances)
+      vcm detect orig/*.png --coco-gt gt.json --coco res.json   and COCO results for pycocotools loadRes
       vcm detect bus.jpg --detector yolo11n.pt --conf 0.3 --classes person,car --json out.json
     \b
     Output (--json): one entry per picture with its boxes in pixels [x1, y1, x2, y2], class label, class id
@@ -59,7 +63,8 @@ def detect(images, json_path, coco_path, draw_dir, batch, **det_opts):
     paths = [Path(p) for p in images]
     draw_names = _unique_names(paths)
     draws = [Path(draw_dir) / f"{n}.png" for n in draw_names] if draw_dir else []
-    guard_outputs([*paths, *spec_files(ds.detector)], {"--json": json_path, "--coco": coco_path, "--draw": draws})
+    guard_outputs([*paths, *spec_files(ds.detector)], {"--json": json_path, "--coco": coco_path,
+                                                             "--coco-gt": coco_gt_path, "--draw": draws})
     for p in paths:  # every input is there and not empty before anything is detected or written
         check_input_file(p)
     det = ds.build()
@@ -86,6 +91,11 @@ def detect(images, json_path, coco_path, draw_dir, batch, **det_opts):
         sys.stdout.write("\n")
     elif json_path:
         write_detections_json(json_path, entries, info)
+    if coco_gt_path:
+        write_coco(coco_gt_path, detections_to_coco(entries, categories=det.class_names,
+                                                    info={"description": "vcm pseudo ground truth", "detector": info}))
     if coco_path:
-        write_coco(coco_path, detections_to_coco(entries, categories=det.class_names,
-                                                 info={"description": "vcm pseudo ground truth", "detector": info}))
+        from vcm.fsutil import write_json_atomic
+        from vcm.gt import detections_to_coco_results
+
+        write_json_atomic(coco_path, detections_to_coco_results(entries))
