@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from vcm.cli import main
 from vcm.media import read_picture, read_video_rgb, write_picture, write_video_lossless
 
-ARGS = ["--jrd", "prior", "--intra-period", "4", "-q"]
+ARGS = ["--jrd", "prior", "--intra-period", "4", "--detector", "hog-person", "-q"]  # HOG: people in these bikes frames
 
 
 def run(*args):

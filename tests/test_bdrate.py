@@ -199,7 +199,7 @@ def test_bdrate_cli_readme_example(tmp_path):
     assert "points anchor 4->4, test 4->4 (none fit), overlap 90%" in lines[0]
     assert lines[1].startswith("quality: BD-rate (akima) -33.93%")
     assert "bit saving at equal accuracy 34.36% (3 test point(s) inside the anchor's range, 1 outside)" in lines[2]
-    doc = json.loads(_run(a, t, "--json").output)
+    doc = json.loads(_run(a, t, "--json", "-").output)
     assert doc["quality"]["pchip"]["value"] == pytest.approx(_bj("bd_rate", ANCHOR, TEST, "pchip"), abs=1e-9)
 
 
