@@ -1,5 +1,7 @@
 """`vcm label`: the label rule and its smart search (pure), then real runs: real pictures, the real
-libvvenc encoder and decoder, the offline hog-person detector, through the CLI.
+libvvenc encoder and decoder, through the CLI. The runs built around its behaviour on these pictures use the
+offline hog-person detector explicitly (`--detector hog-person`; the default is nanodet); one run with the
+default detector checks that detections under the keep score are listed, not labelled.
 
 QP ranges are reduced to keep the default suite fast; the full 0..63 comparison is marked slow.
 """
@@ -127,6 +129,8 @@ def pictures(tmp_path_factory, bus_jpg, astronaut_png) -> Path:
 def _label(*args: str):
     from vcm.cli import main
 
+    if "--detector" not in args:
+        args = ("--detector", "hog-person", *args)  # the runs here are built around what HOG finds
     return CliRunner().invoke(main, ["label", *args, "-q"], catch_exceptions=False)
 
 
@@ -175,12 +179,17 @@ def test_labels_in_range_and_dropped_objects_counted(smart_run):
             assert 36 <= o["jrd"] <= 63 and info[o["name"]] == o["jrd"]
             assert (ds / "crops" / o["name"] / f"{o['name']}.png").is_file()
             assert (o["status"] == L.NEVER_LOST) == (o["jrd"] == 63 and o["detected"][63] == "1")
+        elif o["status"] == L.BELOW_KEEP_SCORE:  # not an object to keep: never coded for, not labelled
+            assert o["score"] < 0.5 and "keep score" in o["reason"] and o["detected"] == "." * 64
+            assert o["jrd"] is None and o["name"] not in info and not (ds / "crops" / o["name"]).exists()
         else:
             assert o["status"] == L.DROPPED and o["jrd"] is None and o["name"] not in info
             assert o["detected"][36:44] == "0" * 8  # lost for a whole window at the lowest QPs
             assert not (ds / "crops" / o["name"]).exists()
+    assert any(o["status"] == L.DROPPED for o in objs)  # the astronaut: hog-person loses it at once
     meta = json.loads((ds / "meta.json").read_text())
     assert meta["counts"]["dropped"] == sum(o["status"] == L.DROPPED for o in objs)
+    assert meta["counts"]["below_keep_score"] == sum(o["status"] == L.BELOW_KEEP_SCORE for o in objs)
     assert meta["counts"]["crops"] == len(info) and meta["counts"]["objects"] == len(objs)
 
 
@@ -194,10 +203,11 @@ def test_each_label_is_still_detected_when_coded_at_it(smart_run, pictures):
     ds, _ = smart_run
     rgb = read_picture(pictures / "bus.png")
     det = create_detector("hog-person")
+    rule = StillDetectedRule.for_detector(det, iou=0.5)  # the rule `vcm label` uses
     for o in _records(ds)["bus"]["objects"]:
         decoded, res = code_picture(rgb, o["jrd"])
         assert res.slice_qps == [o["jrd"]]
-        assert still_detected(Detection.from_json(o), det.detect_one(decoded), StillDetectedRule(iou=0.5))
+        assert still_detected(Detection.from_json(o), det.detect_one(decoded), rule)
         assert o["detected"][o["jrd"]] == "1"
 
 
@@ -291,6 +301,39 @@ def test_workers_and_ground_truth_boxes(pictures, smart_run, tmp_path):
     assert meta["rule"]["match_by"] == "label" and meta["gt"]["sha256"]
     # the same boxes as the detections on the original: the same labels
     assert [o["jrd"] for o in objs[:len(bus)]] == [_labels(one)[o["name"]] for o in _records(one)["bus"]["objects"]]
+
+
+def test_detections_below_the_keep_score_are_listed_not_labelled(pictures, tmp_path):
+    """The default detector (nanodet) also returns boxes under the keep score (0.5) on these pictures: they
+    are in labels.csv with their own status and a reason, never coded for, not labelled, no crop; the rest
+    are labelled as usual."""
+    import csv
+
+    from vcm.settings import DEFAULT_DETECTOR
+
+    ds = tmp_path / "ds"
+    r = _label(str(pictures), "-o", str(ds), "--qps", "56-63", "--detector", DEFAULT_DETECTOR)
+    assert r.exit_code == 1, r.output  # broken.jpg
+    objs = [o for rec in _records(ds).values() for o in rec["objects"]]
+    weak = [o for o in objs if o["score"] < 0.5]
+    assert weak and len(weak) < len(objs)
+    info = json.loads((ds / "JRD_info.json").read_text())
+    rows = {row["name"]: row for row in csv.DictReader((ds / "labels.csv").open())}
+    assert sorted(rows) == sorted(o["name"] for o in objs)
+    for o in objs:
+        if o["score"] < 0.5:
+            assert o["status"] == rows[o["name"]]["status"] == L.BELOW_KEEP_SCORE
+            assert "below the keep score 0.5" in o["reason"] and o["detected"] == "." * 64
+            assert o["jrd"] is None and rows[o["name"]]["jrd"] == "" and o["name"] not in info
+            assert not (ds / "crops" / o["name"]).exists()
+        else:  # objects to keep are coded for: a label, or dropped only after coding
+            assert o["status"] != L.BELOW_KEEP_SCORE and "reason" not in o
+            assert o["detected"][:56] == "." * 56 and set(o["detected"][56:]) & {"0", "1"}
+    assert any(o["jrd"] is not None for o in objs)
+    counts = json.loads((ds / "meta.json").read_text())["counts"]
+    assert counts["below_keep_score"] == len(weak)
+    assert counts["dropped"] == sum(o["status"] == L.DROPPED for o in objs)  # weak boxes are not "dropped"
+    assert counts["crops"] == len(info) == sum(o["jrd"] is not None for o in objs)
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path, pictures):

@@ -51,6 +51,8 @@ RULE_TEXT = ("label = the probed QP just below the first run of {w} probed QPs i
 
 # object status after labelling
 LABELLED, NEVER_LOST, DROPPED, UNCODED = "labelled", "never_lost", "dropped", "uncoded"
+# not labelled: a detection on the original scoring under the keep score (vcm.metrics.match), never coded for
+BELOW_KEEP_SCORE = "below_keep_score"
 
 
 def parse_qps(text: str, step: int = 1) -> list[int]:

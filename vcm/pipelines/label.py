@@ -7,7 +7,8 @@ object whether it is still detected (the shared rule), and label it by the corre
     DATASET/crops/<name>/<name>.png      the object's box cut from the ORIGINAL picture (name = <picture>_<k>)
     DATASET/JRD_info.json                {name: jrd}
     DATASET/{train,val,test}_names.json  {"names": [...]}, split by picture with the seed
-    DATASET/labels.csv                   one row per object (dropped ones too) with its per-QP string
+    DATASET/labels.csv                   one row per object (dropped and below-keep-score ones too) with its
+                                         per-QP string
     DATASET/meta.json                    detector, encoder, thresholds, QPs, counts: what reproduces it
     DATASET/.work/<picture>.json         one result per picture (atomic): what a re-run resumes from
 The dataset files are rebuilt from .work/ at the end of every run, so an interrupt loses at most the
@@ -100,6 +101,7 @@ class LabelSummary:
     crops: int = 0
     never_lost: int = 0
     dropped: int = 0
+    below_keep_score: int = 0
     uncoded: int = 0
     codings: int = 0
     seconds: float = 0.0
@@ -114,7 +116,8 @@ class LabelSummary:
         lines = [f"pictures: {self.pictures} ({self.labelled_now} labelled now, {self.resumed} from an earlier run, "
                  f"{len(self.failed)} failed, {len(self.skipped)} skipped)",
                  f"objects: {self.objects}: {self.crops} labelled (of which {self.never_lost} never lost), "
-                 f"{self.dropped} dropped (not found at the lowest QPs), {self.uncoded} with no codable QP",
+                 f"{self.dropped} dropped (not found at the lowest QPs), {self.uncoded} with no codable QP, "
+                 f"{self.below_keep_score} below the keep score (not labelled)",
                  f"codings this run: {self.codings} in {self.seconds:.1f} s",
                  "labels: " + "  ".join(f"{k}:{v}" for k, v in self.histogram.items()),
                  "splits (crops): " + ", ".join(f"{k} {v}" for k, v in self.splits.items()),
@@ -282,8 +285,9 @@ class Labeller:
             if k in by_obj:
                 lab, col = by_obj[k]
                 status, jrd, detected = lab.status, lab.jrd, L.detected_string(results, col)
-            else:
-                status, jrd, detected = L.DROPPED, None, "." * (L.MAX_QP + 1)
+            else:  # never coded for: a class the detector cannot return, or too weak to be an object to keep
+                status = L.BELOW_KEEP_SCORE if k in weak else L.DROPPED
+                jrd, detected = None, "." * (L.MAX_QP + 1)
             if jrd is not None:
                 crop = np.ascontiguousarray(crop_object(rgb, det.box))  # from the ORIGINAL picture
                 write_picture(self.cfg.out / "crops" / cname / f"{cname}.png", crop)
@@ -444,6 +448,7 @@ def write_dataset(cfg: LabelConfig, records: dict[str, dict], settings: dict, su
             st = o["status"]
             summary.dropped += st == L.DROPPED
             summary.uncoded += st == L.UNCODED
+            summary.below_keep_score += st == L.BELOW_KEEP_SCORE
             summary.never_lost += st == L.NEVER_LOST
             if o.get("jrd") is not None:
                 labels[o["name"]] = int(o["jrd"])
