@@ -160,11 +160,14 @@ def evaluate_map(gt: Mapping[str, Any], pred: Predictions, *, match: str = "name
 
 
 def pseudo_map(originals: Sequence[Detections], coded: Sequence[Detections], *,
-               categories: Mapping[int, str] | None = None, max_dets: int = 100) -> MapResult:
-    """mAP of the detections on coded pictures against those on the originals (pseudo ground truth)."""
+               categories: Mapping[int, str] | None = None, max_dets: int = 100,
+               dont_care: Sequence[Detections] | None = None) -> MapResult:
+    """mAP of the detections on coded pictures against those on the originals (pseudo ground truth);
+    `dont_care` (per picture) become iscrowd boxes: a detection there is neither a hit nor a false alarm."""
     if len(originals) != len(coded):
         raise ValueError(f"{len(originals)} originals but {len(coded)} coded pictures")
-    gt = detections_to_coco(((str(i), d) for i, d in enumerate(originals)), categories=categories)
+    dc = {str(i): d for i, d in enumerate(dont_care)} if dont_care is not None else None
+    gt = detections_to_coco(((str(i), d) for i, d in enumerate(originals)), categories=categories, dont_care=dc)
     return evaluate_map(gt, list(coded), match="order", max_dets=max_dets)
 
 
