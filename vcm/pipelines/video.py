@@ -315,7 +315,7 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
     notes = [f"mode {m} does not apply to video: skipped" for m in modes if m not in VIDEO_BENCH_MODES]
     modes = [m for m in modes if m in VIDEO_BENCH_MODES]
     det = create_detector(cfg.detector, **cfg.detector_options)
-    rule = StillDetectedRule.for_detector(det, iou=cfg.iou)
+    rule = StillDetectedRule.for_detector(det, iou=cfg.iou, keep_score=cfg.keep_score, detect_score=cfg.detect_score)
     encoder = create_encoder(cfg.encoder)
     cfg.out.mkdir(parents=True, exist_ok=True)
     preds = {spec: create_predictor(spec, detector=det, rule=rule, bg_qp=(cfg.bg_qps or (51,))[0], margin=cfg.margin,
