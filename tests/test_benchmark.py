@@ -324,7 +324,7 @@ def test_bundled_set_full_benchmark(bundled_report):
     assert summary["pictures"] == n == 16
     assert set(summary["bd_rate"]) == {"frame/search", "frame/prior", "objects/search", "objects/prior"}
     lines = text.strip().splitlines()[-4:]
-    assert [ln.split(":")[0] for ln in lines] == list(summary["bd_rate"])
+    assert [ln.split(" (")[0] for ln in lines] == list(summary["bd_rate"])  # "curve (quality): BD-rate ..."
     again, _ = summarize(out)
     assert json.loads(json.dumps(again["bd_rate"])) == summary["bd_rate"]
     assert json.loads(json.dumps(again["bd_rate_kept"])) == summary["bd_rate_kept"]
