@@ -133,13 +133,19 @@ class ExternalEncoder(Encoder):
             raise VcmError(f"{self.name} encoder logged {len(pics)} pictures, expected {len(clip.frames)}",
                            path=log_path, fix="see the log")
         check_slice_qps(pics, params, log_path)
-        return EncodeResult(
-            bitstream=out, bytes=nbytes, width=clip.width, height=clip.height, frames=len(clip.frames),
-            fps=clip.fps, qp=params.qp, bits_per_frame=[p.bits for p in pics],
-            psnr_y=[p.psnr_y for p in pics], psnr_u=[p.psnr_u for p in pics], psnr_v=[p.psnr_v for p in pics],
-            slice_qps=[p.qp for p in pics], seconds=seconds, backend=self.name, backend_version=self.version(),
-            command=[str(c) for c in cmd], log_path=log_path,
-            params={**params.to_json(), "matrix": clip.matrix}, cached=False)
+        return logged_result(self, out, nbytes, clip, params, pics, cmd, log_path, seconds)
+
+
+def logged_result(enc: Encoder, out: Path, nbytes: int, clip: YuvClip, params: EncodeParams, pics, cmd,
+                  log_path: Path, seconds: float, **extra_params) -> EncodeResult:
+    """The EncodeResult of an external encoder run from the pictures its log reported (one per frame)."""
+    return EncodeResult(
+        bitstream=out, bytes=nbytes, width=clip.width, height=clip.height, frames=len(clip.frames),
+        fps=clip.fps, qp=params.qp, bits_per_frame=[p.bits for p in pics],
+        psnr_y=[p.psnr_y for p in pics], psnr_u=[p.psnr_u for p in pics], psnr_v=[p.psnr_v for p in pics],
+        slice_qps=[p.qp for p in pics], seconds=seconds, backend=enc.name, backend_version=enc.version(),
+        command=[str(c) for c in cmd], log_path=log_path,
+        params={**params.to_json(), "matrix": clip.matrix, **extra_params}, cached=False)
 
 
 def check_params(enc: Encoder, params: EncodeParams) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 from vcm.codec.base import PRESETS, Capabilities, EncodeParams, Encoder, YuvClip
 from vcm.codec.colour import frame_to_bytes
 from vcm.codec.encoder_log import PictureLog
-from vcm.codec.external import ExternalProgram, check_params, check_slice_qps, run_logged
+from vcm.codec.external import ExternalProgram, check_params, check_slice_qps, logged_result, run_logged
 from vcm.errors import VcmError
 from vcm.fsutil import atomic_path
 from vcm.types import EncodeResult
@@ -199,13 +199,7 @@ class UVG266Encoder(ExternalProgram, Encoder):
         check_slice_qps(pics, params, log_path)
         if rois:
             check_ctu_qps(parse_ctu_qps(text), rois[-1], pics, log_path)
-        return EncodeResult(
-            bitstream=out, bytes=nbytes, width=clip.width, height=clip.height, frames=len(clip.frames),
-            fps=clip.fps, qp=params.qp, bits_per_frame=[p.bits for p in pics],
-            psnr_y=[p.psnr_y for p in pics], psnr_u=[p.psnr_u for p in pics], psnr_v=[p.psnr_v for p in pics],
-            slice_qps=[p.qp for p in pics], seconds=seconds, backend=self.name, backend_version=self.version(),
-            command=[str(c) for c in cmd], log_path=log_path,
-            params={**params.to_json(), "matrix": clip.matrix, "bit_depth": fmt.bit_depth}, cached=False)
+        return logged_result(self, out, nbytes, clip, params, pics, cmd, log_path, seconds, bit_depth=fmt.bit_depth)
 
 
 def check_ctu_qps(got: list[np.ndarray], maps: list[np.ndarray], pics: list[PictureLog], log_path: Path) -> None:
