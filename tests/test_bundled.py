@@ -35,6 +35,19 @@ def test_default_set_is_real_readable_and_documented(default_set):
                                                                            "bikes_f016.png"]
 
 
+def test_default_set_holds_150_nanodet_objects(default_set, nanodet_weights):
+    """Issue 13's size: >= 40 pictures and >= 150 NanoDet-m objects at its own threshold, several classes."""
+    from vcm.detect import create_detector
+    from vcm.media import read_picture
+
+    _, pics = default_set
+    det = create_detector("nanodet")
+    boxes = [d for p in pics for d in det.detect([read_picture(p.path())])[0]]
+    assert len(pics) >= 40 and len(boxes) >= 150, (len(pics), len(boxes))
+    assert len({d.label for d in boxes}) >= 5
+    assert sum(d.score >= 0.5 for d in boxes) >= 15  # the objects the benchmark's keep rule keeps
+
+
 def test_frames_are_the_videos_frames_and_deterministic(default_set, tmp_path):
     cache, pics = default_set
     pic = next(p for p in pics if p.name == "bikes_f040.png")

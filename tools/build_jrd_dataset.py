@@ -7,14 +7,14 @@
     python tools/build_jrd_dataset.py prior WORK --keep-score 0.3               # train labels for fit_prior.py
 
 The split rule (recorded in WORK/split.json and in the finalized dataset's meta.json):
-- test: every picture of `bundled_pictures("default")` (the benchmark's headline set, 54 pictures) but the 11
+- test: every picture of `bundled_pictures("default")` (the benchmark's headline set, 65 pictures) but the 22
   bigbuckbunny frames (1280x720: labelling time; in no split): the headline pictures are never trained on.
 - excluded: every other frame of a clip within +-8 frames of a default-set frame (bikes: all of them, since
-  the default stride is 8; bigbuckbunny: frames 0-128).
+  the default stride is 8; bigbuckbunny: all of them, stride 6).
 - train / val, by clip segment (never frame by frame): the carphone clip (pristine every 2nd frame, its
   distorted copy every 4th; same content so same split) in segments of 24 frames; segment 2 (frames 48-71) is
   validation, frames within +-8 of it (40-47, 72-79) are dropped, the rest is training; plus the scikit-image
-  still horse.png. (bigbuckbunny frames 129-131, > 8 from the default frame 120, are left out: labelling time.)
+  still horse.png.
 
 Labelling is done once at the lowest keep score (0.3); an object's label does not depend on which other
 objects are labelled (the whole picture is coded, the still-detected rule uses the detector's own threshold),
@@ -40,7 +40,7 @@ LABEL_KEEP = 0.3
 CLIP_STRIDE = {"carphone_pristine": 2, "carphone_distorted": 4}  # every k-th frame (machine time)
 SKIP_TEST = ("bigbuckbunny_",)  # default-set pictures left out of the test split (1280x720: labelling time)
 
-RULE = ("test = bundled_pictures('default') (54 pictures); other frames within +-{g} of a default-set frame "
+RULE = ("test = bundled_pictures('default') (65 pictures); other frames within +-{g} of a default-set frame "
         "excluded; carphone (pristine + distorted, same split) in segments of {s} frames, segment(s) {v} "
         "validation, frames within +-{g} of validation dropped, rest training; scikit-image stills {x} training; "
         "default-set bigbuckbunny frames in no split").format(g=GUARD, s=SEGMENT, v=list(VAL_SEGMENTS),
