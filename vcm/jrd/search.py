@@ -16,8 +16,10 @@ this with `vcm.labeling.smart_search` (a Boyer-Moore-style window scan: about r/
 exact); `search:sweep` probes every QP and applies the rule to the full sweep (the brute force).
 tests/test_search.py proves the two equal on a real picture.
 
-With `verify` (default) the plan with every object at its own JRD is coded and checked once more; an object
-lost there (its neighbours now sit at other QPs) is lowered 3 QPs at a time, at most 5 rounds.
+With `verify` (default) the plan with every object at its own JRD is coded in `objects` mode exactly as the
+written file (its background QP; objects at or above it in the background) and checked once more; an object
+lost there (its neighbours now sit at other QPs, the background is no longer filled under it) is lowered 3 QPs
+at a time, at most 5 rounds.
 """
 from __future__ import annotations
 
@@ -113,12 +115,20 @@ class SearchPredictor(JRDPredictor):
             return still_detected_all(detections, detector.detect([rgb])[0], rule)
 
         def look(qps: Sequence[int]) -> list[bool]:
-            """Each object at its own QP (the final plan)."""
+            """Each object at its own QP: the objects-mode picture exactly as `vcm encode` writes it at this
+            background QP (objects at or above it ride in the background, which then is not filled there), so
+            what is verified here is what the written file decodes to."""
             nonlocal encodes
-            regions = [QPRegion(r.index, r.rect, int(q), int(q)) for r, q in zip(base.regions, qps)]
-            streams = code_crops(frame, regions, params, self.encoder, self.matrix, self.cache)
-            encodes += len(streams)
-            return judge(streams)
+            from vcm.coding.choose import detect_coded
+            from vcm.coding.modes import code_picture_mode
+
+            final = plan([ObjectJRD(d, int(q), "search") for d, q in zip(detections, qps)], w, h,
+                         bg_qp=self.bg_qp, margin=self.margin, align=self.align)
+            coded = code_picture_mode("objects", frame, final, params, encoder=self.encoder, matrix=self.matrix,
+                                      cache=self.cache, display=(w, h))
+            encodes += len(coded.streams)
+            found = detect_coded(coded, detector, "pyav", self.matrix, memo=self.cache)  # the plan check reuses it
+            return still_detected_all(detections, found, rule)
 
         def probe(qps: Sequence[int]) -> dict[int, list[bool] | None]:
             """Every asked QP at once: all crop encodes side by side, then one detection per QP. A QP the
