@@ -101,3 +101,48 @@ def test_library_never_imports_pipelines():
                 names = [node.module]
             offenders += [f"{rel}: {n}" for n in names if n.startswith("vcm.pipelines") or n == "pipelines"]
     assert not offenders
+
+
+def test_reports_are_typed_and_to_json_is_what_the_cli_writes(bus_jpg, tmp_path):
+    """Every pipeline returns its typed report; `to_json()` is the JSON the command writes, key for key."""
+    from click.testing import CliRunner
+
+    from vcm.cli import main
+    from vcm.media import read_picture, write_picture
+    from vcm.pipelines.batch import BatchConfig, BatchReport, run_batch
+    from vcm.pipelines.decode import DecodeReport, run_decode
+    from vcm.pipelines.predict import PredictReport, run_predict
+
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    write_picture(pics / "bus.png", read_picture(bus_jpg)[::2, ::2])
+    opts = {"jrd": "fixed:45", "bg_qp": 55, "detector": "hog-person"}
+    coded = tmp_path / "bus.266"
+    rep = vcm.encode(pics / "bus.png", coded, **opts)
+
+    def cli(*args):
+        r = CliRunner().invoke(main, [str(a) for a in args])
+        assert r.exit_code == 0, r.output
+        return json.loads((tmp_path / "cli.json").read_text())
+
+    def same(report, written, volatile=("seconds", "output")):
+        mine = json.loads(json.dumps(report.to_json()))
+        assert list(mine) == list(written)
+        assert {k: v for k, v in mine.items() if k not in volatile} == \
+            {k: v for k, v in written.items() if k not in volatile}
+
+    dec = run_decode(coded, tmp_path / "a.png")
+    assert isinstance(dec, DecodeReport) and not dec.is_video and len(dec.streams) == len(rep.streams)
+    same(dec, cli("decode", coded, "-o", tmp_path / "b.png", "--json", tmp_path / "cli.json"))
+    from_bytes = vcm.decode(rep.data)  # the API: the same report, nothing written
+    assert from_bytes.input is None and from_bytes.output is None and from_bytes.streams == dec.streams
+    assert np.array_equal(from_bytes.picture, dec.picture)
+
+    pred = run_predict(pics / "bus.png", CodingSettings(jrd="prior", detector="hog-person"))
+    assert isinstance(pred, PredictReport) and pred.objects
+    same(pred, cli("predict", pics / "bus.png", "--jrd", "prior", "--detector", "hog-person",
+                   "--json", tmp_path / "cli.json"))
+
+    batch = run_batch(BatchConfig(pics, tmp_path / "out", CodingSettings(check=False, **opts), progress=False))
+    assert isinstance(batch, BatchReport) and (batch.items, batch.ok, batch.failed) == (1, 1, 0)
+    assert json.loads((tmp_path / "out" / "summary.json").read_text()) == json.loads(json.dumps(batch.to_json()))

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from vcm.errors import VcmError
 from vcm.metrics.bdrate import (METHODS, BDResult, bd_compare, bd_quality, bd_rate, compare, interpolated_curve,
-                                read_rd_csv, read_rd_table, saving_at_equal_quality)
+                                read_rd_table, saving_at_equal_quality)
 from vcm.metrics.curvefit import fit_curve
-from vcm.types import RDPoint
+from vcm.metrics.rd import RDPoint, read_rd_csv
 
 # The README's `vcm bdrate` example (rate in bits, mAP).
 ANCHOR = ([1000.0, 1900.0, 3600.0, 7000.0], [0.52, 0.61, 0.68, 0.72])
@@ -235,7 +235,7 @@ def test_bdrate_cli_reports_map50_and_map(tmp_path):
 
 # --- summary entries, report.md and rd.png --------------------------------------------------------------
 def _curve_points():
-    from vcm.report import CurvePoint
+    from vcm.metrics.rd import CurvePoint
 
     def cp(curve, r, q):
         return CurvePoint(curve, f"p{r}", None, None, None, 1, 0, 0, r, q, q * 0.8, q, 0.0)
@@ -248,7 +248,7 @@ def _curve_points():
 
 def test_summary_entries_report_table_and_plot(tmp_path):
     from vcm.metrics.rd import benchmark_bd
-    from vcm.report import ANCHOR as PLAIN
+    from vcm.metrics.rd import ANCHOR as PLAIN
     from vcm.report import plot_rd, render_report_md, summary_lines
 
     pts = _curve_points()

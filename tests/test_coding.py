@@ -162,7 +162,7 @@ def test_decode_restores_size(bus_search, bus_jpg, tmp_path):
     r = run_decode(out, png)
     dec = read_picture(png)
     assert dec.shape == read_picture(bus_jpg).shape
-    assert len(r["streams"]) == len(report.streams) == 1 + sum(o["status"] == "own stream" for o in report.objects)
+    assert len(r.streams) == len(report.streams) == 1 + sum(o["status"] == "own stream" for o in report.objects)
 
 
 def test_no_detections_gives_background_only_file(tmp_path):
@@ -178,7 +178,7 @@ def test_no_detections_gives_background_only_file(tmp_path):
     assert report.objects == [] and len(report.streams) == 1 and report.check["objects"] == 0
     assert report.plain_min_qp["qp"] == 63  # nothing to keep: the coarsest background of --bg-qp auto
     r = run_decode(tmp_path / "cat.266", tmp_path / "cat.png")
-    assert read_picture(tmp_path / "cat.png").shape == data.chelsea().shape and len(r["streams"]) == 1
+    assert read_picture(tmp_path / "cat.png").shape == data.chelsea().shape and len(r.streams) == 1
 
 
 def test_object_no_qp_can_save_stays_in_background(tmp_path):

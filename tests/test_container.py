@@ -334,3 +334,23 @@ def test_overhead_benchmark_tool_runs_and_reports_within_budget(capsys):
     assert [int(r[2]) for r in rows] == [0, 3]
     assert [int(r[5]) for r in rows][0] <= 32 and int(rows[1][5]) <= 32 + 16 * 3
     assert "within the budget" in out
+
+
+def test_one_sei_reader_for_every_vcm_sei(streams):
+    """Placement, video and display-size SEIs are written by insert_user_data_sei and found by
+    find_user_data_sei (vcm.bitstream); a long payload (ff-coded size, escaped bytes) reads back whole."""
+    from vcm.bitstream import find_user_data_sei, insert_user_data_sei
+    from vcm.container import SIZE_UUID, add_display_size, read_display_size
+    from vcm.video_container import VIDEO_UUID
+
+    bg = streams[0]["bg"]
+    payload = bytes(range(256)) * 2 + b"\x00\x00\x00\x01"
+    for uuid in (VCM_UUID, VIDEO_UUID, SIZE_UUID):
+        assert find_user_data_sei(bg, uuid) is None
+        data = insert_user_data_sei(bg, uuid + payload)
+        found = find_user_data_sei(data, uuid)
+        assert found.data == payload and found.last and found.header == found.slice_header
+        assert data[:found.start] + data[found.end:] == bg  # removing the SEI gives the stream back
+        assert find_user_data_sei(data, bytes(16)) is None
+    assert read_display_size(add_display_size(bg, 767, 575)) == (767, 575)
+    assert read_display_size(bg) is None

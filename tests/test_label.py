@@ -330,8 +330,12 @@ def test_detections_below_the_keep_score_are_listed_not_labelled(pictures, tmp_p
             assert o["status"] != L.BELOW_KEEP_SCORE and "reason" not in o
             assert o["detected"][:56] == "." * 56 and set(o["detected"][56:]) & {"0", "1"}
     assert any(o["jrd"] is not None for o in objs)
-    counts = json.loads((ds / "meta.json").read_text())["counts"]
+    meta = json.loads((ds / "meta.json").read_text())
+    counts = meta["counts"]
     assert counts["below_keep_score"] == len(weak)
+    # meta.json records the scores really used (none was given): the keep score and nanodet's threshold
+    det_score = meta["detector"]["score_threshold"]
+    assert meta["rule"]["keep_score"] == max(0.5, det_score) and meta["rule"]["min_score"] == det_score is not None
     assert counts["dropped"] == sum(o["status"] == L.DROPPED for o in objs)  # weak boxes are not "dropped"
     assert counts["crops"] == len(info) == sum(o["jrd"] is not None for o in objs)
 

@@ -193,17 +193,24 @@ def test_every_mode_encodes_and_decodes_back_to_a_video(mode, clip_mkv, tmp_path
     assert [f["frame"] for f in checked] == [0, 2, 4, 5]
     assert all(0 <= f["kept"] <= f["objects"] for f in checked)
     assert doc["check"]["map50"] is not None and 0.0 <= doc["check"]["map50"] <= 1.0
+    assert doc["check"]["frames_checked"] == [0, 2, 4, 5] and doc["check"]["rule"]["keep_score"] == 0.5
     if mode in ("frame", "objects"):
         assert [g["frames"] for g in doc["segments"]] == [3, 3]
     vf = read_video_file(out)
     assert vf.mode == mode and vf.frames == N
-    r = run("decode", out, "-o", back)
+    r = run("decode", out, "-o", back, "--json", tmp_path / "dec.json")
     assert r.exit_code == 0, r.output
     rgb, fps = read_video_rgb(back)
     assert len(rgb) == N and rgb[0].shape == (272, 640, 3) and fps == pytest.approx(doc["fps"])
     if mode == "plain":  # the decoded video is exactly what vcm decodes the file to
         frames, _ = decode_video_file(out)
         assert np.array_equal(rgb[3], yuv_to_rgb(frames[3]))
+        from vcm.pipelines.video import run_decode_video
+
+        dec = run_decode_video(out, tmp_path / "again.y4m")  # the report `vcm decode --json` wrote
+        written = json.loads((tmp_path / "dec.json").read_text())
+        assert dec.is_video and dec.frames == N and dec.picture is None
+        assert list(dec.to_json()) == list(written) and dec.units == written["units"] and dec.mode == written["mode"]
 
 
 def test_video_errors_are_one_line(clip_mkv, tmp_path):

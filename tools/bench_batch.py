@@ -40,7 +40,7 @@ def make_pictures(folder: Path, n: int) -> list[Path]:
     return out
 
 
-def run_once(src: Path, out: Path, workers: int, executor: str, jrd: str) -> tuple[float, dict]:
+def run_once(src: Path, out: Path, workers: int, executor: str, jrd: str):
     from vcm.pipelines.batch import BatchConfig, run_batch
     from vcm.settings import CodingSettings
 
@@ -68,11 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(a.runs):
         for w in workers:  # interleaved: the machine's load hits both alike
             secs, s = run_once(tmp / "in", tmp / f"out_w{w}_r{r}", w, a.executor, a.jrd)
-            if s["failed"]:
-                print(f"failed items: {s['failed_items']}", file=sys.stderr)
+            if s.failed:
+                print(f"failed items: {s.failed_items}", file=sys.stderr)
                 return 1
             best[w] = min(best.get(w, float("inf")), secs)
-            sizes[w] = s["bytes"]
+            sizes[w] = s.bytes
     print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}. {len(pics)} pictures "
           f"(480x400 to 560x480 crops of real photos), executor {a.executor}, detector hog-person, jrd {a.jrd}, "
           f"mode objects, preset faster, encode cache off; best of {a.runs} run(s), whole run_batch wall time.\n")

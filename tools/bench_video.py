@@ -116,7 +116,7 @@ def tubes_points(clip: Path, jrd: str, offsets, sample: int, seg_len: int, margi
     from vcm.jrd import create_predictor
     from vcm.metrics.map import pseudo_map
     from vcm.metrics.match import StillDetectedRule, still_detected_all
-    from vcm.report import CurvePoint
+    from vcm.metrics.rd import CurvePoint
 
     rgb, fps = read_clip(clip)
     yuv = [rgb_to_yuv(f) for f in rgb]
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                               progress=False)
         t = time.perf_counter()
         s = run_video_benchmark(cfg, echo=lambda m: print(m, file=sys.stderr), frames=a.frames, sample=a.sample,
-                                intra_period=a.intra_period, modes=MODES, cache=False)
+                                intra_period=a.intra_period, modes=MODES, cache=False).to_json()
         print(f"BD-rate against plain random-access VVC (bpp vs mAP@0.5 over {len(range(0, a.frames, a.sample))}+ "
               f"sampled frames, pseudo ground truth; QPs {a.qps}, offsets {a.offsets}; "
               f"{time.perf_counter() - t:.0f} s):\n")
@@ -197,13 +197,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {curve} | {pct(bd.get('pchip'))} | {pct(bd.get('akima'))} | "
                   f"{pct(kept.get(curve, {}).get('pchip'))} | {note} |")
         if a.tubes:
-            from vcm.pipelines.benchmark import compare
+            from vcm.metrics.rd import benchmark_bd
             from vcm.report import curve_points_from_json
 
             pts = curve_points_from_json(s["curves"]) + tubes_points(clip, a.jrd, cfg.offsets, a.sample,
                                                                        a.intra_period, cfg.margin, cfg.iou)
-            cmp = compare(pts)
-            bd, kb = cmp[0], (cmp[2] if len(cmp) > 2 else {})
+            full = benchmark_bd(pts)
+            bd, kb = full["bd_rate"], full["bd_rate_kept"]
             for curve in ("objects/" + a.jrd, "tubes/" + a.jrd):
                 b = bd[curve]
                 print(f"| {curve} (second fit, with the tube prototype) | {pct(b.get('pchip'))} | "

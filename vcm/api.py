@@ -2,8 +2,8 @@
 
     import vcm
     rep = vcm.encode("bus.jpg", "bus.266", jrd="prior")       # or a numpy RGB array; out=None: bytes only
-    print(rep.total_bytes, rep.check)                          # typed report, rep.to_json() for pandas
-    pic = vcm.decode("bus.266").picture                        # RGB uint8 array
+    print(rep.total_bytes, rep.check)                          # EncodeReport, rep.to_json() for pandas
+    pic = vcm.decode("bus.266").picture                        # DecodeReport; .picture: RGB uint8 array
     dets = vcm.detect("bus.jpg")                               # Detections (boxes, classes, scores)
 
 Settings are the keyword names of `vcm.settings.CodingSettings` (the CLI's options with `_` for `-`), checked
@@ -12,7 +12,6 @@ once; an unknown name is a VcmError listing the known ones. Nothing heavy is imp
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,44 +40,19 @@ def encode(picture: Any, out: str | Path | None = None, **settings: Any):
     return rep
 
 
-@dataclass
-class DecodeReport:
-    """A decoded vcm or plain VVC file: the RGB picture and what the file held."""
+def decode(file: str | Path | bytes, out: str | Path | None = None, decoder: str = "pyav"):
+    """Decode a file from `encode` (path or its bytes) to an RGB picture; `out` also writes it (.png). Returns
+    the `vcm.pipelines.decode.DecodeReport` (`.picture` is the RGB uint8 array)."""
+    from vcm.pipelines.decode import run_decode
 
-    picture: np.ndarray = field(repr=False)
-    width: int
-    height: int
-    streams: list[dict[str, Any]]
-    plain_vvc: bool
-    bytes: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"width": self.width, "height": self.height, "streams": self.streams, "plain_vvc": self.plain_vvc,
-                "bytes": self.bytes}
-
-
-def decode(file: str | Path | bytes, out: str | Path | None = None, decoder: str = "pyav") -> DecodeReport:
-    """Decode a file from `encode` (path or its bytes) to an RGB picture; `out` also writes it (.png)."""
-    from vcm.codec import yuv_to_rgb
-    from vcm.coding.modes import read_coded_file
-    from vcm.fsutil import refuse_overwrite_input
-    from vcm.media import write_picture
-
+    if not isinstance(file, (bytes, bytearray)):
+        return run_decode(file, out, decoder)
     with tempfile.TemporaryDirectory(prefix="vcm-api-") as tmp:
-        if isinstance(file, (bytes, bytearray)):
-            path = Path(tmp) / "in.266"
-            path.write_bytes(bytes(file))
-        else:
-            path = Path(file)
-        frame, vf = read_coded_file(path, decoder)
-        size = path.stat().st_size
-    rgb = yuv_to_rgb(frame, vf.matrix)
-    if out is not None:
-        if not isinstance(file, (bytes, bytearray)):
-            refuse_overwrite_input(out, file)
-        write_picture(out, rgb)
-    streams = [{"role": s.role, "rect": list(s.rect), "qp": s.qp, "bytes": len(s.data)} for s in vf.streams]
-    return DecodeReport(rgb, vf.width, vf.height, streams, vf.plain, size)
+        path = Path(tmp) / "in.266"
+        path.write_bytes(bytes(file))
+        rep = run_decode(path, out, decoder)
+    rep.input = None
+    return rep
 
 
 def detect(picture: Any, **options: Any):
@@ -90,9 +64,10 @@ def detect(picture: Any, **options: Any):
     return DetectorSettings(**options).build().detect_one(rgb)
 
 
-def benchmark(data: str | Path, out: str | Path, **config: Any) -> dict[str, Any]:
-    """`vcm benchmark` over a folder of pictures: returns the summary (also in OUT/summary.json). Keywords are
-    those of `vcm.pipelines.benchmark.BenchmarkConfig` (jrd, qps, offsets, modes, bg_qps, detector, ...)."""
+def benchmark(data: str | Path, out: str | Path, **config: Any):
+    """`vcm benchmark` over a folder of pictures: returns the `vcm.pipelines.benchmark.BenchmarkReport` (its
+    `to_json()` is OUT/summary.json). Keywords are those of `vcm.pipelines.benchmark.BenchmarkConfig` (jrd, qps,
+    offsets, modes, bg_qps, detector, ...)."""
     from vcm.pipelines.benchmark import BenchmarkConfig, run_benchmark
 
     return run_benchmark(BenchmarkConfig(data=Path(data), out=Path(out), progress=config.pop("progress", False),

@@ -1,6 +1,6 @@
 """VVC bitstream parsing shared by both vcm file formats (vcm.container, vcm.video_container) and the size SEI:
-Annex-B NAL units, emulation prevention, the SPS/PPS fields that give the picture size, and one way to put a
-user_data_unregistered SEI (a UUID and a payload) before the first slice of a stream.
+Annex-B NAL units, emulation prevention, the SPS/PPS fields that give the picture size, and the one way to put
+a user_data_unregistered SEI (a UUID and a payload) before the first slice of a stream and to find it again.
 """
 from __future__ import annotations
 
@@ -172,7 +172,6 @@ def ff_coded(v: int) -> bytes:
     return b"\xff" * (v // 255) + bytes([v % 255])
 
 
-
 def insert_user_data_sei(stream: bytes, payload: bytes, *, limit: int | None = None, what: str = "stream") -> bytes:
     """`stream` with one prefix SEI NAL (user_data_unregistered, `payload` = UUID + data) right before its
     first slice or picture header, with the first slice's layer and temporal id (any decoder skips it).
@@ -189,3 +188,60 @@ def insert_user_data_sei(stream: bytes, payload: bytes, *, limit: int | None = N
     if limit is not None and cut + len(sei) >= limit:
         raise ValueError(f"the {what}'s first slice starts after {cut} bytes: too late for the SEI")
     return stream[:cut] + sei + stream[cut:]
+
+
+@dataclass(frozen=True)
+class UserDataSei:
+    """A user_data_unregistered SEI message with a given UUID, found before the first slice of a stream."""
+
+    start: int  # first byte of its NAL's start code (insert_user_data_sei always writes a 3-byte one)
+    end: int  # one past the NAL's last byte
+    header: bytes  # the NAL's two header bytes
+    data: bytes  # the message's payload after the UUID
+    last: bool  # only the RBSP trailing bits follow the message in its NAL (as insert_user_data_sei writes it)
+    slice_header: bytes | None  # the two header bytes an SEI before the first slice carries (that slice's layer
+    # and temporal id); None when no slice follows within the scanned bytes
+
+
+def _sei_messages(rbsp: bytes) -> Iterator[tuple[int, bytes, int]]:
+    """(payloadType, payload, position after it) of each whole SEI message of an SEI RBSP; stops at the
+    trailing bits or at a message cut short."""
+    pos = 0
+    while pos < len(rbsp) and rbsp[pos:] != b"\x80":
+        ptype = psize = 0
+        while pos < len(rbsp) and rbsp[pos] == 0xFF:
+            ptype, pos = ptype + 255, pos + 1
+        if pos >= len(rbsp):
+            return
+        ptype, pos = ptype + rbsp[pos], pos + 1
+        while pos < len(rbsp) and rbsp[pos] == 0xFF:
+            psize, pos = psize + 255, pos + 1
+        if pos >= len(rbsp):
+            return
+        psize, pos = psize + rbsp[pos], pos + 1
+        payload = rbsp[pos:pos + psize]
+        pos += psize
+        if len(payload) != psize:
+            return
+        yield ptype, payload, pos
+
+
+def find_user_data_sei(stream: bytes, uuid: bytes, limit: int | None = None) -> UserDataSei | None:
+    """The first user_data_unregistered message starting with `uuid` in the prefix SEI NAL units before the
+    first coded slice (within `limit` bytes), or None. What a reader requires of it is the reader's call."""
+    found: UserDataSei | None = None
+    for nal in iter_nal_units(stream, limit):
+        if nal.is_vcl:
+            if found is None:
+                return None
+            head = bytes([stream[nal.start], NUT_PREFIX_SEI << 3 | nal.temporal_id_plus1])
+            return UserDataSei(found.start, found.end, found.header, found.data, found.last, head)
+        if nal.type != NUT_PREFIX_SEI or found is not None:
+            continue
+        rbsp = unescape(stream[nal.start + 2:nal.end])
+        for ptype, payload, pos in _sei_messages(rbsp):
+            if ptype == SEI_USER_DATA_UNREGISTERED and payload[:16] == uuid:
+                found = UserDataSei(nal.start - 3, nal.end, stream[nal.start:nal.start + 2], payload[16:],
+                                    rbsp[pos:] == b"\x80", None)
+                break
+    return found

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vcm.bitstream import (NUT_PREFIX_SEI, SEI_USER_DATA_UNREGISTERED, insert_user_data_sei, iter_nal_units,
-                           picture_size, unescape)
+from vcm.bitstream import find_user_data_sei, insert_user_data_sei, iter_nal_units, picture_size
 from vcm.errors import VcmError
 
 if TYPE_CHECKING:
@@ -183,44 +182,20 @@ class _Sei:
 
 
 def _find_sei(data: bytes) -> _Sei | None:
-    """Our SEI among the prefix SEI NAL units before the first slice, or None.
+    """Our SEI before the first slice (vcm.bitstream.find_user_data_sei), or None.
 
     Raises ValueError when it is there but malformed, or its NAL header does not match the first slice's.
     """
-    found: tuple[_Sei, bytes] | None = None
-    for nal in iter_nal_units(data, _SCAN_BYTES):
-        if nal.is_vcl:
-            if found and found[1] != bytes([data[nal.start], NUT_PREFIX_SEI << 3 | nal.temporal_id_plus1]):
-                raise ValueError("the placement SEI's NAL header is damaged")
-            return found[0] if found else None
-        if nal.type != NUT_PREFIX_SEI or found:
-            continue
-        rbsp = unescape(data[nal.start + 2:nal.end])
-        pos = 0
-        while pos < len(rbsp) and rbsp[pos:] != b"\x80":
-            ptype = psize = 0
-            while pos < len(rbsp) and rbsp[pos] == 0xFF:
-                ptype, pos = ptype + 255, pos + 1
-            if pos >= len(rbsp):
-                break
-            ptype, pos = ptype + rbsp[pos], pos + 1
-            while pos < len(rbsp) and rbsp[pos] == 0xFF:
-                psize, pos = psize + 255, pos + 1
-            if pos >= len(rbsp):
-                break
-            psize, pos = psize + rbsp[pos], pos + 1
-            payload = rbsp[pos:pos + psize]
-            pos += psize
-            if ptype == SEI_USER_DATA_UNREGISTERED and payload[:16] == VCM_UUID and len(payload) == psize:
-                if len(payload) < 16 + 2 + 4 or rbsp[pos:] != b"\x80":
-                    raise ValueError("the placement SEI is malformed")
-                # we always write a 3-byte start code right before our NAL header
-                found = (_Sei(nal.start - 3, nal.end, payload[16:-4], struct.unpack(">I", payload[-4:])[0]),
-                         data[nal.start:nal.start + 2])
-                break
-    if found:
+    found = find_user_data_sei(data, VCM_UUID, _SCAN_BYTES)
+    if found is None:
+        return None
+    if len(found.data) < 2 + 4 or not found.last:
+        raise ValueError("the placement SEI is malformed")
+    if found.slice_header is None:
         raise ValueError("no coded slice follows the placement SEI")
-    return None
+    if found.header != found.slice_header:
+        raise ValueError("the placement SEI's NAL header is damaged")
+    return _Sei(found.start, found.end, found.data[:-4], struct.unpack(">I", found.data[-4:])[0])
 
 
 def _looks_like_damaged_sei(data: bytes) -> bool:
@@ -343,17 +318,11 @@ def add_display_size(stream: bytes, width: int, height: int) -> bytes:
 
 def read_display_size(stream: bytes) -> tuple[int, int] | None:
     """The (width, height) of a display-size SEI before the first slice, or None."""
-    for nal in iter_nal_units(stream, _SCAN_BYTES):
-        if nal.is_vcl:
-            return None
-        if nal.type != NUT_PREFIX_SEI:
-            continue
-        rbsp = unescape(stream[nal.start + 2:nal.end])
-        if len(rbsp) >= 2 + 20 and rbsp[0] == SEI_USER_DATA_UNREGISTERED and rbsp[1] == 20 \
-                and rbsp[2:18] == SIZE_UUID:
-            w, h = struct.unpack(">HH", rbsp[18:22])
-            return (w, h) if w >= 1 and h >= 1 else None
-    return None
+    found = find_user_data_sei(stream, SIZE_UUID, _SCAN_BYTES)
+    if found is None or len(found.data) != 4:
+        return None
+    w, h = struct.unpack(">HH", found.data)
+    return (w, h) if w >= 1 and h >= 1 else None
 
 
 def read_vcm_file(path: str | Path) -> VcmFile:

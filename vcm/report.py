@@ -1,7 +1,7 @@
 """The benchmark's report files: points.csv, summary.json, report.md and rd.png (pure writers and readers).
 
-`vcm benchmark` (vcm/pipelines/benchmark.py) measures; this module only turns its typed results into files and
-back, so the summary can be recomputed from points.csv and tested against what was written. Every writer is
+`vcm benchmark` (vcm/pipelines/benchmark.py) measures; this module only turns its typed results (the RD points
+of vcm.metrics.rd, the summary) into files and back, so the summary can be recomputed from points.csv and tested against what was written. Every writer is
 atomic (vcm.fsutil): a report file is whole or absent.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -18,68 +18,9 @@ import numpy as np
 
 from vcm.errors import VcmError
 from vcm.fsutil import atomic_path, write_json_atomic
+from vcm.metrics.rd import ANCHOR, CurvePoint, PointRow, compare_curves, curves_from_points
 
-ANCHOR = "plain/vvc"  # the curve every other curve is compared with: plain VVC at each QP
 SUMMARY_FORMAT = "vcm-benchmark/1"
-
-
-@dataclass
-class PointRow:
-    """One row of points.csv: one picture coded in one mode, with one predictor, at one RD point."""
-
-    picture: str  # file name inside DATA
-    mode: str  # plain, frame, objects, blur
-    predictor: str  # "vvc" for plain, else the predictor spec (search, prior, dtjrd:CKPT, fixed:Q)
-    point: str  # the point's id within its curve: "qp37", "off-4", "off-4_bg47"
-    qp: int | None  # plain: the frame QP; JRD modes: None
-    offset: int | None  # JRD modes: the offset added to every object's JRD
-    bg_qp: int | None  # JRD modes with a background: its QP (None: the mode's default)
-    width: int
-    height: int
-    bytes: int  # everything the decoder needs for this picture (all streams + placement)
-    bpp: float  # 8 * bytes / (width * height)
-    objects: int  # detections on the original picture
-    kept: int  # of those, still detected on the decoded picture (vcm.metrics.match rule)
-    kept_fraction: float  # kept / objects (1.0 when there are no objects)
-    encode_s: float  # encoder wall time (0 when every stream came from the cache)
-    min_qp: int | None = None  # lowest QP used in the picture
-    max_qp: int | None = None  # highest QP used in the picture
-    bits: int | None = None  # 8 * bytes (filled in)
-    chosen: str | None = None  # JRD modes: the candidate written (e.g. objects@57, blur, plain)
-
-    def __post_init__(self):
-        self.bits = 8 * int(self.bytes)
-
-    @property
-    def curve(self) -> str:
-        return f"{self.mode}/{self.predictor}"
-
-
-@dataclass
-class CurvePoint:
-    """One RD point of a curve over the whole picture set: bits summed, mAP from one COCO evaluation."""
-
-    curve: str  # "<mode>/<predictor>"
-    point: str
-    qp: int | None
-    offset: int | None
-    bg_qp: int | None
-    pictures: int
-    bits: int  # total over the set
-    pixels: int  # total over the set
-    bpp: float  # bits / pixels
-    map50: float  # mAP@0.5 (COCO, 101-point), over all pictures at this point
-    map: float  # mAP@0.5:0.95
-    kept_fraction: float  # kept / objects over the set
-    encode_s: float  # summed encoder wall time
-
-    @property
-    def mode(self) -> str:
-        return self.curve.split("/", 1)[0]
-
-    @property
-    def predictor(self) -> str:
-        return self.curve.split("/", 1)[1]
 
 
 POINT_FIELDS = [f.name for f in fields(PointRow)]
@@ -370,8 +311,6 @@ def _fits_for_plot(points: Sequence[CurvePoint], summary: dict[str, Any] | None)
     """curve -> its fit JSON (vcm.metrics.curvefit.CurveFit.to_json) on mAP@0.5, the anchor's included."""
     entries = (summary or {}).get("bd_rate") or {}
     if not any(e.get("test_fit") for e in entries.values()):
-        from vcm.metrics.rd import compare_curves, curves_from_points
-
         c = curves_from_points(points, "map50")
         if ANCHOR not in c or len(c) < 2:
             return {}

@@ -1,4 +1,5 @@
-"""The typed things that flow through vcm (one definition each; see ../shared/DESIGN.md)."""
+"""The typed things that flow through vcm (one definition each; see ../shared/DESIGN.md). The RD point types
+(RDPoint, PointRow, CurvePoint) live with their aggregation in vcm.metrics.rd."""
 from __future__ import annotations
 
 import math
@@ -114,12 +115,3 @@ class EncodeResult:
         d["bitstream"] = Path(d["bitstream"])
         d["log_path"] = Path(d["log_path"]) if d.get("log_path") else None
         return cls(**d)
-
-
-@dataclass(frozen=True)
-class RDPoint:
-    """One rate-quality point and the settings that produced it."""
-
-    rate: float  # bits, bpp or kbps (say which in settings["rate_unit"])
-    quality: float  # mAP or PSNR
-    settings: dict[str, Any] = field(default_factory=dict)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from vcm.bitstream import NUT_PREFIX_SEI, SEI_USER_DATA_UNREGISTERED, insert_user_data_sei, iter_nal_units, unescape
+from vcm.bitstream import find_user_data_sei, insert_user_data_sei
 from vcm.container import MATRICES, read_varint, write_varint
 from vcm.errors import VcmError
 
@@ -93,26 +93,13 @@ def write_video_file(path: str | Path, vf: VideoFile) -> int:
 
 
 def _find(data: bytes) -> tuple[int, int, bytes] | None:
-    """(start, end, payload after the UUID) of our SEI NAL among the NAL units before the first slice."""
-    for nal in iter_nal_units(data, _SCAN):
-        if nal.is_vcl:
-            return None
-        if nal.type != NUT_PREFIX_SEI:
-            continue
-        rbsp = unescape(data[nal.start + 2:nal.end])
-        i = rbsp.find(VIDEO_UUID)
-        if i < 0:
-            continue
-        if rbsp[0] != SEI_USER_DATA_UNREGISTERED or rbsp[-1:] != b"\x80":
-            raise ValueError("the video SEI is malformed")
-        pos, size = 1, 0
-        while pos < len(rbsp) and rbsp[pos] == 0xFF:
-            size, pos = size + 255, pos + 1
-        size, pos = size + rbsp[pos], pos + 1
-        if pos != i or len(rbsp) != pos + size + 1:
-            raise ValueError("the video SEI's size does not match")
-        return nal.start - 3, nal.end, rbsp[i + 16:pos + size]
-    return None
+    """(start, end, payload after the UUID) of our SEI NAL before the first slice (vcm.bitstream)."""
+    found = find_user_data_sei(data, VIDEO_UUID, _SCAN)
+    if found is None:
+        return None
+    if not found.last:
+        raise ValueError("the video SEI is malformed")
+    return found.start, found.end, found.data
 
 
 def is_video_file(path: str | Path) -> bool:

@@ -53,8 +53,8 @@ def batch(in_dir, out_dir, workers, executor, ray_address, quiet, **opts):
 
     cfg = BatchConfig(in_dir, out_dir, pop_settings(opts, compare_plain=False), workers=workers, executor=executor,
                       ray_address=ray_address, progress=not quiet)
-    summary = run_batch(cfg)
-    for line in format_summary(summary):
+    report = run_batch(cfg)
+    for line in format_summary(report):
         click.echo(line)
-    if summary["failed"]:
+    if report.failed:
         sys.exit(1)

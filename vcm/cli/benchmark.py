@@ -128,9 +128,9 @@ def benchmark(data, bundled, out, gt, jrd, qps, offsets, modes, bg_qps, preset, 
         from vcm.pipelines.video import run_video_benchmark
 
         vmodes = [m for m in cfg.modes if m != "plain"] + (["intra"] if intra else [])
-        summary = run_video_benchmark(cfg, click.echo, frames=frames, sample=sample, intra_period=intra_period,
-                                      modes=vmodes)
+        report = run_video_benchmark(cfg, click.echo, frames=frames, sample=sample, intra_period=intra_period,
+                                     modes=vmodes)
     else:
-        summary = run_benchmark(cfg)
-    for line in format_summary(summary):
+        report = run_benchmark(cfg)
+    for line in format_summary(report):
         click.echo(line)

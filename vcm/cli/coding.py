@@ -85,8 +85,8 @@ def decode(file, out, decoder, json_path):
       -> bus.png: 810x1080 from 5 streams (background QP 51, 4 objects), 9876 bytes
     Object crops are pasted over the background, the lowest QP on top. Damaged or cut files are refused.
     """
-    from vcm.pipelines.decode import run_decode
     from vcm.fsutil import guard_outputs
+    from vcm.pipelines.decode import format_decode_report, run_decode
     from vcm.video_container import is_video_file
 
     if is_video_file(file):  # a vcm video file: back to a video (vcm/pipelines/video.py)
@@ -95,8 +95,7 @@ def decode(file, out, decoder, json_path):
         out = Path(out) if out else Path(Path(file).stem + ".mkv")
         guard_outputs([file], {"-o": out, "--json": json_path})
         r = run_decode_video(file, out, decoder)
-        emit(json_path, r, f"{out}: {r['width']}x{r['height']}, {r['frames']} frames at {r['fps']:g} fps from a {r['mode']} "
-                   f"video file ({len(r['units'])} units), {r['bytes']} bytes, {r['seconds']:.2f} s")
+        emit(json_path, r.to_json(), format_decode_report(r))
         return
     out = Path(out) if out else Path(Path(file).stem + ".png")
     from vcm.media import PICTURE_EXTS
@@ -108,10 +107,7 @@ def decode(file, out, decoder, json_path):
                        fix="write .png (or .jpg, .bmp, .tif); .mkv/.y4m are for video files")
     guard_outputs([file], {"-o": out, "--json": json_path})
     r = run_decode(file, out, decoder)
-    n_obj = len(r["streams"]) - 1
-    what = "a plain VVC stream" if r["plain_vvc"] else (
-        f"{len(r['streams'])} streams (background QP {r['streams'][0]['qp']}, {n_obj} objects)")
-    emit(json_path, r, f"{out}: {r['width']}x{r['height']} from {what}, {r['bytes']} bytes, {r['seconds']:.2f} s")
+    emit(json_path, r.to_json(), format_decode_report(r))
 
 
 @click.command()
@@ -137,4 +133,4 @@ def predict(picture, json_path, **opts):
     settings = pop_settings(opts, check=False, compare_plain=False)
     guard_outputs([picture, *spec_files(settings.detector, settings.jrd)], {"--json": json_path})
     r = run_predict(picture, settings)
-    emit(json_path, r, format_predictions(r))
+    emit(json_path, r.to_json(), format_predictions(r))

@@ -20,11 +20,8 @@ def doctor(json_path):
     """
     import sys
 
-    from vcm.pipelines.doctor import diagnose
+    from vcm.pipelines.doctor import diagnose, format_doctor
 
     report = diagnose()
-    width = max(len(r["name"]) for r in report["rows"])
-    lines = [f"{'ok ' if r['ok'] else '-- '} {r['name']:<{width}}  {r['detail']}" for r in report["rows"]]
-    lines.append(f"\nVVC encode+decode works: {'yes' if report['vvc_ok'] else 'NO'}")
-    emit(json_path, report, "\n".join(lines))
-    sys.exit(0 if report["vvc_ok"] else 1)
+    emit(json_path, report.to_json(), format_doctor(report))
+    sys.exit(0 if report.vvc_ok else 1)

@@ -25,7 +25,6 @@ import numpy as np
 
 from vcm.errors import VcmError
 from vcm.metrics.curvefit import FITS, CurveFit, fit_curve
-from vcm.types import RDPoint
 
 METHODS = ("pchip", "akima")
 DEFAULT_FIT = "cubic"  # see docs/BDRATE.md for why
@@ -86,11 +85,12 @@ class BDResult:
 
 
 def _as_arrays(points: Any) -> tuple[np.ndarray, np.ndarray]:
-    """A curve as (rates, qualities): a list of RDPoint, a (rates, qualities) pair, or (rate, quality) tuples."""
+    """A curve as (rates, qualities): a list of points with `rate` and `quality` (vcm.metrics.rd.RDPoint,
+    CurvePoint), a (rates, qualities) pair, or (rate, quality) tuples."""
     if isinstance(points, tuple) and len(points) == 2 and np.ndim(points[0]) == 1:
         return np.asarray(points[0], float), np.asarray(points[1], float)
     pts = list(points)
-    if pts and isinstance(pts[0], RDPoint):
+    if pts and hasattr(pts[0], "rate") and hasattr(pts[0], "quality"):
         return np.array([p.rate for p in pts], float), np.array([p.quality for p in pts], float)
     arr = np.asarray(pts, float).reshape(-1, 2)
     return arr[:, 0], arr[:, 1]
@@ -369,10 +369,3 @@ def check_curve(table: RDTable, column: str, min_points: int = MIN_POINTS) -> No
             raise VcmError(f"line {table.lines[j]}: {column} {q[j]:g} at rate {r[j]:g} does not rise above "
                            f"{q[i]:g} at rate {r[i]:g} (line {table.lines[i]}): the curve is not monotone",
                            path=table.path, fix=fix)
-
-
-def read_rd_csv(path: str | Path) -> list[RDPoint]:
-    """The first quality column of an RD CSV as RDPoints (each point's file line in its settings)."""
-    t = read_rd_table(path)
-    col = next(iter(t.qualities))
-    return [RDPoint(r, q, {"line": n}) for r, q, n in zip(t.rates, t.qualities[col], t.lines)]

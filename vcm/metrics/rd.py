@@ -1,4 +1,12 @@
-"""RD aggregation for reports: every curve of a benchmark against the anchor, as JSON-ready summary entries.
+"""RD points and their aggregation: the one family of rate-quality point types, the benchmark's curves over a
+picture set, and every curve's BD numbers against the anchor as JSON-ready summary entries.
+
+The point types: `RDPoint` (a rate, a quality and the settings behind them: what `vcm bdrate` reads from a CSV),
+`PointRow` (one picture coded one way: a row of points.csv) and `CurvePoint` (one point of a curve over the
+whole set: a row of curves.csv; its `rate` and `quality` are bpp and mAP@0.5, so it goes wherever an RDPoint
+does). Aggregation is pure arithmetic over rows plus one mAP evaluation per point; it lives here, not in the
+pipelines, so the picture and the video benchmark (and `summarize`, which rebuilds summary.json from the files)
+share it.
 
 One entry per (curve, quality) carries the BD-rate by pchip and akima, the BD-mAP, the point counts before and
 after the monotone fit, the overlap, warnings, a verdict (ok / unreliable) and the fitted points, so that
@@ -6,13 +14,163 @@ summary.json, report.md, rd.png and the printed lines all show the same numbers 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from vcm.errors import VcmError
-from vcm.metrics.bdrate import DEFAULT_FIT, METHODS, MIN_OVERLAP, MIN_POINTS, bd_compare, saving_at_equal_quality
+from vcm.metrics.bdrate import (DEFAULT_FIT, METHODS, MIN_OVERLAP, MIN_POINTS, bd_compare, read_rd_table,
+                                saving_at_equal_quality)
 
+ANCHOR = "plain/vvc"  # the curve every other curve is compared with: plain VVC at each QP
+# how curves are listed (summary, curves.csv, report.md): the anchor, the picture modes, video's all-intra mode
+CURVE_MODES = ("plain", "frame", "objects", "blur", "ctu", "auto", "intra")
+
+
+# ------------------------------------------------------------------------------------------------ point types
+@dataclass(frozen=True)
+class RDPoint:
+    """One rate-quality point and the settings that produced it."""
+
+    rate: float  # bits, bpp or kbps (say which in settings["rate_unit"])
+    quality: float  # mAP or PSNR
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PointRow:
+    """One row of points.csv: one picture coded in one mode, with one predictor, at one RD point."""
+
+    picture: str  # file name inside DATA
+    mode: str  # plain, frame, objects, blur
+    predictor: str  # "vvc" for plain, else the predictor spec (search, prior, dtjrd:CKPT, fixed:Q)
+    point: str  # the point's id within its curve: "qp37", "off-4", "off-4_bg47"
+    qp: int | None  # plain: the frame QP; JRD modes: None
+    offset: int | None  # JRD modes: the offset added to every object's JRD
+    bg_qp: int | None  # JRD modes with a background: its QP (None: the mode's default)
+    width: int
+    height: int
+    bytes: int  # everything the decoder needs for this picture (all streams + placement)
+    bpp: float  # 8 * bytes / (width * height)
+    objects: int  # detections on the original picture
+    kept: int  # of those, still detected on the decoded picture (vcm.metrics.match rule)
+    kept_fraction: float  # kept / objects (1.0 when there are no objects)
+    encode_s: float  # encoder wall time (0 when every stream came from the cache)
+    min_qp: int | None = None  # lowest QP used in the picture
+    max_qp: int | None = None  # highest QP used in the picture
+    bits: int | None = None  # 8 * bytes (filled in)
+    chosen: str | None = None  # JRD modes: the candidate written (e.g. objects@57, blur, plain)
+
+    def __post_init__(self):
+        self.bits = 8 * int(self.bytes)
+
+    @property
+    def curve(self) -> str:
+        return f"{self.mode}/{self.predictor}"
+
+
+@dataclass
+class CurvePoint:
+    """One RD point of a curve over the whole picture set: bits summed, mAP from one COCO evaluation."""
+
+    curve: str  # "<mode>/<predictor>"
+    point: str
+    qp: int | None
+    offset: int | None
+    bg_qp: int | None
+    pictures: int
+    bits: int  # total over the set
+    pixels: int  # total over the set
+    bpp: float  # bits / pixels
+    map50: float  # mAP@0.5 (COCO, 101-point), over all pictures at this point
+    map: float  # mAP@0.5:0.95
+    kept_fraction: float  # kept / objects over the set
+    encode_s: float  # summed encoder wall time
+
+    @property
+    def mode(self) -> str:
+        return self.curve.split("/", 1)[0]
+
+    @property
+    def predictor(self) -> str:
+        return self.curve.split("/", 1)[1]
+
+    @property
+    def rate(self) -> float:
+        """The rate BD numbers use: bpp over the set."""
+        return self.bpp
+
+    @property
+    def quality(self) -> float:
+        """The headline quality: mAP@0.5."""
+        return self.map50
+
+
+
+def read_rd_csv(path: str | Path) -> list[RDPoint]:
+    """The first quality column of an RD CSV (vcm.metrics.bdrate.read_rd_table) as RDPoints, each point's file
+    line in its settings."""
+    t = read_rd_table(path)
+    col = next(iter(t.qualities))
+    return [RDPoint(r, q, {"line": n}) for r, q, n in zip(t.rates, t.qualities[col], t.lines)]
+
+
+# ------------------------------------------------------------------------------------------------ aggregation
+def curve_order(curve: str) -> tuple:
+    """Sort key of a curve name: the anchor first, then the modes in CURVE_MODES order, then the predictor."""
+    mode, pred = curve.split("/", 1)
+    return (CURVE_MODES.index(mode) if mode in CURVE_MODES else len(CURVE_MODES), pred)
+
+
+def sort_points(points: Sequence[CurvePoint]) -> list[CurvePoint]:
+    """Points by curve (curve_order), then QP, offset and background QP: the order of every report file."""
+    return sorted(points, key=lambda p: (curve_order(p.curve), p.qp if p.qp is not None else -1,
+                                         p.offset if p.offset is not None else 0, p.bg_qp or 0))
+
+
+def rows_by_point(rows: Sequence[PointRow]) -> dict[tuple[str, str], list[PointRow]]:
+    """points.csv rows grouped by RD point (curve, point id), in first-seen order."""
+    groups: dict[tuple[str, str], list[PointRow]] = {}
+    for r in rows:
+        groups.setdefault((r.curve, r.point), []).append(r)
+    return groups
+
+
+def curve_point(rows: Sequence[PointRow], m: Any, pictures: int, pixels: int | None = None) -> CurvePoint:
+    """The RD point of a group of rows (one curve, one point id): bits summed, kept fraction over all their
+    objects, encode time summed; `m` is the point's mAP over the set (vcm.metrics.map.MapResult), `pixels` the
+    set's pixels (default: one picture per row)."""
+    r0 = rows[0]
+    bits = sum(r.bits for r in rows)
+    pixels = sum(r.width * r.height for r in rows) if pixels is None else pixels
+    objects = sum(r.objects for r in rows)
+    return CurvePoint(r0.curve, r0.point, r0.qp, r0.offset, r0.bg_qp, pictures, bits, pixels, bits / pixels,
+                      m.map50, m.map50_95, sum(r.kept for r in rows) / objects if objects else 1.0,
+                      round(sum(r.encode_s for r in rows), 4))
+
+
+def aggregate(rows: Sequence[PointRow], pictures: dict[str, dict[str, Any]], gt: dict[str, Any]) -> list[CurvePoint]:
+    """The RD points of every curve over a picture set: bits and pixels summed, mAP from one COCO evaluation
+    over all pictures' decoded detections at that point (`pictures`: detections.json's, `gt`: COCO)."""
+    from vcm.metrics.map import evaluate_map
+    from vcm.types import Detection, Detections
+
+    out = []
+    for (curve, pid), rs in rows_by_point(rows).items():
+        keys = sorted(r.picture for r in rs)
+        if set(keys) != set(pictures):
+            raise VcmError(f"point {curve} {pid} covers {len(keys)} of {len(pictures)} pictures",
+                           fix="rerun `vcm benchmark` to finish the missing pictures")
+        preds = [(k, Detections(pictures[k]["width"], pictures[k]["height"],
+                                tuple(Detection.from_json(d) for d in pictures[k]["points"][f"{curve}/{pid}"])))
+                 for k in keys]
+        out.append(curve_point(rs, evaluate_map(gt, preds, match="name"), len(rs)))
+    return sort_points(out)
+
+
+# ------------------------------------------------------------------------------------------------ BD entries
 MAX_METHOD_SPREAD = 5.0  # percentage points between pchip and akima above which a BD-rate is called unreliable
 QUALITY_NAMES = {"map50": "mAP@0.5", "map": "mAP@0.5:0.95", "kept_fraction": "kept fraction"}
 
@@ -99,7 +257,7 @@ def curves_from_points(points: Sequence[Any], quality: str = "map50") -> dict[st
     return out
 
 
-def benchmark_bd(points: Sequence[Any], anchor: str, *, monotone: str = DEFAULT_FIT) -> dict[str, Any]:
+def benchmark_bd(points: Sequence[Any], anchor: str = ANCHOR, *, monotone: str = DEFAULT_FIT) -> dict[str, Any]:
     """All BD numbers of a benchmark summary: bd_rate (mAP@0.5), bd_rate_map (mAP@0.5:0.95), bd_rate_kept
     (kept fraction) and saving_at_equal_map, each keyed by curve."""
     out: dict[str, Any] = {"bd_fit": monotone}

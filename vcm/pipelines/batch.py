@@ -274,18 +274,43 @@ def read_manifest(path: str | Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def summarize(results: list[ItemResult], seconds: float) -> dict[str, Any]:
+@dataclass
+class BatchReport:
+    """What `vcm batch` did over a folder; `to_json()` is OUT_DIR/summary.json."""
+
+    items: int
+    ok: int
+    failed: int
+    skipped: int  # finished before with the same input and settings
+    bytes: int  # of every output written or kept
+    objects: int
+    seconds: float
+    items_per_minute: float | None
+    failed_items: list[dict[str, str]]  # input, error
+    settings: dict[str, Any] = field(default_factory=dict)
+    executor: str = "local"
+    workers: int = 1
+    format: str = "vcm-batch/1"
+    worker_pids: list[int] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize(results: list[ItemResult], seconds: float, **run: Any) -> BatchReport:
+    """The counts over the items' results; `run`: settings, executor, workers, worker_pids."""
     by = {s: sum(r.status == s for r in results) for s in ("ok", "failed", "skipped")}
     coded = [r for r in results if r.status == "ok"]
-    return {"items": len(results), **by, "bytes": sum(r.bytes or 0 for r in results if r.status != "failed"),
-            "objects": sum(r.objects or 0 for r in results if r.status != "failed"),
-            "seconds": round(seconds, 2),
-            "items_per_minute": round(60.0 * len(coded) / seconds, 2) if coded and seconds > 0 else None,
-            "failed_items": [{"input": r.input, "error": r.error} for r in results if r.status == "failed"]}
+    return BatchReport(len(results), by["ok"], by["failed"], by["skipped"],
+                       sum(r.bytes or 0 for r in results if r.status != "failed"),
+                       sum(r.objects or 0 for r in results if r.status != "failed"), round(seconds, 2),
+                       round(60.0 * len(coded) / seconds, 2) if coded and seconds > 0 else None,
+                       [{"input": r.input, "error": r.error} for r in results if r.status == "failed"], **run)
 
 
-def run_batch(cfg: BatchConfig, echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Code every item (skipping finished ones), keep manifest.csv current, write summary.json; returns it."""
+def run_batch(cfg: BatchConfig, echo: Callable[[str], None] = print) -> BatchReport:
+    """Code every item (skipping finished ones), keep manifest.csv current, write summary.json (the report's
+    `to_json()`); returns the report."""
     items = list_items(cfg.in_dir, cfg.out_dir)
     if not items:
         raise VcmError("no pictures or videos in this folder", path=cfg.in_dir,
@@ -322,17 +347,17 @@ def run_batch(cfg: BatchConfig, echo: Callable[[str], None] = print) -> dict[str
         save()
 
     (_run_ray if cfg.executor == "ray" else _run_local)(cfg, todo, done)
-    summary = summarize(list(results.values()), time.perf_counter() - t0)
-    summary.update(settings=settings, executor=cfg.executor, workers=cfg.workers, format="vcm-batch/1",
-                   worker_pids=sorted({r.report.get("worker_pid") for r in results.values()
-                                       if r.report.get("worker_pid")}))
-    write_json_atomic(cfg.out_dir / "summary.json", summary)
-    return summary
+    report = summarize(list(results.values()), time.perf_counter() - t0, settings=settings, executor=cfg.executor,
+                       workers=cfg.workers, worker_pids=sorted({r.report.get("worker_pid") for r in results.values()
+                                                                if r.report.get("worker_pid")}))
+    write_json_atomic(cfg.out_dir / "summary.json", report.to_json())
+    return report
 
 
-def format_summary(s: dict[str, Any]) -> list[str]:
-    rate = f", {s['items_per_minute']:.1f} items/min" if s.get("items_per_minute") else ""
-    lines = [f"{s['items']} items: {s['ok']} ok, {s['skipped']} skipped (done before), {s['failed']} failed; "
-             f"{s['bytes']} bytes, {s['objects']} objects, {s['seconds']:.1f} s{rate}"]
-    lines += [f"  failed: {f['input']}: {f['error']}" for f in s["failed_items"]]
+def format_summary(s: BatchReport) -> list[str]:
+    """What `vcm batch` prints at the end: the counts, then one line per failed item."""
+    rate = f", {s.items_per_minute:.1f} items/min" if s.items_per_minute else ""
+    lines = [f"{s.items} items: {s.ok} ok, {s.skipped} skipped (done before), {s.failed} failed; "
+             f"{s.bytes} bytes, {s.objects} objects, {s.seconds:.1f} s{rate}"]
+    lines += [f"  failed: {f['input']}: {f['error']}" for f in s.failed_items]
     return lines

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import platform
 import time
@@ -27,16 +26,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
 from vcm.errors import VcmError
 from vcm.fsutil import sha256_file, write_json_atomic
 from vcm.runner import digest, load_record, run_tasks
 from vcm.settings import BENCH_JRD as DEFAULT_JRD, BENCH_MODES as DEFAULT_MODES, BENCH_OFFSETS as DEFAULT_OFFSETS
 from vcm.settings import BENCH_ORACLE_OFFSETS as DEFAULT_ORACLE_OFFSETS, BENCH_QPS as DEFAULT_QPS
-from vcm.report import (ANCHOR, SUMMARY_FORMAT, CurvePoint, PointRow, curve_points_to_json, plot_rd,
-                        read_points_csv, summary_lines, write_curves_csv, write_points_csv, write_report_md,
-                        write_summary_json)
+from vcm.metrics.rd import CurvePoint, PointRow, aggregate, benchmark_bd
+from vcm.report import (SUMMARY_FORMAT, curve_points_to_json, plot_rd, read_points_csv, summary_lines,
+                        write_curves_csv, write_points_csv, write_report_md, write_summary_json)
 from vcm.types import Detection, Detections
 
 log = logging.getLogger(__name__)
@@ -430,93 +427,58 @@ def ground_truth(gt_path: Path | None, pictures: dict[str, dict[str, Any]]) -> t
     return sub, f"COCO file {gt_path}"
 
 
-def curve_order(curve: str) -> tuple:
-    mode, pred = curve.split("/", 1)
-    return (ALL_MODES.index(mode) if mode in ALL_MODES else 9, pred)
+@dataclass(frozen=True)
+class BenchmarkNumbers:
+    """The numbers of a report folder rebuilt from points.csv + detections.json (`summarize`, no coding): the RD
+    points, their BD entries (vcm.metrics.rd.benchmark_bd) and the ground truth they were scored against."""
+
+    points: list[CurvePoint] = field(repr=False)
+    bd: dict[str, Any]  # bd_rate, bd_rate_map, bd_rate_kept, saving_at_equal_map (keyed by curve), bd_fit
+    ground_truth: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"bd_rate": self.bd["bd_rate"], "saving_at_equal_map": self.bd["saving_at_equal_map"],
+                "bd_rate_kept": self.bd["bd_rate_kept"], "ground_truth": self.ground_truth,
+                "bd_rate_map": self.bd["bd_rate_map"], "bd_fit": self.bd["bd_fit"],
+                "curves": curve_points_to_json(self.points)}
 
 
-def aggregate(rows: Sequence[PointRow], pictures: dict[str, dict[str, Any]], gt: dict[str, Any]) -> list[CurvePoint]:
-    """The RD points of every curve over the whole set: bits and pixels summed, mAP from one COCO evaluation
-    over all pictures' decoded detections at that point."""
-    from vcm.metrics.map import evaluate_map
+@dataclass
+class BenchmarkReport:
+    """What `vcm benchmark` measured, on pictures or on videos: `to_json()` is summary.json; `points` are the RD
+    points behind curves.csv, report.md and rd.png."""
 
-    groups: dict[tuple[str, str], list[PointRow]] = {}
-    for r in rows:
-        groups.setdefault((r.curve, r.point), []).append(r)
-    out = []
-    for (curve, pid), rs in groups.items():
-        keys = sorted(r.picture for r in rs)
-        if set(keys) != set(pictures):
-            raise VcmError(f"point {curve} {pid} covers {len(keys)} of {len(pictures)} pictures",
-                           fix="rerun `vcm benchmark` to finish the missing pictures")
-        preds = [(k, Detections(pictures[k]["width"], pictures[k]["height"],
-                                tuple(Detection.from_json(d) for d in pictures[k]["points"][f"{curve}/{pid}"])))
-                 for k in keys]
-        m = evaluate_map(gt, preds, match="name")
-        bits = sum(r.bits for r in rs)
-        pixels = sum(r.width * r.height for r in rs)
-        objects = sum(r.objects for r in rs)
-        r0 = rs[0]
-        out.append(CurvePoint(curve, pid, r0.qp, r0.offset, r0.bg_qp, len(rs), bits, pixels, bits / pixels,
-                              m.map50, m.map50_95,
-                              sum(r.kept for r in rs) / objects if objects else 1.0,
-                              round(sum(r.encode_s for r in rs), 4)))
-    out.sort(key=lambda p: (curve_order(p.curve), p.qp if p.qp is not None else -1,
-                            p.offset if p.offset is not None else 0, p.bg_qp or 0))
-    return out
+    bd: dict[str, Any]  # the BD entries under their summary.json keys (pictures: SUMMARY_BD, videos: VIDEO_BD)
+    pictures: int  # pictures (or videos) in the set
+    picture_names: list[str]
+    settings: dict[str, Any]
+    versions: dict[str, Any]
+    machine: dict[str, Any]
+    command: str
+    run: dict[str, Any]  # points computed and resumed, fresh encodes, seconds
+    points: list[CurvePoint] = field(default_factory=list, repr=False)
+    video: dict[str, Any] | None = None  # videos: frames, sample, intra period, modes, notes, encode time
 
+    @property
+    def bd_rate(self) -> dict[str, Any]:
+        """BD-rate on bpp vs mAP@0.5 of every curve against plain VVC (vcm.metrics.rd.bd_entry each)."""
+        return self.bd["bd_rate"]
 
-def _distinct(points: Sequence[CurvePoint], quality: str = "map50") -> tuple[list[float], list[float], list[str]]:
-    """Rate and quality of a curve with one point per rate (the BD fit needs distinct rates): points at the same
-    total rate (offsets clamped at QP 0 or 63 code every picture alike; rarely a coincidence) become one point
-    at their mean quality, and the merge is noted."""
-    groups: dict[float, list[CurvePoint]] = {}
-    for p in sorted(points, key=lambda p: p.bpp):
-        groups.setdefault(p.bpp, []).append(p)
-    rates, quals, notes = [], [], []
-    for rate, ps in groups.items():
-        q = [getattr(p, quality) for p in ps]
-        rates.append(rate)
-        quals.append(float(np.mean(q)))
-        if len(ps) > 1:
-            notes.append(f"{', '.join(p.point for p in ps)} have the same rate {rate:.6g} bpp: one point at their "
-                         f"mean {quality} {np.mean(q):.4f}")
-    return rates, quals, notes
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"format": SUMMARY_FORMAT, **self.bd, "pictures": self.pictures,
+                             "picture_names": self.picture_names}
+        if self.video is not None:
+            d["video"] = self.video
+        d.update(settings=self.settings, versions=self.versions, machine=self.machine, command=self.command,
+                 run=self.run, curves=curve_points_to_json(self.points))
+        return d
 
 
-def _bd_entry(anchor: tuple, test: tuple, anotes: list[str], tnotes: list[str]) -> tuple[dict[str, Any], Any]:
-    """BD-rate of one curve against the anchor by pchip and akima, with notes, warnings and errors."""
-    from vcm.metrics import bdrate
-
-    entry: dict[str, Any] = {}
-    notes, warns, errors, pchip = list(anotes) + list(tnotes), [], [], None
-    for method in bdrate.METHODS:
-        try:
-            rep = bdrate.compare(anchor, test, method, monotone="fit")
-        except VcmError as e:
-            rep = None
-            errors.append(str(e))
-        entry[method] = None if rep is None or not math.isfinite(rep.bd_rate_percent) else rep.bd_rate_percent
-        if rep is not None:
-            if "bd_rate" in rep.errors:
-                errors.append(rep.errors["bd_rate"])
-            notes += [n for n in rep.notes if n not in notes]
-            warns += [w for w in rep.warnings if w not in warns]
-            if method == "pchip":
-                pchip = rep
-    entry["error"] = "; ".join(dict.fromkeys(errors)) or None
-    entry["notes"], entry["warnings"], entry["points"] = notes, warns, len(test[0])
-    return entry, pchip
+SUMMARY_BD = ("bd_rate", "bd_rate_map", "bd_fit", "saving_at_equal_map", "bd_rate_kept")  # summary.json's order
+VIDEO_BD = ("bd_rate", "saving_at_equal_map", "bd_rate_kept")
 
 
-def compare(points: Sequence[CurvePoint]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    from vcm.metrics.rd import benchmark_bd
-
-    bd = benchmark_bd(points, ANCHOR)
-    return bd["bd_rate"], bd["saving_at_equal_map"], bd["bd_rate_kept"], bd
-
-
-def summarize(out_dir: str | Path, gt: str | Path | None = None) -> tuple[dict[str, Any], list[CurvePoint]]:
+def summarize(out_dir: str | Path, gt: str | Path | None = None) -> BenchmarkNumbers:
     """summary.json's numbers rebuilt from points.csv + detections.json (no coding): what the tests check."""
     out_dir = Path(out_dir)
     rows = read_points_csv(out_dir / "points.csv")
@@ -527,10 +489,7 @@ def summarize(out_dir: str | Path, gt: str | Path | None = None) -> tuple[dict[s
                        fix="rerun `vcm benchmark`") from None
     truth, gt_text = ground_truth(Path(gt) if gt else None, pictures)
     points = aggregate(rows, pictures, truth)
-    bd, saving, bd_kept, full = compare(points)
-    return {"bd_rate": bd, "saving_at_equal_map": saving, "bd_rate_kept": bd_kept, "ground_truth": gt_text,
-            "bd_rate_map": full["bd_rate_map"], "bd_fit": full["bd_fit"],
-            "curves": curve_points_to_json(points)}, points
+    return BenchmarkNumbers(points, benchmark_bd(points), gt_text)
 
 
 def _versions(enc: dict[str, str], detector_desc: dict, predictors: dict[str, Any]) -> dict[str, Any]:
@@ -581,9 +540,9 @@ def _machine() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- run
-def run_benchmark(cfg: BenchmarkConfig, echo=print) -> dict[str, Any]:
+def run_benchmark(cfg: BenchmarkConfig, echo=print) -> BenchmarkReport:
     """Run (or resume) the benchmark and write points.csv, curves.csv, detections.json, summary.json, report.md
-    and rd.png into cfg.out. Returns the summary."""
+    and rd.png into cfg.out. Returns the report (summary.json is its `to_json()`)."""
     pics = list_pictures(cfg.data, cfg.limit)
     base = cfg.data if cfg.data.is_dir() else cfg.data.parent
     keys = [str(p.relative_to(base)) for p in pics]
@@ -613,34 +572,36 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> dict[str, Any]:
             "dont_care": outcomes[k].dont_care,
             "jrd": outcomes[k].jrds,
             "points": {f"{r.row.curve}/{r.row.point}": r.detections for r in outcomes[k].results}} for k in keys}})
-    numbers, points = summarize(cfg.out, cfg.gt)
+    numbers = summarize(cfg.out, cfg.gt)
     det = _STATE["detector"]
     preds = {s: _predictor(s).describe() for s in cfg.jrd} if any(m in JRD_MODES for m in cfg.modes) else {}
     results = [r for o in outcomes.values() for r in o.results]
-    summary = {"format": SUMMARY_FORMAT, **{k: numbers[k] for k in ("bd_rate", "bd_rate_map", "bd_fit", "saving_at_equal_map", "bd_rate_kept")},
-               "pictures": len(pics), "picture_names": keys,
-               "settings": {**cfg.to_json(), "detector": det.spec, "ground_truth": numbers["ground_truth"],
-                            "rule": _STATE["rule"].to_json(), "rate": "bpp over the set (all streams + placement)",
-                            "accuracy": "COCO mAP@0.5 over all pictures at each point"},
-               "versions": _versions(_STATE["encoder"], det.describe(), preds), "machine": _machine(),
-               "command": cfg.command or cfg.command_line(),
-               "run": {"points_computed": sum(not r.resumed for r in results),
-                       "points_resumed": sum(r.resumed for r in results),
-                       "fresh_encodes": sum(r.fresh_encodes for r in results),
-                       "seconds": round(time.perf_counter() - t0, 2)},
-               "curves": numbers["curves"]}
-    write_curves_csv(cfg.out / "curves.csv", points)
-    plot_rd(cfg.out / "rd.png", points, title=f"{len(pics)} pictures, {det.spec}, preset {cfg.preset}",
-            summary=summary)
-    write_summary_json(cfg.out / "summary.json", summary)
-    write_report_md(cfg.out / "report.md", summary, points)
-    return summary
+    report = BenchmarkReport(
+        {k: numbers.bd[k] for k in SUMMARY_BD}, len(pics), keys,
+        {**cfg.to_json(), "detector": det.spec, "ground_truth": numbers.ground_truth,
+         "rule": _STATE["rule"].to_json(), "rate": "bpp over the set (all streams + placement)",
+         "accuracy": "COCO mAP@0.5 over all pictures at each point"},
+        _versions(_STATE["encoder"], det.describe(), preds), _machine(), cfg.command or cfg.command_line(),
+        {"points_computed": sum(not r.resumed for r in results), "points_resumed": sum(r.resumed for r in results),
+         "fresh_encodes": sum(r.fresh_encodes for r in results), "seconds": round(time.perf_counter() - t0, 2)},
+        numbers.points)
+    write_report(cfg.out, report, title=f"{len(pics)} pictures, {det.spec}, preset {cfg.preset}")
+    return report
 
 
-def format_summary(summary: dict[str, Any]) -> list[str]:
+def write_report(out: Path, report: BenchmarkReport, title: str) -> None:
+    """curves.csv, rd.png (with the fits the BD numbers integrate), summary.json and report.md of a report."""
+    summary = report.to_json()
+    write_curves_csv(out / "curves.csv", report.points)
+    plot_rd(out / "rd.png", report.points, title=title, summary=summary)
+    write_summary_json(out / "summary.json", summary)
+    write_report_md(out / "report.md", summary, report.points)
+
+
+def format_summary(report: BenchmarkReport) -> list[str]:
     """The printed summary: the run's counts, then one line per curve ending the output."""
-    run = summary.get("run", {})
-    head = [f"{summary['pictures']} pictures, {run.get('points_computed', 0)} points coded, "
+    run = report.run
+    head = [f"{report.pictures} pictures, {run.get('points_computed', 0)} points coded, "
             f"{run.get('points_resumed', 0)} resumed, {run.get('fresh_encodes', 0)} fresh encodes, "
             f"{run.get('seconds', 0):.1f} s"]
-    return head + summary_lines(summary)
+    return head + summary_lines(report.to_json())

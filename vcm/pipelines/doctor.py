@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +52,30 @@ def _weights() -> str:
     return "hog-person (OpenCV, built in)" + (f"; .pt: {', '.join(found)}" if found else "; no .pt weights found")
 
 
-def diagnose() -> dict:
+@dataclass
+class DoctorReport:
+    """What `vcm doctor` found: one row (name, ok, detail) per backend and library, the encoders and decoders
+    that really coded and decoded a test picture; `to_json()` is `vcm doctor --json`."""
+
+    rows: list[dict[str, Any]]
+    encoders: list[str]
+    decoders: list[str]
+    vvc_ok: bool  # at least one working encoder and one working decoder
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def format_doctor(report: DoctorReport) -> str:
+    """What `vcm doctor` prints: one line per row, then whether VVC coding works here."""
+    width = max(len(r["name"]) for r in report.rows)
+    lines = [f"{'ok ' if r['ok'] else '-- '} {r['name']:<{width}}  {r['detail']}" for r in report.rows]
+    lines.append(f"\nVVC encode+decode works: {'yes' if report.vvc_ok else 'NO'}")
+    return "\n".join(lines)
+
+
+def diagnose() -> DoctorReport:
+    """Every encoder and decoder tried with a real round trip, torch's devices and the detector weights."""
     rows = []
     from vcm.codec.ffmpeg import ffmpeg_exe, ffmpeg_info
 
@@ -83,5 +108,4 @@ def diagnose() -> dict:
             working_dec.append(name)
     rows.append({"name": "torch", "ok": True, "detail": _torch_info()})
     rows.append({"name": "detectors", "ok": True, "detail": _weights()})
-    return {"rows": rows, "encoders": working_enc, "decoders": working_dec,
-            "vvc_ok": bool(working_enc and working_dec)}
+    return DoctorReport(rows, working_enc, working_dec, bool(working_enc and working_dec))

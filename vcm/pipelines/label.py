@@ -171,11 +171,24 @@ def gt_objects(gt_path: Path, relpaths: Sequence[str]) -> tuple[dict[str, list[d
     return out, sha256_file(gt_path)
 
 
-def settings_record(cfg: LabelConfig, detector_desc: dict, encoder_version: str, gt_sha: str | None) -> dict:
-    """Everything that changes a label: recorded in meta.json, hashed into each picture's fingerprint."""
+def label_rule(cfg: LabelConfig, detector):
+    """The still-detected rule a run labels by, with the scores it really uses (the detector's threshold and
+    vcm.metrics.match.KEEP_SCORE where none was given): what meta.json records."""
+    from dataclasses import replace
+
+    from vcm.metrics.match import StillDetectedRule
+
+    base = StillDetectedRule.for_detector(detector, iou=cfg.match_iou, keep_score=cfg.keep_score,
+                                          detect_score=cfg.min_score)
+    return replace(base, match_by=_match_by(cfg))
+
+
+def settings_record(cfg: LabelConfig, rule, detector_desc: dict, encoder_version: str, gt_sha: str | None) -> dict:
+    """Everything that changes a label: recorded in meta.json, hashed into each picture's fingerprint. `rule` is
+    `label_rule(cfg, detector)`: the effective keep and detect scores, not the options as given."""
     return {"detector": detector_desc, "detector_options": cfg.detector_options,
-            "rule": {"iou": cfg.match_iou, "min_score": cfg.min_score, "keep_score": cfg.keep_score,
-                     "match_by": _match_by(cfg)},
+            "rule": {"iou": rule.iou, "min_score": rule.min_score, "keep_score": rule.keep_score,
+                     "match_by": rule.match_by},
             "encoder": {"name": cfg.encoder, "version": encoder_version, "preset": cfg.preset, "intra": True,
                         "matrix": cfg.matrix},
             "qps": list(cfg.qps), "window": cfg.window, "search": cfg.search,
@@ -194,14 +207,10 @@ class Labeller:
 
     def __init__(self, cfg: LabelConfig, detector=None):
         from vcm.detect import create_detector
-        from vcm.metrics.match import StillDetectedRule
 
         self.cfg = cfg
         self.detector = detector or create_detector(cfg.detector, **cfg.detector_options)
-        base = StillDetectedRule.for_detector(self.detector, iou=cfg.match_iou, keep_score=cfg.keep_score,
-                                              detect_score=cfg.min_score)
-        self.rule = StillDetectedRule(iou=cfg.match_iou, min_score=base.min_score, match_by=_match_by(cfg),
-                                      keep_score=base.keep_score)
+        self.rule = label_rule(cfg, self.detector)
 
     def probe_fn(self, rgb: np.ndarray, objects, stats: dict, pool) -> Callable[..., dict]:
         """probe(QPs, ahead=()) -> {qp: [still detected per object] or None}.
@@ -379,7 +388,7 @@ def run_label(cfg: LabelConfig) -> LabelSummary:
     enc = create_encoder(cfg.encoder)
     detector = create_detector(cfg.detector, **cfg.detector_options)
     gt_map, gt_sha = (gt_objects(cfg.gt, rels) if cfg.gt else ({}, None))
-    settings = settings_record(cfg, detector.describe(), enc.version(), gt_sha)
+    settings = settings_record(cfg, label_rule(cfg, detector), detector.describe(), enc.version(), gt_sha)
     # the annotation file itself is not hashed in: each picture's own boxes are (editing one box, or moving
     # the file, relabels only what changed)
     settings_fp = digest({k: v for k, v in settings.items() if k != "gt"} | {"gt_mode": bool(cfg.gt)}, 64)

@@ -27,6 +27,8 @@ def is_video_path(path: str | Path) -> bool:
 
 @dataclass
 class VideoReport:
+    """What `vcm encode VIDEO` did; `to_json()` is the --json report."""
+
     mode: str
     input: str
     output: str
@@ -37,7 +39,7 @@ class VideoReport:
     total_bytes: int
     segments: list[dict[str, Any]]
     per_frame: list[dict[str, Any]]
-    check: dict[str, Any] | None
+    check: FrameCheck | None
     plain: dict[str, Any] | None
     settings: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
@@ -48,6 +50,7 @@ class VideoReport:
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        d["check"] = self.check.to_json() if self.check is not None else None
         d["bits"] = 8 * self.total_bytes
         d["kbps"] = self.kbps
         return d
@@ -70,7 +73,29 @@ def detect_decoded(frames_yuv, indices: Sequence[int], detector, matrix: str) ->
     return detector.detect([yuv_to_rgb(frames_yuv[i], matrix) for i in indices])
 
 
-def check_frames(originals: Sequence[Detections], decoded: Sequence[Detections], rule) -> dict[str, Any]:
+@dataclass(frozen=True)
+class FrameCheck:
+    """The check of a coded video: objects kept per checked frame (the still-detected rule) and mAP of the
+    decoded frames against the detections on the originals."""
+
+    kept: list[int]
+    objects: list[int]
+    kept_total: int
+    objects_total: int
+    kept_fraction: float
+    map50: float
+    map: float  # mAP@0.5:0.95
+    frames_checked: list[int] | None = None  # indices of the detected frames, within the coded clip
+    rule: Any = None  # the vcm.metrics.match.StillDetectedRule judged by
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["rule"] = self.rule.to_json() if self.rule is not None else None
+        return d
+
+
+def check_frames(originals: Sequence[Detections], decoded: Sequence[Detections], rule,
+                 frames_checked: Sequence[int] | None = None) -> FrameCheck:
     """Kept per frame (the still-detected rule) and mAP of the decoded frames against the originals."""
     from vcm.metrics.map import pseudo_map
     from vcm.metrics.match import still_detected_all
@@ -78,8 +103,8 @@ def check_frames(originals: Sequence[Detections], decoded: Sequence[Detections],
     kept = [sum(still_detected_all(o, d, rule)) for o, d in zip(originals, decoded)]
     m = pseudo_map(list(originals), list(decoded))
     n = sum(len(o) for o in originals)
-    return {"kept": kept, "objects": [len(o) for o in originals], "kept_total": sum(kept), "objects_total": n,
-            "kept_fraction": sum(kept) / n if n else 1.0, "map50": m.map50, "map": m.map50_95}
+    return FrameCheck(kept, [len(o) for o in originals], sum(kept), n, sum(kept) / n if n else 1.0, m.map50,
+                      m.map50_95, None if frames_checked is None else list(frames_checked), rule)
 
 
 def run_encode_video(input_path: str | Path, output: str | Path, settings: CodingSettings = CodingSettings(),
@@ -156,10 +181,8 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Codin
             raise VcmError(f"the written file decodes to {len(decoded)} frames, not {len(rgb)}", path=output,
                            fix="report this bug; the encoder or decoder misbehaved")
         found = detect_decoded(decoded, idx, det, s.matrix)
-        check = check_frames([an.detections[i] for i in idx], found, rule)
-        check["frames_checked"] = idx
-        check["rule"] = rule.to_json()
-        kept_at = dict(zip(idx, check["kept"]))
+        check = check_frames([an.detections[i] for i in idx], found, rule, idx)
+        kept_at = dict(zip(idx, check.kept))
         secs["check"] = time.perf_counter() - t
 
     secs["total"] = time.perf_counter() - t_all
@@ -205,21 +228,22 @@ def format_video_report(r: VideoReport) -> str:
     lines.append(line)
     if r.check:
         c = r.check
-        kept = " ".join(f"{k}/{n}" for k, n in zip(c["kept"], c["objects"]))
-        m50 = "n/a" if c["map50"] is None or c["map50"] != c["map50"] else f"{c['map50']:.3f}"
-        lines.append(f"  check on {len(c['kept'])} decoded frames: kept per frame {kept}; "
-                     f"kept {c['kept_total']}/{c['objects_total']}, mAP@0.5 {m50} vs the detections on the originals")
+        kept = " ".join(f"{k}/{n}" for k, n in zip(c.kept, c.objects))
+        m50 = "n/a" if c.map50 is None or c.map50 != c.map50 else f"{c.map50:.3f}"
+        lines.append(f"  check on {len(c.kept)} decoded frames: kept per frame {kept}; "
+                     f"kept {c.kept_total}/{c.objects_total}, mAP@0.5 {m50} vs the detections on the originals")
     lines.append("  time: " + ", ".join(f"{k} {v:.2f} s" for k, v in r.seconds.items()))
     return "\n".join(lines)
 
 
-def run_decode_video(input_path: str | Path, output: str | Path, decoder: str = "pyav") -> dict[str, Any]:
+def run_decode_video(input_path: str | Path, output: str | Path, decoder: str = "pyav"):
     """A vcm video file -> a lossless video (.mkv, FFV1 RGB) or the decoded 10-bit frames (.y4m), with frame
-    count, size and frame rate preserved."""
+    count, size and frame rate preserved. Returns the vcm.pipelines.decode.DecodeReport of a video file."""
     from vcm.codec import yuv_to_rgb
     from vcm.coding.video import decode_video_file
     from vcm.fsutil import refuse_overwrite_input
     from vcm.media import write_video_lossless, write_y4m
+    from vcm.pipelines.decode import DecodeReport
 
     t0 = time.perf_counter()
     input_path, output = Path(input_path), Path(output)
@@ -233,11 +257,9 @@ def run_decode_video(input_path: str | Path, output: str | Path, decoder: str = 
         write_y4m(output, frames, float(vf.fps))
     else:
         write_video_lossless(output, [yuv_to_rgb(f, vf.matrix) for f in frames], float(vf.fps))
-    return {"input": str(input_path), "output": str(output), "mode": vf.mode, "width": vf.width,
-            "height": vf.height, "frames": len(frames), "fps": float(vf.fps), "matrix": vf.matrix,
-            "bytes": input_path.stat().st_size,
-            "units": [{"frames": u.frames, "qp": u.qp, "bytes": len(u.data)} for u in vf.units],
-            "seconds": round(time.perf_counter() - t0, 3)}
+    return DecodeReport(str(input_path), str(output), vf.width, vf.height, vf.matrix, input_path.stat().st_size,
+                        round(time.perf_counter() - t0, 3), mode=vf.mode, frames=len(frames), fps=float(vf.fps),
+                        units=[{"frames": u.frames, "qp": u.qp, "bytes": len(u.data)} for u in vf.units])
 
 
 # ------------------------------------------------------------------------------------------------- benchmark
@@ -289,22 +311,23 @@ def code_and_detect(mode: str, intra: bool, yuv, plans, params, *, fps: float, q
 
 
 def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, intra_period: int = 32,
-                        modes: Sequence[str] | None = None, cache: bool = True, start: int = 0) -> dict[str, Any]:
+                        modes: Sequence[str] | None = None, cache: bool = True, start: int = 0):
     """`vcm benchmark` on videos: plain random-access VVC at each QP is the anchor; each video mode (frame,
     objects, intra) with each predictor gives one point per offset. The first `frames` frames of each video are
     coded; every `sample`-th frame (and the last) is detected, on the original (pseudo ground truth, the
     objects the predictors see) and on the decoded video. mAP@0.5 over all sampled frames of all videos per
-    point; BD-rate on bpp vs mAP@0.5 against plain random access (vcm.pipelines.benchmark.compare)."""
-    from vcm.pipelines.benchmark import _machine, _versions, compare
+    point; BD-rate on bpp vs mAP@0.5 against plain random access (vcm.metrics.rd). Returns the
+    vcm.pipelines.benchmark.BenchmarkReport (summary.json is its `to_json()`)."""
     from vcm.codec import EncodeParams, create_encoder, rgb_to_yuv
     from vcm.coding.video import analyse, detection_frames, plan_frames
     from vcm.detect import create_detector
+    from vcm.fsutil import write_json_atomic
     from vcm.jrd import create_predictor
     from vcm.metrics.map import pseudo_map
     from vcm.metrics.match import StillDetectedRule, still_detected_all
-    from vcm.report import (SUMMARY_FORMAT, CurvePoint, PointRow, curve_points_to_json, plot_rd, write_curves_csv,
-                            write_points_csv, write_report_md, write_summary_json)
-    from vcm.fsutil import write_json_atomic
+    from vcm.metrics.rd import PointRow, benchmark_bd, curve_point, rows_by_point, sort_points
+    from vcm.pipelines.benchmark import VIDEO_BD, BenchmarkReport, _machine, _versions, write_report
+    from vcm.report import write_points_csv
 
     t0 = time.perf_counter()
     if not cfg.command:
@@ -370,53 +393,32 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
                         pid = f"off{off:+d}" + (f"_bg{bg}" if bg is not None else "")
                         add(mode, spec, pid, None, off, bg, nbytes, dets, secs, plans)
     # one RD point per (curve, point): bits over all videos, mAP over all sampled frames of all videos
-    points = []
-    groups: dict[tuple[str, str], list[PointRow]] = {}
-    for r in rows:
-        groups.setdefault((r.curve, r.point), []).append(r)
     keys = [v.name for v in vids]
-    for (curve, pid), rs in groups.items():
-        gts = [d for k in keys for d in originals[k]]
-        got = [d for k in keys for d in decoded_dets[(curve, pid)][k]]
-        m = pseudo_map(gts, got)
-        bits, pixels = sum(r.bits for r in rs), sum(r.width * r.height * frames_of[r.picture] for r in rs)
-        objs = sum(r.objects for r in rs)
-        r0 = rs[0]
-        points.append(CurvePoint(curve, pid, r0.qp, r0.offset, r0.bg_qp, len(gts), bits, pixels, bits / pixels,
-                                 m.map50, m.map50_95, sum(r.kept for r in rs) / objs if objs else 1.0,
-                                 round(sum(r.encode_s for r in rs), 4)))
-    order = {m: i for i, m in enumerate(("plain",) + VIDEO_BENCH_MODES)}
-    points.sort(key=lambda p: (order.get(p.mode, 9), p.predictor, p.qp if p.qp is not None else -1,
-                               p.offset if p.offset is not None else 0))
-    cmp = compare(points)  # (bd_rate, saving[, bd_rate on the kept fraction])
-    bd, saving = cmp[0], cmp[1]
+    gts = [d for k in keys for d in originals[k]]
+    points = sort_points([curve_point(rs, pseudo_map(gts, [d for k in keys for d in decoded_dets[cp][k]]), len(gts),
+                                      sum(r.width * r.height * frames_of[r.picture] for r in rs))
+                          for cp, rs in rows_by_point(rows).items()])
+    bd = benchmark_bd(points)
     n_frames = sum(frames_of.values())
     per_frame = {c: round(sum(p.encode_s for p in points if p.curve == c) / sum(p.curve == c for p in points)
                           / n_frames, 4) for c in dict.fromkeys(p.curve for p in points)}
-    summary = {"format": SUMMARY_FORMAT, "bd_rate": bd, "saving_at_equal_map": saving,
-               "bd_rate_kept": cmp[2] if len(cmp) > 2 else None, "pictures": len(vids),
-               "picture_names": keys,
-               "video": {"frames": frames, "start": start, "sample": sample, "intra_period": intra_period,
-                         "modes": ["plain", *modes], "notes": notes, "encode_s_per_frame": per_frame,
-                         "frames_coded": n_frames},
-               "settings": {**cfg.to_json(), "detector": det.spec, "ground_truth": "pseudo (detections on the "
-                            "original sampled frames)", "rule": rule.to_json(),
-                            "rate": "bpp over all coded frames (whole vcm video file)",
-                            "accuracy": "COCO mAP@0.5 over all sampled frames at each point",
-                            "anchor": "plain random-access VVC"},
-               "versions": _versions({"name": encoder.name, "version": encoder.version()}, det.describe(),
-                                     {s: p.describe() for s, p in preds.items()}),
-               "machine": _machine(), "command": cfg.command or cfg.command_line(),
-               "run": {"points_computed": len(points), "points_resumed": 0, "fresh_encodes": fresh_total,
-                       "seconds": round(time.perf_counter() - t0, 2)},
-               "curves": curve_points_to_json(points)}
+    report = BenchmarkReport(
+        {k: bd[k] for k in VIDEO_BD}, len(vids), keys,
+        {**cfg.to_json(), "detector": det.spec, "ground_truth": "pseudo (detections on the original sampled frames)",
+         "rule": rule.to_json(), "rate": "bpp over all coded frames (whole vcm video file)",
+         "accuracy": "COCO mAP@0.5 over all sampled frames at each point", "anchor": "plain random-access VVC"},
+        _versions({"name": encoder.name, "version": encoder.version()}, det.describe(),
+                  {s: p.describe() for s, p in preds.items()}),
+        _machine(), cfg.command or cfg.command_line(),
+        {"points_computed": len(points), "points_resumed": 0, "fresh_encodes": fresh_total,
+         "seconds": round(time.perf_counter() - t0, 2)},
+        points,
+        video={"frames": frames, "start": start, "sample": sample, "intra_period": intra_period,
+               "modes": ["plain", *modes], "notes": notes, "encode_s_per_frame": per_frame, "frames_coded": n_frames})
     write_points_csv(cfg.out / "points.csv", rows)
-    write_curves_csv(cfg.out / "curves.csv", points)
     write_json_atomic(cfg.out / "detections.json", {"format": "vcm-video-benchmark-detections/1", "videos": {
         k: {"original": [[d.to_json() for d in f] for f in originals[k]],
             "points": {f"{c}/{p}": [[d.to_json() for d in f] for f in v[k]] for (c, p), v in decoded_dets.items()}}
         for k in keys}})
-    plot_rd(cfg.out / "rd.png", points, title=f"{len(vids)} video(s), {det.spec}, preset {cfg.preset}")
-    write_summary_json(cfg.out / "summary.json", summary)
-    write_report_md(cfg.out / "report.md", summary, points)
-    return summary
+    write_report(cfg.out, report, title=f"{len(vids)} video(s), {det.spec}, preset {cfg.preset}")
+    return report
