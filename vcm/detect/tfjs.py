@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -586,6 +587,9 @@ class OnnxGraphRunner:
 
     def __init__(self, json_path: str | Path, threads: int | None = None, cache: bool = True):
         json_path = Path(json_path)
+        # onnxruntime (1.2x and later) writes a telemetry device id under ~/.cache/Microsoft unless told not to; vcm
+        # runs offline and writes only where it says (a user who wants it sets ORT_DISABLE_TELEMETRY=0).
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
         try:
             import onnxruntime as ort
         except ImportError as e:
