@@ -23,13 +23,11 @@ VIDEO_MODES = ("auto", "objects", "frame", "plain", "ctu")
 AUTO = "auto"
 VIDEO_ONLY = ("intra", "intra_period", "detect_every", "start", "max_frames")
 RUN_ONLY = ("check", "compare_plain", "cache")
-# `vcm benchmark`: the anchor's QPs (VCM common test conditions), the JRD modes' offsets (<= 0 keep every object;
-# small positive ones trace the curve down: docs/POLICY.md), the modes
+# `vcm benchmark`: the anchor's QPs (VCM common test conditions), the JRD modes' offsets, the same for every
+# predictor: the oracle keeps every object at <= 0 (the file is checked), so the points above 0, where objects are
+# lost, are what traces its curve down through the anchor's accuracy range (docs/POLICY.md), and the modes
 BENCH_QPS = (22, 27, 32, 37, 42, 47)
 BENCH_OFFSETS = (-8, -4, 0, 2, 4)
-# search is the oracle: its JRD is the last QP at which the object is still detected, so every positive offset
-# loses objects by definition; its points trace the curve from below
-BENCH_ORACLE_OFFSETS = (-12, -8, -4, -2, 0)
 BENCH_MODES = ("plain", "objects", "auto")
 BENCH_JRD = ("search", "prior")  # change how a job runs, not what it writes
 
