@@ -1,6 +1,5 @@
 """The coding policy's invariant on real pictures: a vcm file is never larger than plain VVC at the lowest object
-QP while that keeps every object (when it loses one, the file is the cheapest candidate that keeps them all),
-every mode falls back to it, and what is written keeps every object a passing candidate kept. Real
+QP, every mode falls back to it, and what is written keeps every object a passing candidate kept. Real
 encodes, real nanodet and HOG detectors. The whole bundled set runs in the slow step; two pictures always."""
 from __future__ import annotations
 
@@ -14,11 +13,9 @@ def _check(path, detector: str, mode: str) -> None:
     rep = vcm.encode(path, detector=detector, jrd="prior", mode=mode)
     choice = rep.settings["choice"]
     plain = next(c for c in choice["candidates"] if c["name"] == "plain")
-    chosen = next(c for c in choice["candidates"] if c["name"] == choice["chosen"])
-    if rep.total_bytes > plain["bytes"]:  # only when that plain loses an object and the file keeps them all
-        assert plain["checked"] and not plain["passed"] and chosen["passed"], (path, detector, mode, choice)
-        assert "plain VVC at the lowest object QP loses an object" in choice["reason"]
+    assert rep.total_bytes <= plain["bytes"], (path, detector, mode, choice)
     assert rep.total_bytes == len(rep.data)
+    chosen = next(c for c in choice["candidates"] if c["name"] == choice["chosen"])
     if chosen["passed"]:  # the check of the written file agrees with the candidate's check
         assert rep.check["still_detected"] == rep.check["objects"], (path, detector, rep.check)
     # every cheaper candidate was checked and failed (the choice is the cheapest that passes)

@@ -33,7 +33,7 @@ BENCH_JRD = ("search", "prior")  # change how a job runs, not what it writes
 
 FIELD_HELP: dict[str, str] = {
     "mode": "auto: per picture the cheapest of objects/blur/frame that keeps every object (checked on the "
-            "decoded picture, never larger than plain VVC at the lowest object QP unless that plain loses an object); objects: own stream per "
+            "decoded picture, never larger than plain VVC at the lowest object QP); objects: own stream per "
             "object at its QP; frame: whole picture at the lowest object QP; plain: whole picture at --qp; "
             "blur: background blurred, one QP; ctu: one standard bitstream with per-CTU QPs (needs uvg266).",
     "detector": "Detector: nanodet (COCO-80 NanoDet-m, offline after `vcm weights fetch`), centernet, hog-person "

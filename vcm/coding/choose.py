@@ -5,11 +5,9 @@ installed, plain at the lowest object QP). All are coded; then, cheapest first, 
 `vcm decode` does and detected again until one passes; it *passes* when every
 object the machine must keep is still detected (the shared rule, vcm.metrics.match) and no new box at the
 keep score appears where the original had none (a false detection). The written file is the cheapest passing
-candidate that is not larger than plain VVC at the lowest object QP (the invariant: a vcm file never costs more
-than plain VVC at the lowest object QP that keeps every object). When that plain loses an object itself
-(detectors are not monotone in QP), the cheapest candidate that keeps every object is written, even though it
-is dearer than that plain; when none keeps them all, the one (not larger than plain) that keeps the most with
-the fewest false detections.
+candidate that is not larger than plain VVC at the lowest object QP; when none passes, the one (not larger
+than plain) that keeps the most objects with the fewest false detections (the invariant: a vcm file never costs
+more than plain VVC at the lowest object QP).
 """
 from __future__ import annotations
 
@@ -144,9 +142,8 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
            original, encoder="ffmpeg", matrix="bt709", cache=True, display=None, decoder: str = "pyav",
            workers: int = 2) -> Choice:
     """The cheapest candidate of `modes` (objects over the background QPs in `plans`, coarsest first) and plain
-    VVC at the lowest object QP that passes and is not larger than plain (dearer only when that plain fails; see
-    the module docstring). `plans` maps background QP -> plan (the same object QPs); frame, blur, ctu and plain
-    use the first plan."""
+    VVC at the lowest object QP that passes and is not larger than plain. `plans` maps background QP -> plan
+    (the same object QPs); frame, blur, ctu and plain use the first plan."""
     from concurrent.futures import ThreadPoolExecutor
 
     bgs = list(plans)  # coarsest first
@@ -159,43 +156,31 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
         cands = [f.result() for f in futs]
         plain_c = plain.result()
     cands.append(plain_c)
+    # Never larger than plain. Checked cheapest first, so the first that passes is the answer and the dearer ones
+    # are never decoded.
     check = dict(detector=detector, rule=rule, protect=protect, original=original, decoder=decoder, matrix=matrix,
                  cache=cache)
-
-    def cheapest_passing(limit: int | None) -> Candidate | None:
-        """Checked cheapest first (the dearer ones are never decoded), up to `limit` bytes (None: any size).
-        A finer background (objects@57, @51) costs more than the coarser one: it is coded only when the coarser
-        failed and was still cheaper than the best so far."""
-        within = sorted((c for c in cands if limit is None or c.bytes <= limit), key=lambda c: (c.bytes, c.name))
-        best = next((c for c in within if (c.checked or check_candidate(c, **check)) and c.passed), None)
-        prev = next((c for c in cands if c.mode == "objects" and c.bg_qp == bgs[0]), None)
-        for bg in bgs[1:]:
-            if prev is None or not prev.checked or prev.passed or (best is not None and prev.bytes >= best.bytes):
-                break
-            c = next((x for x in cands if x.mode == "objects" and x.bg_qp == bg), None)
-            if c is None:
-                c = code_candidate(frame, plans[bg], "objects", params, **kw)
-                cands.append(c)
-            if (limit is not None and c.bytes > limit) or (best is not None and c.bytes >= best.bytes):
-                break
-            if (c.checked or check_candidate(c, **check)) and c.passed:
-                return c
-            prev = c
-        return best
-
-    # Never larger than plain VVC at the lowest object QP while that keeps every object.
-    best = cheapest_passing(plain_c.bytes)
+    eligible = sorted((c for c in cands if c.bytes <= plain_c.bytes), key=lambda c: (c.bytes, c.name))
+    best = next((c for c in eligible if check_candidate(c, **check).passed), None)
+    # A finer background (objects@57, @51) costs more than the coarser one: it is coded only when the coarser
+    # failed and was still cheaper than the best so far.
+    prev = next((c for c in cands if c.mode == "objects"), None)
+    for bg in bgs[1:]:
+        if prev is None or not prev.checked or prev.passed or (best is not None and prev.bytes >= best.bytes):
+            break
+        c = code_candidate(frame, plans[bg], "objects", params, **kw)
+        cands.append(c)
+        if c.bytes > plain_c.bytes or (best is not None and c.bytes >= best.bytes):
+            break
+        if check_candidate(c, **check).passed:
+            best = c
+            break
+        prev = c
     if best is not None:
         why = "cheapest candidate that keeps every object" + (" (plain VVC)" if best is plain_c else "")
-        return Choice(best, cands, why)
-    # That plain loses an object too: the cheapest candidate that keeps them all, though dearer than it (writing
-    # a file that loses an object the machine needs would save bytes on the wrong thing).
-    best = cheapest_passing(None)
-    if best is not None:
-        return Choice(best, cands, f"plain VVC at the lowest object QP loses an object; {best.name} is the "
-                                   f"cheapest candidate that keeps every object (+{best.bytes - plain_c.bytes} bytes)")
-    # None passes: the most objects kept, the fewest false detections, the fewest bytes (none larger than plain).
-    eligible = [check_candidate(c, **check) if not c.checked else c for c in cands if c.bytes <= plain_c.bytes]
-    best = min(eligible, key=lambda c: (-sum(c.kept), c.false_detections, c.bytes, c.name))
-    return Choice(best, cands, f"no candidate kept every object without a false detection: {best.name} keeps the "
-                               f"most ({sum(best.kept)}/{len(best.kept)})")
+    else:  # none passes: the most objects kept, the fewest false detections, the fewest bytes
+        eligible = [check_candidate(c, **check) if not c.checked else c for c in cands if c.bytes <= plain_c.bytes]
+        best = min(eligible, key=lambda c: (-sum(c.kept), c.false_detections, c.bytes, c.name))
+        why = (f"no candidate kept every object without a false detection: {best.name} keeps the most "
+               f"({sum(best.kept)}/{len(best.kept)})")
+    return Choice(best, cands, why)

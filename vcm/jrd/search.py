@@ -16,10 +16,12 @@ this with `vcm.labeling.smart_search` (a Boyer-Moore-style window scan: about r/
 exact); `search:sweep` probes every QP and applies the rule to the full sweep (the brute force).
 tests/test_search.py proves the two equal on a real picture.
 
-With `verify` (default) the plan with every object at its own JRD is coded in `objects` mode exactly as the
-written file (its background QP; objects at or above it in the background) and checked once more; an object
-lost there (its neighbours now sit at other QPs, the background is no longer filled under it) is lowered 3 QPs
-at a time, at most 5 rounds.
+With `verify` (default) the plan with every object at its own JRD goes through the same plan choice as
+`vcm encode` (vcm.coding.choose: objects mode at the background QP, objects at or above it in the background,
+or plain VVC at the lowest object QP when that is cheaper) and the written file is checked once more; an object
+that file loses (its neighbours now sit at other QPs, the background is no longer filled under it, or plain VVC
+at its JRD loses it) is lowered 3 QPs at a time, at most 5 rounds. So at offset 0 the oracle's file keeps every
+object it can within the "never larger than plain VVC at the lowest object QP" invariant.
 """
 from __future__ import annotations
 
@@ -115,20 +117,20 @@ class SearchPredictor(JRDPredictor):
             return still_detected_all(detections, detector.detect([rgb])[0], rule)
 
         def look(qps: Sequence[int]) -> list[bool]:
-            """Each object at its own QP: the objects-mode picture exactly as `vcm encode` writes it at this
-            background QP (objects at or above it ride in the background, which then is not filled there), so
-            what is verified here is what the written file decodes to."""
+            """Each object at its own QP: which objects the file `vcm encode --mode objects` writes from this plan
+            keeps (vcm.coding.choose: objects at this background QP, objects at or above it riding in the
+            background, or plain VVC at the lowest object QP, the cheapest that keeps every object and is not
+            larger than plain), so what is verified is what the written file decodes to."""
             nonlocal encodes
-            from vcm.coding.choose import detect_coded
-            from vcm.coding.modes import code_picture_mode
+            from vcm.coding.choose import choose
 
             final = plan([ObjectJRD(d, int(q), "search") for d, q in zip(detections, qps)], w, h,
                          bg_qp=self.bg_qp, margin=self.margin, align=self.align)
-            coded = code_picture_mode("objects", frame, final, params, encoder=self.encoder, matrix=self.matrix,
-                                      cache=self.cache, display=(w, h))
-            encodes += len(coded.streams)
-            found = detect_coded(coded, detector, "pyav", self.matrix, memo=self.cache)  # the plan check reuses it
-            return still_detected_all(detections, found, rule)
+            picked = choose(frame, {self.bg_qp: final}, params, modes=("objects",), detector=detector, rule=rule,
+                            protect=list(detections), original=detections, encoder=self.encoder,
+                            matrix=self.matrix, cache=self.cache, display=(w, h)).chosen
+            encodes += len(picked.coded.streams)
+            return list(picked.kept)
 
         def probe(qps: Sequence[int]) -> dict[int, list[bool] | None]:
             """Every asked QP at once: all crop encodes side by side, then one detection per QP. A QP the

@@ -298,7 +298,7 @@ def _row_fields(coded, dets, original: Detections, w: int, h: int):
 def _choose_point(frame, rgb_shape, modes: Sequence[str], plans: dict, protect: list, keep: Detections,
                   original_all: Detections):
     """One JRD point as `vcm encode` writes it: the candidates of `modes` (over the plans' background QPs) and
-    plain VVC at the lowest object QP, the cheapest that keeps every object (vcm.coding.choose)."""
+    plain VVC at the lowest object QP, the cheapest that keeps every object and is not larger than plain."""
     from vcm.codec import EncodeParams
     from vcm.coding.choose import choose
 
