@@ -7,7 +7,7 @@ import click
 from vcm.cli.options import coding_options, detector_options, pop_detector
 from vcm.cli.numbers import Number
 from vcm.errors import VcmError
-from vcm.settings import BENCH_JRD, BENCH_MODES, BENCH_OFFSETS, BENCH_QPS
+from vcm.settings import BENCH_JRD, BENCH_MODES, BENCH_OFFSETS, BENCH_ORACLE_OFFSETS, BENCH_QPS
 
 
 def _ints(ctx, param, value):
@@ -41,8 +41,10 @@ def _words(ctx, param, value):
 @click.option("--qps", default=",".join(map(str, BENCH_QPS)), show_default=True, callback=_ints,
               help="QPs of the plain VVC anchor.")
 @click.option("--offsets", default=None, callback=_ints,
-              help="Offsets added to every object's JRD: one RD point each; <= 0 keeps the objects, > 0 loses some "
-                   "and traces the curve down. [default: " + ",".join(map(str, BENCH_OFFSETS)) + "]")
+              help="Offsets added to every object's JRD: one RD point each. [default: "
+                   f"{','.join(map(str, BENCH_ORACLE_OFFSETS))} for search (the oracle keeps every object at 0 and "
+                   f"loses them within a few QPs above), {','.join(map(str, BENCH_OFFSETS))} for the other "
+                   "predictors]")
 @click.option("--modes", default=",".join(BENCH_MODES), show_default=True, callback=_words,
               help="Coding modes: plain (always run, the anchor), objects, frame, blur, auto (per picture the cheapest "
                    "that keeps every object, as `vcm encode`). Every JRD point falls back to plain VVC at the lowest "

@@ -30,7 +30,7 @@ from vcm.errors import VcmError
 from vcm.fsutil import sha256_file, write_json_atomic
 from vcm.runner import digest, load_record, run_tasks
 from vcm.settings import BENCH_JRD as DEFAULT_JRD, BENCH_MODES as DEFAULT_MODES, BENCH_OFFSETS as DEFAULT_OFFSETS
-from vcm.settings import BENCH_QPS as DEFAULT_QPS
+from vcm.settings import BENCH_ORACLE_OFFSETS as DEFAULT_ORACLE_OFFSETS, BENCH_QPS as DEFAULT_QPS
 from vcm.metrics.rd import CurvePoint, PointRow, aggregate, benchmark_bd
 from vcm.report import (SUMMARY_FORMAT, curve_points_to_json, plot_rd, read_points_csv, summary_lines,
                         write_curves_csv, write_points_csv, write_report_md, write_summary_json)
@@ -57,7 +57,7 @@ class BenchmarkConfig:
     detector_options: dict[str, Any] = field(default_factory=dict)  # conf, iou, imgsz, classes, device
     jrd: tuple[str, ...] = DEFAULT_JRD
     qps: tuple[int, ...] = DEFAULT_QPS
-    offsets: tuple[int, ...] | None = None  # None: BENCH_OFFSETS
+    offsets: tuple[int, ...] | None = None  # None: BENCH_OFFSETS, and BENCH_ORACLE_OFFSETS for search
     modes: tuple[str, ...] = DEFAULT_MODES
     bg_qps: tuple[int, ...] = ()  # objects mode's background QPs; frame/blur use the first (their QP is the
     # lowest object QP; the background QP only matters for a picture without objects). Empty: vcm.qp.DEFAULT_BG_QP
@@ -110,7 +110,7 @@ class BenchmarkConfig:
         """The JRD offsets (one RD point each) of this predictor: the given ones, else the defaults."""
         if self.offsets is not None:
             return self.offsets
-        return DEFAULT_OFFSETS
+        return DEFAULT_ORACLE_OFFSETS if predictor.split(":")[0] == "search" else DEFAULT_OFFSETS
 
     def command_line(self) -> str:
         """The `vcm benchmark` command that reproduces this run (every setting spelled out)."""
