@@ -48,10 +48,11 @@ bench-install:
 bench-startup: install
 	$(PY) tools/bench_startup.py
 
-# Optional: the uvg266 encoder (ctu mode) built from ../shared/uvg266 into ~/.cache/vcm/uvg266 (stdlib only; needs
+# Optional: the uvg266 encoder (ctu mode), 8- and 10-bit builds, from ../shared/uvg266 into ~/.cache/vcm/uvg266 (stdlib only; needs
 # cmake and a C compiler; ~30-90 s once, then instant). The tests build it themselves when the source is there.
 uvg266:
-	python3 tools/build_uvg266.py
+	python3 tools/build_uvg266.py --bit-depth 8
+	python3 tools/build_uvg266.py --bit-depth 10
 
 clean:
 	rm -rf $(VENV) out build dist *.egg-info
