@@ -14,14 +14,13 @@ background already codes it finely enough (`QPPlan.object_regions`).
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from vcm.codec.base import EncodeParams, Encoder, YuvClip, YuvFrame
-from vcm.coding.regions import blur_outside, composite, crop_frame, fill_rects
+from vcm.coding.regions import blur_outside, composite, fill_rects
 from vcm.errors import VcmError
 from vcm.qp import QPPlan, QPRegion, Rect, coded_size
 from vcm.types import EncodeResult
@@ -93,21 +92,16 @@ def code_background(frame: YuvFrame, plan: QPPlan, params: EncodeParams, encoder
 
 
 def code_crops(frame: YuvFrame, regions: Sequence[QPRegion], params: EncodeParams, encoder: str | Encoder = "ffmpeg",
-               matrix: str = "bt709", cache: bool = True, workers: int | None = None) -> list[CodedStream]:
+               matrix: str = "bt709", cache: bool = True) -> list[CodedStream]:
     """One stream per region: the original pixels inside its rectangle at its QP (same order as `regions`).
 
-    The encoder processes run side by side (`workers`, default one per CPU): small crops leave cores idle."""
-    from concurrent.futures import ThreadPoolExecutor
+    All crops go to the encoder together (`vcm.codec.encode_crops`): ffmpeg codes them in one process, other
+    backends one process per crop, side by side."""
+    from vcm.codec import encode_crops
 
-    def one(r: QPRegion) -> CodedStream:
-        res = encode_frame(crop_frame(frame, r.rect), r.qp, params, encoder, matrix, cache, f"object {r.index}")
-        return CodedStream(ROLE_OBJECT, r.rect, r.qp, res, r.index)
-
-    workers = min(len(regions), workers or os.cpu_count() or 1)
-    if workers <= 1:
-        return [one(r) for r in regions]
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(one, regions))
+    results = encode_crops(frame, [r.rect for r in regions], [replace(params, qp=int(r.qp), intra=True) for r in regions],
+                           encoder, matrix, cache, sources=[f"object {r.index}" for r in regions])
+    return [CodedStream(ROLE_OBJECT, r.rect, r.qp, res, r.index) for r, res in zip(regions, results)]
 
 
 def drawing_order(streams: Sequence[CodedStream]) -> list[CodedStream]:
