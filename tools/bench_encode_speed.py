@@ -6,6 +6,11 @@ candidate coded and checked), `--jrd prior --mode objects`, and `--jrd search`. 
 plain. Targets: `--jrd search` <= 8 s per picture; `--jrd prior` <= 1.5x plain.
 
     python tools/bench_encode_speed.py --repeat 3
+    python tools/bench_encode_speed.py --crops --repeat 5     # crop streams: one ffmpeg run vs one per crop
+
+`--crops` times `vcm.codec.encode_crops` alone (cache off) on crops of bus.jpg: N crops of one size at
+QPs 27..47, coded by one ffmpeg run (each output `crop_threads(N)` encoder threads, and with vvenc's default
+threads) against one ffmpeg process per crop, one per CPU side by side (the default `Encoder.encode_crops`).
 """
 from __future__ import annotations
 
@@ -41,11 +46,68 @@ def pictures(folder: Path) -> list[Path]:
     return out
 
 
+CROP_SIZES = {"64x64": (64, 64), "230x324": (230, 324), "400x600": (400, 600)}
+CROP_COUNTS = (2, 5, 10, 16)
+
+
+def bench_crops(repeat: int) -> None:
+    """Seconds per `encode_crops` call: one ffmpeg run (threads per output: crop_threads, or vvenc's default)
+    against one process per crop side by side; medians of `repeat`, rounds interleaved."""
+    import importlib.util
+
+    from vcm.codec import create_encoder, picture_to_clip
+    from vcm.codec import ffmpeg as ff
+    from vcm.codec.base import CropJob, EncodeParams, Encoder
+    from vcm.media import read_picture
+
+    assets = Path(importlib.util.find_spec("ultralytics").origin).parent / "assets"
+    frame = picture_to_clip(read_picture(assets / "bus.jpg")).frames[0]  # 810x1080
+    enc = create_encoder("ffmpeg")
+    own_threads = ff.crop_threads
+
+    def run(how: str, jobs) -> float:
+        t = time.perf_counter()
+        if how == "one process per crop":
+            got = Encoder.encode_crops(enc, frame, jobs)
+        else:
+            ff.crop_threads = own_threads if how == "one run, crop_threads" else (lambda n: 0)
+            try:
+                got = enc.encode_crops(frame, jobs)
+            finally:
+                ff.crop_threads = own_threads
+        bad = [g for g in got if isinstance(g, Exception)]
+        if bad:
+            raise bad[0]
+        return time.perf_counter() - t
+
+    hows = ("one process per crop", "one run, crop_threads", "one run, vvenc threads")
+    print(f"{'crops':>5} {'size':>8} " + " ".join(f"{h:>22}" for h in hows) + "   one run / per crop")
+    with tempfile.TemporaryDirectory(prefix="vcm-bench-crops-") as tmp:
+        for n in CROP_COUNTS:
+            for name, (w, h) in CROP_SIZES.items():
+                step_x, step_y = max(2, (frame.width - w) // max(1, n - 1)) & ~1, max(2, (frame.height - h) // max(1, n - 1)) & ~1
+                rects = [(min(i * step_x, frame.width - w) & ~1, min(i * step_y, frame.height - h) & ~1, w, h)
+                         for i in range(n)]
+                jobs = [CropJob(r, EncodeParams(qp=27 + 5 * (i % 5)), Path(tmp) / f"c{i}.266") for i, r in enumerate(rects)]
+                times: dict[str, list[float]] = {h_: [] for h_ in hows}
+                for _ in range(repeat):
+                    for h_ in hows:
+                        times[h_].append(run(h_, jobs))
+                med = {h_: statistics.median(v) for h_, v in times.items()}
+                print(f"{n:5d} {name:>8} " + " ".join(f"{med[h_]:22.3f}" for h_ in hows)
+                      + f"   {med[hows[1]] / med[hows[0]]:.2f}")
+    print(f"(cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f})")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--runs", default=",".join(RUNS), help="which runs, comma-separated")
+    ap.add_argument("--crops", action="store_true", help="time crop streams: one ffmpeg run against one per crop")
     args = ap.parse_args(argv)
+    if args.crops:
+        bench_crops(args.repeat)
+        return 0
     names = [r.strip() for r in args.runs.split(",") if r.strip()]
     tmp = Path(tempfile.mkdtemp(prefix="vcm-bench-encode-"))
     pics = pictures(tmp)
