@@ -1,9 +1,12 @@
 """Whole-command time of `vcm encode` (issue 12's speed targets), measured side by side in one run.
 
-On real 640x480 pictures (bus.jpg and zidane.jpg resized, 4-5 nanodet objects each), encode cache off, rounds
-interleaved, median of --repeat: `--mode plain --qp 37` (the reference), `--jrd prior` (mode auto: every
-candidate coded and checked), `--jrd prior --mode objects`, and `--jrd search`. Prints seconds and the ratio to
-plain. Targets: `--jrd search` <= 8 s per picture; `--jrd prior` <= 1.5x plain.
+On real 640x480 pictures (bus.jpg and zidane.jpg resized: 4 and 2 nanodet objects at the keep score), cache
+off, rounds interleaved, median of --repeat: `--mode plain --qp 37` (the reference), `--jrd prior` (mode auto: every
+candidate coded and checked), `--jrd prior --mode objects`, and `--jrd search`. Prints seconds, the ratio to
+plain and the CPU seconds (the command and its encoder processes: on a loaded machine the wall time follows the
+CPU time, not the core count). Targets: `--jrd search` <= 8 s per picture; `--jrd prior` <= 1.5x plain.
+`--cache cold` runs every command with an empty encode cache of its own (a new picture with the default
+settings: identical encodes inside one command are coded once) instead of `--no-cache`.
 
     python tools/bench_encode_speed.py --repeat 3
     python tools/bench_encode_speed.py --crops --repeat 5     # crop streams: one ffmpeg run vs one per crop
@@ -103,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--runs", default=",".join(RUNS), help="which runs, comma-separated")
+    ap.add_argument("--cache", choices=("off", "cold"), default="off",
+                    help="off: --no-cache; cold: an empty encode cache per command")
     ap.add_argument("--crops", action="store_true", help="time crop streams: one ffmpeg run against one per crop")
     args = ap.parse_args(argv)
     if args.crops:
@@ -111,21 +116,34 @@ def main(argv: list[str] | None = None) -> int:
     names = [r.strip() for r in args.runs.split(",") if r.strip()]
     tmp = Path(tempfile.mkdtemp(prefix="vcm-bench-encode-"))
     pics = pictures(tmp)
+    import resource
+    import shutil
+
     env = dict(os.environ, YOLO_OFFLINE="1", HF_HUB_OFFLINE="1")
     times: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+    loads = []
     for _ in range(args.repeat):
         for n in names:  # interleaved: every run sees the same machine load
             for p in pics:
-                t = time.perf_counter()
+                cache = ["--no-cache"]
+                if args.cache == "cold":
+                    cache, env["VCM_CACHE_DIR"] = [], str(tmp / "cache")
+                    shutil.rmtree(tmp / "cache", ignore_errors=True)
+                r0, t = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
                 subprocess.run([sys.executable, "-m", "vcm", "encode", str(p), "-o", str(tmp / f"{p.stem}.266"),
-                                "--no-cache", *RUNS[n]], check=True, env=env, capture_output=True)
+                                *cache, *RUNS[n]], check=True, env=env, capture_output=True)
                 times[n].append(time.perf_counter() - t)
+                r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu[n].append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+                loads.append(os.getloadavg()[0])
     base = statistics.median(times["plain"]) if "plain" in times else None
-    print(f"{'run':<18} {'median s/picture':>16} {'x plain':>8}")
+    print(f"{'run':<18} {'median s/picture':>16} {'x plain':>8} {'CPU s/picture':>14}")
     for n in names:
         m = statistics.median(times[n])
-        print(f"{n:<18} {m:16.2f} {(m / base if base else float('nan')):8.2f}")
-    print(f"({len(pics)} pictures x {args.repeat} rounds, cache off, load average {os.getloadavg()[0]:.1f})")
+        print(f"{n:<18} {m:16.2f} {(m / base if base else float('nan')):8.2f} {statistics.median(cpu[n]):14.2f}")
+    print(f"({len(pics)} pictures x {args.repeat} rounds, cache {args.cache}, {os.cpu_count()} cores, load average "
+          f"{min(loads):.1f}-{max(loads):.1f} during the runs)")
     return 0
 
 

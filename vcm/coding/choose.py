@@ -12,7 +12,7 @@ more than plain VVC at the lowest object QP).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from vcm.codec.base import EncodeParams
@@ -150,11 +150,19 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     first = plans[bgs[0]]
     jobs = [(m, first) for m in modes if m in ("objects", "frame", "blur", "ctu")]
     kw = dict(encoder=encoder, matrix=matrix, cache=cache, display=display)
+    # frame mode at the lowest object QP (fewer than 10 objects: QPPlan.frame_qp) is plain VVC at that QP, the
+    # same stream: coded once, and plain is that candidate under its own name
+    same_as_frame = "frame" in modes and first.frame_qp == first.min_qp
     with ThreadPoolExecutor(max(1, workers)) as pool:  # the encoders are processes: two run side by side
-        plain = pool.submit(code_candidate, frame, first, "plain", params, qp=first.min_qp, name="plain", **kw)
+        plain = None if same_as_frame else pool.submit(code_candidate, frame, first, "plain", params,
+                                                       qp=first.min_qp, name="plain", **kw)
         futs = [pool.submit(code_candidate, frame, p, m, params, **kw) for m, p in jobs]
         cands = [f.result() for f in futs]
-        plain_c = plain.result()
+        if plain is not None:
+            plain_c = plain.result()
+        else:
+            f = next(c for c in cands if c.mode == "frame")
+            plain_c = Candidate("plain", "plain", None, replace(f.coded, mode="plain"), f.bytes, seconds=f.seconds)
     cands.append(plain_c)
     # Never larger than plain. Checked cheapest first, so the first that passes is the answer and the dearer ones
     # are never decoded.
