@@ -4,8 +4,10 @@ On the bundled pictures (`vcm.bundled.bundled_pictures`), with nanodet and the k
 (or `search`), the plan at background QP 63 (what `--bg-qp auto` writes most): `objects` mode as it is, against
 the same plan with touching or overlapping crops merged greedily. Two crops merge into their bounding box at the
 lower QP when their QPs differ by at most --tolerance and the merged crop, coded, is smaller than the two
-coded apart; the merged plan is then coded in full (background filled under the merged boxes) and checked like a
-candidate of `--mode auto` (every kept object still detected, no false detection on the decoded picture).
+coded apart (--rule bytes), or when the box is estimated to cost no more (--rule estimate: area halved every 6
+QPs, what `objects` mode does, `QPPlan.object_streams`, coding nothing to decide); the merged plan is then coded in full (background filled
+under the merged boxes) and checked like a candidate of `--mode auto` (every kept object still detected, no false
+detection on the decoded picture). The baseline is `objects` mode with merging off (tolerance -1).
 
     python tools/bench_merge.py --tolerances 0,3,6,63
     python tools/bench_merge.py --jrd search --tolerances 0,6
@@ -18,25 +20,10 @@ import sys
 import time
 
 
-def touch(a, b) -> bool:
-    """Rectangles (x, y, w, h) that overlap or share an edge."""
-    return a[0] <= b[0] + b[2] and b[0] <= a[0] + a[2] and a[1] <= b[1] + b[3] and b[1] <= a[1] + a[3]
-
-
-def union(a, b):
-    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
-    return x0, y0, max(a[0] + a[2], b[0] + b[2]) - x0, max(a[1] + a[3], b[1] + b[3]) - y0
-
-
-def area(r) -> int:
-    return r[2] * r[3]
-
-
-def merge_regions(frame, regions, tolerance: int, params, size_of):
-    """Greedy: merge the pair that saves most while any pair saves; returns (regions, merges made). What is
-    saved: bytes, coded (`size_of` codes each crop), or pixels (`size_of=None`: the bounding box against the two
-    rectangles' areas, coding nothing)."""
-    from vcm.qp import QPRegion
+def merge_by_bytes(regions, tolerance: int, size_of):
+    """The experiment's greedy rule: merge the touching pair (QPs within `tolerance`) whose bounding box at the
+    lower QP, coded, saves most bytes against the two coded apart, while any pair saves; `size_of` codes."""
+    from vcm.qp import QPRegion, bounding_box, rects_touch
 
     regions, merges = list(regions), 0
     while True:
@@ -44,11 +31,10 @@ def merge_regions(frame, regions, tolerance: int, params, size_of):
         for i in range(len(regions)):
             for j in range(i + 1, len(regions)):
                 a, b = regions[i], regions[j]
-                if not touch(a.rect, b.rect) or abs(a.qp - b.qp) > tolerance:
+                if not rects_touch(a.rect, b.rect) or abs(a.qp - b.qp) > tolerance:
                     continue
-                m = QPRegion(min(a.index, b.index), union(a.rect, b.rect), min(a.qp, b.qp), min(a.jrd, b.jrd))
-                size = size_of or (lambda r: area(r.rect))
-                saved = size(a) + size(b) - size(m)
+                m = QPRegion(min(a.index, b.index), bounding_box(a.rect, b.rect), min(a.qp, b.qp), min(a.jrd, b.jrd))
+                saved = size_of(a) + size_of(b) - size_of(m)
                 if saved > 0 and (best is None or saved > best[0]):
                     best = (saved, i, j, m)
         if best is None:
@@ -64,16 +50,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jrd", default="prior", help="JRD predictor: prior or search")
     ap.add_argument("--bg-qp", type=int, default=63)
     ap.add_argument("--set", default="default", help="bundled set: default (54 pictures) or large")
-    ap.add_argument("--rule", choices=("bytes", "area"), default="bytes",
-                    help="merge when the coded merged crop is smaller (bytes) or its box is not larger (area)")
+    ap.add_argument("--rule", choices=("bytes", "estimate"), default="bytes",
+                    help="merge when the coded merged crop is smaller (bytes) or estimated not larger (estimate)")
     args = ap.parse_args(argv)
     tolerances = [int(t) for t in args.tolerances.split(",")]
 
     from vcm.bundled import bundled_pictures
     from vcm.codec import EncodeParams, encode_crops, read_picture, rgb_to_yuv
-    from vcm.coding.choose import check_candidate, code_candidate
+    from vcm.coding.choose import Candidate, check_candidate, file_bytes
+    from vcm.coding.modes import code_picture_mode
     from vcm.jrd import create_predictor
-    from vcm.qp import QPPlan, plan
+    from vcm.qp import QPPlan, plan, rects_touch
     from vcm.settings import CodingSettings
 
     s = CodingSettings()
@@ -99,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         protect = [o.detection for o in objs]
         base = plan(objs, w, h, bg_qp=args.bg_qp, margin=s.margin)
         regions = base.object_regions()
-        if not any(touch(a.rect, b.rect) for k, a in enumerate(regions) for b in regions[k + 1:]):
+        if not any(rects_touch(a.rect, b.rect) for k, a in enumerate(regions) for b in regions[k + 1:]):
             continue
         sizes: dict = {}
 
@@ -110,14 +97,25 @@ def main(argv: list[str] | None = None) -> int:
             return sizes[key]
 
         check = dict(detector=det, rule=rule, protect=protect, original=dets, matrix=s.matrix)
-        before = check_candidate(code_candidate(frame, base, "objects", params, display=(w, h)), **check)
+
+        def coded(p, tolerance):
+            c = code_picture_mode("objects", frame, p, params, display=(w, h), merge_tolerance=tolerance)
+            return check_candidate(Candidate("objects", "objects", p.bg_qp, c, file_bytes(c)), **check)
+
+        before = coded(base, -1)
         for t in tolerances:
-            merged, n = merge_regions(frame, regions, t, params, size_of if args.rule == "bytes" else None)
-            after = before
-            if n:
-                mplan = QPPlan(base.width, base.height, base.bg_qp, tuple(merged) + tuple(
-                    r for r in base.regions if r.qp >= base.bg_qp), base.offset, base.qp_min, base.margin, base.align)
-                after = check_candidate(code_candidate(frame, mplan, "objects", params, display=(w, h)), **check)
+            if args.rule == "estimate":
+                after = coded(base, t)
+                n = len(regions) - (len(after.coded.streams) - 1)
+                merged = after.coded.streams[1:]
+            else:
+                merged, n = merge_by_bytes(regions, t, size_of)
+                after = before
+                if n:
+                    mplan = QPPlan(base.width, base.height, base.bg_qp, tuple(merged) + tuple(
+                        r for r in base.regions if r.qp >= base.bg_qp), base.offset, base.qp_min, base.margin,
+                        base.align)
+                    after = coded(mplan, -1)
             tot = totals[t]
             tot[0] += before.bytes
             tot[1] += after.bytes
@@ -127,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((pic.name, t, len(regions), len(merged), before.bytes, after.bytes,
                          f"{sum(before.kept)}/{len(before.kept)}", f"{sum(after.kept)}/{len(after.kept)}",
                          before.false_detections, after.false_detections))
-    print("| picture | tolerance | crops | after merge | bytes | merged bytes | kept | merged kept | false det. | merged false det. |")
+    print("| picture | tolerance | crops | after merge | bytes | merged bytes | kept | merged kept | false det. "
+          "| merged false det. |")
     print("|---|---:|---:|---:|---:|---:|---|---|---:|---:|")
     for r in rows:
         print("| " + " | ".join(str(v) for v in r) + " |")
@@ -136,8 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for t, (b, a, n, pb, pa) in totals.items():
         print(f"| {t} | {n} | {b} | {a} | {100.0 * (a - b) / b if b else 0:+.1f} % | {pb} | {pa} |")
-    print(f"\n(--set {args.set}, --jrd {args.jrd}, --rule {args.rule}, background QP {args.bg_qp}, {len({r[0] for r in rows})} pictures with touching "
-          f"crops, {time.perf_counter() - t0:.0f} s, load average {os.getloadavg()[0]:.1f})")
+    print(f"\n(--set {args.set}, --jrd {args.jrd}, --rule {args.rule}, background QP {args.bg_qp}, "
+          f"{len({r[0] for r in rows})} pictures with touching crops, {time.perf_counter() - t0:.0f} s, "
+          f"load average {os.getloadavg()[0]:.1f})")
     return 0
 
 

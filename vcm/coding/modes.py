@@ -2,7 +2,8 @@
 
 - `objects` (default): the background (object areas low-pass filled) at the background QP, plus one stream
   per object crop (box + margin) at that object's QP; decoding pastes the crops over the background, the
-  lowest QP on top. No stock VVC encoder here takes a per-block QP map, so this is how objects get their own QP.
+  lowest QP on top. With a merge tolerance (the plan choice gives one), touching objects with close QPs share
+  one stream (`QPPlan.object_streams`). No stock VVC encoder here takes a per-block QP map, so this is how objects get their own QP.
 - `frame`: the whole picture at one QP, the plan's frame QP (lowest object QP, robust to one outlier among
   many: `QPPlan.frame_qp`): one standard bitstream.
 - `plain`: the whole picture at a QP given by the caller (the anchor, plain VVC).
@@ -38,6 +39,7 @@ class CodedStream:
     qp: int
     result: EncodeResult
     index: int | None = None  # the object's position in the detections, for role "object"
+    shared: tuple[int, ...] = ()  # the other objects this stream shows (touching objects merged into one stream)
 
     @property
     def bytes(self) -> int:
@@ -84,9 +86,10 @@ def encode_frame(frame: YuvFrame, qp: int, params: EncodeParams, encoder: str | 
 
 
 def code_background(frame: YuvFrame, plan: QPPlan, params: EncodeParams, encoder: str | Encoder = "ffmpeg",
-                    matrix: str = "bt709", cache: bool = True) -> CodedStream:
-    """The background stream of `objects` mode: object rectangles low-pass filled, coded at the plan's bg QP."""
-    bg = fill_rects(frame, [r.rect for r in plan.object_regions()])
+                    matrix: str = "bt709", cache: bool = True, rects: Sequence[Rect] | None = None) -> CodedStream:
+    """The background stream of `objects` mode: the object rectangles (`rects`, default the plan's object
+    regions) low-pass filled, coded at the plan's bg QP."""
+    bg = fill_rects(frame, [r.rect for r in plan.object_regions()] if rects is None else list(rects))
     res = encode_frame(bg, plan.bg_qp, params, encoder, matrix, cache, "background")
     return CodedStream(ROLE_BACKGROUND, (0, 0, frame.width, frame.height), plan.bg_qp, res)
 
@@ -111,17 +114,22 @@ def drawing_order(streams: Sequence[CodedStream]) -> list[CodedStream]:
 
 def code_picture_mode(mode: str, frame: YuvFrame, plan: QPPlan, params: EncodeParams, *, qp: int | None = None,
                       encoder: str | Encoder = "ffmpeg", matrix: str = "bt709", cache: bool = True,
-                      display: tuple[int, int] | None = None) -> CodedPicture:
-    """Code one frame (the original, 10-bit 4:2:0 at coded size) in `mode` following `plan`."""
+                      display: tuple[int, int] | None = None, merge_tolerance: int = -1) -> CodedPicture:
+    """Code one frame (the original, 10-bit 4:2:0 at coded size) in `mode` following `plan`; in `objects` mode
+    touching objects whose QPs differ by at most `merge_tolerance` may share a stream (`QPPlan.object_streams`;
+    -1, the default: one stream per object. The plan choice, vcm.coding.choose, merges)."""
     t0 = time.perf_counter()
     full = (0, 0, frame.width, frame.height)
     if mode == "objects":  # the background encode runs beside the crop encodes (separate processes)
         from concurrent.futures import ThreadPoolExecutor
 
+        merged = plan.object_streams(merge_tolerance)
+        regions = [r for r, _ in merged]
         with ThreadPoolExecutor(1) as pool:
-            bg = pool.submit(code_background, frame, plan, params, encoder, matrix, cache)
-            crops = code_crops(frame, plan.object_regions(), params, encoder, matrix, cache)
-            streams = [bg.result()] + crops
+            bg = pool.submit(code_background, frame, plan, params, encoder, matrix, cache, [r.rect for r in regions])
+            crops = code_crops(frame, regions, params, encoder, matrix, cache)
+            streams = [bg.result()] + [replace(c, shared=tuple(k for k in members if k != c.index))
+                                       for c, (_, members) in zip(crops, merged)]
     elif mode == "frame":
         streams = [CodedStream(ROLE_BACKGROUND, full, plan.frame_qp,
                                encode_frame(frame, plan.frame_qp, params, encoder, matrix, cache, "frame"))]
