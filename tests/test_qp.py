@@ -67,6 +67,30 @@ def test_plan_overlap_lowest_qp_wins():
     assert [r.qp for r in p.drawing_order()][-1] == 32  # drawn last = on top
 
 
+def test_touching_objects_with_close_qps_share_a_stream():
+    """`object_streams`: overlapping or edge-sharing regions within MERGE_QP_TOLERANCE merge into their bounding
+    box at the lower QP when the box is estimated (area, halved every 6 QPs) not to cost more; others stay."""
+    objs = [obj((0, 0, 100, 100), 40), obj((50, 0, 150, 100), 42), obj((150, 0, 200, 100), 42),  # a row
+            obj((0, 300, 60, 360), 40),  # far from the others
+            obj((300, 0, 400, 100), 30), obj((330, 30, 370, 70), 40),  # one inside the other, 10 QPs apart
+            obj((0, 150, 400, 290), 45), obj((180, 200, 220, 240), 42)]  # a small finer one inside a large one
+    p = qp.plan(objs, 640, 480, bg_qp=63, margin=0)
+
+    def streams(t):
+        return {members: (r.rect, r.qp, r.index) for r, members in p.object_streams(t)}
+
+    # 0 and 1 overlap: their box at QP 40 costs less than the two; 2 joined at 40 would cost more than at 42
+    assert streams(3) == {(0, 1): ((0, 0, 150, 100), 40, 0), (2,): ((150, 0, 50, 100), 42, 2),
+                          **{(k,): (p.regions[k].rect, p.regions[k].qp, k) for k in (3, 4, 5, 6, 7)}}
+    # the large region at 45 moved down to 42 costs more than the small one on top of it
+    assert qp.stream_cost((0, 150, 400, 140), 42) > qp.stream_cost((0, 150, 400, 140), 45) \
+        + qp.stream_cost((180, 200, 40, 40), 42)
+    # equal QPs: 1 and 2 share an edge, their box is exactly their area
+    assert streams(0)[(1, 2)] == ((50, 0, 150, 100), 42, 1) and (0,) in streams(0)
+    assert set(streams(-1)) == {(k,) for k in range(8)}  # -1: nothing merges
+    assert all(r.qp < 41 for r, _ in qp.plan(objs, 640, 480, bg_qp=41, margin=0).object_streams())  # no stream at bg
+
+
 def test_plan_without_objects_and_bad_values():
     p = qp.plan([], 64, 48, bg_qp=45)
     assert p.regions == () and p.min_qp == 45 and (p.qp_map() == 45).all()

@@ -1,11 +1,19 @@
 """Whole-command time of `vcm encode` (issue 12's speed targets), measured side by side in one run.
 
-On real 640x480 pictures (bus.jpg and zidane.jpg resized, 4-5 nanodet objects each), encode cache off, rounds
-interleaved, median of --repeat: `--mode plain --qp 37` (the reference), `--jrd prior` (mode auto: every
-candidate coded and checked), `--jrd prior --mode objects`, and `--jrd search`. Prints seconds and the ratio to
-plain. Targets: `--jrd search` <= 8 s per picture; `--jrd prior` <= 1.5x plain.
+On real 640x480 pictures (bus.jpg and zidane.jpg resized: 4 and 2 nanodet objects at the keep score), cache
+off, rounds interleaved, median of --repeat: `--mode plain --qp 37` (the reference), `--jrd prior` (mode auto: every
+candidate coded and checked), `--jrd prior --mode objects`, and `--jrd search`. Prints seconds, the ratio to
+plain and the CPU seconds (the command and its encoder processes: on a loaded machine the wall time follows the
+CPU time, not the core count). Targets: `--jrd search` <= 8 s per picture; `--jrd prior` <= 1.5x plain.
+`--cache cold` runs every command with an empty encode cache of its own (a new picture with the default
+settings: identical encodes inside one command are coded once) instead of `--no-cache`.
 
     python tools/bench_encode_speed.py --repeat 3
+    python tools/bench_encode_speed.py --crops --repeat 5     # crop streams: one ffmpeg run vs one per crop
+
+`--crops` times `vcm.codec.encode_crops` alone (cache off) on crops of bus.jpg: N crops of one size at
+QPs 27..47, coded by one ffmpeg run (each output `crop_threads(N)` encoder threads, and with vvenc's default
+threads) against one ffmpeg process per crop, one per CPU side by side (the default `Encoder.encode_crops`).
 """
 from __future__ import annotations
 
@@ -41,29 +49,101 @@ def pictures(folder: Path) -> list[Path]:
     return out
 
 
+CROP_SIZES = {"64x64": (64, 64), "230x324": (230, 324), "400x600": (400, 600)}
+CROP_COUNTS = (2, 5, 10, 16)
+
+
+def bench_crops(repeat: int) -> None:
+    """Seconds per `encode_crops` call: one ffmpeg run (threads per output: crop_threads, or vvenc's default)
+    against one process per crop side by side; medians of `repeat`, rounds interleaved."""
+    import importlib.util
+
+    from vcm.codec import create_encoder, picture_to_clip
+    from vcm.codec import ffmpeg as ff
+    from vcm.codec.base import CropJob, EncodeParams, Encoder
+    from vcm.media import read_picture
+
+    assets = Path(importlib.util.find_spec("ultralytics").origin).parent / "assets"
+    frame = picture_to_clip(read_picture(assets / "bus.jpg")).frames[0]  # 810x1080
+    enc = create_encoder("ffmpeg")
+    own_threads = ff.crop_threads
+
+    def run(how: str, jobs) -> float:
+        t = time.perf_counter()
+        if how == "one process per crop":
+            got = Encoder.encode_crops(enc, frame, jobs)
+        else:
+            ff.crop_threads = own_threads if how == "one run, crop_threads" else (lambda n: 0)
+            try:
+                got = enc.encode_crops(frame, jobs)
+            finally:
+                ff.crop_threads = own_threads
+        bad = [g for g in got if isinstance(g, Exception)]
+        if bad:
+            raise bad[0]
+        return time.perf_counter() - t
+
+    hows = ("one process per crop", "one run, crop_threads", "one run, vvenc threads")
+    print(f"{'crops':>5} {'size':>8} " + " ".join(f"{h:>22}" for h in hows) + "   one run / per crop")
+    with tempfile.TemporaryDirectory(prefix="vcm-bench-crops-") as tmp:
+        for n in CROP_COUNTS:
+            for name, (w, h) in CROP_SIZES.items():
+                step_x, step_y = max(2, (frame.width - w) // max(1, n - 1)) & ~1, max(2, (frame.height - h) // max(1, n - 1)) & ~1
+                rects = [(min(i * step_x, frame.width - w) & ~1, min(i * step_y, frame.height - h) & ~1, w, h)
+                         for i in range(n)]
+                jobs = [CropJob(r, EncodeParams(qp=27 + 5 * (i % 5)), Path(tmp) / f"c{i}.266") for i, r in enumerate(rects)]
+                times: dict[str, list[float]] = {h_: [] for h_ in hows}
+                for _ in range(repeat):
+                    for h_ in hows:
+                        times[h_].append(run(h_, jobs))
+                med = {h_: statistics.median(v) for h_, v in times.items()}
+                print(f"{n:5d} {name:>8} " + " ".join(f"{med[h_]:22.3f}" for h_ in hows)
+                      + f"   {med[hows[1]] / med[hows[0]]:.2f}")
+    print(f"(cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f})")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--runs", default=",".join(RUNS), help="which runs, comma-separated")
+    ap.add_argument("--cache", choices=("off", "cold"), default="off",
+                    help="off: --no-cache; cold: an empty encode cache per command")
+    ap.add_argument("--crops", action="store_true", help="time crop streams: one ffmpeg run against one per crop")
     args = ap.parse_args(argv)
+    if args.crops:
+        bench_crops(args.repeat)
+        return 0
     names = [r.strip() for r in args.runs.split(",") if r.strip()]
     tmp = Path(tempfile.mkdtemp(prefix="vcm-bench-encode-"))
     pics = pictures(tmp)
+    import resource
+    import shutil
+
     env = dict(os.environ, YOLO_OFFLINE="1", HF_HUB_OFFLINE="1")
     times: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+    loads = []
     for _ in range(args.repeat):
         for n in names:  # interleaved: every run sees the same machine load
             for p in pics:
-                t = time.perf_counter()
+                cache = ["--no-cache"]
+                if args.cache == "cold":
+                    cache, env["VCM_CACHE_DIR"] = [], str(tmp / "cache")
+                    shutil.rmtree(tmp / "cache", ignore_errors=True)
+                r0, t = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
                 subprocess.run([sys.executable, "-m", "vcm", "encode", str(p), "-o", str(tmp / f"{p.stem}.266"),
-                                "--no-cache", *RUNS[n]], check=True, env=env, capture_output=True)
+                                *cache, *RUNS[n]], check=True, env=env, capture_output=True)
                 times[n].append(time.perf_counter() - t)
+                r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu[n].append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+                loads.append(os.getloadavg()[0])
     base = statistics.median(times["plain"]) if "plain" in times else None
-    print(f"{'run':<18} {'median s/picture':>16} {'x plain':>8}")
+    print(f"{'run':<18} {'median s/picture':>16} {'x plain':>8} {'CPU s/picture':>14}")
     for n in names:
         m = statistics.median(times[n])
-        print(f"{n:<18} {m:16.2f} {(m / base if base else float('nan')):8.2f}")
-    print(f"({len(pics)} pictures x {args.repeat} rounds, cache off, load average {os.getloadavg()[0]:.1f})")
+        print(f"{n:<18} {m:16.2f} {(m / base if base else float('nan')):8.2f} {statistics.median(cpu[n]):14.2f}")
+    print(f"({len(pics)} pictures x {args.repeat} rounds, cache {args.cache}, {os.cpu_count()} cores, load average "
+          f"{min(loads):.1f}-{max(loads):.1f} during the runs)")
     return 0
 
 

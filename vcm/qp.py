@@ -4,6 +4,9 @@ Object QP = clamp(JRD + offset, qp_min, 63); the background gets `bg_qp` (defaul
 over its box grown by `margin` pixels (context the detector needs), with corners snapped outward to multiples
 of `align` (2: 4:2:0 chroma needs even corners and sizes) and at least `min_size` pixels a side (the encoder
 fails on tiny pictures). Where regions overlap, the lowest QP wins: it is drawn last.
+In the plan choice's `objects` candidates, touching or overlapping object regions whose QPs differ by at most
+MERGE_QP_TOLERANCE share one stream (their bounding box at the lower QP) when that box is estimated to cost no
+more than the two (`QPPlan.object_streams`; measured with tools/bench_merge.py: docs/POLICY.md).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ DEFAULT_MARGIN = 48  # context for the detector; measurements in README.md (QP p
 DEFAULT_ALIGN = 2
 MIN_SIZE = 16
 FRAME_TRIM = 0.1  # frame/blur QP: the lowest object QP after leaving out this fraction of the lowest
+MERGE_QP_TOLERANCE = 3  # objects candidates: regions this close in QP may share one stream (docs/POLICY.md)
 
 
 def _check_qp(q: int, what: str) -> int:
@@ -109,6 +113,31 @@ class QPPlan:
         background: their own stream would cost bits and buy nothing)."""
         return [r for r in self.regions if r.qp < self.bg_qp]
 
+    def object_streams(self, tolerance: int = MERGE_QP_TOLERANCE) -> list[tuple[QPRegion, tuple[int, ...]]]:
+        """The streams of `objects` mode: the object regions (`object_regions`), where two touch or overlap and
+        their QPs differ by at most `tolerance`, merged into their bounding box at the lower QP when that box is
+        estimated not to cost more than the two apart (`stream_cost`); the pair that saves most first, until no
+        pair saves. Each stream comes with the indices of the objects it shows; its region carries the lowest of
+        them and the lower QP and JRD."""
+        streams = [(r, (r.index,)) for r in self.object_regions()]
+        while True:
+            best = None
+            for i, (a, _) in enumerate(streams):
+                for j in range(i + 1, len(streams)):
+                    b = streams[j][0]
+                    if abs(a.qp - b.qp) > tolerance or not rects_touch(a.rect, b.rect):
+                        continue
+                    box, q = bounding_box(a.rect, b.rect), min(a.qp, b.qp)
+                    saved = stream_cost(a.rect, a.qp) + stream_cost(b.rect, b.qp) - stream_cost(box, q)
+                    if saved >= 0 and (best is None or saved > best[0]):
+                        best = (saved, i, j, box)
+            if best is None:
+                return streams
+            _, i, j, box = best
+            (a, ma), (b, mb) = streams[i], streams[j]
+            merged = (QPRegion(min(a.index, b.index), box, min(a.qp, b.qp), min(a.jrd, b.jrd)), tuple(sorted(ma + mb)))
+            streams = [s for k, s in enumerate(streams) if k not in (i, j)] + [merged]
+
     def drawing_order(self) -> list[QPRegion]:
         """Regions from highest to lowest QP: drawn in this order, the lowest QP ends on top."""
         return sorted(self.regions, key=lambda r: (-r.qp, -r.index))
@@ -126,6 +155,22 @@ class QPPlan:
         d = asdict(self)
         d["regions"] = [asdict(r) | {"rect": list(r.rect)} for r in self.regions]
         return d
+
+
+def stream_cost(rect: Rect, qp: int) -> float:
+    """The relative size of a stream coding `rect` at `qp`: its area, halved every 6 QPs (the quantiser step
+    doubles). Only for comparing streams of one picture (`QPPlan.object_streams`)."""
+    return rect[2] * rect[3] * 2.0 ** (-qp / 6.0)
+
+
+def rects_touch(a: Rect, b: Rect) -> bool:
+    """Rectangles that overlap or share an edge."""
+    return a[0] <= b[0] + b[2] and b[0] <= a[0] + a[2] and a[1] <= b[1] + b[3] and b[1] <= a[1] + a[3]
+
+
+def bounding_box(a: Rect, b: Rect) -> Rect:
+    x, y = min(a[0], b[0]), min(a[1], b[1])
+    return x, y, max(a[0] + a[2], b[0] + b[2]) - x, max(a[1] + a[3], b[1] + b[3]) - y
 
 
 def plan(objects: Sequence[ObjectJRD], width: int, height: int, *, offset: int = 0, bg_qp: int = DEFAULT_BG_QP,

@@ -2,6 +2,7 @@
 
     clip = picture_to_clip(read_picture("bus.jpg"))
     res = encode(clip, EncodeParams(qp=37))          # EncodeResult, cached by content
+    crops = encode_crops(clip.frames[0], rects, [EncodeParams(qp=q) for q in qps])  # one process (ffmpeg)
     rgb = yuv_to_rgb(decode(res.bitstream)[0])       # back to RGB, one decoder thread
 
 Backends: encoders `ffmpeg` (default: imageio-ffmpeg's static ffmpeg with libvvenc), `vvenc`
@@ -9,10 +10,12 @@ Backends: encoders `ffmpeg` (default: imageio-ffmpeg's static ffmpeg with libvve
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,7 +53,7 @@ DEFAULT_ENCODER, DEFAULT_DECODER, DEFAULT_MATRIX = "ffmpeg", "pyav", "bt709"
 
 __all__ = ["EncodeParams", "YuvFrame", "YuvClip", "Encoder", "Decoder", "create_encoder", "create_decoder",
            "read_picture", "picture_to_clip", "rgb_to_yuv", "yuv_to_rgb", "encode", "decode", "code_picture",
-           "read_input", "psnr", "decoded_psnr", "ENCODERS", "DECODERS"]
+           "read_input", "psnr", "decoded_psnr", "encode_crops", "ENCODERS", "DECODERS"]
 
 
 # numpy-backed helpers load on first use, so the CLI's `from vcm.codec.base import PRESETS` (`vcm --help`)
@@ -93,31 +96,90 @@ def picture_to_clip(rgb: np.ndarray, matrix: str = DEFAULT_MATRIX, source: str =
     return YuvClip([frame], fps=1.0, matrix=matrix, source=source)
 
 
+def _store(cache: bool | object):
+    """The EncodeCache to use: the one given, a default one for True, None for False."""
+    from vcm.codec.cache import EncodeCache
+
+    return (cache if isinstance(cache, EncodeCache) else EncodeCache()) if cache else None
+
+
+def _key(store, clip: YuvClip, enc: Encoder, params: EncodeParams) -> str | None:
+    from vcm.codec.cache import cache_key, clip_digest
+
+    return cache_key(clip_digest(clip), enc.name, enc.version(), params) if store else None
+
+
+def _put(store, key: str, res: EncodeResult) -> EncodeResult:
+    """Move a fresh encode (coded in a temp folder) into the cache."""
+    res = store.put(key, res)
+    res.cached = False
+    return res
+
+
 def encode(clip: YuvClip, params: EncodeParams, out: str | Path | None = None,
            encoder: str | Encoder = DEFAULT_ENCODER, cache: bool | object = True) -> EncodeResult:
     """Code a clip; with `cache` (True, or an EncodeCache) an identical earlier encode is reused.
 
     With `out`, the bitstream is (also) written there atomically and the result points at it.
     """
-    from vcm.codec.cache import EncodeCache, cache_key, clip_digest
-
     enc = create_encoder(encoder)
     log.info("encode %s %dx%d x%d frames, %s limited range 10-bit 4:2:0, %s", clip.source or "<clip>",
              clip.width, clip.height, len(clip.frames), clip.matrix, params)
-    store = (cache if isinstance(cache, EncodeCache) else EncodeCache()) if cache else None
-    key = cache_key(clip_digest(clip), enc.name, enc.version(), params) if store else None
+    store = _store(cache)
+    key = _key(store, clip, enc, params)
     res = store.get(key) if store else None
     if res is None and store is None:  # no cache: code straight into `out` (or a temp folder the caller keeps)
         return enc.encode(clip, params, Path(out) if out else _temp_dir() / "out.266")
     if res is None:  # cache miss: code in a temp folder, move into the cache
         with tempfile.TemporaryDirectory(prefix="vcm-") as tmp:
-            res = store.put(key, enc.encode(clip, params, Path(tmp) / "out.266"))
-        res.cached = False
+            res = _put(store, key, enc.encode(clip, params, Path(tmp) / "out.266"))
     if out is not None and Path(out).resolve() != Path(res.bitstream).resolve():
         with atomic_path(out) as tmp:
             shutil.copyfile(res.bitstream, tmp)
         res.bitstream = Path(out)
     return res
+
+
+def encode_crops(frame: YuvFrame, rects, params, encoder: str | Encoder = DEFAULT_ENCODER,
+                 matrix: str = DEFAULT_MATRIX, cache: bool | object = True, fps: float = 1.0,
+                 sources=None) -> list[EncodeResult]:
+    """`encode(crop_clip(frame, rect), params)` for every (rect, params) pair, byte for byte and under the same
+    cache keys, but the crops the cache lacks go to the backend together (`Encoder.encode_crops`: ffmpeg codes
+    them in one process). The same crop twice is coded once. Every success is cached before the first failure
+    (in order) is raised."""
+    from vcm.codec.base import CropJob, crop_clip
+
+    enc = create_encoder(encoder)
+    rects, params = [tuple(int(v) for v in r) for r in rects], list(params)
+    if len(rects) != len(params):
+        raise ValueError(f"{len(rects)} rectangles but {len(params)} encode settings")
+    sources = list(sources) if sources is not None else [""] * len(rects)
+    store = _store(cache)
+    results: list[EncodeResult | Exception | None] = [None] * len(rects)
+    todo: dict[object, list[int]] = {}  # cache key (or position, without a cache) -> positions wanting it
+    for i, (rect, p) in enumerate(zip(rects, params)):
+        clip = crop_clip(frame, rect, fps, matrix, sources[i])
+        log.info("encode %s %dx%d crop at (%d, %d), %s limited range 10-bit 4:2:0, %s", clip.source or "<crop>",
+                 rect[2], rect[3], rect[0], rect[1], matrix, p)
+        key = _key(store, clip, enc, p)
+        results[i] = store.get(key) if store else None
+        if results[i] is None:
+            todo.setdefault(key if store else i, []).append(i)
+    if todo:
+        # a cache miss is coded in a temp folder and moved into the cache; without a cache the files must stay
+        with tempfile.TemporaryDirectory(prefix="vcm-") if store else contextlib.nullcontext(_temp_dir()) as tmp:
+            folder = Path(tmp)
+            keys = list(todo)
+            jobs = [CropJob(rects[todo[k][0]], params[todo[k][0]], folder / f"crop{n}.266") for n, k in enumerate(keys)]
+            for k, got in zip(keys, enc.encode_crops(frame, jobs, fps, matrix)):
+                if store and not isinstance(got, Exception):
+                    got = _put(store, k, got)
+                for n_i, i in enumerate(todo[k]):  # the same crop twice: one encode, a result object each
+                    results[i] = got if n_i == 0 or isinstance(got, Exception) else replace(got)
+    failed = next((r for r in results if isinstance(r, Exception)), None)
+    if failed is not None:
+        raise failed
+    return results
 
 
 def decode(bitstream: str | Path, decoder: str | Decoder = DEFAULT_DECODER) -> list[YuvFrame]:

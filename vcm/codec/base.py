@@ -3,13 +3,15 @@
 Every backend receives the same 10-bit 4:2:0 frames (made once by `vcm.codec.colour`), so the bits of
 different backends are comparable, and every backend must code exactly the QP it is given (no hidden
 intra QP offset, no perceptual QPA unless asked): `Encoder.encode` checks the slice QPs in the log.
+`Encoder.encode_crops` codes several rectangles of one frame, each as its own stream; by default one
+`encode` per crop, and a backend that can code them all in one process (ffmpeg) overrides it.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 from vcm.types import EncodeResult
 
@@ -42,6 +44,21 @@ class YuvFrame:
     @property
     def display_size(self) -> tuple[int, int]:
         return self.display or (self.width, self.height)
+
+    def check_rect(self, rect: tuple[int, int, int, int]) -> None:
+        """Raise ValueError unless `rect` (x, y, w, h) is even-aligned and inside the frame (4:2:0: the chroma of
+        an even rectangle is exactly its half-size rectangle)."""
+        x, y, w, h = rect
+        if x % 2 or y % 2 or w % 2 or h % 2 or w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > self.width \
+                or y + h > self.height:
+            raise ValueError(f"rectangle {tuple(rect)} is not even-aligned inside the {self.width}x{self.height} frame")
+
+    def crop(self, rect: tuple[int, int, int, int]) -> YuvFrame:
+        """The pixels inside an even rectangle (x, y, w, h), as a frame of its own (copied, display = its size)."""
+        self.check_rect(rect)
+        x, y, w, h = rect
+        c = (slice(y // 2, (y + h) // 2), slice(x // 2, (x + w) // 2))
+        return YuvFrame(self.y[y:y + h, x:x + w].copy(), self.u[c].copy(), self.v[c].copy())
 
 
 @dataclass
@@ -79,6 +96,16 @@ class EncodeParams:
 
 
 @dataclass(frozen=True)
+class CropJob:
+    """One stream of `Encoder.encode_crops`: the rectangle (x, y, w, h; even, inside the frame) coded at `params`
+    into the Annex-B file `out`."""
+
+    rect: tuple[int, int, int, int]
+    params: EncodeParams
+    out: Path
+
+
+@dataclass(frozen=True)
 class Capabilities:
     intra: bool = True
     random_access: bool = True
@@ -107,6 +134,33 @@ class Encoder(ABC):
     @abstractmethod
     def encode(self, clip: YuvClip, params: EncodeParams, out: Path) -> EncodeResult:
         """Code the clip into the Annex-B file `out`; raise VcmError on failure."""
+
+    def encode_crops(self, frame: YuvFrame, jobs: Sequence[CropJob], fps: float = 1.0, matrix: str = "bt709",
+                     workers: int | None = None) -> list[EncodeResult | Exception]:
+        """Each job's rectangle of `frame` as a one-frame clip of its own (`crop_clip`), coded into its `out`:
+        exactly the bitstreams `encode` makes of those clips. A failed crop answers its exception in its place
+        (the others are still coded). This default runs one `encode` per crop, `workers` side by side (default
+        one per CPU: small crops leave cores idle); a backend that codes them all in one process overrides it."""
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(job: CropJob) -> EncodeResult | Exception:
+            try:
+                return self.encode(crop_clip(frame, job.rect, fps, matrix), job.params, job.out)
+            except Exception as e:  # noqa: BLE001 - handed back in place; the caller raises it
+                return e
+
+        workers = min(len(jobs), workers or os.cpu_count() or 1)
+        if workers <= 1:
+            return [one(j) for j in jobs]
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(one, jobs))
+
+
+def crop_clip(frame: YuvFrame, rect: tuple[int, int, int, int], fps: float = 1.0, matrix: str = "bt709",
+              source: str = "") -> YuvClip:
+    """The one-frame clip a crop stream codes: `frame.crop(rect)` (the clip the encode cache keys)."""
+    return YuvClip([frame.crop(rect)], fps=fps, matrix=matrix, source=source)
 
 
 class Decoder(ABC):

@@ -8,7 +8,7 @@ bits and PSNR (against the encoder's input, i.e. our 10-bit frames) come from.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _POC = re.compile(
     r"POC\s+(?P<poc>\d+).*?\(\s*(?P<nal>[A-Z_]+)\s*,\s*(?P<slice>[IPB])-SLICE,\s*QP\s+(?P<qp>-?\d+)[^)]*\)\s*"
@@ -26,13 +26,16 @@ class PictureLog:
     psnr_y: float
     psnr_u: float
     psnr_v: float
+    text: str = field(default="", compare=False)  # the line as printed
+
+
+def picture_lines(text: str) -> list[PictureLog]:
+    """Every per-picture line in the order printed (several encoders in one process print several POC 0)."""
+    return [PictureLog(int(m["poc"]), m["nal"], m["slice"], int(m["qp"]), int(m["bits"]),
+                       float(m["y"]), float(m["u"]), float(m["v"]), m[0]) for m in _POC.finditer(text)]
 
 
 def parse_picture_lines(text: str) -> list[PictureLog]:
-    """All per-picture lines, sorted by POC (parallel encoders print them out of order)."""
-    out = {}
-    for m in _POC.finditer(text):
-        p = PictureLog(int(m["poc"]), m["nal"], m["slice"], int(m["qp"]), int(m["bits"]),
-                       float(m["y"]), float(m["u"]), float(m["v"]))
-        out[p.poc] = p
+    """All per-picture lines of one encoder, sorted by POC (parallel encoders print them out of order)."""
+    out = {p.poc: p for p in picture_lines(text)}
     return [out[k] for k in sorted(out)]

@@ -5,19 +5,29 @@ Gotchas handled here (see ../shared/NOTES.md): presets set IntraQPOffset=-3, ffm
 QPA by default, and the motion-compensated temporal filter with block importance mapping (MCTF, BIM) lowers
 the QP of some pictures by 1 in multi-frame clips, so all of them are switched off explicitly; the bitstream always goes to a file (vvenc prints on
 stdout); the native decoder runs with ONE thread (multi-threaded it mis-decodes 64-px-wide streams).
+The crops of one frame are coded by one ffmpeg run (`FFmpegEncoder.encode_crops`: split/crop, one libvvenc
+per output), byte-identical to coding each crop alone.
 """
 from __future__ import annotations
 
 import functools
 import re
+import shutil
 import subprocess
+import tempfile
+import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
-from vcm.codec.base import Capabilities, Decoder, EncodeParams, YuvClip, YuvFrame
-from vcm.codec.external import ExternalEncoder, run_logged
+from vcm.codec.base import Capabilities, CropJob, Decoder, EncodeParams, YuvClip, YuvFrame, crop_clip
+from vcm.codec.colour import frame_to_bytes
+from vcm.codec.encoder_log import PictureLog, picture_lines
+from vcm.codec.external import ExternalEncoder, check_params, logged_result, run_logged
 from vcm.errors import VcmError
+from vcm.fsutil import atomic_path
+from vcm.types import EncodeResult
 
 
 @functools.lru_cache(maxsize=1)
@@ -115,18 +125,113 @@ class FFmpegEncoder(ExternalEncoder):
         return f"ffmpeg {ffmpeg_info(ffmpeg_exe())['version']} libvvenc"
 
     def command(self, yuv_path: Path, clip: YuvClip, params: EncodeParams, out: Path) -> list[str]:
+        return [*self._input_args(yuv_path, clip.width, clip.height, clip.fps),
+                *self._output_args(params, out, params.threads)]
+
+    def _input_args(self, yuv_path: Path, width: int, height: int, fps: float) -> list[str]:
+        return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "debug",
+                "-f", "rawvideo", "-pix_fmt", "yuv420p10le", "-s", f"{width}x{height}",
+                "-framerate", f"{fps:g}", "-i", str(yuv_path)]
+
+    def _output_args(self, params: EncodeParams, out: Path, threads: int) -> list[str]:
         # MCTF/BIM move frame QPs (-1 on filtered frames): off, so QP means the QP in the bitstream.
         vvenc_params = [f"IntraPeriod={1 if params.intra else params.intra_period}", "IntraQPOffset=0",
                         "MCTF=0", "BIM=0"]
-        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "debug",
-               "-f", "rawvideo", "-pix_fmt", "yuv420p10le", "-s", f"{clip.width}x{clip.height}",
-               "-framerate", f"{clip.fps:g}", "-i", str(yuv_path),
-               "-c:v", "libvvenc", "-preset", params.preset, "-qp", str(params.qp),
+        cmd = ["-c:v", "libvvenc", "-preset", params.preset, "-qp", str(params.qp),
                "-qpa", "1" if params.qpa else "0"]
-        if params.threads:
-            cmd += ["-threads", str(params.threads)]
-        cmd += ["-vvenc-params", ":".join(vvenc_params), *params.extra, "-f", "vvc", str(out)]
+        if threads:
+            cmd += ["-threads", str(threads)]
+        return cmd + ["-vvenc-params", ":".join(vvenc_params), *params.extra, "-f", "vvc", str(out)]
+
+    def crops_command(self, yuv_path: Path, frame: YuvFrame, fps: float, jobs: Sequence[CropJob],
+                      outs: Sequence[Path]) -> list[str]:
+        """ONE ffmpeg run for all `jobs`: the whole frame in once, `-filter_complex` split + one exact crop per
+        output, each output a libvvenc with exactly the options of a single encode (`_output_args`). Encoder
+        threads: a job's own `threads`, else `crop_threads`."""
+        n = len(jobs)
+        graph = f"[0:v]split={n}" + "".join(f"[s{i}]" for i in range(n)) + "".join(
+            f";[s{i}]crop=w={w}:h={h}:x={x}:y={y}:exact=1[o{i}]" for i, (x, y, w, h) in enumerate(j.rect for j in jobs))
+        cmd = [*self._input_args(yuv_path, frame.width, frame.height, fps), "-filter_complex", graph]
+        for i, (job, out) in enumerate(zip(jobs, outs)):
+            cmd += ["-map", f"[o{i}]", *self._output_args(job.params, out, job.params.threads or crop_threads(n))]
         return cmd
+
+    def encode_crops(self, frame: YuvFrame, jobs: Sequence[CropJob], fps: float = 1.0, matrix: str = "bt709",
+                     workers: int | None = None) -> list[EncodeResult | Exception]:
+        """All crops from ONE ffmpeg process per `MAX_CROP_OUTPUTS` crops (`crops_command`) instead of one
+        process per crop; each stream is byte-identical to its single encode (tests/test_crop_batch.py).
+
+        vvenc prints its per-picture lines on stdout without saying which encoder printed them: each output's
+        line is found by its QP and its size (vvenc counts the bits of the access unit: 8 x the bytes of a
+        one-picture file). A crop whose line is missing or ambiguous, and every crop of a run that failed
+        (libvvenc refuses near-lossless QPs on some small crops, failing the whole run), is coded again on its
+        own, so failures and their messages are those of single encodes."""
+        if len(jobs) < 2:
+            return super().encode_crops(frame, jobs, fps, matrix, workers)
+        try:
+            for job in jobs:
+                check_params(self, job.params)
+                frame.check_rect(job.rect)
+        except (VcmError, ValueError):  # the single encodes say which crop and why
+            return super().encode_crops(frame, jobs, fps, matrix, workers)
+        results: list[EncodeResult | Exception | None] = []
+        for k in range(0, len(jobs), MAX_CROP_OUTPUTS):
+            results += self._encode_crops_once(frame, list(jobs[k:k + MAX_CROP_OUTPUTS]), fps, matrix)
+        again = [i for i, r in enumerate(results) if r is None]
+        if again:
+            for i, r in zip(again, super().encode_crops(frame, [jobs[i] for i in again], fps, matrix, workers)):
+                results[i] = r
+        return results
+
+    def _encode_crops_once(self, frame: YuvFrame, jobs: list[CropJob], fps: float,
+                           matrix: str) -> list[EncodeResult | None]:
+        """One ffmpeg run; None for each crop it could not vouch for (to be coded alone)."""
+        with tempfile.TemporaryDirectory(prefix="vcm-enc-") as tmp:
+            yuv = Path(tmp) / "input.yuv"
+            yuv.write_bytes(frame_to_bytes(frame))
+            outs = [Path(tmp) / f"out{i}.266" for i in range(len(jobs))]
+            cmd = self.crops_command(yuv, frame, fps, jobs, outs)
+            t0 = time.perf_counter()
+            try:
+                text = run_logged(cmd, Path(tmp) / "crops.log", f"{self.name} encoder")
+            except VcmError:
+                return [None] * len(jobs)
+            seconds = (time.perf_counter() - t0) / len(jobs)  # the run's time, shared evenly
+            sizes = [o.stat().st_size if o.exists() else 0 for o in outs]
+            by_line: dict[tuple[int, int], list[PictureLog]] = {}
+            for pic in picture_lines(text):
+                by_line.setdefault((pic.qp, pic.bits), []).append(pic)
+            wanted: dict[tuple[int, int], int] = {}
+            for job, size in zip(jobs, sizes):
+                wanted[(job.params.qp, 8 * size)] = wanted.get((job.params.qp, 8 * size), 0) + 1
+            results: list[EncodeResult | None] = []
+            for i, (job, size) in enumerate(zip(jobs, sizes)):
+                pics = by_line.get((job.params.qp, 8 * size), [])
+                same = len({(p.poc, p.slice_type, p.psnr_y, p.psnr_u, p.psnr_v) for p in pics}) == 1
+                if size == 0 or len(pics) != wanted[(job.params.qp, 8 * size)] or not same or pics[0].poc != 0:
+                    results.append(None)  # not provably this crop's line: code it alone
+                    continue
+                job.out.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_path(job.out) as tmp_out:
+                    shutil.copyfile(outs[i], tmp_out)
+                log_path = job.out.with_name(job.out.name + ".log")
+                x, y, w, h = job.rect
+                log_path.write_text(f"vcm: stream {i + 1} of {len(jobs)} coded by one ffmpeg run: crop {w}x{h} at "
+                                    f"({x}, {y}) of the {frame.width}x{frame.height} frame; its picture line:\n"
+                                    + pics[0].text + "\n")
+                clip = crop_clip(frame, job.rect, fps, matrix)
+                results.append(logged_result(self, job.out, size, clip, job.params, pics[:1], cmd, log_path, seconds))
+            return results
+
+
+MAX_CROP_OUTPUTS = 16  # outputs of one ffmpeg run (a full QP sweep asks for 64 x objects crops)
+
+
+def crop_threads(outputs: int) -> int:
+    """Encoder threads of each output of a crop run: the CPUs shared among the outputs, at least one."""
+    import os
+
+    return max(1, (os.cpu_count() or 1) // max(1, outputs))
 
 
 def _frame_to_yuv(frame) -> YuvFrame:
@@ -158,16 +263,18 @@ class PyAVDecoder(Decoder):
         return f"pyav {av.__version__}"
 
     def decode(self, bitstream: Path) -> list[YuvFrame]:
+        """The file goes through libavcodec's VVC parser straight into a decoder context: the same pictures as
+        opening it with the raw `vvc` demuxer, without the demuxer's probing (half the time of a small crop)."""
         import av
 
         frames = []
         try:
-            with av.open(str(bitstream), format="vvc") as c:
-                st = c.streams.video[0]
-                st.codec_context.thread_count = 1
-                st.codec_context.thread_type = "NONE"
-                for f in c.decode(st):
-                    frames.append(_frame_to_yuv(f))
+            ctx = av.CodecContext.create("vvc", "r")
+            ctx.thread_count = 1  # before the decoder opens (on its first packet)
+            ctx.thread_type = "NONE"
+            for pkt in ctx.parse(Path(bitstream).read_bytes()) + ctx.parse(None):
+                frames += [_frame_to_yuv(f) for f in ctx.decode(pkt)]
+            frames += [_frame_to_yuv(f) for f in ctx.decode(None)]
         except av.error.FFmpegError as e:
             raise VcmError(f"cannot decode the VVC bitstream ({e})", path=bitstream,
                            fix="the file is corrupt or not VVC: re-encode it") from None

@@ -1,7 +1,9 @@
 """The per-picture plan choice: code the candidate plans, check each decoded picture, keep the cheapest.
 
 A candidate is a coding mode with a background QP (objects at bg 63/57/51, blur, frame, ctu where uvg266 is
-installed, plain at the lowest object QP). All are coded; then, cheapest first, each is decoded exactly as
+installed, plain at the lowest object QP). The objects candidates merge touching objects with close QPs into one
+stream (`QPPlan.object_streams`); one that fails the check is tried again with one stream per object
+(`objects@63/split`), in its place by size. All are coded; then, cheapest first, each is decoded exactly as
 `vcm decode` does and detected again until one passes; it *passes* when every
 object the machine must keep is still detected (the shared rule, vcm.metrics.match) and no new box at the
 keep score appears where the original had none (a false detection). The written file is the cheapest passing
@@ -12,11 +14,11 @@ more than plain VVC at the lowest object QP).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from vcm.codec.base import EncodeParams
-from vcm.qp import QPPlan
+from vcm.qp import MERGE_QP_TOLERANCE, QPPlan
 
 AUTO_BG_QPS = (63, 57, 51)  # background QPs tried by --bg-qp auto, coarsest first
 AUTO_MODES = ("objects", "blur", "frame")
@@ -113,13 +115,14 @@ def detect_coded(coded, detector, decoder: str, matrix: str, memo: bool):
 
 
 def code_candidate(frame, plan: QPPlan, mode: str, params: EncodeParams, *, qp: int | None = None,
-                   encoder="ffmpeg", matrix="bt709", cache=True, display=None, name: str | None = None) -> Candidate:
-    """Code one candidate (not checked yet)."""
+                   encoder="ffmpeg", matrix="bt709", cache=True, display=None, name: str | None = None,
+                   merge_tolerance: int = MERGE_QP_TOLERANCE) -> Candidate:
+    """Code one candidate (not checked yet); objects mode merges touching objects (`QPPlan.object_streams`)."""
     from vcm.coding.modes import code_picture_mode
 
     t0 = time.perf_counter()
     coded = code_picture_mode(mode, frame, plan, params, qp=qp, encoder=encoder, matrix=matrix, cache=cache,
-                              display=display)
+                              display=display, merge_tolerance=merge_tolerance)
     bg = plan.bg_qp if mode == "objects" else None
     return Candidate(name or (f"{mode}@{bg}" if bg is not None else mode), mode, bg, coded, file_bytes(coded),
                      seconds=time.perf_counter() - t0)
@@ -150,18 +153,45 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     first = plans[bgs[0]]
     jobs = [(m, first) for m in modes if m in ("objects", "frame", "blur", "ctu")]
     kw = dict(encoder=encoder, matrix=matrix, cache=cache, display=display)
+    # frame mode at the lowest object QP (fewer than 10 objects: QPPlan.frame_qp) is plain VVC at that QP, the
+    # same stream: coded once, and plain is that candidate under its own name
+    same_as_frame = "frame" in modes and first.frame_qp == first.min_qp
     with ThreadPoolExecutor(max(1, workers)) as pool:  # the encoders are processes: two run side by side
-        plain = pool.submit(code_candidate, frame, first, "plain", params, qp=first.min_qp, name="plain", **kw)
+        plain = None if same_as_frame else pool.submit(code_candidate, frame, first, "plain", params,
+                                                       qp=first.min_qp, name="plain", **kw)
         futs = [pool.submit(code_candidate, frame, p, m, params, **kw) for m, p in jobs]
         cands = [f.result() for f in futs]
-        plain_c = plain.result()
+        if plain is not None:
+            plain_c = plain.result()
+        else:
+            f = next(c for c in cands if c.mode == "frame")
+            plain_c = Candidate("plain", "plain", None, replace(f.coded, mode="plain"), f.bytes, seconds=f.seconds)
     cands.append(plain_c)
     # Never larger than plain. Checked cheapest first, so the first that passes is the answer and the dearer ones
     # are never decoded.
     check = dict(detector=detector, rule=rule, protect=protect, original=original, decoder=decoder, matrix=matrix,
                  cache=cache)
-    eligible = sorted((c for c in cands if c.bytes <= plain_c.bytes), key=lambda c: (c.bytes, c.name))
-    best = next((c for c in eligible if check_candidate(c, **check).passed), None)
+
+    def split(c: Candidate) -> Candidate | None:
+        """An objects candidate whose touching objects share streams, coded again with one stream per object:
+        the alternative once it fails (the search measured each JRD in a crop of its own)."""
+        if c.mode != "objects" or not any(st.shared for st in c.coded.streams):
+            return None
+        t = code_candidate(frame, c.coded.plan, "objects", params, name=f"{c.name}/split", merge_tolerance=-1, **kw)
+        cands.append(t)
+        return t if t.bytes <= plain_c.bytes else None
+
+    def order(cs):
+        return sorted(cs, key=lambda c: (c.bytes, c.name))
+
+    eligible, best = order(c for c in cands if c.bytes <= plain_c.bytes), None
+    while eligible:
+        c = eligible.pop(0)
+        if check_candidate(c, **check).passed:
+            best = c
+            break
+        t = split(c)
+        eligible = order(eligible + [t]) if t is not None else eligible
     # A finer background (objects@57, @51) costs more than the coarser one: it is coded only when the coarser
     # failed and was still cheaper than the best so far.
     prev = next((c for c in cands if c.mode == "objects"), None)
@@ -174,6 +204,10 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
             break
         if check_candidate(c, **check).passed:
             best = c
+            break
+        t = split(c) if best is None else None  # with a passing candidate in hand, a split finer one rarely wins
+        if t is not None and check_candidate(t, **check).passed:
+            best = t
             break
         prev = c
     if best is not None:

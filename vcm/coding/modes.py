@@ -2,7 +2,8 @@
 
 - `objects` (default): the background (object areas low-pass filled) at the background QP, plus one stream
   per object crop (box + margin) at that object's QP; decoding pastes the crops over the background, the
-  lowest QP on top. No stock VVC encoder here takes a per-block QP map, so this is how objects get their own QP.
+  lowest QP on top. With a merge tolerance (the plan choice gives one), touching objects with close QPs share
+  one stream (`QPPlan.object_streams`). No stock VVC encoder here takes a per-block QP map, so this is how objects get their own QP.
 - `frame`: the whole picture at one QP, the plan's frame QP (lowest object QP, robust to one outlier among
   many: `QPPlan.frame_qp`): one standard bitstream.
 - `plain`: the whole picture at a QP given by the caller (the anchor, plain VVC).
@@ -14,14 +15,13 @@ background already codes it finely enough (`QPPlan.object_regions`).
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from vcm.codec.base import EncodeParams, Encoder, YuvClip, YuvFrame
-from vcm.coding.regions import blur_outside, composite, crop_frame, fill_rects
+from vcm.coding.regions import blur_outside, composite, fill_rects
 from vcm.errors import VcmError
 from vcm.qp import QPPlan, QPRegion, Rect, coded_size
 from vcm.types import EncodeResult
@@ -39,6 +39,7 @@ class CodedStream:
     qp: int
     result: EncodeResult
     index: int | None = None  # the object's position in the detections, for role "object"
+    shared: tuple[int, ...] = ()  # the other objects this stream shows (touching objects merged into one stream)
 
     @property
     def bytes(self) -> int:
@@ -85,29 +86,25 @@ def encode_frame(frame: YuvFrame, qp: int, params: EncodeParams, encoder: str | 
 
 
 def code_background(frame: YuvFrame, plan: QPPlan, params: EncodeParams, encoder: str | Encoder = "ffmpeg",
-                    matrix: str = "bt709", cache: bool = True) -> CodedStream:
-    """The background stream of `objects` mode: object rectangles low-pass filled, coded at the plan's bg QP."""
-    bg = fill_rects(frame, [r.rect for r in plan.object_regions()])
+                    matrix: str = "bt709", cache: bool = True, rects: Sequence[Rect] | None = None) -> CodedStream:
+    """The background stream of `objects` mode: the object rectangles (`rects`, default the plan's object
+    regions) low-pass filled, coded at the plan's bg QP."""
+    bg = fill_rects(frame, [r.rect for r in plan.object_regions()] if rects is None else list(rects))
     res = encode_frame(bg, plan.bg_qp, params, encoder, matrix, cache, "background")
     return CodedStream(ROLE_BACKGROUND, (0, 0, frame.width, frame.height), plan.bg_qp, res)
 
 
 def code_crops(frame: YuvFrame, regions: Sequence[QPRegion], params: EncodeParams, encoder: str | Encoder = "ffmpeg",
-               matrix: str = "bt709", cache: bool = True, workers: int | None = None) -> list[CodedStream]:
+               matrix: str = "bt709", cache: bool = True) -> list[CodedStream]:
     """One stream per region: the original pixels inside its rectangle at its QP (same order as `regions`).
 
-    The encoder processes run side by side (`workers`, default one per CPU): small crops leave cores idle."""
-    from concurrent.futures import ThreadPoolExecutor
+    All crops go to the encoder together (`vcm.codec.encode_crops`): ffmpeg codes them in one process, other
+    backends one process per crop, side by side."""
+    from vcm.codec import encode_crops
 
-    def one(r: QPRegion) -> CodedStream:
-        res = encode_frame(crop_frame(frame, r.rect), r.qp, params, encoder, matrix, cache, f"object {r.index}")
-        return CodedStream(ROLE_OBJECT, r.rect, r.qp, res, r.index)
-
-    workers = min(len(regions), workers or os.cpu_count() or 1)
-    if workers <= 1:
-        return [one(r) for r in regions]
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(one, regions))
+    results = encode_crops(frame, [r.rect for r in regions], [replace(params, qp=int(r.qp), intra=True) for r in regions],
+                           encoder, matrix, cache, sources=[f"object {r.index}" for r in regions])
+    return [CodedStream(ROLE_OBJECT, r.rect, r.qp, res, r.index) for r, res in zip(regions, results)]
 
 
 def drawing_order(streams: Sequence[CodedStream]) -> list[CodedStream]:
@@ -117,17 +114,22 @@ def drawing_order(streams: Sequence[CodedStream]) -> list[CodedStream]:
 
 def code_picture_mode(mode: str, frame: YuvFrame, plan: QPPlan, params: EncodeParams, *, qp: int | None = None,
                       encoder: str | Encoder = "ffmpeg", matrix: str = "bt709", cache: bool = True,
-                      display: tuple[int, int] | None = None) -> CodedPicture:
-    """Code one frame (the original, 10-bit 4:2:0 at coded size) in `mode` following `plan`."""
+                      display: tuple[int, int] | None = None, merge_tolerance: int = -1) -> CodedPicture:
+    """Code one frame (the original, 10-bit 4:2:0 at coded size) in `mode` following `plan`; in `objects` mode
+    touching objects whose QPs differ by at most `merge_tolerance` may share a stream (`QPPlan.object_streams`;
+    -1, the default: one stream per object. The plan choice, vcm.coding.choose, merges)."""
     t0 = time.perf_counter()
     full = (0, 0, frame.width, frame.height)
     if mode == "objects":  # the background encode runs beside the crop encodes (separate processes)
         from concurrent.futures import ThreadPoolExecutor
 
+        merged = plan.object_streams(merge_tolerance)
+        regions = [r for r, _ in merged]
         with ThreadPoolExecutor(1) as pool:
-            bg = pool.submit(code_background, frame, plan, params, encoder, matrix, cache)
-            crops = code_crops(frame, plan.object_regions(), params, encoder, matrix, cache)
-            streams = [bg.result()] + crops
+            bg = pool.submit(code_background, frame, plan, params, encoder, matrix, cache, [r.rect for r in regions])
+            crops = code_crops(frame, regions, params, encoder, matrix, cache)
+            streams = [bg.result()] + [replace(c, shared=tuple(k for k in members if k != c.index))
+                                       for c, (_, members) in zip(crops, merged)]
     elif mode == "frame":
         streams = [CodedStream(ROLE_BACKGROUND, full, plan.frame_qp,
                                encode_frame(frame, plan.frame_qp, params, encoder, matrix, cache, "frame"))]

@@ -18,17 +18,12 @@ BLUR_FACTOR = 8  # `blur` mode's background: a milder low-pass, the background s
 
 
 def _check_rect(frame: YuvFrame, rect: Rect) -> None:
-    x, y, w, h = rect
-    if x % 2 or y % 2 or w % 2 or h % 2 or w <= 0 or h <= 0 or x + w > frame.width or y + h > frame.height:
-        raise ValueError(f"rectangle {rect} is not even-aligned inside the {frame.width}x{frame.height} frame")
+    frame.check_rect(rect)
 
 
 def crop_frame(frame: YuvFrame, rect: Rect) -> YuvFrame:
     """The frame's pixels inside an even rectangle, as a frame of its own (copied)."""
-    _check_rect(frame, rect)
-    x, y, w, h = rect
-    return YuvFrame(frame.y[y:y + h, x:x + w].copy(), frame.u[y // 2:(y + h) // 2, x // 2:(x + w) // 2].copy(),
-                    frame.v[y // 2:(y + h) // 2, x // 2:(x + w) // 2].copy())
+    return frame.crop(rect)
 
 
 def lowpass(frame: YuvFrame, factor: int) -> YuvFrame:

@@ -3,8 +3,9 @@
 A *probe* at QP q codes every object crop (box + margin, `vcm.qp.crop_rect`) at q, pastes the decoded crops
 over the decoded background (object areas low-pass filled, coded once at the background QP), runs the
 detector once on the result and asks the shared "still detected" rule (`vcm.metrics.match`) about every
-object. One probe answers all objects at q, so objects share encodes; the QPs one round asks for are coded
-side by side.
+object. One probe answers all objects at q, so objects share encodes; the crops of all QPs one round asks for
+are coded together (`vcm.codec.encode_crops`: one ffmpeg process), and a crop is coded (and decoded) once per
+search; the verification's crops come from the encode cache.
 
 The JRD rule is the one `vcm label` gives the training labels (`vcm.labeling`, the corrected OW-JRD rule), so
 this predictor is the upper bound a trained predictor can reach:
@@ -26,6 +27,7 @@ object it can within the "never larger than plain VVC at the lowest object QP" i
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -109,10 +111,26 @@ class SearchPredictor(JRDPredictor):
         bg_frame = decode(bg.result.bitstream)[0]
         encodes = 1
 
+        coded: dict[tuple, Any] = {}  # (rect, QP) -> its stream: a crop already coded here is not coded again
+        decoded: dict[tuple, Any] = {}  # (rect, QP) -> its decoded crop
+
+        def code(regions) -> list:
+            """The streams of `regions` (same order): the ones not coded yet in this search, in one batch."""
+            nonlocal encodes
+            new = list({(r.rect, r.qp): r for r in regions if (r.rect, r.qp) not in coded}.values())
+            if new:
+                for r, st in zip(new, code_crops(frame, new, params, self.encoder, self.matrix, self.cache)):
+                    coded[(r.rect, r.qp)] = st
+                encodes += len(new)
+            return [replace(coded[(r.rect, r.qp)], index=r.index) for r in regions]
+
         def judge(streams) -> list[bool]:
             """Paste decoded crops over the background as the decoder does, detect once, judge every object."""
             pieces = [("background", (0, 0, frame.width, frame.height), self.bg_qp, bg_frame)]
-            pieces += [("object", s.rect, s.qp, decode(s.result.bitstream)[0]) for s in drawing_order(streams)]
+            for st in drawing_order(streams):
+                if (st.rect, st.qp) not in decoded:
+                    decoded[(st.rect, st.qp)] = decode(st.result.bitstream)[0]
+                pieces.append(("object", st.rect, st.qp, decoded[(st.rect, st.qp)]))
             rgb = yuv_to_rgb(assemble(pieces, w, h), self.matrix)
             return still_detected_all(detections, detector.detect([rgb])[0], rule)
 
@@ -133,22 +151,20 @@ class SearchPredictor(JRDPredictor):
             return list(picked.kept)
 
         def probe(qps: Sequence[int]) -> dict[int, list[bool] | None]:
-            """Every asked QP at once: all crop encodes side by side, then one detection per QP. A QP the
-            encoder refuses (libvvenc: near-lossless QPs on small crops) answers None: the rule leaves it out."""
-            nonlocal encodes
+            """Every asked QP at once: all crops in one batch (ffmpeg: one process), then one detection per QP.
+            A QP the encoder refuses (libvvenc: near-lossless QPs on small crops) answers None: the rule leaves
+            it out."""
             regions = [QPRegion(r.index, r.rect, int(q), int(q)) for q in qps for r in base.regions]
             try:
-                streams = code_crops(frame, regions, params, self.encoder, self.matrix, self.cache)
+                streams = code(regions)
                 by_q = {int(q): streams[k * n:(k + 1) * n] for k, q in enumerate(qps)}
             except VcmError:
                 by_q = {}
                 for k, q in enumerate(qps):
                     try:
-                        by_q[int(q)] = code_crops(frame, regions[k * n:(k + 1) * n], params, self.encoder,
-                                                  self.matrix, self.cache)
+                        by_q[int(q)] = code(regions[k * n:(k + 1) * n])
                     except VcmError:
                         by_q[int(q)] = None
-            encodes += sum(len(v) for v in by_q.values() if v)
             return {q: None if v is None else judge(v) for q, v in by_q.items()}
 
         qps = list(range(self.qmin, self.qmax + 1))

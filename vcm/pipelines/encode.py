@@ -158,18 +158,19 @@ def run_encode(input_path: "str | Path | np.ndarray", output: str | Path, settin
     secs["total"] = time.perf_counter() - t_all
 
     det_of = {keep_idx[protect[r.index]]: r for r in plan.regions}  # detection index -> its region
-    by_index = {keep_idx[protect[st.index]]: st for st in coded.streams if st.role == "object"}
+    by_index = {keep_idx[protect[k]]: st for st in coded.streams if st.role == "object" for k in (st.index, *st.shared)}
     jrd_of = {keep_idx[k]: o for k, o in enumerate(objs)}
     objects = []
     for i, d in enumerate(dets):
         r, st, o = det_of.get(i), by_index.get(i), jrd_of.get(i)
+        shared = st is not None and keep_idx[protect[st.index]] != i  # in the stream of a touching object
         status = ("below keep score" if o is None else "not protectable" if r is None
-                  else "own stream" if st is not None else "in background")
+                  else "shares a stream" if shared else "own stream" if st is not None else "in background")
         objects.append({
             "box": [round(float(v), 2) for v in d.box], "label": d.label, "class_id": d.class_id,
             "score": round(float(d.score), 4),
             "jrd": None if s.mode == "plain" or o is None or r is None else int(o.jrd),
-            "qp": st.qp if st else coded.qp, "rect": list(r.rect) if r else None, "bytes": st.bytes if st else None,
+            "qp": st.qp if st else coded.qp, "rect": list(r.rect) if r else None, "bytes": st.bytes if st and not shared else None,
             "in_background": st is None, "status": status, "kept": o is not None and r is not None,
             "still_detected": still[i], "jrd_source": o.source if o else None,
             "search_probes": o.info.get("probes") if o else None,
