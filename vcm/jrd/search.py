@@ -90,6 +90,18 @@ class SearchPredictor(JRDPredictor):
                 "rule": self._rule().to_json()}
 
     def predict(self, picture: np.ndarray, detections: Detections) -> list[ObjectJRD]:
+        if self.cache or not len(detections):
+            return self._predict(picture, detections, self.cache)
+        # No encode cache asked for: a private one for this search only (removed after it), so the verification's
+        # plan finds the crops the probes coded instead of coding them again.
+        import tempfile
+
+        from vcm.codec.cache import EncodeCache
+
+        with tempfile.TemporaryDirectory(prefix="vcm-search-") as tmp:
+            return self._predict(picture, detections, EncodeCache(tmp))
+
+    def _predict(self, picture: np.ndarray, detections: Detections, cache) -> list[ObjectJRD]:
         from vcm import labeling as L
         from vcm.codec import EncodeParams, decode, rgb_to_yuv, yuv_to_rgb
         from vcm.coding.modes import assemble, code_background, code_crops, drawing_order
@@ -107,7 +119,7 @@ class SearchPredictor(JRDPredictor):
         params = EncodeParams(qp=self.bg_qp, preset=self.preset)
         floor = [ObjectJRD(d, self.qmin, "search") for d in detections]
         base = plan(floor, w, h, bg_qp=self.bg_qp, margin=self.margin, align=self.align)
-        bg = code_background(frame, base, params, self.encoder, self.matrix, self.cache)
+        bg = code_background(frame, base, params, self.encoder, self.matrix, cache)
         bg_frame = decode(bg.result.bitstream)[0]
         encodes = 1
 
@@ -119,7 +131,7 @@ class SearchPredictor(JRDPredictor):
             nonlocal encodes
             new = list({(r.rect, r.qp): r for r in regions if (r.rect, r.qp) not in coded}.values())
             if new:
-                for r, st in zip(new, code_crops(frame, new, params, self.encoder, self.matrix, self.cache)):
+                for r, st in zip(new, code_crops(frame, new, params, self.encoder, self.matrix, cache)):
                     coded[(r.rect, r.qp)] = st
                 encodes += len(new)
             return [replace(coded[(r.rect, r.qp)], index=r.index) for r in regions]
@@ -146,7 +158,7 @@ class SearchPredictor(JRDPredictor):
                          bg_qp=self.bg_qp, margin=self.margin, align=self.align)
             picked = choose(frame, {self.bg_qp: final}, params, modes=("objects",), detector=detector, rule=rule,
                             protect=list(detections), original=detections, encoder=self.encoder,
-                            matrix=self.matrix, cache=self.cache, display=(w, h)).chosen
+                            matrix=self.matrix, cache=cache, display=(w, h)).chosen
             encodes += len(picked.coded.streams)
             return list(picked.kept)
 
