@@ -357,3 +357,32 @@ def test_bench_coding_runs(tmp_path, capsys):
     modes = {r["mode"] for r in d["rd"]}
     assert modes == {"plain", "frame", "blur", "objects"} and d["timing"][0]["objects_prior_vs_plain"] > 0
     assert "| astronaut |" in capsys.readouterr().out
+
+
+def test_encode_draw_shows_each_object_and_warns_on_an_empty_picture(bus_jpg, tmp_path, nanodet_weights):
+    """`vcm encode --draw`: the picture with every object's box and caption, green where the written file still
+    shows the object; on a picture with no object, a warning and the picture as it is."""
+    from vcm.cli import main
+    from vcm.detect.draw import KEPT, NOT_KEPT
+
+    out, drawn, js = tmp_path / "bus.266", tmp_path / "bus_objects.png", tmp_path / "bus.json"
+    r = CliRunner().invoke(main, ["encode", str(bus_jpg), "-o", str(out), "--jrd", "prior", "--draw", str(drawn),
+                                  "--json", str(js)])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(js.read_text())
+    pic, orig = read_picture(drawn), read_picture(bus_jpg)
+    assert pic.shape == orig.shape and (pic != orig).any()
+    for o in doc["objects"]:
+        x1, y1 = (int(round(v)) for v in o["box"][:2])
+        colour = KEPT if o["kept"] and o["still_detected"] else NOT_KEPT if not o["kept"] else None
+        if colour is not None:  # the box's left edge, below the caption, has the object's colour
+            edge = pic[min(y1 + 40, pic.shape[0] - 1), max(x1, 0)]
+            assert tuple(int(v) for v in edge) == colour, (o, edge)
+    assert any(o["kept"] and o["still_detected"] for o in doc["objects"])
+
+    blank = tmp_path / "grey.png"
+    cv2.imwrite(str(blank), np.full((96, 128, 3), 128, np.uint8))
+    r = CliRunner().invoke(main, ["encode", str(blank), "-o", str(tmp_path / "g.266"), "--jrd", "prior",
+                                  "--draw", str(tmp_path / "g.png")])
+    assert r.exit_code == 0, r.output
+    assert "found no object" in r.output and (read_picture(tmp_path / "g.png") == 128).all()

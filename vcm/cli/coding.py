@@ -22,8 +22,12 @@ from vcm.cli.options import coding_options, emit, json_option, pop_settings
                 help={"check": "Decode the written file and run the detector again (objects still detected k/n).",
                       "compare_plain": "Also code plain VVC at the lowest object QP, for the report."})
 @json_option("the report")
+@click.option("--draw", "draw_path", type=click.Path(dir_okay=False),
+              help="Also write the picture with every object's box, label, score, JRD and QP, coloured by whether "
+                   "the written file still shows it (green: still detected, red: lost, grey: not kept). Pictures "
+                   "only.")
 @coding_options("intra", "intra_period", "detect_every", "start", "max_frames")
-def encode(picture, out, example, json_path, **opts):
+def encode(picture, out, example, json_path, draw_path, **opts):
     """Code a picture for machines: every detected object at its JRD, the background coarser.
 
     \b
@@ -33,6 +37,7 @@ def encode(picture, out, example, json_path, **opts):
       vcm encode street.jpg --jrd prior            instant JRD guess from box size
       vcm encode street.jpg --jrd fixed:40 --bg-qp 55
       vcm encode street.jpg --mode plain --qp 37   the anchor, same report
+      vcm encode street.jpg --draw street_objects.png   and what happened to each object, drawn
       vcm encode clip.mp4 -o clip.266 --jrd prior --detect-every 4    a video (modes plain/frame/objects)
       vcm encode clip.mp4 -o clip.266 --intra      objects mode on every frame, all-intra
 
@@ -53,9 +58,12 @@ def encode(picture, out, example, json_path, **opts):
     out = Path(out) if out else Path(src.stem + ".266")
     from vcm.fsutil import guard_outputs, spec_files
 
-    guard_outputs([src, *spec_files(settings.detector, settings.jrd)], {"-o": out, "--json": json_path})
+    guard_outputs([src, *spec_files(settings.detector, settings.jrd)], {"-o": out, "--json": json_path,
+                                                                      "--draw": draw_path})
     from vcm.pipelines.video import is_video_path
 
+    if draw_path and is_video_path(src):
+        raise VcmError("--draw applies to pictures only", path=src, fix="drop --draw for a video")
     if is_video_path(src):  # videos: vcm/pipelines/video.py (segments, suppression, --intra)
         from vcm.pipelines.video import format_video_report, run_encode_video
 
@@ -66,6 +74,14 @@ def encode(picture, out, example, json_path, **opts):
         raise VcmError("--intra, --intra-period, --detect-every, --start and --frames apply to videos only",
                        path=src, fix="drop them for a picture")
     report = run_encode(src, out, settings)
+    if draw_path:
+        from vcm.detect.draw import draw_coded_objects
+        from vcm.media import read_picture, write_picture
+
+        write_picture(draw_path, draw_coded_objects(read_picture(src), report.objects))
+        if not report.objects:
+            click.echo(f"warning: {settings.detector} found no object in {src}: {draw_path} shows the picture only",
+                       err=True)
     emit(json_path, report.to_json(), format_report(report))
 
 

@@ -50,8 +50,8 @@ def detect(images, json_path, coco_path, coco_gt_path, draw_dir, batch, **det_op
     \b
     Output (--json): one entry per picture with its boxes in pixels [x1, y1, x2, y2], class label, class id
     and confidence score, plus the detector's settings and weights sha256 (to repeat the run exactly).
-    Without --json a one-line summary per picture is printed. The default detector, hog-person, needs no
-    download: OpenCV's trained HOG people detector (upright, mostly whole people only).
+    Without --json a one-line summary per picture is printed. The default detector, nanodet (NanoDet-m,
+    COCO-80), runs offline after `vcm weights fetch`; hog-person (OpenCV's HOG people) needs no weights.
     """
     from vcm.detect.draw import draw_detections
     from vcm.detect.io import detections_document, write_detections_json
