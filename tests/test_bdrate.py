@@ -273,3 +273,10 @@ def test_summary_entries_report_table_and_plot(tmp_path):
     plot_rd(png, pts, title="test", summary=summary)
     plot_rd(tmp_path / "rd2.png", pts)  # the pipelines' current call: fits computed in the plot
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (tmp_path / "rd2.png").stat().st_size > 10000
+
+
+def test_overlap_text_never_hides_which_side_of_the_rule_it_is_on():
+    from vcm.metrics.bdrate import share_text
+
+    assert share_text(0.748) == "74.8%" and share_text(0.75) == "75%" and share_text(0.70) == "70%"
+    assert share_text(0.7449) == "74%" and share_text(0.9) == "90%"

@@ -152,7 +152,9 @@ def _points_used(bd: dict[str, Any]) -> str:
 
 def _overlap_text(bd: dict[str, Any]) -> str:
     ov = bd.get("overlap")
-    return "-" if ov is None else f"{ov:.0%}"
+    from vcm.metrics.bdrate import share_text
+
+    return "-" if ov is None else share_text(ov)
 
 
 def headline_table(summary: dict[str, Any]) -> list[str]:

@@ -70,7 +70,7 @@ class BDResult:
         return d
 
     def counts(self) -> str:
-        ov = "n/a" if self.overlap is None else f"{self.overlap:.0%}"
+        ov = "n/a" if self.overlap is None else share_text(self.overlap)
         return (f"points anchor {self.anchor_points}->{self.anchor_points_after_fit}, test {self.test_points}->"
                 f"{self.test_points_after_fit} ({self.fit} fit), overlap {ov}")
 
@@ -103,6 +103,13 @@ def _check_values(rate: np.ndarray, quality: np.ndarray, name: str) -> None:
         raise VcmError(f"{name} curve has a non-finite rate or quality", fix="remove NaN/inf points")
     if np.any(rate <= 0):
         raise VcmError(f"{name} curve has a rate <= 0", fix="rates must be positive (bits, bpp or kbps)")
+
+
+def share_text(value: float, need: float = MIN_OVERLAP) -> str:
+    """An overlap as a percentage, with one decimal where whole per cent would hide which side of the rule it is
+    on (74.8 % is not 75 %)."""
+    text = f"{value:.0%}"
+    return f"{value:.1%}" if (value < need) != (round(value * 100) < round(need * 100)) else text
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> float:
@@ -162,12 +169,14 @@ def bd_compare(anchor_points: Any, test_points: Any, *, method: str = "pchip", m
     value = bdq = None
     if reason is None:
         if overlap < min_overlap:
-            reason = f"the curves share {overlap:.0%} of their quality range; {min_overlap:.0%} is needed"
+            reason = (f"the curves share {share_text(overlap, min_overlap)} of their quality range; "
+                      f"{min_overlap:.0%} is needed")
         else:
             avg = _delta("bd_linear", faq, far, fat, fart, method)
             value = float((10 ** avg - 1) * 100)
         if rate_overlap < min_overlap:
-            qreason = f"the curves share {rate_overlap:.0%} of their log-rate range; {min_overlap:.0%} is needed"
+            qreason = (f"the curves share {share_text(rate_overlap, min_overlap)} of their log-rate range; "
+                       f"{min_overlap:.0%} is needed")
         else:
             bdq = _delta("bd_linear", far, faq, fart, fat, method)
     return BDResult(value, reason, method, monotone, a.points, t.points, a.points_after_fit, t.points_after_fit,
