@@ -279,4 +279,4 @@ def test_overlap_text_never_hides_which_side_of_the_rule_it_is_on():
     from vcm.metrics.bdrate import share_text
 
     assert share_text(0.748) == "74.8%" and share_text(0.75) == "75%" and share_text(0.70) == "70%"
-    assert share_text(0.7449) == "74%" and share_text(0.9) == "90%"
+    assert share_text(0.7449) == "74%" and share_text(0.9) == "90%" and share_text(0.74996) == "74.996%"

@@ -108,8 +108,9 @@ def _check_values(rate: np.ndarray, quality: np.ndarray, name: str) -> None:
 def share_text(value: float, need: float = MIN_OVERLAP) -> str:
     """An overlap as a percentage, with one decimal where whole per cent would hide which side of the rule it is
     on (74.8 % is not 75 %)."""
-    text = f"{value:.0%}"
-    return f"{value:.1%}" if (value < need) != (round(value * 100) < round(need * 100)) else text
+    for digits in range(4):
+        if (value < need) == (round(value * 100, digits) < round(need * 100, digits)) or digits == 3:
+            return f"{value:.{digits}%}"
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> float:
