@@ -184,7 +184,7 @@ def test_doctor_lists_uvg266(uvg266_exe, monkeypatch):
     from vcm.pipelines.doctor import diagnose
 
     monkeypatch.setenv("VCM_UVG266", uvg266_exe)
-    rows = {r["name"]: r for r in diagnose()["rows"]}
+    rows = {r["name"]: r for r in diagnose().rows}
     assert rows["encoder uvg266"]["ok"], rows["encoder uvg266"]["detail"]
     assert "uvg266 0." in rows["encoder uvg266"]["detail"]
 
