@@ -158,9 +158,10 @@ class SearchPredictor(JRDPredictor):
                          bg_qp=self.bg_qp, margin=self.margin, align=self.align)
             picked = choose(frame, {self.bg_qp: final}, params, modes=("objects",), detector=detector, rule=rule,
                             protect=list(detections), original=detections, encoder=self.encoder,
-                            matrix=self.matrix, cache=cache, display=(w, h)).chosen
-            encodes += len(picked.coded.streams)
-            return list(picked.kept)
+                            matrix=self.matrix, cache=cache, display=(w, h))
+            # the probes' crops come back from the cache: only what was coded afresh counts
+            encodes += sum(not st.result.cached for c in picked.candidates for st in c.coded.streams)
+            return list(picked.chosen.kept)
 
         def probe(qps: Sequence[int]) -> dict[int, list[bool] | None]:
             """Every asked QP at once: all crops in one batch (ffmpeg: one process), then one detection per QP.
