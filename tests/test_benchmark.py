@@ -411,19 +411,20 @@ def test_killed_run_resumes_to_the_same_report(tmp_path, bus_jpg, bikes_mp4):
                             env=dict(os.environ), start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        if len([f for f in out.glob(".work/*/*__*.json") if not f.name.startswith("jrd__")]) >= 3:
+        if len([f for f in out.glob(".work/*/*__*.json") if not f.name.startswith(("jrd__", "."))]) >= 3:
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the run ended before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    done = [f for f in out.glob(".work/*/*.json")]
-    for f in done:
-        json.loads(f.read_text())  # whole JSON, never a torn write
+    records = [f for f in out.glob(".work/*/*.json") if not f.name.startswith(".")]
+    for f in records:
+        json.loads(f.read_text())  # whole JSON, never a torn write (a killed write leaves only its temp file)
     assert not (out / "points.csv").exists()
     code, text = _bench(str(pics), "-o", str(out), *args)
     assert code == 0, text
     run = json.loads((out / "summary.json").read_text())["run"]
+    assert not [f for f in (out / ".work").rglob(".*") if ".tmp" in f.name]  # the rerun swept the temp files
     assert run["points_resumed"] >= 3 and run["points_computed"] >= 1
     assert run["points_resumed"] + run["points_computed"] == 2 * (6 + 3)
     fresh = tmp_path / "fresh"

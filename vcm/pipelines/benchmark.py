@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 from vcm.errors import VcmError
 from vcm.fsutil import sha256_file, write_json_atomic
-from vcm.runner import digest, load_record, run_tasks
+from vcm.runner import digest, load_record, remove_stale_temps, run_tasks
 from vcm.settings import BENCH_JRD as DEFAULT_JRD, BENCH_MODES as DEFAULT_MODES, BENCH_OFFSETS as DEFAULT_OFFSETS
 from vcm.settings import BENCH_ORACLE_OFFSETS as DEFAULT_ORACLE_OFFSETS, BENCH_QPS as DEFAULT_QPS
 from vcm.metrics.rd import CurvePoint, PointRow, aggregate, benchmark_bd
@@ -556,6 +556,7 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> BenchmarkReport:
     for spec in cfg.jrd if any(m in JRD_MODES for m in cfg.modes) else ():
         _predictor(spec)  # same for a bad predictor spec or checkpoint
     cfg.out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(cfg.out / WORK)  # what a killed run's atomic writes left
     outcomes: dict[str, PictureOutcome] = {}
     def done(task, outcome: PictureOutcome) -> str:
         outcomes[outcome.picture] = outcome

@@ -34,7 +34,7 @@ from vcm import labeling as L
 from vcm.errors import VcmError
 from vcm.fsutil import atomic_path, sha256_file, write_json_atomic
 from vcm.settings import DEFAULT_DETECTOR
-from vcm.runner import digest, load_record, note, run_tasks
+from vcm.runner import digest, load_record, note, remove_stale_temps, run_tasks
 
 log = logging.getLogger(__name__)
 
@@ -385,6 +385,7 @@ def run_label(cfg: LabelConfig) -> LabelSummary:
                        fix="give the folder that holds the pictures")
     rels = [p.relative_to(cfg.pictures).as_posix() for p in paths]
     names = L.picture_names(rels)
+    remove_stale_temps(out / WORK_DIR)  # what a killed run's atomic writes left
     enc = create_encoder(cfg.encoder)
     detector = create_detector(cfg.detector, **cfg.detector_options)
     gt_map, gt_sha = (gt_objects(cfg.gt, rels) if cfg.gt else ({}, None))
