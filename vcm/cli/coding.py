@@ -24,8 +24,8 @@ from vcm.cli.options import coding_options, emit, json_option, pop_settings
 @json_option("the report")
 @click.option("--draw", "draw_path", type=click.Path(dir_okay=False),
               help="Also write the picture with every object's box, label, score, JRD and QP, coloured by whether "
-                   "the written file still shows it (green: still detected, red: lost, grey: not kept). Pictures "
-                   "only.")
+                   "the written file still shows it (green: still detected, red: lost, orange: not checked with "
+                   "--no-check, grey: not kept). Pictures only.")
 @coding_options("intra", "intra_period", "detect_every", "start", "max_frames")
 def encode(picture, out, example, json_path, draw_path, **opts):
     """Code a picture for machines: every detected object at its JRD, the background coarser.
