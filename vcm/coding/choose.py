@@ -10,6 +10,12 @@ keep score appears where the original had none (a false detection). The written 
 candidate that is not larger than plain VVC at the lowest object QP; when none passes, the one (not larger
 than plain) that keeps the most objects with the fewest false detections (the invariant: a vcm file never costs
 more than plain VVC at the lowest object QP).
+
+`vcm encode` and the benchmark also search the plain reference (`plain_search`): plain VVC at the coarsest QP
+that still keeps every object (bisection with the detector in the loop), written instead whenever it is smaller,
+so no vcm file is larger than the plain VVC a user could have used for the same detections. A positive JRD offset
+writes the plan at that offset (or that plain reference moved by the offset, when smaller) even when it loses
+objects: coarser was asked for.
 """
 from __future__ import annotations
 
@@ -69,9 +75,12 @@ class Choice:
     chosen: Candidate
     candidates: list[Candidate] = field(default_factory=list)
     reason: str = ""
+    reference: Candidate | None = None  # the smallest passing plain VVC found (None: none passes, or not searched)
 
     def to_json(self) -> dict[str, Any]:
-        return {"chosen": self.chosen.name, "reason": self.reason, "candidates": [c.to_json() for c in self.candidates]}
+        return {"chosen": self.chosen.name, "reason": self.reason, "candidates": [c.to_json() for c in self.candidates],
+                "plain_reference": None if self.reference is None else
+                {"name": self.reference.name, "qp": self.reference.coded.qp, "bytes": self.reference.bytes}}
 
 
 def file_bytes(coded) -> int:
@@ -89,7 +98,7 @@ def false_detections(original, found, rule) -> int:
     strong = [d for d in found if rule.keeps(d)]
     if not strong:
         return 0
-    loose = StillDetectedRule(iou=rule.iou, min_score=None, match_by=rule.match_by)
+    loose = StillDetectedRule(iou=0.5, min_score=None, match_by=rule.match_by)  # matches nothing mAP would count
     return sum(not ok for ok in still_detected_all(strong, original, loose))
 
 
@@ -135,18 +144,74 @@ def check_candidate(c: Candidate, *, detector, rule, protect, original, decoder:
 
     t0 = time.perf_counter()
     c.found = detect_coded(c.coded, detector, decoder, matrix, memo=cache)
-    c.kept = still_detected_all(protect, c.found, rule)
+    c.kept = still_detected_all(protect, c.found, rule, others=original)
     c.false_detections = false_detections(original, c.found, rule)
     c.seconds += time.perf_counter() - t0
     return c
 
 
+def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, check: dict, kw: dict,
+                   beat: int | None = None, known: Sequence[Candidate] = ()) -> tuple[Candidate | None, list[Candidate]]:
+    """Plain VVC at the coarsest QP that still keeps every object (the detector in the loop), taking detection as
+    monotone in QP: from `start_qp` (the lowest object QP of the plan at offset 0), down in steps of DOWN_STEP
+    until one keeps every object (at most DOWN_TRIES), then bisection upwards. A QP whose file is not smaller than
+    `beat` bytes is not checked (only a coarser, smaller plain file could be written instead), so most probes cost
+    an encode and no detection. `known`: plain candidates coded already (reused by QP). Returns the passing plain
+    candidate (None: none found) and every plain candidate this coded."""
+    tried: list[Candidate] = []
+    have = {int(c.coded.qp): c for c in known}
+
+    def at(q: int) -> Candidate:
+        if q not in have:
+            have[q] = code_candidate(frame, plan, "plain", params, qp=q, name=f"plain@{q}", **kw)
+            tried.append(have[q])
+        return have[q]
+
+    def passes(c: Candidate) -> bool:
+        return (c if c.checked else check_candidate(c, **check)).passed
+
+    good = None
+    for k in range(DOWN_TRIES):
+        q = max(0, start_qp - k * DOWN_STEP)
+        if passes(at(q)):
+            good = q
+            break
+        bad = q
+        if q == 0:
+            break
+    if good is None:
+        return None, tried
+    best = have[good]
+    bad = 64 if good == start_qp else bad
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        c = at(mid)
+        if beat is not None and c.bytes >= beat:
+            good = mid  # coarser may still win; this one cannot
+            continue
+        if passes(c):
+            good, best = mid, c
+        else:
+            bad = mid
+    return best, tried
+
+
+DOWN_STEP, DOWN_TRIES = 4, 3  # coarsest_plain: how far below the lowest object QP it looks for a plain that keeps all
+
+
 def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequence[str], detector, rule, protect,
            original, encoder="ffmpeg", matrix="bt709", cache=True, display=None, decoder: str = "pyav",
-           workers: int = 2) -> Choice:
+           workers: int = 2, plain_search: bool = False, offset: int = 0) -> Choice:
     """The cheapest candidate of `modes` (objects over the background QPs in `plans`, coarsest first) and plain
     VVC at the lowest object QP that passes and is not larger than plain. `plans` maps background QP -> plan
-    (the same object QPs); frame, blur, ctu and plain use the first plan."""
+    (the same object QPs); frame, blur, ctu and plain use the first plan.
+
+    `plain_search`: the plain reference is plain VVC at the coarsest QP that still keeps every object
+    (`coarsest_plain`, searched from the lowest object QP of the plan at offset 0), so no file is larger than the
+    plain VVC a user could have used for the same detections. `offset` is the JRD offset the plans carry; above 0
+    the user asked for coarser than the JRD, and the file is the cheapest of the plan's candidates and of that
+    plain reference moved by the same offset (it may lose objects: that was asked). Either way a point's size
+    falls as its offset rises."""
     from concurrent.futures import ThreadPoolExecutor
 
     bgs = list(plans)  # coarsest first
@@ -172,6 +237,28 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     check = dict(detector=detector, rule=rule, protect=protect, original=original, decoder=decoder, matrix=matrix,
                  cache=cache)
 
+    def order(cs):
+        return sorted(cs, key=lambda c: (c.bytes, c.name))
+
+    if offset > 0:
+        ref = None
+        if plain_search and protect:
+            ref0, tried = coarsest_plain(frame, first, params, max(0, first.min_qp - offset), check=check, kw=kw,
+                                         known=[plain_c])
+            cands.extend(tried)
+            if ref0 is not None:
+                q = min(63, int(ref0.coded.qp) + offset)
+                ref = code_candidate(frame, first, "plain", params, qp=q, name=f"plain@{q}", **kw)
+                cands.append(ref)
+        pool = [c for c in cands if c.mode != "plain"] + ([ref] if ref is not None else [])
+        best = order(pool)[0] if pool else plain_c
+        if best.bytes > plain_c.bytes:
+            best = plain_c
+        check_candidate(best, **check)
+        return Choice(best, cands, f"the plan at offset {offset:+d} (coarser than the JRD, as asked): the cheapest "
+                                   f"candidate, {sum(best.kept)}/{len(best.kept)} objects still detected",
+                      reference=ref)
+
     def split(c: Candidate) -> Candidate | None:
         """An objects candidate whose touching objects share streams, coded again with one stream per object:
         the alternative once it fails (the search measured each JRD in a crop of its own)."""
@@ -181,10 +268,7 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
         cands.append(t)
         return t if t.bytes <= plain_c.bytes else None
 
-    def order(cs):
-        return sorted(cs, key=lambda c: (c.bytes, c.name))
-
-    eligible, best = order(c for c in cands if c.bytes <= plain_c.bytes), None
+    eligible, best = order(c for c in cands if c.bytes <= plain_c.bytes and c is not plain_c), None
     while eligible:
         c = eligible.pop(0)
         if check_candidate(c, **check).passed:
@@ -210,11 +294,22 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
             best = t
             break
         prev = c
+    # The plain reference: plain at the lowest object QP, or (plain_search) the coarsest plain that keeps every
+    # object; a passing plain file smaller than the best candidate is written instead.
+    ref = None
+    if not plain_search and best is None and check_candidate(plain_c, **check).passed:
+        ref = plain_c
+    if plain_search and protect:  # nothing to keep: the mode's own (background) file is the answer
+        ref, tried = coarsest_plain(frame, first, params, max(0, first.min_qp - offset), check=check, kw=kw,
+                                    beat=best.bytes if best is not None else None, known=[plain_c])
+        cands.extend(tried)
+    if ref is not None and (best is None or ref.bytes < best.bytes):
+        best = ref
     if best is not None:
-        why = "cheapest candidate that keeps every object" + (" (plain VVC)" if best is plain_c else "")
+        why = "cheapest candidate that keeps every object" + (" (plain VVC)" if best.mode == "plain" else "")
     else:  # none passes: the most objects kept, the fewest false detections, the fewest bytes
         eligible = [check_candidate(c, **check) if not c.checked else c for c in cands if c.bytes <= plain_c.bytes]
         best = min(eligible, key=lambda c: (-sum(c.kept), c.false_detections, c.bytes, c.name))
         why = (f"no candidate kept every object without a false detection: {best.name} keeps the most "
                f"({sum(best.kept)}/{len(best.kept)})")
-    return Choice(best, cands, why)
+    return Choice(best, cands, why, reference=ref)

@@ -2,8 +2,8 @@
 
 The check decodes the written file exactly as `vcm decode` does and runs the same detector on it: every object
 found on the original is judged with the shared "still detected" rule. Beside the file's size the report holds
-the bytes of plain VVC at the lowest object QP (the picture coded the ordinary way at the quality the most
-demanding object needs).
+the bytes of plain VVC at the coarsest QP that still keeps every object (found with the detector in the loop;
+vcm.coding.choose writes it instead whenever it is smaller), and of plain VVC at the lowest object QP.
 """
 from __future__ import annotations
 
@@ -50,6 +50,8 @@ class EncodeReport:
     check: dict[str, Any] | None
     settings: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
+    # plain VVC at the coarsest QP that still keeps every object (qp, bytes), None when no plain QP keeps them all
+    plain_keeping: dict[str, Any] | None = None
     data: bytes | None = field(default=None, repr=False)  # the file's bytes (Python API)
 
     @property
@@ -131,7 +133,8 @@ def run_encode(input_path: "str | Path | np.ndarray", output: str | Path, settin
     else:
         modes = auto_modes() if s.mode == "auto" else (s.mode,)
         choice = choose(frame, plans, params, modes=modes, detector=det, rule=rule, protect=protected,
-                        original=dets, encoder=encoder, matrix=s.matrix, cache=s.cache, display=(w, h))
+                        original=dets, encoder=encoder, matrix=s.matrix, cache=s.cache, display=(w, h),
+                        plain_search=True, offset=s.jrd_offset)
         coded = choice.chosen.coded
     total = write_vcm_file(output, to_vcm_file(coded))
     plan = coded.plan
@@ -151,10 +154,12 @@ def run_encode(input_path: "str | Path | np.ndarray", output: str | Path, settin
                  "rule": rule.to_json()}
         secs["check"] = time.perf_counter() - t
 
-    plain = None
+    plain = keeping = None
     if choice is not None:
         pc = next(c for c in choice.candidates if c.name == "plain")
         plain = {"qp": pc.coded.qp, "bytes": pc.bytes, "psnr_y": pc.coded.streams[0].result.psnr}
+        if choice.reference is not None:
+            keeping = {"qp": choice.reference.coded.qp, "bytes": choice.reference.bytes}
     secs["total"] = time.perf_counter() - t_all
 
     det_of = {keep_idx[protect[r.index]]: r for r in plan.regions}  # detection index -> its region
@@ -184,7 +189,7 @@ def run_encode(input_path: "str | Path | np.ndarray", output: str | Path, settin
            "choice": choice.to_json() if choice else None,
            "search_stats": getattr(predictor, "last_stats", None)}
     return EncodeReport(coded.mode, str(input_path), str(output), w, h, total, coded.stream_bytes, objects, streams,
-                        plain, check, rec, {k: round(v, 3) for k, v in secs.items()})
+                        plain, check, rec, {k: round(v, 3) for k, v in secs.items()}, plain_keeping=keeping)
 
 
 def format_report(r: EncodeReport) -> str:
@@ -211,7 +216,11 @@ def format_report(r: EncodeReport) -> str:
     lines.append("  streams: " + ", ".join(f"{st['role']}{'' if st['object'] is None else ' ' + str(st['object'])} "
                                          f"QP {st['qp']} {st['bytes']} B" for st in r.streams))
     line = f"  total {r.total_bytes} bytes, {r.bpp:.4f} bpp"
-    if r.plain_min_qp:
+    if r.plain_keeping:
+        p = r.plain_keeping
+        line += (f"   | smallest plain VVC that keeps every object: QP {p['qp']}, {p['bytes']} bytes "
+                 f"({100.0 * r.total_bytes / p['bytes']:.1f} % of it)")
+    elif r.plain_min_qp:
         p = r.plain_min_qp
         line += (f"   | plain VVC at the lowest object QP {p['qp']}: {p['bytes']} bytes "
                  f"({100.0 * r.total_bytes / p['bytes']:.1f} % of it)")
