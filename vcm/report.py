@@ -139,7 +139,29 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
             if bd.get("warnings"):
                 line += "; warning: " + "; ".join(bd["warnings"])
             lines.append(line)
+    lines += baseline_lines(summary.get("bd_rate") or {})
+    sub = summary.get("subsets") or {}
+    if sub.get("pictures_without_objects"):
+        lines.append(f"{sub['pictures_without_objects']} of {summary.get('pictures', '?')} pictures hold no object "
+                     f"to keep; over the {sub.get('pictures_with_objects')} that do:")
+        for curve, bd in ((sub.get("with_objects") or {}).get("bd_rate") or {}).items():
+            lines.append(f"  {curve} (mAP@0.5, pictures with objects): {bd.get('line', '')}")
     return lines
+
+
+def baseline_lines(bd_rate: dict[str, Any]) -> list[str]:
+    """The JRD's own gain: each JRD curve's BD-rate beside the same mode's fixed:Q curve (one QP for every object,
+    region-of-interest coding without JRD), in percentage points, where both have a number."""
+    out = []
+    for curve, bd in bd_rate.items():
+        mode, pred = curve.split("/", 1)
+        if pred.startswith("fixed:"):
+            continue
+        for other, base in bd_rate.items():
+            if other.startswith(f"{mode}/fixed:") and bd.get("pchip") is not None and base.get("pchip") is not None:
+                out.append(f"{curve} against {other} (the JRD's own gain, mAP@0.5): "
+                           f"{bd['pchip'] - base['pchip']:+.1f} points (pchip)")
+    return out
 
 
 def _points_used(bd: dict[str, Any]) -> str:

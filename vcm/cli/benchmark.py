@@ -47,15 +47,25 @@ def _words(ctx, param, value):
                    "predictors]")
 @click.option("--modes", default=",".join(BENCH_MODES), show_default=True, callback=_words,
               help="Coding modes: plain (always run, the anchor), objects, frame, blur, auto (per picture the cheapest "
-                   "that keeps every object, as `vcm encode`). Every JRD point falls back to plain VVC at the lowest "
-                   "object QP when that is cheaper or keeps more.")
+                   "that keeps every object, as `vcm encode`). Every point is what `vcm encode --jrd-offset` writes: "
+                   "at offsets <= 0 never larger than the smallest plain VVC that keeps every object, above 0 the "
+                   "plan at that offset.")
 @click.option("--bg-qps", default=None, callback=_ints,
               help="Background QPs for objects mode (one RD point per offset and bg QP). Default: auto (per picture "
                    "the coarsest of 63, 57, 51 that keeps every object).")
 @coding_options("preset", "encoder", "matrix", "margin", "keep_score", "detect_score")
 @click.option("--decoder", default="pyav", show_default=True, help="Decoder backend: pyav, ffmpeg, vvdec or vtm.")
-@click.option("--match-iou", "iou", type=Number(float, 0, 1, min_open=True), default=0.5, show_default=True,
-              help="IoU of the still-detected rule (the kept fraction column).")
+@click.option("--match-iou", "iou", type=Number(float, 0, 1, min_open=True), default=None,
+              help="IoU with the original box of the still-detected rule. [default: 0.75, what mAP@0.5:0.95 rewards]")
+@click.option("--rank/--no-rank", default=None,
+              help="Still detected only when the box outscores every false box of its class on the coded picture "
+                   "(what mAP ranks). [default: on]")
+@click.option("--baseline", type=click.Choice(["auto", "none"]), default="auto", show_default=True,
+              help="auto: add fixed:Q (every object at one QP, Q the median JRD of the set: region-of-interest "
+                   "coding without JRD) beside the JRD curves, unless --jrd names a fixed:Q.")
+@click.option("--span/--no-span", default=True, show_default=True,
+              help="Add offsets (and anchor QPs) in further rounds until every curve spans the anchor's mAP range "
+                   "(docs/BDRATE.md).")
 @click.option("--workers", type=Number(int, 1, 1024), default=1, show_default=True, help="Processes, one picture each at a time.")
 @click.option("--limit", type=Number(int, 1), default=None, help="Only the first N pictures (sorted by name).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -67,7 +77,7 @@ def _words(ctx, param, value):
               help="Videos: frames per segment.")
 @click.option("--intra", is_flag=True, help="Videos: also the all-intra objects mode (`vcm encode --intra`).")
 def benchmark(data, bundled, out, gt, jrd, qps, offsets, modes, bg_qps, preset, encoder, matrix, margin, keep_score,
-              detect_score, decoder, iou,
+              detect_score, decoder, iou, rank, baseline, span,
               workers, limit, quiet, frames, sample, intra_period, intra, **det_opts):
     """Bits saved against plain VVC at equal detection accuracy, over a folder of pictures.
 
@@ -119,7 +129,8 @@ def benchmark(data, bundled, out, gt, jrd, qps, offsets, modes, bg_qps, preset, 
     cfg = BenchmarkConfig(data=data, out=out, gt=gt, detector=ds.detector, detector_options=ds.options(), jrd=jrd,
                           qps=qps, offsets=offsets, modes=modes, bg_qps=bg_qps or (), preset=preset, encoder=encoder,
                           matrix=matrix, decoder=decoder,
-                          margin=margin, iou=iou, keep_score=keep_score, detect_score=detect_score,
+                          margin=margin, iou=iou, rank=rank, baseline=baseline, span=span,
+                          keep_score=keep_score, detect_score=detect_score,
                           workers=workers, limit=limit, progress=not quiet)
     from pathlib import Path
 

@@ -66,7 +66,10 @@ class BenchmarkConfig:
     decoder: str = "pyav"
     matrix: str = "bt709"
     margin: int | None = None  # None: vcm.qp.DEFAULT_MARGIN
-    iou: float = 0.5  # the still-detected rule's IoU (kept fraction)
+    iou: float | None = None  # the still-detected rule's IoU; None: vcm.metrics.match.MATCH_IOU
+    rank: bool | None = None  # kept boxes must outscore the picture's false boxes; None: vcm.metrics.match.RANK
+    baseline: str = "auto"  # auto: add fixed:Q (Q = median JRD of the set, BASELINE_FROM) unless a fixed:Q is given; none
+    span: bool = True  # add offsets (and anchor QPs) until every curve spans the anchor's mAP range (span_points)
     keep_score: float | None = None  # None: vcm.metrics.match.KEEP_SCORE (or the detector's threshold)
     detect_score: float | None = None  # None: the detector's threshold
     workers: int = 1
@@ -105,12 +108,21 @@ class BenchmarkConfig:
         self.jrd = tuple(dict.fromkeys(s.strip() for s in self.jrd if s.strip()))
         if self.workers < 1:
             raise VcmError(f"--workers {self.workers} is not a positive number", fix="use --workers 1 or more")
+        if self.baseline not in ("auto", "none"):
+            raise VcmError(f"unknown baseline {self.baseline!r}", fix="use --baseline auto or none (or --jrd ...,fixed:Q)")
+        self.extra_offsets: dict[str, tuple[int, ...]] = {}  # added per predictor by span_points, run by run
+        self.extra_qps: tuple[int, ...] = ()  # anchor QPs added by span_points
+
+    @property
+    def all_qps(self) -> tuple[int, ...]:
+        """The anchor's QPs: the given ones and those span_points added."""
+        return tuple(sorted(set(self.qps) | set(self.extra_qps)))
 
     def offsets_for(self, predictor: str) -> tuple[int, ...]:
         """The JRD offsets (one RD point each) of this predictor: the given ones, else the defaults."""
-        if self.offsets is not None:
-            return self.offsets
-        return DEFAULT_ORACLE_OFFSETS if predictor.split(":")[0] == "search" else DEFAULT_OFFSETS
+        base = self.offsets if self.offsets is not None else (
+            DEFAULT_ORACLE_OFFSETS if predictor.split(":")[0] == "search" else DEFAULT_OFFSETS)
+        return tuple(sorted(set(base) | set(self.extra_offsets.get(predictor, ()))))
 
     def command_line(self) -> str:
         """The `vcm benchmark` command that reproduces this run (every setting spelled out)."""
@@ -129,7 +141,15 @@ class BenchmarkConfig:
         if self.bg_qps:
             args += ["--bg-qps", ",".join(map(str, self.bg_qps))]
         args += ["--preset", self.preset, "--encoder", self.encoder, "--decoder", self.decoder,
-                 "--matrix", self.matrix, "--margin", str(self.margin), "--match-iou", str(self.iou), "--workers", str(self.workers)]
+                 "--matrix", self.matrix, "--margin", str(self.margin), "--workers", str(self.workers)]
+        if self.iou is not None:
+            args += ["--match-iou", str(self.iou)]
+        if self.rank is not None:
+            args += ["--rank" if self.rank else "--no-rank"]
+        if self.baseline != "auto":
+            args += ["--baseline", self.baseline]
+        if not self.span:
+            args += ["--no-span"]
         for k in ("keep_score", "detect_score"):
             if getattr(self, k) is not None:
                 args += [f"--{k.replace('_', '-')}", str(getattr(self, k))]
@@ -143,6 +163,8 @@ class BenchmarkConfig:
             d[k] = str(d[k]) if d[k] is not None else None
         d.pop("progress")
         d.pop("command")  # recorded once, at the top of summary.json
+        d["extra_offsets"] = {k: list(v) for k, v in self.extra_offsets.items()}
+        d["extra_qps"] = list(self.extra_qps)
         return d
 
 
@@ -236,7 +258,8 @@ def _init_worker(cfg: BenchmarkConfig) -> None:
     if det.conf_is_a_filter and "conf" not in cfg.detector_options:
         det_map = create_detector(cfg.detector, **{**cfg.detector_options, "conf": MAP_SCORE})
     enc = create_encoder(cfg.encoder)
-    rule = StillDetectedRule.for_detector(det, iou=cfg.iou, keep_score=cfg.keep_score, detect_score=cfg.detect_score)
+    rule = StillDetectedRule.for_detector(det, iou=cfg.iou, keep_score=cfg.keep_score, detect_score=cfg.detect_score,
+                                          rank=cfg.rank)
     _STATE.clear()
     _STATE.update(cfg=cfg, detector=det, detector_map=det_map, rule=rule,
                   encoder={"name": enc.name, "version": enc.version()}, predictors={}, code=code_digest())
@@ -266,7 +289,7 @@ def _coded_bytes(coded) -> int:
     return len(pack_vcm_file(to_vcm_file(coded)))
 
 
-def _code_point(frame, rgb_shape, mode: str, plan, qp: int | None, original: Detections):
+def _code_point(frame, rgb_shape, mode: str, plan, qp: int | None, original: Detections, others: Detections = ()):
     """Code one picture in `mode`, decode it as `vcm decode` does, detect on it: (row fields, detections, fresh)."""
     from vcm.codec import EncodeParams, yuv_to_rgb
     from vcm.coding import code_picture_mode, reconstruct
@@ -278,14 +301,15 @@ def _code_point(frame, rgb_shape, mode: str, plan, qp: int | None, original: Det
                               display=(w, h))
     rgb = yuv_to_rgb(reconstruct(coded, cfg.decoder), cfg.matrix)
     dets = _STATE["detector_map"].detect([rgb])[0]
-    return _row_fields(coded, dets, original, w, h)
+    return _row_fields(coded, dets, original, w, h, others)
 
 
-def _row_fields(coded, dets, original: Detections, w: int, h: int):
-    """points.csv fields of one coded picture and its decoded detections: (fields, detections json, fresh)."""
+def _row_fields(coded, dets, original: Detections, w: int, h: int, others: Detections = ()):
+    """points.csv fields of one coded picture and its decoded detections: (fields, detections json, fresh);
+    `others`: the original's boxes under the keep score (not false boxes for the rule's rank test)."""
     from vcm.metrics.match import still_detected_all
 
-    kept = sum(still_detected_all(original, dets, _STATE["rule"]))
+    kept = sum(still_detected_all(original, dets, _STATE["rule"], others=others))
     nbytes = _coded_bytes(coded)
     qps = [s.qp for s in coded.streams]
     fields_ = dict(width=w, height=h, bytes=nbytes, bpp=8.0 * nbytes / (w * h), objects=len(original), kept=kept,
@@ -296,9 +320,10 @@ def _row_fields(coded, dets, original: Detections, w: int, h: int):
 
 
 def _choose_point(frame, rgb_shape, modes: Sequence[str], plans: dict, protect: list, keep: Detections,
-                  original_all: Detections):
-    """One JRD point as `vcm encode` writes it: the candidates of `modes` (over the plans' background QPs) and
-    plain VVC at the lowest object QP, the cheapest that keeps every object and is not larger than plain."""
+                  original_all: Detections, offset: int = 0):
+    """One JRD point exactly as `vcm encode --jrd-offset` writes it (vcm.coding.choose): at offsets <= 0 the
+    cheapest candidate that keeps every object, never larger than the smallest plain VVC that does; above 0 the
+    plan at that offset (coarser, as asked), so a curve's rate falls with its offset by construction."""
     from vcm.codec import EncodeParams
     from vcm.coding.choose import choose
 
@@ -307,9 +332,10 @@ def _choose_point(frame, rgb_shape, modes: Sequence[str], plans: dict, protect: 
     first = next(iter(plans.values()))
     choice = choose(frame, plans, EncodeParams(qp=first.bg_qp, preset=cfg.preset), modes=modes,
                     detector=_STATE["detector_map"], rule=_STATE["rule"], protect=protect, original=original_all,
-                    encoder=cfg.encoder, matrix=cfg.matrix, display=(w, h), decoder=cfg.decoder)
+                    encoder=cfg.encoder, matrix=cfg.matrix, display=(w, h), decoder=cfg.decoder,
+                    plain_search=True, offset=offset)
     c = choice.chosen
-    fields_, dets, _ = _row_fields(c.coded, c.found, keep, w, h)
+    fields_, dets, _ = _row_fields(c.coded, c.found, keep, w, h, original_all)
     fresh = sum(0 if st.result.cached else 1 for cand in choice.candidates for st in cand.coded.streams)
     return fields_, dets, fresh, c.name
 
@@ -359,9 +385,9 @@ def run_picture(path: str, key: str) -> PictureOutcome:
         out.results.append(PointResult(row, dets, fresh, False))
 
     empty = qpmod.plan([], w, h)
-    for q in cfg.qps:
+    for q in cfg.all_qps:
         point("plain", PLAIN_PREDICTOR, point_id("plain", qp=q), {"qp": q},
-              lambda q=q: (*_code_point(frame, rgb.shape, "plain", empty, q, keep), "plain"), q)
+              lambda q=q: (*_code_point(frame, rgb.shape, "plain", empty, q, keep, original_all), "plain"), q)
     jrd_modes = [m for m in cfg.modes if m in JRD_MODES]
     from vcm.coding.choose import AUTO_BG_QPS, auto_modes
     from vcm.types import ObjectJRD
@@ -392,7 +418,7 @@ def run_picture(path: str, key: str) -> PictureOutcome:
                     settings = {"predictor": desc, "offset": off, "bg_qp": bg, "bg_qps": list(bg_set)}
                     compute = (lambda off=off, bg_set=bg_set, modes=modes: _choose_point(
                         frame, rgb.shape, modes, {b: qpmod.plan(objs, w, h, offset=off, margin=cfg.margin, bg_qp=b)
-                                                  for b in bg_set}, protect, keep, original_all))
+                                                  for b in bg_set}, protect, keep, original_all, off))
                     point(mode, spec, point_id(mode, offset=off, bg_qp=bg), settings, compute, None)
     out.seconds = time.perf_counter() - t0
     return out
@@ -435,11 +461,12 @@ class BenchmarkNumbers:
     points: list[CurvePoint] = field(repr=False)
     bd: dict[str, Any]  # bd_rate, bd_rate_map, bd_rate_kept, saving_at_equal_map (keyed by curve), bd_fit
     ground_truth: str
+    subsets: dict[str, Any] = field(default_factory=dict)  # pictures without objects; BD over those with objects
 
     def to_json(self) -> dict[str, Any]:
         return {"bd_rate": self.bd["bd_rate"], "saving_at_equal_map": self.bd["saving_at_equal_map"],
                 "bd_rate_kept": self.bd["bd_rate_kept"], "ground_truth": self.ground_truth,
-                "bd_rate_map": self.bd["bd_rate_map"], "bd_fit": self.bd["bd_fit"],
+                "bd_rate_map": self.bd["bd_rate_map"], "bd_fit": self.bd["bd_fit"], "subsets": self.subsets,
                 "curves": curve_points_to_json(self.points)}
 
 
@@ -458,6 +485,7 @@ class BenchmarkReport:
     run: dict[str, Any]  # points computed and resumed, fresh encodes, seconds
     points: list[CurvePoint] = field(default_factory=list, repr=False)
     video: dict[str, Any] | None = None  # videos: frames, sample, intra period, modes, notes, encode time
+    subsets: dict[str, Any] = field(default_factory=dict)  # BenchmarkNumbers.subsets
 
     @property
     def bd_rate(self) -> dict[str, Any]:
@@ -467,6 +495,8 @@ class BenchmarkReport:
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"format": SUMMARY_FORMAT, **self.bd, "pictures": self.pictures,
                              "picture_names": self.picture_names}
+        if self.subsets:
+            d["subsets"] = self.subsets
         if self.video is not None:
             d["video"] = self.video
         d.update(settings=self.settings, versions=self.versions, machine=self.machine, command=self.command,
@@ -489,7 +519,23 @@ def summarize(out_dir: str | Path, gt: str | Path | None = None) -> BenchmarkNum
                        fix="rerun `vcm benchmark`") from None
     truth, gt_text = ground_truth(Path(gt) if gt else None, pictures)
     points = aggregate(rows, pictures, truth)
-    return BenchmarkNumbers(points, benchmark_bd(points), gt_text)
+    return BenchmarkNumbers(points, benchmark_bd(points), gt_text, _subsets(rows, pictures, gt))
+
+
+def _subsets(rows: Sequence[PointRow], pictures: dict[str, dict[str, Any]], gt) -> dict[str, Any]:
+    """How many pictures hold no object to keep, and the BD-rates over the pictures that do: a picture with
+    nothing to keep costs the JRD modes almost nothing and plain VVC its full rate, so the headline over all
+    pictures mixes "no object, no bits" with the JRD's own saving."""
+    empty = sorted(k for k, v in pictures.items() if not v.get("original"))
+    out: dict[str, Any] = {"pictures_without_objects": len(empty), "pictures_with_objects": len(pictures) - len(empty)}
+    if not empty or len(empty) == len(pictures):
+        return out
+    sub = {k: v for k, v in pictures.items() if v.get("original")}
+    truth, _ = ground_truth(Path(gt) if gt else None, sub)
+    pts = aggregate([r for r in rows if r.picture in sub], sub, truth)
+    bd = benchmark_bd(pts)
+    out["with_objects"] = {"bd_rate": bd["bd_rate"], "bd_rate_map": bd["bd_rate_map"]}
+    return out
 
 
 def _versions(enc: dict[str, str], detector_desc: dict, predictors: dict[str, Any]) -> dict[str, Any]:
@@ -540,9 +586,89 @@ def _machine() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- run
+MAX_ROUNDS = 6  # runs over the set: the first, then up to five that add points (span_points)
+OFFSET_RANGE = (-16, 24)  # span_points adds offsets inside this range
+SPAN_STEP = 4  # span_points' offset step (doubled each time a curve still stops short)
+BASELINE_FROM = ("prior", "dtjrd")  # the automatic fixed:Q baseline takes Q from the first of these run
+
+
+def _median_jrd(outcomes: dict[str, PictureOutcome], cfg: BenchmarkConfig) -> tuple[str, int] | None:
+    """(predictor, median JRD over the set's objects) of the predictor the baseline's QP comes from."""
+    import statistics
+
+    specs = [s for s in cfg.jrd if s.split(":")[0] in BASELINE_FROM] + [s for s in cfg.jrd if s.startswith("search")]
+    for spec in specs:
+        values = [j for o in outcomes.values() for j in o.jrds.get(spec, [])]
+        if values:
+            return spec, int(round(statistics.median(values)))
+    return None
+
+
+def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig) -> list[str]:
+    """Add the RD points the measured curves still lack (the rule of docs/BDRATE.md "Points that span the anchor"):
+    a JRD curve whose lowest mAP@0.5 lies above the anchor's gets a larger offset (coarser objects, as
+    `--jrd-offset` writes them), one whose highest lies below the anchor's a smaller one, and when a JRD curve
+    reaches below the anchor's coarsest point the anchor gets QP +5. Returns what was added (empty: done)."""
+    from vcm.metrics.rd import ANCHOR
+
+    by_curve: dict[str, list[CurvePoint]] = {}
+    for p in points:
+        by_curve.setdefault(p.curve, []).append(p)
+    anchor = by_curve.get(ANCHOR)
+    if not anchor:
+        return []
+    added: list[str] = []
+    want: dict[str, set[int]] = {}
+    below_anchor = False
+    for quality in ("map50", "map"):  # mAP@0.5 and mAP@0.5:0.95: both headlines must span
+        a_lo, a_hi = min(getattr(p, quality) for p in anchor), max(getattr(p, quality) for p in anchor)
+        eps = max(0.01, 0.05 * (a_hi - a_lo))
+        for curve, ps in by_curve.items():
+            if curve == ANCHOR or ps[0].offset is None:
+                continue
+            pred = curve.split("/", 1)[1]
+            offs = cfg.offsets_for(pred)
+            lo, hi = min(getattr(p, quality) for p in ps), max(getattr(p, quality) for p in ps)
+            if lo > a_lo + eps and max(offs) < OFFSET_RANGE[1]:
+                step = SPAN_STEP * (2 if cfg.extra_offsets.get(pred) and max(offs) > 0 else 1)
+                want.setdefault(pred, set()).add(min(OFFSET_RANGE[1], max(offs) + step))
+            # finer objects only while the finest point still gains (offsets <= 0 are capped by the smallest plain
+            # VVC that keeps every object, so they stop gaining there)
+            finest = sorted(ps, key=lambda p: p.offset)
+            gains = len(finest) < 2 or getattr(finest[0], quality) > getattr(finest[1], quality) + 1e-9
+            if hi < a_hi - eps and min(offs) > OFFSET_RANGE[0] and gains:
+                want.setdefault(pred, set()).add(max(OFFSET_RANGE[0], min(offs) - SPAN_STEP))
+            below_anchor |= lo < a_lo - eps
+    for pred, offs in want.items():
+        new = sorted(set(offs) - set(cfg.offsets_for(pred)))
+        if new:
+            cfg.extra_offsets[pred] = tuple(sorted(set(cfg.extra_offsets.get(pred, ())) | set(new)))
+            added.append(f"{pred} offsets {','.join(f'{o:+d}' for o in new)}")
+    top = max(cfg.all_qps)
+    if below_anchor and top < 62:
+        cfg.extra_qps = tuple(sorted(set(cfg.extra_qps) | {min(62, top + 5)}))
+        added.append(f"anchor QP {min(62, top + 5)}")
+    return added
+
+
+def _collect(cfg: BenchmarkConfig, keys: list[str], outcomes: dict[str, PictureOutcome]) -> BenchmarkNumbers:
+    """points.csv and detections.json of what the runs so far produced, and their numbers."""
+    rows = [r.row for k in keys for r in outcomes[k].results]
+    write_points_csv(cfg.out / "points.csv", rows)
+    write_json_atomic(cfg.out / "detections.json", {"format": "vcm-benchmark-detections/1", "pictures": {
+        k: {"width": outcomes[k].width, "height": outcomes[k].height, "original": outcomes[k].original,
+            "dont_care": outcomes[k].dont_care,
+            "jrd": outcomes[k].jrds,
+            "points": {f"{r.row.curve}/{r.row.point}": r.detections for r in outcomes[k].results}} for k in keys}})
+    return summarize(cfg.out, cfg.gt)
+
+
 def run_benchmark(cfg: BenchmarkConfig, echo=print) -> BenchmarkReport:
     """Run (or resume) the benchmark and write points.csv, curves.csv, detections.json, summary.json, report.md
-    and rd.png into cfg.out. Returns the report (summary.json is its `to_json()`)."""
+    and rd.png into cfg.out. Returns the report (summary.json is its `to_json()`).
+
+    The set is run in rounds: the first codes the given points; later rounds (`cfg.span`) add the fixed:Q
+    baseline (`cfg.baseline`) and the points `span_points` finds missing, each round resuming the earlier ones."""
     pics = list_pictures(cfg.data, cfg.limit)
     base = cfg.data if cfg.data.is_dir() else cfg.data.parent
     keys = [str(p.relative_to(base)) for p in pics]
@@ -553,39 +679,55 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> BenchmarkReport:
         ground_truth(cfg.gt, dict.fromkeys(keys))  # every picture has ground truth: refuse before coding any
     t0 = time.perf_counter()
     _init_worker(cfg)  # fail early on a bad detector/encoder, in this process, with a one-line error
-    for spec in cfg.jrd if any(m in JRD_MODES for m in cfg.modes) else ():
+    jrd_run = any(m in JRD_MODES for m in cfg.modes)
+    for spec in cfg.jrd if jrd_run else ():
         _predictor(spec)  # same for a bad predictor spec or checkpoint
     cfg.out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(cfg.out / WORK)  # what a killed run's atomic writes left
     outcomes: dict[str, PictureOutcome] = {}
+    rounds: list[dict[str, Any]] = []
+    counts = {"points_computed": 0, "fresh_encodes": 0}
+
     def done(task, outcome: PictureOutcome) -> str:
         outcomes[outcome.picture] = outcome
+        counts["points_computed"] += sum(not r.resumed for r in outcome.results)
+        counts["fresh_encodes"] += sum(r.fresh_encodes for r in outcome.results)
         return outcome.picture
 
-    run_tasks(_picture_task, list(zip(map(str, pics), keys)), workers=cfg.workers,
-              initializer=_init_worker if cfg.workers > 1 else None, initargs=(cfg,), done=done,
-              progress=cfg.progress, unit="picture", what="pictures",
-              resume_hint=f"finished points are kept in {cfg.out / WORK}; run the same command again")
-    rows = [r.row for k in keys for r in outcomes[k].results]
-    write_points_csv(cfg.out / "points.csv", rows)
-    write_json_atomic(cfg.out / "detections.json", {"format": "vcm-benchmark-detections/1", "pictures": {
-        k: {"width": outcomes[k].width, "height": outcomes[k].height, "original": outcomes[k].original,
-            "dont_care": outcomes[k].dont_care,
-            "jrd": outcomes[k].jrds,
-            "points": {f"{r.row.curve}/{r.row.point}": r.detections for r in outcomes[k].results}} for k in keys}})
-    numbers = summarize(cfg.out, cfg.gt)
+    added: list[str] = ["the given points"]
+    for rnd in range(1, MAX_ROUNDS + 1):
+        outcomes.clear()
+        run_tasks(_picture_task, list(zip(map(str, pics), keys)), workers=cfg.workers,
+                  initializer=_init_worker if cfg.workers > 1 else None, initargs=(cfg,), done=done,
+                  progress=cfg.progress, unit="picture", what=f"pictures (round {rnd}: {'; '.join(added)})",
+                  resume_hint=f"finished points are kept in {cfg.out / WORK}; run the same command again")
+        numbers = _collect(cfg, keys, outcomes)
+        rounds.append({"round": rnd, "added": added})
+        if not (jrd_run and cfg.span) or rnd == MAX_ROUNDS:
+            break
+        added = []
+        if cfg.baseline == "auto" and not any(s.startswith("fixed:") for s in cfg.jrd):
+            med = _median_jrd(outcomes, cfg)
+            if med is not None:
+                cfg.jrd = cfg.jrd + (f"fixed:{med[1]}",)
+                _predictor(cfg.jrd[-1])
+                added.append(f"baseline fixed:{med[1]} (median JRD of {med[0]})")
+        added += span_points(numbers.points, cfg)
+        if not added:
+            break
     det = _STATE["detector"]
-    preds = {s: _predictor(s).describe() for s in cfg.jrd} if any(m in JRD_MODES for m in cfg.modes) else {}
+    preds = {s: _predictor(s).describe() for s in cfg.jrd} if jrd_run else {}
     results = [r for o in outcomes.values() for r in o.results]
     report = BenchmarkReport(
         {k: numbers.bd[k] for k in SUMMARY_BD}, len(pics), keys,
         {**cfg.to_json(), "detector": det.spec, "ground_truth": numbers.ground_truth,
-         "rule": _STATE["rule"].to_json(), "rate": "bpp over the set (all streams + placement)",
-         "accuracy": "COCO mAP@0.5 over all pictures at each point"},
+         "rule": _STATE["rule"].to_json(), "rule_text": _STATE["rule"].describe(),
+         "rate": "bpp over the set (all streams + placement)",
+         "accuracy": "COCO mAP over all pictures at each point", "rounds": rounds},
         _versions(_STATE["encoder"], det.describe(), preds), _machine(), cfg.command or cfg.command_line(),
-        {"points_computed": sum(not r.resumed for r in results), "points_resumed": sum(r.resumed for r in results),
-         "fresh_encodes": sum(r.fresh_encodes for r in results), "seconds": round(time.perf_counter() - t0, 2)},
-        numbers.points)
+        {"points_computed": counts["points_computed"], "points_resumed": len(results) - counts["points_computed"],
+         "fresh_encodes": counts["fresh_encodes"], "rounds": len(rounds), "seconds": round(time.perf_counter() - t0, 2)},
+        numbers.points, subsets=numbers.subsets)
     write_report(cfg.out, report, title=f"{len(pics)} pictures, {det.spec}, preset {cfg.preset}")
     return report
 
