@@ -212,6 +212,20 @@ def render_report_md(summary: dict[str, Any], points: Sequence[CurvePoint], rd_p
                 f"4 points after the monotone fit ({summary.get('bd_fit', 'see notes')}) or the curves share less "
                 "than 75 % of their mAP range; unreliable also when pchip and akima differ by more than 5 points. "
                 "Rules and fits: docs/BDRATE.md.", ""]
+    gain = baseline_lines(summary.get("bd_rate") or {})
+    if gain:
+        out += ["Against region-of-interest coding without JRD (one QP for every object):", ""]
+        out += [f"- {x}" for x in gain] + [""]
+    sub = summary.get("subsets") or {}
+    if sub.get("pictures_without_objects"):
+        out += [f"{sub['pictures_without_objects']} of {summary.get('pictures', '?')} pictures hold no object to keep; "
+                f"over the {sub.get('pictures_with_objects')} that do (mAP@0.5):", ""]
+        out += [f"- {c}: {bd.get('line', '')}" for c, bd in ((sub.get("with_objects") or {}).get("bd_rate") or {}).items()]
+        out += [""]
+    if s.get("rule_text"):
+        out += [f"Still detected: {s['rule_text']}.", ""]
+    if s.get("rounds"):
+        out += ["Points: " + "; ".join(f"round {r['round']}: {', '.join(r['added'])}" for r in s["rounds"]) + ".", ""]
     out.append(f"{summary.get('pictures', '?')} pictures from `{s.get('data', '?')}`, detector `{s.get('detector')}`, "
                f"ground truth: {s.get('ground_truth', 'pseudo (detections on the originals)')}, "
                f"encoder {summary.get('versions', {}).get('encoder', s.get('encoder'))}, preset `{s.get('preset')}`.")

@@ -152,12 +152,13 @@ def check_candidate(c: Candidate, *, detector, rule, protect, original, decoder:
 
 def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, check: dict, kw: dict,
                    beat: int | None = None, known: Sequence[Candidate] = ()) -> tuple[Candidate | None, list[Candidate]]:
-    """Plain VVC at the coarsest QP that still keeps every object (the detector in the loop), taking detection as
-    monotone in QP: from `start_qp` (the lowest object QP of the plan at offset 0), down in steps of DOWN_STEP
-    until one keeps every object (at most DOWN_TRIES), then bisection upwards. A QP whose file is not smaller than
-    `beat` bytes is not checked (only a coarser, smaller plain file could be written instead), so most probes cost
-    an encode and no detection. `known`: plain candidates coded already (reused by QP). Returns the passing plain
-    candidate (None: none found) and every plain candidate this coded."""
+    """Plain VVC at the coarsest QP that still keeps every object without a false detection (the detector in the
+    loop). First a QP that passes: `start_qp` (the lowest object QP of the plan at offset 0), else down in steps of
+    DOWN_STEP (at most DOWN_TRIES). Then every coarser QP from 63 down, the first that passes wins: detection is not
+    monotone in QP (measured: bikes frame 32 lost its person at QP 53 and kept it at 57), so a bisection would miss
+    smaller files. A QP whose file is not smaller than `beat` bytes (the best candidate so far) or than the passing
+    plain file is not checked, so those probes cost an encode and no detection. `known`: plain candidates coded
+    already (reused by QP). Returns the passing plain candidate (None: none found) and every plain candidate coded."""
     tried: list[Candidate] = []
     have = {int(c.coded.qp): c for c in known}
 
@@ -176,23 +177,16 @@ def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, 
         if passes(at(q)):
             good = q
             break
-        bad = q
         if q == 0:
             break
     if good is None:
         return None, tried
     best = have[good]
-    bad = 64 if good == start_qp else bad
-    while bad - good > 1:
-        mid = (good + bad) // 2
-        c = at(mid)
-        if beat is not None and c.bytes >= beat:
-            good = mid  # coarser may still win; this one cannot
-            continue
-        if passes(c):
-            good, best = mid, c
-        else:
-            bad = mid
+    bar = best.bytes if beat is None else min(best.bytes, beat)
+    for q in range(63, good, -1):  # coarsest first: the first that passes is the smallest passing plain file
+        c = at(q)
+        if c.bytes < bar and passes(c):
+            return c, tried
     return best, tried
 
 

@@ -231,8 +231,20 @@ def format_report(r: EncodeReport) -> str:
                 return f"{c['name']} {c['bytes']} B"
             false = f" +{c['false_detections']} false" if c["false_detections"] else ""
             return f"{c['name']} {c['bytes']} B {c['kept']}/{c['objects']}{false}" + ("" if c["passed"] else " (fails)")
-        lines.append("  candidates: " + ", ".join(cand(c) for c in sorted(choice["candidates"], key=lambda c: c["bytes"]))
+        probes = [c for c in choice["candidates"] if c["name"].startswith("plain@") and c["checked"] and not c["passed"]]
+        shown = [c for c in choice["candidates"] if c not in probes]
+        lines.append("  candidates: " + ", ".join(cand(c) for c in sorted(shown, key=lambda c: c["bytes"]))
                      + f"; {choice['reason']}")
+        if probes:
+            qs = sorted(int(c["name"].split("@")[1]) for c in probes)
+            runs: list[list[int]] = []
+            for q in qs:
+                if runs and q == runs[-1][-1] + 1:
+                    runs[-1].append(q)
+                else:
+                    runs.append([q])
+            text = ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+            lines.append(f"  plain VVC at QP {text}: loses an object or adds a false detection")
     if (r.objects and r.mode in ("objects", "blur") and isinstance(s["bg_qp"], int)
             and min(o["qp"] for o in r.objects) > s["bg_qp"]):
         lines.append(f"  note: every object tolerates a QP above the background QP {s['bg_qp']}: the background costs "
