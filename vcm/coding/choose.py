@@ -183,10 +183,21 @@ def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, 
         return None, tried
     best = have[good]
     bar = best.bytes if beat is None else min(best.bytes, beat)
-    for q in range(63, good, -1):  # coarsest first: the first that passes is the smallest passing plain file
-        c = at(q)
-        if c.bytes < bar and passes(c):
-            return c, tried
+    qs = list(range(63, good, -1))  # coarsest first: the first that passes is the smallest passing plain file
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:  # the next QP is encoded while this one is decoded and detected
+        ahead: dict[int, Any] = {}
+        for i, q in enumerate(qs):
+            for q2 in qs[i:i + 2]:
+                if q2 not in have and q2 not in ahead:
+                    ahead[q2] = pool.submit(code_candidate, frame, plan, "plain", params, qp=q2, name=f"plain@{q2}",
+                                            **kw)
+            if q not in have:
+                have[q] = ahead.pop(q).result()
+                tried.append(have[q])
+            if have[q].bytes < bar and passes(have[q]):
+                return have[q], tried
     return best, tried
 
 
