@@ -48,6 +48,12 @@ def write_json_atomic(path: str | Path, obj: Any, indent: int = 2) -> None:
     write_text_atomic(path, json.dumps(obj, indent=indent, default=str) + "\n")
 
 
+def state_dir() -> Path:
+    """Where vcm keeps small state files: inside $VCM_CACHE_DIR when it is set (nothing is written outside it)."""
+    env = os.environ.get("VCM_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "vcm"
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
