@@ -84,6 +84,11 @@ class DetectorSettings:
     classes: str | None = None
     device: str | None = None
 
+    def __post_init__(self):
+        if self.classes is not None and not [c for c in str(self.classes).split(",") if c.strip()]:
+            raise VcmError(f"--classes {self.classes!r} names no class: every detection would be filtered out",
+                           fix="give ids or names, e.g. --classes person,car, or leave --classes out")
+
     def options(self) -> dict[str, Any]:
         """Keyword options for `create_detector` (only those given)."""
         opts = {"conf": self.conf, "iou": self.det_iou, "imgsz": self.imgsz, "classes": self.classes,
@@ -124,6 +129,8 @@ class CodingSettings(DetectorSettings):
 
     def __post_init__(self):
         from vcm.codec.base import PRESETS
+
+        super().__post_init__()
 
         if self.mode not in PICTURE_MODES:
             raise VcmError(f"unknown mode {self.mode!r}", fix=f"use one of {', '.join(PICTURE_MODES)}")
