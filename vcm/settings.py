@@ -21,6 +21,9 @@ DEFAULT_BG_QP = 51
 PICTURE_MODES = ("auto", "objects", "frame", "plain", "blur", "ctu")
 VIDEO_MODES = ("auto", "objects", "frame", "plain", "ctu")
 AUTO = "auto"
+# Pictures larger than this are refused before decoding (decompression bombs): 8192x8192, beyond VVC's 8K.
+MAX_PICTURE_PIXELS = 8192 * 8192
+MAX_PIXELS_ENV = "VCM_MAX_PIXELS"  # the override: VCM_MAX_PIXELS=N
 VIDEO_ONLY = ("intra", "intra_period", "detect_every", "start", "max_frames")
 RUN_ONLY = ("check", "compare_plain", "cache")
 # `vcm benchmark`: the anchor's QPs (VCM common test conditions), the JRD modes' offsets, and the modes. Estimating
