@@ -427,7 +427,7 @@ def test_benchmark_gt_that_matches_nothing_fails_before_coding(ws):
     shutil.copy(ws / "small.png", pics / "a.png")
     (ws / "gt.json").write_text(json.dumps({"images": [{"id": 1, "file_name": "other.png", "width": 64,
                                                         "height": 48}], "annotations": [],
-                                            "categories": [{"id": 0, "name": "person"}]}))
+                                            "categories": [{"id": 1, "name": "person"}]}))
     r = cli("benchmark", pics, "-o", ws / "rep", "--gt", ws / "gt.json", "--qps", "40,45", "--offsets", "0",
             "--modes", "plain", "--jrd", "fixed:40", "-q")
     error_line(r, "gt.json", "a.png")
