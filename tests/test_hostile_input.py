@@ -38,11 +38,11 @@ def cli(*args, cwd: Path | None = None):
         os.chdir(old)
 
 
-def sub(*args, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def sub(*args, env: dict | None = None, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """Run `python -m vcm.cli ARGS` in a fresh process (this tree's vcm first on the path)."""
     e = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {}))
     return subprocess.run([sys.executable, "-m", "vcm.cli", *[str(a) for a in args]], capture_output=True,
-                          text=True, env=e, cwd=cwd, timeout=300, check=False)
+                          text=True, env=e, cwd=cwd, timeout=timeout, check=False)
 
 
 def error_line(r, *names, code: int = 2, alone: bool = True) -> str:
@@ -836,12 +836,6 @@ def test_map_with_a_detections_file_that_covers_no_picture(ws, detections):
                "0 predicted pictures but 1")
 
 
-def sub_with_timeout(*args, timeout: int, env: dict | None = None) -> subprocess.CompletedProcess:
-    e = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {}))
-    return subprocess.run([sys.executable, "-m", "vcm.cli", *[str(a) for a in args]], capture_output=True,
-                          text=True, env=e, timeout=timeout, check=False)
-
-
 def test_fifo_in_batch_and_label_folders_is_a_failed_row_not_a_hang(ws):
     import csv
 
@@ -849,12 +843,12 @@ def test_fifo_in_batch_and_label_folders_is_a_failed_row_not_a_hang(ws):
     src.mkdir()
     shutil.copy(ws / "small.png", src / "a.png")
     os.mkfifo(src / "pipe.jpg")  # opening it would wait for a writer forever
-    r = sub_with_timeout("batch", src, "-o", ws / "out", "--mode", "plain", "--qp", 45, "-q", timeout=120)
+    r = sub("batch", src, "-o", ws / "out", "--mode", "plain", "--qp", 45, "-q", timeout=120)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stdout + r.stderr
     rows = {row["input"]: row for row in csv.DictReader(open(ws / "out" / "manifest.csv"))}
     assert rows["a.png"]["status"] == "ok"
     assert rows["pipe.jpg"]["status"] == "failed" and "not a regular file" in rows["pipe.jpg"]["error"]
-    r = sub_with_timeout("label", src, "-o", ws / "lab", "--qps", "40,50", "--detector", "hog-person", "-q",
+    r = sub("label", src, "-o", ws / "lab", "--qps", "40,50", "--detector", "hog-person", "-q",
                          timeout=120)
     assert r.returncode == 1 and "FAILED pipe.jpg" in r.stdout + r.stderr, r.stdout + r.stderr
     assert "not a regular file" in r.stdout + r.stderr
