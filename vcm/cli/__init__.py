@@ -103,10 +103,12 @@ class LazyGroup(click.Group):
             rv = super().invoke(ctx)
             sys.stdout.flush()  # here, not at exit, so a reader that went away is seen below
             return rv
-        except BrokenPipeError:
-            if not _stdout_closed():
-                raise
-            _stop_quietly()
+        except BrokenPipeError as e:
+            if _stdout_closed():
+                _stop_quietly()
+            code, line = describe_failure(e)  # a pipe to a child process broke: a real failure
+            click.echo(f"Error: {line}", err=True)
+            sys.exit(code)
         except click.exceptions.UsageError as e:  # a bad option value or name: one line too, with where to look
             cmd = e.ctx.command_path if e.ctx is not None else "vcm"
             click.echo(f"Error: {_one_line(e.format_message()).rstrip('.')}. Fix: see `{cmd} -h`", err=True)
@@ -114,12 +116,6 @@ class LazyGroup(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit,
                 KeyboardInterrupt):
             raise
-        except BrokenPipeError as e:
-            if _stdout_closed():
-                _stop_quietly()
-            code, line = describe_failure(e)  # a pipe to a child process broke: a real failure
-            click.echo(f"Error: {line}", err=True)
-            sys.exit(code)
         except Exception as e:  # noqa: BLE001 - this is the one place that turns exceptions into messages
             code, line = describe_failure(e)
             click.echo(f"Error: {line}", err=True)
