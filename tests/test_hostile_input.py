@@ -848,10 +848,11 @@ def test_fifo_in_batch_and_label_folders_is_a_failed_row_not_a_hang(ws):
     rows = {row["input"]: row for row in csv.DictReader(open(ws / "out" / "manifest.csv"))}
     assert rows["a.png"]["status"] == "ok"
     assert rows["pipe.jpg"]["status"] == "failed" and "not a regular file" in rows["pipe.jpg"]["error"]
-    r = sub("label", src, "-o", ws / "lab", "--qps", "40,50", "--detector", "hog-person", "-q",
-                         timeout=120)
-    assert r.returncode == 1 and "FAILED pipe.jpg" in r.stdout + r.stderr, r.stdout + r.stderr
-    assert "not a regular file" in r.stdout + r.stderr
+    _png_header(src / "bomb.png", 20_000, 20_000)  # label fails a decompression bomb alone too
+    r = sub("label", src, "-o", ws / "lab", "--qps", "40,50", "--detector", "hog-person", "-q", timeout=120)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1 and "FAILED pipe.jpg" in out and "not a regular file" in out, out
+    assert "FAILED bomb.png" in out and "20000x20000" in out and "pictures: 3 (1 labelled now" in out, out
 
 
 def _png_header(path: Path, w: int, h: int) -> Path:
