@@ -37,9 +37,11 @@ def test_image_ids_by_name_and_results():
     ids = image_ids_by_name(coco)
     assert ids["imgs/bus.jpg"] == ids["bus.jpg"] == 1 and ids["zidane.jpg"] == 2
     res = detections_to_results(coco, {2: ZIDANE})
-    assert res == [{"image_id": 2, "category_id": 0, "bbox": [747.0, 41.0, 394.0, 671.0], "score": 0.8}]
+    # COCO category ids (person = 1, bus = 6), as pycocotools and real COCO files number them
+    assert res == [{"image_id": 2, "category_id": 1, "bbox": [747.0, 41.0, 394.0, 671.0], "score": 0.8}]
+    assert {c["id"]: c["name"] for c in coco["categories"]} == {1: "person", 6: "bus"}
     lookup = category_lookup(coco)
-    assert lookup(99, "bus") == 5 and lookup(0, "unknown") == 0 and lookup(42, "kite") is None
+    assert lookup(99, "bus") == 6 and lookup(0, "unknown") == 1 and lookup(42, "kite") is None
 
 
 @pytest.mark.parametrize("doc,msg", [

@@ -38,11 +38,11 @@ def cli(*args, cwd: Path | None = None):
         os.chdir(old)
 
 
-def sub(*args, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def sub(*args, env: dict | None = None, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """Run `python -m vcm.cli ARGS` in a fresh process (this tree's vcm first on the path)."""
     e = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {}))
     return subprocess.run([sys.executable, "-m", "vcm.cli", *[str(a) for a in args]], capture_output=True,
-                          text=True, env=e, cwd=cwd, timeout=300, check=False)
+                          text=True, env=e, cwd=cwd, timeout=timeout, check=False)
 
 
 def error_line(r, *names, code: int = 2, alone: bool = True) -> str:
@@ -427,7 +427,7 @@ def test_benchmark_gt_that_matches_nothing_fails_before_coding(ws):
     shutil.copy(ws / "small.png", pics / "a.png")
     (ws / "gt.json").write_text(json.dumps({"images": [{"id": 1, "file_name": "other.png", "width": 64,
                                                         "height": 48}], "annotations": [],
-                                            "categories": [{"id": 0, "name": "person"}]}))
+                                            "categories": [{"id": 1, "name": "person"}]}))
     r = cli("benchmark", pics, "-o", ws / "rep", "--gt", ws / "gt.json", "--qps", "40,45", "--offsets", "0",
             "--modes", "plain", "--jrd", "fixed:40", "-q")
     error_line(r, "gt.json", "a.png")
@@ -539,21 +539,34 @@ def test_cache_entry_with_a_flipped_byte_is_not_served(tmp_path):
 
 
 def test_no_cache_leaves_no_temp_folders_and_state_stays_in_the_cache_dir(tmp_path, nanodet_weights):
-    from vcm.weights import weights_dir
-
     _picture(tmp_path / "p.png")
-    # The default detector (nanodet) reads its verified weights from the real weights folder (read only); a fresh
-    # HOME would hide them, so VCM_WEIGHTS_DIR points there. Everything vcm writes must stay in VCM_CACHE_DIR.
+    # The default detector (nanodet) reads its verified weights from a copy of the weights folder (VCM_WEIGHTS_DIR),
+    # which must stay as it was: the ONNX translation goes to VCM_CACHE_DIR too (issue 24). A fresh HOME catches
+    # what libraries write there (matplotlib's font cache and config folder: vcm bdrate and vcm benchmark).
+    weights = tmp_path / "weights"
+    shutil.copytree(nanodet_weights.parent, weights / "nanodet",
+                    ignore=shutil.ignore_patterns("*.onnx"))  # an old vcm cached its translation there
     env = {"TMPDIR": str(tmp_path / "tmp"), "VCM_CACHE_DIR": str(tmp_path / "cache"), "HOME": str(tmp_path / "home"),
-           "VCM_WEIGHTS_DIR": str(weights_dir())}
-    for d in ("tmp", "home"):
+           "VCM_WEIGHTS_DIR": str(weights)}
+    for d in ("tmp", "home", "pics"):
         (tmp_path / d).mkdir()
+    weights_before = tree(weights)
     r = sub("encode", tmp_path / "p.png", "-o", tmp_path / "p.266", "--jrd", "fixed:40", "--no-cache", "--no-check",
             env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert not [p.name for p in (tmp_path / "tmp").iterdir() if p.name.startswith("vcm-")]
     assert (tmp_path / "cache" / "ffmpeg-info.json").is_file()
+    assert list((tmp_path / "cache" / "translations").glob("nanodet.*.onnx"))
+    for name in ("a.csv", "t.csv"):
+        (tmp_path / name).write_text("rate,quality\n1,0.5\n2,0.6\n3,0.7\n4,0.8\n")
+    r = sub("bdrate", tmp_path / "a.csv", tmp_path / "t.csv", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    shutil.copy(tmp_path / "p.png", tmp_path / "pics" / "p.png")
+    r = sub("benchmark", tmp_path / "pics", "-o", tmp_path / "rep", "--modes", "plain", "--qps", "40,45,50,55",
+            "--detector", "hog-person", "-q", env=env)
+    assert r.returncode == 0 and (tmp_path / "rep" / "rd.png").is_file(), r.stdout + r.stderr
     assert not any((tmp_path / "home").rglob("*"))  # nothing written outside VCM_CACHE_DIR
+    assert tree(weights) == weights_before
 
 
 # ---------------------------------------------------------------------------------- 7. odd sizes round trip
@@ -677,3 +690,279 @@ def test_awkward_names(ws, name):
     assert r.exit_code == 0, r.output
     assert cv2.imread(str(ws / "back.png")).shape == (48, 64, 3)
     error_line(cli("vvc", "encode", f"./{name}", "-q", 40, "-o", f"./{name}", cwd=ws), name)
+
+
+# ===================================================================== round two (issue 24): see docs/BAD_INPUT.md
+def _all_commands():
+    """Every leaf command of `vcm` (sub-commands of groups too), as the CLI builds them."""
+    import click
+
+    ctx = click.Context(main)
+    out = []
+    for name in main.list_commands(ctx):
+        cmd = main.get_command(ctx, name)
+        subs = cmd.commands.items() if isinstance(cmd, click.Group) else [("", cmd)]
+        out += [(f"{name} {sub}".strip(), c) for sub, c in subs]
+    return out
+
+
+def test_every_output_option_of_every_command_passes_the_one_guard():
+    import click
+
+    from vcm.cli import OUTPUT_FLAGS
+
+    outputs = 0
+    for name, cmd in _all_commands():
+        paths = [p for p in cmd.params if isinstance(p.type, click.Path)]
+        if any(set(p.opts) & OUTPUT_FLAGS for p in paths):
+            outputs += 1
+            assert getattr(cmd.callback, "__wrapped__", None) is not None, f"vcm {name} is not guarded"
+        for p in cmd.params:  # an option that writes a file is named as one, so the guard knows it
+            if isinstance(p, click.Option) and p.name in ("json_path", "json_out", "out", "out_dir", "output"):
+                assert set(p.opts) & OUTPUT_FLAGS, (name, p.opts)
+    assert outputs >= 12
+
+
+def test_json_equal_to_an_input_is_refused_by_bdrate_map_and_jrd_score(ws):
+    for name in ("a.csv", "t.csv"):
+        (ws / name).write_text("rate,quality\n1,0.5\n2,0.6\n3,0.7\n4,0.8\n")
+    (ws / "d.json").write_text(json.dumps({"images": [{"file": "a.png", "width": 64, "height": 48, "detections": [
+        {"box": [1, 2, 30, 40], "label": "person", "class_id": 0, "score": 0.9}]}]}))
+    _jrd_file(ws / "g.json", ["40", "30"])
+    _jrd_file(ws / "p.json", ["41", "30"], key="PreOWJRD")
+    before = tree(ws)
+    error_line(cli("bdrate", ws / "a.csv", ws / "t.csv", "--json", ws / "a.csv"), "--json", "a.csv", "overwritten")
+    error_line(cli("bdrate", ws / "a.csv", ws / "t.csv", "--json", ws / "t.csv"), "--json", "t.csv", "overwritten")
+    error_line(cli("map", "--gt", ws / "d.json", "--pred", ws / "d.json", "--json", ws / "d.json"), "--json",
+               "d.json", "overwritten")
+    error_line(cli("jrd-score", "--gt", ws / "g.json", "--pred", ws / "p.json", "--json", ws / "p.json"), "--json",
+               "p.json", "overwritten")
+    assert tree(ws) == before
+    r = cli("map", "--gt", ws / "d.json", "--pred", ws / "d.json", "--json", ws / "m.json")  # the control
+    assert r.exit_code == 0 and json.loads((ws / "m.json").read_text())["map50"] == 1.0, r.output
+
+
+def test_coco_files_vcm_writes_share_one_id_scheme(ws, bus_jpg):
+    shutil.copy(bus_jpg, ws / "bus.jpg")
+    r = cli("detect", ws / "bus.jpg", "--coco-gt", ws / "g.json", "--coco", ws / "r.json")
+    assert r.exit_code == 0, r.output
+    gt, res = json.loads((ws / "g.json").read_text()), json.loads((ws / "r.json").read_text())
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+    assert names[1] == "person" and names[6] == "bus" and names[90] == "toothbrush" and 0 not in names
+    used = {a["category_id"] for a in gt["annotations"]}
+    assert {names[i] for i in used} == {"person", "bus"} and {x["category_id"] for x in res} == used
+    r = cli("map", "--gt", ws / "g.json", "--pred", ws / "r.json", "--json", ws / "m.json")
+    assert r.exit_code == 0, r.output
+    m = json.loads((ws / "m.json").read_text())
+    assert m["map50"] == 1.0 and set(k for k, v in m["per_class"].items() if v["n_gt"]) == {"person", "bus"}
+    assert "bicycle" not in r.output and "train" not in r.output
+    # the other scheme (0-based class ids, as an older vcm wrote) is refused, naming it, in either file
+    old = dict(gt, categories=[{"id": i, "name": n} for i, n in enumerate(["person", "bicycle", "car", "motorcycle",
+                                                                          "airplane", "bus"])])
+    old["annotations"] = [dict(a, category_id={1: 0, 6: 5}[a["category_id"]]) for a in gt["annotations"]]
+    (ws / "old.json").write_text(json.dumps(old))
+    error_line(cli("map", "--gt", ws / "old.json", "--pred", ws / "r.json"), "old.json", "0-based", "person = 0")
+    (ws / "r0.json").write_text(json.dumps([dict(x, category_id={1: 0, 6: 5}[x["category_id"]]) for x in res]))
+    error_line(cli("map", "--gt", ws / "g.json", "--pred", ws / "r0.json"), "r0.json", "0-based", "category_id 0")
+
+
+def test_scan_refuses_a_pickle_in_front_of_a_checkpoint_zip(tmp_path, ws):
+    """A pickle payload followed by a normal torch.save zip: Python's zipfile finds the zip (harmless data.pkl),
+    but torch.load reads the leading pickle. The scan must read what torch reads."""
+    import io
+
+    import torch
+
+    from vcm.safety import check_weights_file
+
+    marker = tmp_path / "MARK"
+    buf = io.BytesIO()
+    torch.save({"w": torch.zeros(3)}, buf)
+    poly = tmp_path / "poly.pt"
+    poly.write_bytes(pickle.dumps(_Payload(marker)) + buf.getvalue())
+    assert zipfile.is_zipfile(poly)  # what fooled the scan
+    try:
+        torch.load(poly, weights_only=False)  # the control: torch runs the leading pickle
+    except Exception:  # noqa: BLE001 - what the payload returns is no checkpoint; it ran anyway
+        pass
+    assert marker.exists()
+    marker.unlink()
+    with pytest.raises(VcmError, match="before the zip"):
+        check_weights_file(poly)
+    error_line(sub("detect", ws / "small.png", "--detector", poly), poly, "before the zip")
+    assert not marker.exists()
+    # a zip with junk between its own header and the real first entry (first local header not at offset 0)
+    shifted = tmp_path / "shifted.pt"
+    shifted.write_bytes(b"PK\x03\x04" + b"\0" * 60 + buf.getvalue())
+    with pytest.raises(VcmError):
+        check_weights_file(shifted)
+    plain = tmp_path / "plain.pt"  # the control: the same checkpoint alone passes
+    plain.write_bytes(buf.getvalue())
+    assert "torch._utils._rebuild_tensor_v2" in check_weights_file(plain)
+
+
+@pytest.mark.parametrize("classes", ["", ",,,", " , "])
+def test_classes_that_name_no_class(ws, classes):
+    before = tree(ws)
+    error_line(cli("detect", ws / "small.png", "--classes", classes, "--json", ws / "d.json"), "--classes",
+               "names no class")
+    error_line(cli("encode", ws / "small.png", "--classes", classes, "-o", ws / "e.266", "--jrd", "fixed:40"),
+               "--classes")
+    assert tree(ws) == before
+
+
+def test_bdrate_header_naming_a_column_twice(ws):
+    (ws / "d.csv").write_text("rate,quality,quality\n1,0.5,0.1\n2,0.6,0.2\n3,0.7,0.3\n4,0.8,0.9\n")
+    (ws / "t.csv").write_text("rate,quality\n1,0.5\n2,0.6\n3,0.7\n4,0.8\n")
+    error_line(cli("bdrate", ws / "d.csv", ws / "t.csv"), "d.csv", "quality more than once")
+    error_line(cli("bdrate", ws / "t.csv", ws / "d.csv"), "d.csv", "line 1")
+
+
+@pytest.mark.parametrize("bad", ["350", "-41", "35.5", "64"])
+def test_jrd_score_refuses_jrds_outside_the_qp_range(ws, bad):
+    gt = _jrd_file(ws / "gt.json", ["40", "30"])
+    error_line(cli("jrd-score", "--gt", gt, "--pred", _jrd_file(ws / "pred.json", ["40", bad], key="PreOWJRD")),
+               "pred.json", "1_1", "0..63")
+    error_line(cli("jrd-score", "--gt", _jrd_file(ws / "g2.json", [bad, "30"]), "--pred", gt), "g2.json", "1_0")
+    ok = cli("jrd-score", "--gt", gt, "--pred", _jrd_file(ws / "pred.json", ["63", "0"], key="PreOWJRD"))
+    assert ok.exit_code == 0 and "MAE: 26.500" in ok.output, ok.output
+
+
+def test_map_with_a_detections_file_that_covers_no_picture(ws, detections):
+    gt, doc = detections
+    (ws / "none.json").write_text(json.dumps(dict(doc, images=[])))
+    error_line(cli("map", "--gt", gt, "--pred", ws / "none.json"), "none.json", "no predictions for 1")
+    error_line(cli("map", "--gt", gt, "--pred", ws / "none.json", "--match", "order"), "none.json",
+               "0 predicted pictures but 1")
+
+
+def test_fifo_in_batch_and_label_folders_is_a_failed_row_not_a_hang(ws):
+    import csv
+
+    src = ws / "in"
+    src.mkdir()
+    shutil.copy(ws / "small.png", src / "a.png")
+    os.mkfifo(src / "pipe.jpg")  # opening it would wait for a writer forever
+    r = sub("batch", src, "-o", ws / "out", "--mode", "plain", "--qp", 45, "-q", timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stdout + r.stderr
+    rows = {row["input"]: row for row in csv.DictReader(open(ws / "out" / "manifest.csv"))}
+    assert rows["a.png"]["status"] == "ok"
+    assert rows["pipe.jpg"]["status"] == "failed" and "not a regular file" in rows["pipe.jpg"]["error"]
+    _png_header(src / "bomb.png", 20_000, 20_000)  # label fails a decompression bomb alone too
+    r = sub("label", src, "-o", ws / "lab", "--qps", "40,50", "--detector", "hog-person", "-q", timeout=120)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1 and "FAILED pipe.jpg" in out and "not a regular file" in out, out
+    assert "FAILED bomb.png" in out and "20000x20000" in out and "pictures: 3 (1 labelled now" in out, out
+
+
+def _png_header(path: Path, w: int, h: int) -> Path:
+    """A PNG whose header claims WxH with almost no data: the few hundred bytes of a decompression bomb."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 4096)) + chunk(b"IEND", b""))
+    return path
+
+
+def test_decompression_bomb_refused_before_decoding(ws):
+    bomb = _png_header(ws / "bomb.png", 100_000, 100_000)
+    before = tree(ws)
+    for args in (["vvc", "encode", bomb, "-q", 40, "-o", ws / "o.266"],
+                 ["encode", bomb, "-o", ws / "o.266", "--jrd", "fixed:40"],
+                 ["detect", bomb, "--json", ws / "o.json"]):
+        error_line(cli(*args), "bomb.png", "100000x100000", "limit of 67.1", "VCM_MAX_PIXELS=10000000000")
+    assert tree(ws) == before
+    # the limit and its override, on a real picture: 64x48 = 3072 pixels
+    r = sub("vvc", "encode", ws / "small.png", "-q", 40, "-o", ws / "o.266", env={"VCM_MAX_PIXELS": "3000"})
+    error_line(r, "small.png", "64x48", "VCM_MAX_PIXELS=3072")
+    r = sub("vvc", "encode", ws / "small.png", "-q", 40, "-o", ws / "o.266", env={"VCM_MAX_PIXELS": "3072"})
+    assert r.returncode == 0 and (ws / "o.266").is_file(), r.stdout + r.stderr
+
+
+def test_a_bomb_in_a_batch_folder_fails_that_picture_only(ws):
+    import csv
+
+    src = ws / "in"
+    src.mkdir()
+    shutil.copy(ws / "small.png", src / "a.png")
+    _png_header(src / "bomb.png", 20_000, 20_000)
+    r = cli("batch", src, "-o", ws / "out", "--mode", "plain", "--qp", 45, "-q")
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    rows = {row["input"]: row for row in csv.DictReader(open(ws / "out" / "manifest.csv"))}
+    assert rows["a.png"]["status"] == "ok"
+    assert rows["bomb.png"]["status"] == "failed" and "20000x20000" in rows["bomb.png"]["error"]
+    assert not (ws / "out" / rows["bomb.png"]["output"]).exists()
+
+
+def test_corrupt_cached_translation_is_rebuilt_from_the_checked_model(tmp_path, ws, nanodet_weights):
+    env = {"VCM_CACHE_DIR": str(tmp_path / "cache")}
+    r = sub("detect", ws / "small.png", "--json", tmp_path / "a.json", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    onnx_file = next((tmp_path / "cache" / "translations").glob("nanodet.*.onnx"))
+    good = onnx_file.read_bytes()
+    data = bytearray(good)
+    data[100:107] = b"garbage"  # what broke every detecting command ("unexpected InvalidProtobuf")
+    onnx_file.write_bytes(bytes(data))
+    r = sub("detect", ws / "small.png", "--json", tmp_path / "b.json", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert onnx_file.read_bytes() == good  # rebuilt, the same translation
+    a, b = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
+    assert a["images"] == b["images"]
+
+
+def test_animated_gif_warns_that_only_its_first_frame_is_coded(ws):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    frames = [Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)) for _ in range(3)]
+    frames[0].save(ws / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    r = cli("encode", ws / "anim.gif", "-o", ws / "a.266", "--jrd", "fixed:40", "--no-check", "--no-compare")
+    assert r.exit_code == 0, r.output
+    assert "warning" in r.output and "anim.gif" in r.output and "3 frames" in r.output \
+        and "first frame" in r.output, r.output
+    frames[0].save(ws / "still.gif")
+    r = cli("encode", ws / "still.gif", "-o", ws / "s.266", "--jrd", "fixed:40", "--no-check", "--no-compare")
+    assert r.exit_code == 0 and "warning" not in r.output, r.output
+
+
+@pytest.mark.parametrize("what", ["map", "detect"])
+def test_a_reader_that_stops_early_ends_the_command_quietly(ws, detections, tmp_path, what):
+    gt, _doc = detections
+    args = {"map": ["map", "--gt", gt, "--pred", ws / "det.json"], "detect": ["detect", ws / "small.png", "--json", "-"]}[what]
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               VCM_CACHE_DIR=str(tmp_path / "cache"))
+    p = subprocess.Popen([sys.executable, "-m", "vcm.cli", *map(str, args)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    p.stdout.close()  # as `| head -0` would: every write to stdout now breaks the pipe
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141 and err == "", err
+    assert not (tmp_path / "cache" / "errors").exists()  # no traceback saved either
+
+
+def test_benchmark_records_the_checkout_without_touching_its_index(tmp_path):
+    """`git status` refreshes and rewrites .git/index (taking index.lock) when file times changed; vcm's
+    record of the checkout must read it only (`--no-optional-locks`)."""
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "vcm", repo / "vcm", ignore=shutil.ignore_patterns("__pycache__"))
+    run = dict(cwd=repo, check=True, capture_output=True)
+    subprocess.run([git, "init", "-q"], **run)
+    subprocess.run([git, "add", "-A"], **run)
+    subprocess.run([git, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x"], **run)
+    index = repo / ".git" / "index"
+    st = (repo / "vcm" / "qp.py").stat()
+    os.utime(repo / "vcm" / "qp.py", ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))  # same bytes, new time
+    before = (index.read_bytes(), index.stat().st_mtime_ns)
+    code = "import vcm; from vcm.pipelines.benchmark import _git_revision as g; print(vcm.__file__, g())"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                       env=dict(os.environ, PYTHONPATH=str(repo)), check=False)
+    where, rev = r.stdout.split()
+    assert where == str(repo / "vcm" / "__init__.py") and len(rev) == 12, r.stdout + r.stderr  # clean: no "+dirty"
+    assert (index.read_bytes(), index.stat().st_mtime_ns) == before
+    assert not (repo / ".git" / "index.lock").exists()

@@ -48,7 +48,31 @@ def write_json_atomic(path: str | Path, obj: Any, indent: int = 2) -> None:
     write_text_atomic(path, json.dumps(obj, indent=indent, default=str) + "\n")
 
 
+def state_dir() -> Path:
+    """Where vcm keeps small state files: inside $VCM_CACHE_DIR when it is set (nothing is written outside it)."""
+    env = os.environ.get("VCM_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "vcm"
+
+
+def regular_file(path: str | Path) -> bool:
+    """True for a regular file (links followed). A FIFO, socket or device is not one: opening a FIFO waits for a
+    writer forever, so folder commands never open what fails this."""
+    import stat
+
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+NOT_REGULAR = "not a regular file (a FIFO, socket or device): not read"
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    import errno
+
+    if Path(path).exists() and not Path(path).is_dir() and not regular_file(path):
+        raise OSError(errno.EINVAL, NOT_REGULAR, str(path))
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):

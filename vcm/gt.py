@@ -5,9 +5,12 @@ detector's boxes on the original, uncompressed picture, each taken as a true obj
 area). Written as COCO JSON (with the detector's description under "info"), a run can be repeated exactly
 and scored with any COCO tool. Real COCO annotation files work the same way.
 
-Category ids: pseudo ground truth uses the detector's class ids as COCO category ids (0 = person for the
-COCO-trained detectors and hog-person). Predictions are matched to ground-truth categories by name first,
-then by id, so a YOLO model (0 = person) scores against real COCO files (1 = person).
+Category ids: one scheme in every COCO file vcm writes or reads, COCO's own category ids as pycocotools and
+real COCO annotation files have them (person = 1, bus = 6, toothbrush = 90), with the names in `categories`.
+A detector numbers its classes from 0 (person = 0); `category_id_of` maps a COCO-80 class name to its COCO id
+and any other class to its id + 1. A file whose COCO-80 names carry the 0-based ids (person = 0) is refused,
+naming that scheme, rather than scored as other classes. Predictions are matched to ground-truth categories by
+name first, then by that id.
 """
 from __future__ import annotations
 
@@ -36,21 +39,25 @@ def detections_to_coco(entries: Iterable[tuple[str, Detections]], *, categories:
     """
     dont_care = dont_care or {}
     images, annotations = [], []
-    cats: dict[int, str] = dict(categories or {})
+    cats: dict[int, str] = {}
+
+    def category(class_id: int, label: str) -> int:
+        cid = category_id_of(class_id, label)
+        if cats.setdefault(cid, str(label)) != str(label):
+            raise VcmError(f"classes {cats[cid]!r} and {label!r} would share COCO category id {cid}",
+                           fix="rename the detector's classes (COCO-80 names take COCO's ids, others their id + 1)")
+        return cid
+
+    for class_id, label in sorted((categories or {}).items()):
+        category(int(class_id), label)
     for image_id, (name, dets) in enumerate(entries, start=1):
         images.append({"id": image_id, "file_name": str(name), "width": int(dets.width), "height": int(dets.height)})
-        for d in dets:
-            cats.setdefault(int(d.class_id), d.label)
-            x, y, w, h = _bbox_xywh(d.box)
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(d.class_id),
-                                "bbox": [x, y, w, h], "area": round(w * h, 3), "iscrowd": 0,
-                                "score": float(d.score)})
-        for d in dont_care.get(str(name), ()):
-            cats.setdefault(int(d.class_id), d.label)
-            x, y, w, h = _bbox_xywh(d.box)
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(d.class_id),
-                                "bbox": [x, y, w, h], "area": round(w * h, 3), "iscrowd": 1,
-                                "score": float(d.score)})
+        for crowd, group in ((0, dets), (1, dont_care.get(str(name), ()))):
+            for d in group:
+                x, y, w, h = _bbox_xywh(d.box)
+                annotations.append({"id": len(annotations) + 1, "image_id": image_id,
+                                    "category_id": category(int(d.class_id), d.label), "bbox": [x, y, w, h],
+                                    "area": round(w * h, 3), "iscrowd": crowd, "score": float(d.score)})
     return {"info": dict(info or {"description": "vcm pseudo ground truth"}), "images": images,
             "annotations": annotations,
             "categories": [{"id": int(k), "name": str(v)} for k, v in sorted(cats.items())]}
@@ -71,6 +78,7 @@ def validate_coco(coco: Any, path: str | Path | None = None) -> dict[str, Any]:
             raise VcmError("an image entry has no 'id'", path=path, fix=fix)
         ids.add(im["id"])
     cat_ids = {c.get("id") for c in coco["categories"] if isinstance(c, dict)}
+    check_category_scheme(coco["categories"], path)
     for i, a in enumerate(coco["annotations"]):
         if not isinstance(a, dict) or "bbox" not in a or "image_id" not in a or "category_id" not in a:
             raise VcmError(f"annotation {i} lacks bbox, image_id or category_id", path=path, fix=fix)
@@ -88,6 +96,38 @@ def validate_coco(coco: Any, path: str | Path | None = None) -> dict[str, Any]:
         a.setdefault("area", float(b[2]) * float(b[3]))
         a.setdefault("id", i + 1)
     return coco
+
+
+def check_category_scheme(categories: Sequence[Any], path: str | Path | None = None) -> None:
+    """Refuse categories numbered the detectors' way (COCO-80 names with 0-based ids, person = 0): read as COCO
+    ids they would score every box as another class (0 -> nothing, 1 -> person ...)."""
+    from vcm.detect.coco import COCO80_NAMES, coco_category_id
+
+    for c in categories:
+        if not isinstance(c, dict):
+            continue
+        name = str(c.get("name", "")).strip().lower()
+        if name in COCO80_NAMES and c.get("id") == COCO80_NAMES.index(name):  # COCO's own id is always larger
+            raise VcmError(f"its categories use the detectors' 0-based class ids ({name} = {c['id']}), not COCO "
+                           f"category ids ({name} = {coco_category_id(COCO80_NAMES.index(name))})", path=path,
+                           fix="rewrite it with COCO category ids (as `vcm detect --coco-gt` writes now)")
+
+
+def check_result_scheme(results: Sequence[Mapping[str, Any]], coco_gt: Mapping[str, Any],
+                        path: str | Path | None = None) -> None:
+    """Refuse COCO results numbered the detectors' way against COCO-id ground truth: a category id COCO does not
+    have (0, 12, 26, ... or above 90) that the ground truth lacks too."""
+    from vcm.detect.coco import CATEGORY_TO_COCO80, COCO80_NAMES
+
+    gt_ids = {c["id"] for c in coco_gt["categories"]}
+    if not any(str(c.get("name", "")).strip().lower() in COCO80_NAMES for c in coco_gt["categories"]):
+        return  # ground truth of other classes: ids are its own
+    for i, r in enumerate(results):
+        cid = r.get("category_id")
+        if cid not in gt_ids and cid not in CATEGORY_TO_COCO80:
+            raise VcmError(f"result {i} has category_id {cid}, which is no COCO category id: the file seems to "
+                           "use the detectors' 0-based class ids (person = 0), not COCO's (person = 1)", path=path,
+                           fix="write results with COCO category ids (`vcm detect --coco` does)")
 
 
 def read_coco(path: str | Path) -> dict[str, Any]:
@@ -125,7 +165,8 @@ def coco_to_detections(coco: Mapping[str, Any]) -> dict[int, tuple[str, Detectio
     per: dict[int, list[Detection]] = {im["id"]: [] for im in coco["images"]}
     for a in coco["annotations"]:
         x, y, w, h = (float(v) for v in a["bbox"])
-        per[a["image_id"]].append(Detection((x, y, x + w, y + h), int(a["category_id"]), names[a["category_id"]],
+        name = names[a["category_id"]]
+        per[a["image_id"]].append(Detection((x, y, x + w, y + h), class_id_of(int(a["category_id"]), name), name,
                                             float(a.get("score", 1.0))))
     out = {}
     for im in coco["images"]:
@@ -142,7 +183,8 @@ def category_lookup(coco: Mapping[str, Any]):
     def lookup(class_id: int, label: str) -> int | None:
         if label in by_name:
             return by_name[label]
-        return class_id if class_id in ids else None
+        cid = category_id_of(class_id, label)
+        return cid if cid in ids else None
 
     return lookup
 
@@ -164,13 +206,26 @@ def detections_to_results(coco_gt: Mapping[str, Any], per_image: Mapping[int, De
     return out
 
 
-def coco_category(d: Detection) -> int:
-    """The COCO category id (1..90) of a detection whose label is a COCO-80 class name; otherwise its class id
-    + 1 (COCO ids start at 1)."""
+def category_id_of(class_id: int, label: str) -> int:
+    """The COCO category id of a detector class: COCO's id (1..90) for a COCO-80 class name, else class id + 1
+    (COCO ids start at 1). The one mapping every COCO file vcm writes uses."""
     from vcm.detect.coco import COCO80_NAMES, coco_category_id
 
-    name = d.label.strip().lower()
-    return coco_category_id(COCO80_NAMES.index(name)) if name in COCO80_NAMES else int(d.class_id) + 1
+    name = str(label).strip().lower()
+    return coco_category_id(COCO80_NAMES.index(name)) if name in COCO80_NAMES else int(class_id) + 1
+
+
+def class_id_of(category_id: int, name: str) -> int:
+    """The inverse of `category_id_of`: a COCO category back to the detector's 0-based class id."""
+    from vcm.detect.coco import COCO80_NAMES
+
+    n = str(name).strip().lower()
+    return COCO80_NAMES.index(n) if n in COCO80_NAMES else int(category_id) - 1
+
+
+def coco_category(d: Detection) -> int:
+    """The COCO category id of a detection (`category_id_of`)."""
+    return category_id_of(int(d.class_id), d.label)
 
 
 def detections_to_coco_results(entries: Iterable[tuple[str, Detections]]) -> list[dict[str, Any]]:

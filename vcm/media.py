@@ -26,18 +26,89 @@ def check_input_file(path: str | Path) -> Path:
     p = Path(path)
     if not p.exists():
         raise VcmError("no such file", path=p, fix="check the path")
-    if not p.is_file():
+    if p.is_dir():
         raise VcmError("not a file", path=p, fix="give a file, not a folder")
+    if not p.is_file():
+        from vcm.fsutil import NOT_REGULAR
+
+        raise VcmError(NOT_REGULAR, path=p, fix="give a picture or video file")
     if p.stat().st_size == 0:
         raise VcmError("file is empty (0 bytes)", path=p, fix="re-create or re-download it")
     return p
 
 
+def max_picture_pixels() -> int:
+    """The pixel count above which a picture is refused unread: $VCM_MAX_PIXELS, else MAX_PICTURE_PIXELS."""
+    import os
+
+    from vcm.settings import MAX_PICTURE_PIXELS, MAX_PIXELS_ENV
+
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return MAX_PICTURE_PIXELS
+    try:
+        n = int(float(raw))
+        if n <= 0:
+            raise ValueError(raw)
+    except (ValueError, OverflowError):
+        raise VcmError(f"{MAX_PIXELS_ENV}={raw!r} is not a positive pixel count",
+                       fix=f"set {MAX_PIXELS_ENV} to a whole number such as 400000000, or unset it") from None
+    return n
+
+
+def probe_picture(p: Path) -> tuple[int, int, int] | None:
+    """(width, height, frames) from the file's header, decoding no pixels (Pillow reads headers lazily);
+    None where Pillow does not know the format (OpenCV then decodes it as usual)."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - matplotlib depends on Pillow
+        return None
+    old = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # vcm checks the size itself, with its own limit and message
+    try:
+        with Image.open(p) as im:
+            w, h = im.size
+            frames = int(getattr(im, "n_frames", 1)) if getattr(im, "is_animated", False) else 1
+            return int(w), int(h), frames
+    except Exception:  # noqa: BLE001 - unknown or damaged header: OpenCV decides and reports
+        return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
+
+
+def check_picture_header(path: str | Path) -> tuple[int, int, int] | None:
+    """Refuse, before any pixel is decoded, a picture whose header claims more pixels than the limit (a
+    decompression bomb: a few hundred kB that decode to gigabytes), naming its size, the limit and the
+    override; warn that only the first frame of an animated picture (GIF, WebP, multi-page TIFF) is coded."""
+    import os
+
+    from vcm.settings import MAX_PIXELS_ENV
+
+    p = Path(path)
+    info = probe_picture(p)
+    if info is None:
+        return None
+    w, h, frames = info
+    limit = max_picture_pixels()
+    if w * h > limit:
+        raise VcmError(f"{w}x{h} is {w * h / 1e6:.1f} megapixels, over the limit of {limit / 1e6:.1f} "
+                       "(a picture this large, or a decompression bomb: not decoded)", path=p,
+                       fix=f"shrink the picture, or raise the limit if it is genuine: {MAX_PIXELS_ENV}={w * h}")
+    if limit > 1 << 30:  # OpenCV has a limit of its own (2^30 pixels); the override raises it too
+        os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(limit))
+    if frames > 1:
+        log.warning("warning: %s: an animated picture (%d frames): only its first frame is coded (to code every "
+                    "frame, make it a video first: ffmpeg -i %s %s.mp4)", p, frames, p.name, p.stem)
+    return info
+
+
 def read_picture(path: str | Path) -> np.ndarray:
-    """Read a picture as RGB uint8 (H, W, 3). 16-bit is scaled down, grey replicated, alpha dropped."""
+    """Read a picture as RGB uint8 (H, W, 3). 16-bit is scaled down, grey replicated, alpha dropped. The size
+    is checked from the header first (`check_picture_header`)."""
     import cv2
 
     p = check_input_file(path)
+    check_picture_header(p)
     data = np.fromfile(p, dtype=np.uint8)
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if img is None:

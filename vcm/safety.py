@@ -236,7 +236,15 @@ def check_weights_file(path: str | Path, fix: str = FIX) -> set[str]:
         if not zipfile.is_zipfile(p):
             raise VcmError("not a torch zip checkpoint (damaged, legacy format or another kind of file)", path=p,
                            fix="re-save it with torch.save or ultralytics (a zip file)")
+        with open(p, "rb") as fh:
+            head = fh.read(4)
         with zipfile.ZipFile(p) as z:
+            # torch.load reads a file as a zip only when it STARTS with a zip header; anything before the zip
+            # (which Python's zipfile skips) is what torch would unpickle: scan exactly what torch will read
+            first = min((i.header_offset for i in z.infolist()), default=None)
+            if head != b"PK\x03\x04" or first != 0:
+                raise UnsafeWeights("refused: bytes come before the zip (torch would unpickle them, not the zip's "
+                                    "data.pkl)", path=p, fix=fix)
             pkls = [i for i in z.infolist() if i.filename.endswith(".pkl")]
             if not pkls:
                 raise VcmError("no pickle inside: not a torch checkpoint", path=p, fix="give a .pt weights file")

@@ -21,6 +21,9 @@ DEFAULT_BG_QP = 51
 PICTURE_MODES = ("auto", "objects", "frame", "plain", "blur", "ctu")
 VIDEO_MODES = ("auto", "objects", "frame", "plain", "ctu")
 AUTO = "auto"
+# Pictures larger than this are refused before decoding (decompression bombs): 8192x8192, beyond VVC's 8K.
+MAX_PICTURE_PIXELS = 8192 * 8192
+MAX_PIXELS_ENV = "VCM_MAX_PIXELS"  # the override: VCM_MAX_PIXELS=N
 VIDEO_ONLY = ("intra", "intra_period", "detect_every", "start", "max_frames")
 RUN_ONLY = ("check", "compare_plain", "cache")
 # `vcm benchmark`: the anchor's QPs (VCM common test conditions), the JRD modes' offsets, and the modes. Estimating
@@ -84,6 +87,11 @@ class DetectorSettings:
     classes: str | None = None
     device: str | None = None
 
+    def __post_init__(self):
+        if self.classes is not None and not [c for c in str(self.classes).split(",") if c.strip()]:
+            raise VcmError(f"--classes {self.classes!r} names no class: every detection would be filtered out",
+                           fix="give ids or names, e.g. --classes person,car, or leave --classes out")
+
     def options(self) -> dict[str, Any]:
         """Keyword options for `create_detector` (only those given)."""
         opts = {"conf": self.conf, "iou": self.det_iou, "imgsz": self.imgsz, "classes": self.classes,
@@ -124,6 +132,8 @@ class CodingSettings(DetectorSettings):
 
     def __post_init__(self):
         from vcm.codec.base import PRESETS
+
+        super().__post_init__()
 
         if self.mode not in PICTURE_MODES:
             raise VcmError(f"unknown mode {self.mode!r}", fix=f"use one of {', '.join(PICTURE_MODES)}")

@@ -6,6 +6,7 @@ here must not import torch/ultralytics/timm at module level: import them inside 
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import sys
@@ -35,6 +36,45 @@ COMMANDS: dict[str, str] = {
 }
 
 
+# The options that name what a command writes (files or folders); every other click.Path parameter is an input.
+OUTPUT_FLAGS = frozenset({"-o", "--out", "--output", "--json", "--coco", "--coco-gt", "--pred-out", "--draw"})
+
+
+def guard_command(cmd: click.Command) -> click.Command:
+    """Wrap a command (each command of a group) so that, before its body runs, none of its output options
+    names one of its input paths or another output (vcm.fsutil.check_outputs): the one guard every command's
+    every output passes, whatever else the command checks itself (input folders, spec files)."""
+    if getattr(cmd, "_vcm_guarded", False):
+        return cmd
+    cmd._vcm_guarded = True  # type: ignore[attr-defined]
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            guard_command(sub)
+        return cmd
+    paths = [p for p in cmd.params if isinstance(p.type, click.Path)]
+    callback = cmd.callback
+    if callback is None or not any(set(p.opts) & OUTPUT_FLAGS for p in paths):
+        return cmd
+
+    @functools.wraps(callback)
+    def guarded(*args, **kwargs):
+        from vcm.fsutil import check_outputs
+
+        ins: dict[str, object] = {}
+        outs: dict[str, object] = {}
+        for p in paths:
+            value = kwargs.get(p.name)
+            if value is None or value == ():
+                continue
+            label = p.opts[0] if isinstance(p, click.Option) else p.human_readable_name  # --json, ANCHOR_CSV
+            (outs if set(p.opts) & OUTPUT_FLAGS else ins)[label] = value
+        check_outputs(ins, outs)
+        return callback(*args, **kwargs)
+
+    cmd.callback = guarded
+    return cmd
+
+
 class LazyGroup(click.Group):
     """A click group that imports a sub-command's module only when that command is listed or run."""
 
@@ -52,14 +92,23 @@ class LazyGroup(click.Group):
             if e.name == module_name:
                 return None
             raise
-        return getattr(module, attr)
+        return guard_command(getattr(module, attr))
 
     def invoke(self, ctx):
         """Every failure ends as one line on stderr: exit 2 for what the user can fix (the message names the
         file and the fix), exit 1 plus the path of a saved traceback for anything else. Never a traceback."""
         _show_warnings()
+        _confine_library_state()
         try:
-            return super().invoke(ctx)
+            rv = super().invoke(ctx)
+            sys.stdout.flush()  # here, not at exit, so a reader that went away is seen below
+            return rv
+        except BrokenPipeError as e:
+            if _stdout_closed():
+                _stop_quietly()
+            code, line = describe_failure(e)  # a pipe to a child process broke: a real failure
+            click.echo(f"Error: {line}", err=True)
+            sys.exit(code)
         except click.exceptions.UsageError as e:  # a bad option value or name: one line too, with where to look
             cmd = e.ctx.command_path if e.ctx is not None else "vcm"
             click.echo(f"Error: {_one_line(e.format_message()).rstrip('.')}. Fix: see `{cmd} -h`", err=True)
@@ -71,6 +120,42 @@ class LazyGroup(click.Group):
             code, line = describe_failure(e)
             click.echo(f"Error: {line}", err=True)
             sys.exit(code)
+
+
+def _stdout_closed() -> bool:
+    """True when stdout is a pipe whose reader has gone (`vcm map ... | head -1`), not some other broken pipe."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _fd, ev in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no real stdout (a test runner's buffer)
+        return False
+
+
+def _stop_quietly() -> None:
+    """The reader of stdout stopped reading: end at once with no message, as other command-line tools do
+    (exit 141 = 128 + SIGPIPE). stdout is pointed at /dev/null so Python's flush at exit finds nothing to say."""
+    import os
+
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(141)
+
+
+def _confine_library_state() -> None:
+    """Libraries vcm uses keep state files of their own: point them under vcm's state folder ($VCM_CACHE_DIR
+    when set), before any of them is imported, so nothing is written outside the outputs and the cache.
+    matplotlib (plots; imported by bjontegaard too) writes a font cache and a config folder: MPLCONFIGDIR."""
+    import os
+
+    from vcm.fsutil import state_dir
+
+    os.environ.setdefault("MPLCONFIGDIR", str(state_dir() / "matplotlib"))
 
 
 class _WarningsToStderr(logging.Handler):

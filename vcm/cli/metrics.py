@@ -40,7 +40,7 @@ def map_cmd(gt_path, pred_path, match, max_dets, json_path):
 
     gt = load_ground_truth(gt_path)
     pred = load_predictions(pred_path)
-    res = evaluate_map(gt, pred, match=match, max_dets=max_dets)
+    res = evaluate_map(gt, pred, match=match, max_dets=max_dets, pred_path=pred_path)
     if json_path:
         emit(json_path, res.to_json())
         if json_path == "-":

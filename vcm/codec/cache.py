@@ -19,19 +19,13 @@ from pathlib import Path
 
 from vcm.codec.base import EncodeParams, YuvClip
 from vcm.codec.colour import frame_to_bytes
-from vcm.fsutil import atomic_path, write_json_atomic
+from vcm.fsutil import atomic_path, state_dir, write_json_atomic  # noqa: F401 (state_dir: re-exported)
 from vcm.types import EncodeResult
 
 
 def default_cache_dir() -> Path:
     env = os.environ.get("VCM_CACHE_DIR")
     return Path(env) if env else Path.home() / ".cache" / "vcm" / "encodes"
-
-
-def state_dir() -> Path:
-    """Where vcm keeps small state files: inside $VCM_CACHE_DIR when it is set (nothing is written outside it)."""
-    env = os.environ.get("VCM_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "vcm"
 
 
 def _sha256(path: Path) -> str:

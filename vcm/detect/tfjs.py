@@ -4,8 +4,8 @@ No TensorFlow. Two engines over one parsed graph:
 - `NumpyExecutor`: every supported op in plain numpy (the reference; also folds the constant sub-graphs and
   records every tensor's shape for the translator). Correct but slow for convolutions.
 - `to_onnx()` + onnxruntime: the graph's input-dependent part translated once to ONNX (NHWC convolutions wrapped
-  in transposes, constant sub-graphs folded by the numpy executor), cached as a `.onnx` file next to the weights.
-  This is the engine the detectors use (measured in docs/DETECTORS.md).
+  in transposes, constant sub-graphs folded by the numpy executor), cached in vcm's state folder with its
+  sha256 (a damaged translation is rebuilt from the checked model.json, never loaded). This is the engine the detectors use (measured in docs/DETECTORS.md).
 Only the ops in `SUPPORTED_OPS` exist; any other op in a graph is a VcmError naming it.
 """
 from __future__ import annotations
@@ -582,8 +582,53 @@ def to_onnx(graph: TfjsGraph, opset: int = 17) -> bytes:
     return model.SerializeToString()
 
 
+def translation_path(json_path: Path) -> Path:
+    """Where the ONNX translation of a TF.js model is cached: in vcm's state folder ($VCM_CACHE_DIR when set,
+    never the weights folder), named by the sha256 of model.json and its weight files and the translator
+    version, so changed weights or a new translator never meet an old translation."""
+    import hashlib
+
+    from vcm.fsutil import sha256_file, state_dir
+
+    h = hashlib.sha256(json_path.read_bytes())
+    try:
+        manifest = json.loads(json_path.read_text()).get("weightsManifest", [])
+        for group in manifest:
+            for rel in group.get("paths", []):
+                h.update(sha256_file(json_path.parent / rel).encode())
+    except (OSError, ValueError, AttributeError):
+        pass  # load_graph reports a broken model itself
+    return state_dir() / "translations" / f"{json_path.stem}.{h.hexdigest()[:20]}.vcm{TRANSLATOR_VERSION}.onnx"
+
+
+def read_translation(path: Path) -> bytes | None:
+    """The cached translation if its bytes still hash to the sha256 recorded beside it; None (rebuild) for a
+    missing, damaged or unrecorded one."""
+    import hashlib
+
+    try:
+        data = path.read_bytes()
+        want = path.with_name(path.name + ".sha256").read_text().strip()
+    except OSError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == want else None
+
+
+def write_translation(path: Path, data: bytes) -> None:
+    """Cache a translation with its sha256 (the hash last, so a half-written pair is never trusted)."""
+    import hashlib
+
+    from vcm.fsutil import write_bytes_atomic, write_text_atomic
+
+    try:
+        write_bytes_atomic(path, data)
+        write_text_atomic(path.with_name(path.name + ".sha256"), hashlib.sha256(data).hexdigest() + "\n")
+    except OSError:
+        pass  # a read-only cache: translate again next time (about a second)
+
+
 class OnnxGraphRunner:
-    """A TF.js graph run by onnxruntime through its ONNX translation (cached beside the weights when writable)."""
+    """A TF.js graph run by onnxruntime through its ONNX translation (cached in vcm's state folder, checked)."""
 
     def __init__(self, json_path: str | Path, threads: int | None = None, cache: bool = True):
         json_path = Path(json_path)
@@ -594,25 +639,25 @@ class OnnxGraphRunner:
             import onnxruntime as ort
         except ImportError as e:
             raise VcmError("onnxruntime is not installed", fix="pip install onnxruntime") from e
-        cache_path = json_path.with_name(f"{json_path.stem}.vcm{TRANSLATOR_VERSION}.onnx")
-        data = None
-        if cache and cache_path.is_file() and cache_path.stat().st_mtime >= json_path.stat().st_mtime:
-            data = cache_path.read_bytes()
-        if data is None:
-            graph = load_graph(json_path)
-            data = to_onnx(graph)
-            if cache:
-                try:
-                    from vcm.fsutil import write_bytes_atomic
-                    write_bytes_atomic(cache_path, data)
-                except OSError:
-                    pass  # read-only weights dir: translate again next time (about a second)
         so = ort.SessionOptions()
         if threads:
             so.intra_op_num_threads = int(threads)
             so.inter_op_num_threads = 1
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+        cache_path = translation_path(json_path) if cache else None
+        data = read_translation(cache_path) if cache_path else None
+        session = None
+        if data is not None:
+            try:
+                session = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+            except Exception:  # noqa: BLE001 - a translation that does not load is rebuilt, never trusted
+                session = None
+        if session is None:
+            data = to_onnx(load_graph(json_path))
+            if cache_path:
+                write_translation(cache_path, data)
+            session = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+        self.session = session
         self.input_name = self.session.get_inputs()[0].name
         self.input_shape = tuple(self.session.get_inputs()[0].shape)
         self.output_names = [o.name for o in self.session.get_outputs()]

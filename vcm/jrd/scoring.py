@@ -115,6 +115,9 @@ def read_per_image(path: str | Path) -> dict[str, float]:
             except (TypeError, ValueError):
                 raise VcmError(f"entry {image!r}: JRD of {name!r} is not a number: {v!r}", path=path,
                                fix="JRD values are QP classes 0..63") from None
+            if not (0 <= out[str(name)] <= 63 and out[str(name)].is_integer()):
+                raise VcmError(f"entry {image!r}: JRD of {name!r} is {v!r}, not a whole QP 0..63", path=path,
+                               fix="JRD values are QP classes: whole numbers 0..63")
     return out
 
 

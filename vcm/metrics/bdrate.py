@@ -336,6 +336,10 @@ def read_rd_table(path: str | Path) -> RDTable:
     if not rows:
         raise VcmError("the CSV is empty", path=p, fix=fix)
     header = [c.strip().lower() for c in rows[0][1]]
+    twice = sorted({c for c in header if c and header.count(c) > 1})
+    if twice:
+        raise VcmError(f"line {rows[0][0]}: the header names {', '.join(twice)} more than once ({','.join(header)})",
+                       path=p, fix="give each column its own name")
     rate_col = next((c for c in RATE_COLUMNS if c in header), None)
     qcols = [c for c in QUALITY_COLUMNS if c in header]
     if rate_col is None or not qcols:

@@ -70,30 +70,37 @@ def _mean_valid(a: np.ndarray) -> float:
     return round(float(v.mean()), 12) if v.size else float("nan")
 
 
-def align_predictions(gt: Mapping[str, Any], pred: Predictions, match: str = "name") -> list[dict[str, Any]]:
-    """Predictions in any accepted form -> COCO results on the ground truth's image ids."""
+def align_predictions(gt: Mapping[str, Any], pred: Predictions, match: str = "name",
+                      pred_path: str | Path | None = None) -> list[dict[str, Any]]:
+    """Predictions in any accepted form -> COCO results on the ground truth's image ids. A tuple of
+    (name, Detections) is a detections file's pictures (an empty one covers no picture); a list of dicts is
+    COCO results. `pred_path` names the predictions file in errors."""
     if match not in ("name", "order"):
         raise ValueError(f"match must be 'name' or 'order', got {match!r}")
     images = gt["images"]
     if isinstance(pred, Mapping):
         return detections_to_results(gt, {int(k): v for k, v in pred.items()})
+    from_file = isinstance(pred, tuple)
     pred = list(pred)
-    if not pred or isinstance(pred[0], dict):  # COCO results
+    if not from_file and (not pred or isinstance(pred[0], dict)):  # COCO results
+        from vcm.gt import check_result_scheme
+
         gt_ids = {im["id"] for im in images}
         for i, r in enumerate(pred):
             if not isinstance(r, dict) or not {"image_id", "category_id", "bbox", "score"} <= r.keys():
-                raise VcmError(f"result {i} needs image_id, category_id, bbox and score",
+                raise VcmError(f"result {i} needs image_id, category_id, bbox and score", path=pred_path,
                                fix="give COCO results or a vcm detections file")
             if r["image_id"] not in gt_ids:
                 raise VcmError(f"result {i} refers to image_id {r['image_id']}, which the ground truth lacks",
-                               fix="score predictions against the ground truth of the same pictures")
+                               path=pred_path, fix="score predictions against the ground truth of the same pictures")
+        check_result_scheme(pred, gt, pred_path)
         return pred
-    if isinstance(pred[0], Detections):
+    if pred and isinstance(pred[0], Detections):
         pred = [(str(i), d) for i, d in enumerate(pred)]
         match = "order"
     if match == "order":
         if len(pred) != len(images):
-            raise VcmError(f"{len(pred)} predicted pictures but {len(images)} ground-truth pictures",
+            raise VcmError(f"{len(pred)} predicted pictures but {len(images)} ground-truth pictures", path=pred_path,
                            fix="give one prediction entry per ground-truth picture, in the same order")
         return detections_to_results(gt, {im["id"]: d for im, (_, d) in zip(images, pred)})
     ids = image_ids_by_name(gt)
@@ -107,21 +114,22 @@ def align_predictions(gt: Mapping[str, Any], pred: Predictions, match: str = "na
             per[iid] = d
     if missing:
         raise VcmError(f"{len(missing)} predicted picture(s) not in the ground truth (first: {missing[0]})",
-                       fix="use the same file names, or --match order to pair pictures by position")
+                       path=pred_path, fix="use the same file names, or --match order to pair pictures by position")
     lacking = [im.get("file_name", im["id"]) for im in images if im["id"] not in per]
     if lacking:
         raise VcmError(f"no predictions for {len(lacking)} ground-truth picture(s) (first: {lacking[0]})",
-                       fix="detect on every picture of the ground truth, or --match order")
+                       path=pred_path, fix="detect on every picture of the ground truth, or --match order")
     return detections_to_results(gt, per)
 
 
-def evaluate_map(gt: Mapping[str, Any], pred: Predictions, *, match: str = "name", max_dets: int = 100) -> MapResult:
+def evaluate_map(gt: Mapping[str, Any], pred: Predictions, *, match: str = "name", max_dets: int = 100,
+                 pred_path: str | Path | None = None) -> MapResult:
     """mAP@0.5 and mAP@0.5:0.95 of `pred` against the COCO ground truth `gt`, overall and per class."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
     gt = validate_coco(copy.deepcopy(dict(gt)))
-    results = align_predictions(gt, pred, match)
+    results = align_predictions(gt, pred, match, pred_path)
     cats = {c["id"]: str(c.get("name", c["id"])) for c in gt["categories"]}
     n_gt_cat = {k: 0 for k in cats}
     for a in gt["annotations"]:
@@ -185,13 +193,14 @@ def load_ground_truth(path: str | Path) -> dict[str, Any]:
 
 
 def load_predictions(path: str | Path) -> Predictions:
-    """A `vcm detect --json` file (list of (file, Detections)) or COCO results (list of dicts)."""
+    """A `vcm detect --json` file (a tuple of (file, Detections), one per picture it covers) or COCO results
+    (a list of dicts)."""
     from vcm.detect.io import parse_detections_document, read_json_file
 
     doc = read_json_file(path)
     if isinstance(doc, list):
         return _check_results(doc, path)
-    return parse_detections_document(doc, path)
+    return tuple(parse_detections_document(doc, path))
 
 
 def _check_results(results: list, path: str | Path) -> list:

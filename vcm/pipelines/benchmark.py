@@ -573,7 +573,8 @@ def _git_revision() -> str | None:
                               text=True, timeout=10)
         if head.returncode != 0:
             return None
-        dirty = subprocess.run([git, "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run([git, "--no-optional-locks", "-C", str(root), "status", "--porcelain",  # no index write
+                                "--untracked-files=no"],
                                capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
