@@ -898,6 +898,19 @@ def test_a_bomb_in_a_batch_folder_fails_that_picture_only(ws):
     assert not (ws / "out" / rows["bomb.png"]["output"]).exists()
 
 
+def test_a_bomb_in_a_benchmark_folder_fails_that_picture_only(ws):
+    """The benchmark names the picture and goes on over the others; the report lists it as failed."""
+    src = ws / "in"
+    src.mkdir()
+    shutil.copy(ws / "small.png", src / "a.png")
+    _png_header(src / "bomb.png", 20_000, 20_000)
+    r = cli("benchmark", src, "-o", ws / "rep", "--modes", "plain", "--qps", "37,47", "-q")
+    assert r.exit_code == 0 and "Traceback" not in r.output, r.output
+    assert "skipped" in r.output and "bomb.png" in r.output and "20000x20000" in r.output, r.output
+    summary = json.loads((ws / "rep" / "summary.json").read_text())
+    assert summary["picture_names"] == ["a.png"] and any("bomb.png" in k for k in summary["run"]["failed"])
+
+
 def test_corrupt_cached_translation_is_rebuilt_from_the_checked_model(tmp_path, ws, nanodet_weights):
     env = {"VCM_CACHE_DIR": str(tmp_path / "cache")}
     r = sub("detect", ws / "small.png", "--json", tmp_path / "a.json", env=env)

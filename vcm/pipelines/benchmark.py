@@ -664,6 +664,22 @@ def _collect(cfg: BenchmarkConfig, keys: list[str], outcomes: dict[str, PictureO
     return summarize(cfg.out, cfg.gt)
 
 
+def _refuse_unreadable(pics: Sequence[Path], echo) -> dict[str, str]:
+    """Pictures whose header already says they cannot be coded (a decompression bomb, a FIFO): each fails alone,
+    with its one-line reason, and the run goes on over the others."""
+    from vcm.media import check_input_file, check_picture_header
+
+    failed = {}
+    for p in pics:
+        try:
+            check_input_file(p)
+            check_picture_header(p)
+        except VcmError as e:
+            failed[str(p)] = str(e)
+            echo(f"skipped {p}: {e}")
+    return failed
+
+
 def run_benchmark(cfg: BenchmarkConfig, echo=print) -> BenchmarkReport:
     """Run (or resume) the benchmark and write points.csv, curves.csv, detections.json, summary.json, report.md
     and rd.png into cfg.out. Returns the report (summary.json is its `to_json()`).
@@ -671,6 +687,10 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> BenchmarkReport:
     The set is run in rounds: the first codes the given points; later rounds (`cfg.span`) add the fixed:Q
     baseline (`cfg.baseline`) and the points `span_points` finds missing, each round resuming the earlier ones."""
     pics = list_pictures(cfg.data, cfg.limit)
+    failed = _refuse_unreadable(pics, echo)
+    pics = [p for p in pics if str(p) not in failed]
+    if not pics:
+        raise VcmError("no picture of the set can be coded", path=cfg.data, fix="; ".join(failed.values())[:300])
     base = cfg.data if cfg.data.is_dir() else cfg.data.parent
     keys = [str(p.relative_to(base)) for p in pics]
     if cfg.gt is not None:
@@ -727,7 +747,8 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> BenchmarkReport:
          "accuracy": "COCO mAP over all pictures at each point", "rounds": rounds},
         _versions(_STATE["encoder"], det.describe(), preds), _machine(), cfg.command or cfg.command_line(),
         {"points_computed": counts["points_computed"], "points_resumed": len(results) - counts["points_computed"],
-         "fresh_encodes": counts["fresh_encodes"], "rounds": len(rounds), "seconds": round(time.perf_counter() - t0, 2)},
+         "fresh_encodes": counts["fresh_encodes"], "rounds": len(rounds), "seconds": round(time.perf_counter() - t0, 2),
+         "failed": failed},
         numbers.points, subsets=numbers.subsets)
     write_report(cfg.out, report, title=f"{len(pics)} pictures, {det.spec}, preset {cfg.preset}")
     return report
