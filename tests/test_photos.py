@@ -90,6 +90,12 @@ def test_deb_install_extracts_only_kept_members_and_refuses_traversal(tmp_path, 
         [".manifest.json", "usr/share/toy/a.jpg", "usr/share/toy/sub/b.jpg"]
     assert datasets.is_installed(ds) and datasets.verify(ds) == []
     assert datasets.data_root("toy") == root / "toy"
+    from click.testing import CliRunner
+
+    from vcm.cli import main
+
+    r = CliRunner().invoke(main, ["weights", "fetch", "toy", "--from", str(deb), "--force"])  # the CLI path
+    assert r.exit_code == 0 and "2 files extracted" in r.output, r.output
     (root / "toy/usr/share/toy/a.jpg").write_bytes(b"tampered!!")
     assert any("a.jpg does not match" in p for p in datasets.verify(ds))
     # the wrong archive: refused before anything is written
