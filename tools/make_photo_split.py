@@ -185,9 +185,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{s:<9} {v['pictures']:>4} pictures ({v['photos']} photos, {v['cutouts']} cut-outs, {v['scenes']} "
               f"scenes), {v['boxes']} boxes >= 0.3, {v['objects']} objects >= keep, {len(v['classes'])} classes")
     if args.check:
-        same = args.out.is_file() and json.loads(args.out.read_text())["pictures"] == split["pictures"]
-        print("the shipped split is reproduced" if same else f"{args.out} differs from the recomputed split")
-        return 0 if same else 1
+        old = json.loads(args.out.read_text())["pictures"] if args.out.is_file() else {}
+        new = json.loads(text)["pictures"]  # as the file holds it (lists, not tuples)
+        diff = sorted(set(old) ^ set(new)) + sorted(k for k in set(old) & set(new) if old[k] != new[k])
+        for k in diff[:20]:
+            print(f"  {k}: shipped {old.get(k)} recomputed {new.get(k)}")
+        print("the shipped split is reproduced" if not diff else f"{args.out} differs from the recomputed split "
+              f"in {len(diff)} pictures")
+        return 0 if not diff else 1
     write_text_atomic(args.out, text)
     print(f"wrote {args.out}")
     return 0
