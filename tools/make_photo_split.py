@@ -172,6 +172,13 @@ def build(log=print) -> dict:
             "summary": summary, "pictures": pictures}
 
 
+def dump(split: dict) -> str:
+    """The file's text: the header indented, then one line per picture (readable diffs)."""
+    head = json.dumps({k: v for k, v in split.items() if k != "pictures"}, indent=1)
+    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in split["pictures"].items())
+    return head[:-2] + ',\n "pictures": {\n' + body + "\n }\n}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-o", "--out", type=Path, default=OUT)
@@ -180,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     from vcm.fsutil import write_text_atomic
 
     split = build(log=lambda m: print(m, file=sys.stderr))
-    text = json.dumps(split, indent=1, sort_keys=False) + "\n"
+    text = dump(split)
     for s, v in split["summary"].items():
         print(f"{s:<9} {v['pictures']:>4} pictures ({v['photos']} photos, {v['cutouts']} cut-outs, {v['scenes']} "
               f"scenes), {v['boxes']} boxes >= 0.3, {v['objects']} objects >= keep, {len(v['classes'])} classes")
