@@ -90,10 +90,8 @@ class DetectorSettings:
                 "device": self.device}
         return {k: v for k, v in opts.items() if v is not None}
 
-    def build(self):
-        from vcm.detect import create_detector
-
-        return create_detector(self.detector, **self.options())
+    # Built by `vcm.detect.build_detector(settings)`: settings are data, read by the library; they import no
+    # library module that could import them back (tests/test_api.py checks the import graph has no circle).
 
 
 @dataclass(frozen=True)
@@ -162,9 +160,6 @@ class CodingSettings(DetectorSettings):
     @property
     def detector_settings(self) -> DetectorSettings:
         return DetectorSettings(**{f.name: getattr(self, f.name) for f in fields(DetectorSettings)})
-
-    def build_detector(self):
-        return self.build()
 
     def rule_for(self, detector):
         """The still-detected rule of these settings for this detector (vcm.metrics.match)."""

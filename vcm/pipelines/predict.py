@@ -28,12 +28,13 @@ class PredictReport:
 def run_predict(input_path: str | Path, settings: CodingSettings = CodingSettings(jrd="prior")) -> PredictReport:
     """Detect, predict; the coding settings matter to `search` only (it codes the picture as encode would)."""
     from vcm.codec import read_picture
+    from vcm.detect import build_detector
     from vcm.jrd import create_predictor
 
     t0 = time.perf_counter()
     rgb = read_picture(input_path)
     s = settings
-    det = s.build_detector()
+    det = build_detector(s)
     dets = det.detect([rgb])[0]
     t1 = time.perf_counter()
     pred = create_predictor(s.jrd, detector=det, bg_qp=s.background_qps()[0], margin=s.margin, preset=s.preset, encoder=s.encoder,
