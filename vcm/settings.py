@@ -93,7 +93,7 @@ class DetectorSettings:
         return {k: v for k, v in opts.items() if v is not None}
 
     # Built by `vcm.detect.build_detector(settings)`: settings are data, read by the library; they import no
-    # library module that could import them back (tests/test_api.py checks the import graph has no circle).
+    # module that could import them back (tests/test_api.py checks that the import graph has no circle).
 
 
 @dataclass(frozen=True)
