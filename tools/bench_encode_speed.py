@@ -10,6 +10,13 @@ settings: identical encodes inside one command are coded once) instead of `--no-
 
     python tools/bench_encode_speed.py --repeat 3
     python tools/bench_encode_speed.py --crops --repeat 5     # crop streams: one ffmpeg run vs one per crop
+    python tools/bench_encode_speed.py --baseline /work/main --runs "plain,search (auto)" --repeat 3
+    python tools/bench_encode_speed.py --baseline /work/main --compare-jrds 10   # same JRDs before and after?
+
+`--baseline DIR` runs every command a second time with the vcm of another checkout (DIR on PYTHONPATH), rounds
+interleaved with this one's, and prints after/before ratios: a before/after comparison under the same load.
+`--compare-jrds N` runs `vcm encode --jrd search` (cache off) on the first N pictures of the bundled default set
+that hold an object at the keep score, with this checkout and with the baseline, and compares every JRD.
 
 `--crops` times `vcm.codec.encode_crops` alone (cache off) on crops of bus.jpg: N crops of one size at
 QPs 27..47, coded by one ffmpeg run (each output `crop_threads(N)` encoder threads, and with vvenc's default
@@ -109,42 +116,107 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", choices=("off", "cold"), default="off",
                     help="off: --no-cache; cold: an empty encode cache per command")
     ap.add_argument("--crops", action="store_true", help="time crop streams: one ffmpeg run against one per crop")
+    ap.add_argument("--baseline", type=Path, help="a checkout of the code before: its runs interleaved with ours")
+    ap.add_argument("--compare-jrds", type=int, default=0, metavar="N",
+                    help="compare the search's JRDs with the baseline's on N bundled pictures, then stop")
     args = ap.parse_args(argv)
     if args.crops:
         bench_crops(args.repeat)
         return 0
+    if args.compare_jrds:
+        if not args.baseline:
+            ap.error("--compare-jrds needs --baseline")
+        return compare_jrds(args.baseline, args.compare_jrds)
     names = [r.strip() for r in args.runs.split(",") if r.strip()]
     tmp = Path(tempfile.mkdtemp(prefix="vcm-bench-encode-"))
     pics = pictures(tmp)
     import resource
     import shutil
 
-    env = dict(os.environ, YOLO_OFFLINE="1", HF_HUB_OFFLINE="1")
-    times: dict[str, list[float]] = {n: [] for n in names}
-    cpu: dict[str, list[float]] = {n: [] for n in names}
+    trees = {"": None} if args.baseline is None else {"": None, " [before]": args.baseline.resolve()}
+    rows = [(n, t) for n in names for t in trees]
+    times: dict[tuple, list[float]] = {r: [] for r in rows}
+    cpu: dict[tuple, list[float]] = {r: [] for r in rows}
     loads = []
     for _ in range(args.repeat):
-        for n in names:  # interleaved: every run sees the same machine load
+        for n, t in rows:  # interleaved: every run, before and after, sees the same machine load
+            env = dict(os.environ, YOLO_OFFLINE="1", HF_HUB_OFFLINE="1")
+            if trees[t] is not None:
+                env["PYTHONPATH"] = str(trees[t])
             for p in pics:
                 cache = ["--no-cache"]
                 if args.cache == "cold":
                     cache, env["VCM_CACHE_DIR"] = [], str(tmp / "cache")
                     shutil.rmtree(tmp / "cache", ignore_errors=True)
-                r0, t = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+                r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
                 subprocess.run([sys.executable, "-m", "vcm", "encode", str(p), "-o", str(tmp / f"{p.stem}.266"),
                                 *cache, *RUNS[n]], check=True, env=env, capture_output=True)
-                times[n].append(time.perf_counter() - t)
+                times[(n, t)].append(time.perf_counter() - t0)
                 r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-                cpu[n].append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+                cpu[(n, t)].append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
                 loads.append(os.getloadavg()[0])
-    base = statistics.median(times["plain"]) if "plain" in times else None
-    print(f"{'run':<18} {'median s/picture':>16} {'x plain':>8} {'CPU s/picture':>14}")
-    for n in names:
-        m = statistics.median(times[n])
-        print(f"{n:<18} {m:16.2f} {(m / base if base else float('nan')):8.2f} {statistics.median(cpu[n]):14.2f}")
+    base = statistics.median(times[("plain", "")]) if ("plain", "") in times else None
+    print(f"{'run':<27} {'median s/picture':>16} {'x plain':>8} {'CPU s/picture':>14} {'after/before':>13}")
+    for n, t in rows:
+        m = statistics.median(times[(n, t)])
+        ratio = ""
+        if t == "" and args.baseline is not None:
+            b = statistics.median(times[(n, " [before]")])
+            cb = statistics.median(cpu[(n, " [before]")])
+            ratio = f"{m / b:.2f} (CPU {statistics.median(cpu[(n, t)]) / cb:.2f})"
+        print(f"{n + t:<27} {m:16.2f} {(m / base if base else float('nan')):8.2f} "
+              f"{statistics.median(cpu[(n, t)]):14.2f} {ratio:>13}")
     print(f"({len(pics)} pictures x {args.repeat} rounds, cache {args.cache}, {os.cpu_count()} cores, load average "
-          f"{min(loads):.1f}-{max(loads):.1f} during the runs)")
+          f"{min(loads):.1f}-{max(loads):.1f} during the runs"
+          + (f"; before = {args.baseline}" if args.baseline else "") + ")")
     return 0
+
+
+def compare_jrds(baseline: Path, n: int) -> int:
+    """`vcm encode --jrd search --no-cache` on the first n bundled pictures with an object at the keep score, with
+    this checkout and the baseline (interleaved): every object's JRD, rule JRD and probes; exit 1 if a JRD differs."""
+    import json
+
+    from vcm.bundled import bundled_pictures
+    from vcm.codec import read_picture
+    from vcm.detect import build_detector
+    from vcm.settings import CodingSettings
+
+    s = CodingSettings()
+    det = build_detector(s)
+    rule = s.rule_for(det)
+    chosen = []
+    for bp in bundled_pictures("default"):
+        if len(chosen) == n:
+            break
+        if rule.must_keep(det.detect_one(read_picture(bp.path()))):
+            chosen.append(bp)
+    tmp = Path(tempfile.mkdtemp(prefix="vcm-bench-jrds-"))
+    differ, secs = 0, {"": [], " [before]": []}
+    print(f"{'picture':<28} {'JRDs before':<22} {'JRDs after':<22} {'probes':>9} {'s before':>8} {'s after':>8}")
+    for bp in chosen:
+        got = {}
+        for t, tree in (("", None), (" [before]", baseline.resolve())):
+            env = dict(os.environ, YOLO_OFFLINE="1", HF_HUB_OFFLINE="1")
+            if tree is not None:
+                env["PYTHONPATH"] = str(tree)
+            out = tmp / f"{bp.name}{t.strip()}.json"
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "vcm", "encode", str(bp.path()), "-o", str(tmp / "x.266"),
+                            "--no-cache", "--jrd", "search", "--json", str(out)], check=True, env=env,
+                           capture_output=True)
+            secs[t].append(time.perf_counter() - t0)
+            rep = json.loads(out.read_text())
+            got[t] = ([o["jrd"] for o in rep["objects"]], (rep["settings"].get("search_stats") or {}).get("probes"))
+        same = got[""][0] == got[" [before]"][0]
+        differ += not same
+        print(f"{bp.name[:28]:<28} {str(got[' [before]'][0]):<22} {str(got[''][0]):<22} "
+              f"{got[' [before]'][1]!s:>4}->{got[''][1]!s:<4} {secs[' [before]'][-1]:8.1f} {secs[''][-1]:8.1f}"
+              + ("" if same else "   DIFFERENT"))
+    print(f"{len(chosen)} pictures, {differ} with other JRDs; median s/picture before "
+          f"{statistics.median(secs[' [before]']):.1f}, after {statistics.median(secs['']):.1f}; load average "
+          f"{os.getloadavg()[0]:.1f}")
+    return 1 if differ else 0
 
 
 if __name__ == "__main__":

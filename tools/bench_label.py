@@ -60,7 +60,7 @@ def _cpu_seconds() -> float:
     return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
 
 
-def run_one(pictures: Path, search: str, workers: int, qps: list[int], speculate: bool = False) -> dict:
+def run_one(pictures: Path, search: str, workers: int, qps: list[int]) -> dict:
     from vcm.pipelines.label import LabelConfig, run_label
 
     cache = Path(tempfile.mkdtemp(prefix="vcm-bench-cache-"))
@@ -68,8 +68,7 @@ def run_one(pictures: Path, search: str, workers: int, qps: list[int], speculate
     old = os.environ.get("VCM_CACHE_DIR")
     os.environ["VCM_CACHE_DIR"] = str(cache)  # read at every encode and inherited by the workers
     try:
-        cfg = LabelConfig(pictures=pictures, out=out, qps=qps, search=search, workers=workers, progress=False,
-                          speculate=speculate)
+        cfg = LabelConfig(pictures=pictures, out=out, qps=qps, search=search, workers=workers, progress=False)
         t0, c0 = time.perf_counter(), _cpu_seconds()
         summary = run_label(cfg)
         wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
@@ -82,7 +81,7 @@ def run_one(pictures: Path, search: str, workers: int, qps: list[int], speculate
         shutil.rmtree(cache, ignore_errors=True)
         shutil.rmtree(out.parent, ignore_errors=True)
     n = summary.pictures
-    return {"search": search, "workers": workers, "speculate": speculate, "pictures": n,
+    return {"search": search, "workers": workers, "pictures": n,
             "seconds": round(wall, 2), "s_per_picture": round(wall / n, 2),
             "cpu_seconds": round(cpu, 2), "cpu_s_per_picture": round(cpu / n, 2),
             "codings_per_picture": round(summary.codings / n, 1), "objects": summary.objects,
@@ -95,7 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--qps", default="0-63")
     ap.add_argument("--searches", default="full,smart")
     ap.add_argument("--workers", default="1,2")
-    ap.add_argument("--no-speculate-row", action="store_true", help="skip the smart row with speculation")
     ap.add_argument("--json", type=Path, help="also write the rows here")
     a = ap.parse_args(argv)
 
@@ -112,26 +110,19 @@ def main(argv: list[str] | None = None) -> int:
             for w in workers:
                 rows.append(run_one(Path(tmp), s, w, qps))
                 print(_row(rows[-1]), flush=True)
-        if "smart" in searches and not a.no_speculate_row:
-            rows.append(run_one(Path(tmp), "smart", workers[0], qps, speculate=True))
-            print(_row(rows[-1]), flush=True)
         load1 = os.getloadavg()
-    by = {(r["search"], r["workers"], r["speculate"]): r for r in rows}
+    by = {(r["search"], r["workers"]): r for r in rows}
     ratios = {}
     for w in workers:
-        sm, fu = by.get(("smart", w, False)), by.get(("full", w, False))
+        sm, fu = by.get(("smart", w)), by.get(("full", w))
         if sm and fu:
             ratios[f"smart/full time, {w} worker(s)"] = sm["seconds"] / fu["seconds"]
             ratios[f"smart/full CPU, {w} worker(s)"] = sm["cpu_seconds"] / fu["cpu_seconds"]
             ratios[f"labels equal smart vs full, {w} worker(s)"] = sm["labels"] == fu["labels"]
     for s in searches:
-        one, two = by.get((s, 1, False)), by.get((s, 2, False))
+        one, two = by.get((s, 1)), by.get((s, 2))
         if one and two:
             ratios[f"{s}: 2 workers / 1 worker time"] = two["seconds"] / one["seconds"]
-    off, on = by.get(("smart", workers[0], False)), by.get(("smart", workers[0], True))
-    if off and on:
-        ratios[f"smart, {workers[0]} worker(s): speculation on / off time"] = on["seconds"] / off["seconds"]
-        ratios[f"smart, {workers[0]} worker(s): speculation on / off CPU"] = on["cpu_seconds"] / off["cpu_seconds"]
     machine = {"cpus": os.cpu_count(), "machine": platform.machine(), "processor": platform.processor(),
                "loadavg_before": [round(v, 2) for v in load0], "loadavg_after": [round(v, 2) for v in load1]}
     for k, v in ratios.items():
@@ -143,9 +134,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _row(r: dict) -> str:
-    return (f"{r['search']:5s} workers={r['workers']} speculate={str(r['speculate']):5s} pictures={r['pictures']} "
+    return (f"{r['search']:5s} workers={r['workers']} pictures={r['pictures']} "
             f"objects={r['objects']} {r['s_per_picture']:7.2f} s/picture (CPU {r['cpu_s_per_picture']:6.2f} s)  "
-            f"{r['codings_per_picture']:5.1f} codings/picture"
+            f"{r['codings_per_picture']:5.1f} QPs probed/picture"
             f"  total {r['seconds']:.1f} s")
 
 

@@ -59,12 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     from vcm.codec import EncodeParams, encode_crops, read_picture, rgb_to_yuv
     from vcm.coding.choose import Candidate, check_candidate, file_bytes
     from vcm.coding.modes import code_picture_mode
+    from vcm.detect import build_detector
     from vcm.jrd import create_predictor
     from vcm.qp import QPPlan, plan, rects_touch
     from vcm.settings import CodingSettings
 
     s = CodingSettings()
-    det = s.build_detector()
+    det = build_detector(s)
     rule = s.rule_for(det)
     params = EncodeParams(qp=args.bg_qp, preset=s.preset)
     t0 = time.perf_counter()

@@ -15,9 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
-from vcm.settings import CodingSettings, DetectorSettings
+from vcm.settings import CodingSettings
 
 Picture = "str | Path | np.ndarray"
 
@@ -58,10 +57,9 @@ def decode(file: str | Path | bytes, out: str | Path | None = None, decoder: str
 def detect(picture: Any, **options: Any):
     """Detections on one picture (path or RGB uint8 array). Options: detector, conf, det_iou, imgsz, classes,
     device (as `vcm detect`)."""
-    from vcm.media import read_picture
+    from vcm.detect.base import detect_picture
 
-    rgb = picture if isinstance(picture, np.ndarray) else read_picture(picture)
-    return DetectorSettings(**options).build().detect_one(rgb)
+    return detect_picture(picture, **options)
 
 
 def benchmark(data: str | Path, out: str | Path, **config: Any):

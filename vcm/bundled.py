@@ -12,14 +12,13 @@ says where it comes from and under which licence. A missing package is a VcmErro
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from vcm.errors import VcmError
-from vcm.fsutil import atomic_path
+from vcm.fsutil import atomic_path, default_frames_dir  # noqa: F401 (default_frames_dir: re-exported)
 
 SETS = ("default", "large", "photos")
 
@@ -76,10 +75,6 @@ def _package_dir(pkg: str) -> Path:
                        fix=f"pip install {_PIP[pkg]}")
     return Path(spec.origin).parent
 
-
-def default_frames_dir() -> Path:
-    env = os.environ.get("VCM_BUNDLED_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "vcm" / "bundled"
 
 
 def _frame_name(video: str, index: int) -> str:

@@ -284,3 +284,10 @@ def read_json_checked(path: str | Path, fix: str = "give a valid JSON file") -> 
         raise VcmError(f"not valid JSON ({e})", path=p, fix="write numbers as numbers (no NaN or Infinity)") from None
     except RecursionError:
         raise VcmError("JSON nested too deeply to read", path=p, fix=fix) from None
+
+
+def default_frames_dir() -> Path:
+    """Where the bundled sets' decoded frames and photos are cached (`$VCM_BUNDLED_DIR`, else ~/.cache/vcm/bundled):
+    here, not in vcm.bundled, so vcm.bundled and vcm.photos do not import each other."""
+    env = os.environ.get("VCM_BUNDLED_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "vcm" / "bundled"

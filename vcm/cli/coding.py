@@ -129,7 +129,7 @@ def decode(file, out, decoder, json_path):
 @click.command()
 @click.argument("picture", type=click.Path(dir_okay=False))
 @coding_options("detector", "conf", "det_iou", "imgsz", "classes", "device", "jrd", "bg_qp", "margin", "encoder",
-                "preset", defaults={"jrd": "prior"},
+                "preset", "keep_score", "detect_score", defaults={"jrd": "prior"},
                 help={"bg_qp": "Background QP the search codes around each object (search only).",
                       "margin": "Context pixels around each box (search only).", "preset": "search only."})
 @json_option("the predictions")
@@ -141,7 +141,9 @@ def predict(picture, json_path, **opts):
       vcm predict bus.jpg --jrd prior
       vcm predict bus.jpg --jrd search --json bus_jrd.json
       vcm predict bus.jpg --detector yolo11n.pt --jrd dtjrd:runs/dtjrd/best.pt
-    The JRD is the highest VVC QP at which the detector still finds the object (0..63).
+    The JRD is the highest VVC QP at which the detector still finds the object (0..63). Objects scoring under
+    the keep score are listed without a JRD (`vcm encode` codes them with the background); `--jrd search` gives
+    each object the JRD `vcm encode --jrd search` and `vcm label` give it.
     """
     from vcm.fsutil import guard_outputs, spec_files
     from vcm.pipelines.predict import format_predictions, run_predict

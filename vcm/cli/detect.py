@@ -53,6 +53,7 @@ def detect(images, json_path, coco_path, coco_gt_path, draw_dir, batch, **det_op
     Without --json a one-line summary per picture is printed. The default detector, nanodet (NanoDet-m,
     COCO-80), runs offline after `vcm weights fetch`; hog-person (OpenCV's HOG people) needs no weights.
     """
+    from vcm.detect import build_detector
     from vcm.detect.draw import draw_detections
     from vcm.detect.io import detections_document, write_detections_json
     from vcm.gt import detections_to_coco, write_coco
@@ -67,7 +68,7 @@ def detect(images, json_path, coco_path, coco_gt_path, draw_dir, batch, **det_op
                                                              "--coco-gt": coco_gt_path, "--draw": draws})
     for p in paths:  # every input is there and not empty before anything is detected or written
         check_input_file(p)
-    det = ds.build()
+    det = build_detector(ds)
     entries = []
     with StagedFiles() as staged:  # the drawings appear together at the end, none if a picture fails
         for s in range(0, len(paths), max(1, batch)):

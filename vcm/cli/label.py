@@ -68,15 +68,21 @@ def _command_line(ctx: click.Context) -> str:
 @click.option("--preset", type=click.Choice(PRESETS), default="faster", show_default=True)
 @click.option("--matrix", type=click.Choice(["bt709", "bt601"]), default="bt709", show_default=True,
               help="RGB -> YUV matrix of the coding (as `vcm encode`).")
+@click.option("--bg-qp", type=Number(int, 0, 63), default=None,
+              help="Background QP around the object crops [default: vcm encode's, 63].")
+@click.option("--margin", type=Number(int, 0), default=None,
+              help="Context pixels coded around each box [default: vcm encode's].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def label(pictures_dir, out, qps, qp_step, search, window,
-          match_iou, min_score, keep_score, gt, seed, split, workers, encoder, preset, matrix, quiet, **det_opts):
+def label(pictures_dir, out, qps, qp_step, search, window, match_iou, min_score, keep_score, gt, seed, split,
+          workers, encoder, preset, matrix, bg_qp, margin, quiet, **det_opts):
     """Label objects with their JRD and write an OW-JRD-style dataset for `vcm train`.
 
-    Each picture is coded whole, all-intra, at every QP asked for (the smart search codes only the QPs the
-    rule needs and gives the same labels); an object's label is the QP just below the first QP at which
-    the detector loses it for --window QPs in a row. Objects never lost get the top QP; objects lost at
-    the lowest QPs are dropped and counted.
+    Each picture is coded as `vcm encode --mode objects` codes it, every object crop at each QP asked for over
+    the background (the smart search codes only the QPs the rule needs and gives the same labels); an object's
+    label is the QP just below the first QP at which the detector loses it for --window QPs in a row (near
+    the top a shorter loss counts; a detection at the top QP alone does not end it), checked through the plan
+    choice as `vcm encode` checks it: the JRD `vcm predict --jrd search` gives. Objects never lost get the top
+    QP; objects lost at the lowest QPs are dropped and counted.
 
     \b
     Example:
@@ -89,7 +95,8 @@ def label(pictures_dir, out, qps, qp_step, search, window,
       crops/<pic>_<k>/<pic>_<k>.png   object k's box cut from the original picture
       JRD_info.json                   {crop name: JRD}
       train/val/test_names.json       {"names": [...]}, split by picture with --seed
-      labels.csv                      every object: box, class, score, JRD, status, per-QP string
+      labels.csv                      every object: box, class, score, JRD, the rule's JRD (before the
+                                      check through the plan choice), status, per-QP string
                                       (QP 0..63: 1 detected, 0 lost, ! not codable, . not coded)
       meta.json                       detector + weights hash, encoder + version, rule, QPs, counts
     Re-running the same command skips pictures already labelled. Exit 1 if a picture failed.
@@ -108,6 +115,7 @@ def label(pictures_dir, out, qps, qp_step, search, window,
     cfg = LabelConfig(pictures=Path(pictures_dir), out=Path(out), detector=ds.detector, detector_options=ds.options(),
                       qps=labeling.parse_qps(qps, qp_step), search=search, window=window, match_iou=match_iou,
                       min_score=min_score, keep_score=keep_score, encoder=encoder, preset=preset, matrix=matrix,
+                      bg_qp=bg_qp, margin=margin,
                       gt=Path(gt) if gt else None, seed=seed, split=split, workers=workers, progress=not quiet,
                       command=_command_line(click.get_current_context()))
     summary = run_label(cfg)

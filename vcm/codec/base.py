@@ -13,12 +13,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
+from vcm.settings import PRESETS  # one definition, with the other settings; re-exported here
 from vcm.types import EncodeResult
 
 if TYPE_CHECKING:  # annotations only: importing this module (the CLI does, for PRESETS) loads no numpy
     import numpy as np
 
-PRESETS = ("faster", "fast", "medium", "slow", "slower")
 
 
 @dataclass

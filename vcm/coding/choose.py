@@ -25,8 +25,8 @@ from typing import Any, Sequence
 
 from vcm.codec.base import EncodeParams
 from vcm.qp import MERGE_QP_TOLERANCE, QPPlan
+from vcm.settings import AUTO_BG_QPS  # background QPs tried by --bg-qp auto, coarsest first (one definition)
 
-AUTO_BG_QPS = (63, 57, 51)  # background QPs tried by --bg-qp auto, coarsest first
 AUTO_MODES = ("objects", "blur", "frame")
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from vcm.errors import VcmError
 from vcm.registry import Registry
-from vcm.settings import DEFAULT_DETECTOR
+from vcm.settings import DEFAULT_DETECTOR, DetectorSettings
 from vcm.types import Detection, Detections
 
 if TYPE_CHECKING:  # numpy is imported by the functions that use it: the CLI imports this module for --help
@@ -150,3 +150,20 @@ def create_detector(spec: str | os.PathLike | None = None, **options: Any) -> De
                        fix=f"use one of {', '.join(sorted(_REGISTRY))}, or a YOLO/RT-DETR weights file (.pt)")
     name = spec if spec in _REGISTRY else "<ultralytics>"
     return Registry("detector", {**_REGISTRY, "<ultralytics>": _ULTRALYTICS}).create(name, spec, spec=spec, **options)
+
+
+def build_detector(settings: DetectorSettings) -> Detector:
+    """The detector of `settings` (a `vcm.settings.DetectorSettings` or `CodingSettings`): its spec and the
+    options given."""
+    return create_detector(settings.detector, **settings.options())
+
+
+def detect_picture(picture: Any, **options: Any) -> Detections:
+    """Detections on one picture (a path or an RGB uint8 array). Options: those of `DetectorSettings` (detector,
+    conf, det_iou, imgsz, classes, device), as `vcm detect` takes them. The Python API's `vcm.detect(...)`."""
+    import numpy as np
+
+    from vcm.media import read_picture
+
+    rgb = picture if isinstance(picture, np.ndarray) else read_picture(picture)
+    return build_detector(DetectorSettings(**options)).detect_one(rgb)

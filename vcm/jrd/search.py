@@ -7,11 +7,14 @@ object. One probe answers all objects at q, so objects share encodes; the crops 
 are coded together (`vcm.codec.encode_crops`: one ffmpeg process), and a crop is coded (and decoded) once per
 search; the verification's crops come from the encode cache.
 
-The JRD rule is the one `vcm label` gives the training labels (`vcm.labeling`, the corrected OW-JRD rule), so
-this predictor is the upper bound a trained predictor can reach:
+`vcm label` labels its training crops with this same predictor (one computation: `vcm label`, `vcm predict
+--jrd search` and `vcm encode --jrd search` give an object in a picture one JRD), by the corrected OW-JRD rule
+of `vcm.labeling`, so this predictor is the upper bound a trained predictor can reach:
     JRD = the QP just below the first QP at which the object is lost and stays lost for the next 8 QPs
-    (shorter losses are detector noise); never lost for 8 QPs in a row: the top QP (63); lost for the
-    first 8 QPs: no QP helps, JRD = the lowest QP (`never_detected` in the info).
+    (shorter losses are detector noise; near the top a shorter loss counts, and a detection at the top QP
+    alone does not end it); never lost for 8 QPs in a row: the top QP (63); lost for the first 8 QPs: no QP
+    helps, JRD = the lowest QP (`never_detected` in the info; the verification leaves it out of the plan, as
+    `vcm encode` does).
 The object is detected at its JRD in the probe (the rule's answer is always a detected QP). `search` finds
 this with `vcm.labeling.smart_search` (a Boyer-Moore-style window scan: about r/8 + 8 probes instead of 64,
 exact); `search:sweep` probes every QP and applies the rule to the full sweep (the brute force).
@@ -42,14 +45,15 @@ VERIFY_STEP, VERIFY_ROUNDS = 3, 5
 class SearchPredictor(JRDPredictor):
     """Options (the encode pipeline passes its own, so the search sees what the decoder will show):
     detector (a Detector, default hog-person), rule (StillDetectedRule, default the detector's threshold),
-    bg_qp, margin, align, preset, encoder, matrix, window, qmin, qmax, verify, cache."""
+    bg_qp, margin, align, preset, encoder, matrix, window, qmin, qmax (or qps: the QPs to search, a sorted list
+    as `vcm label --qps` gives), verify, cache."""
 
     name = "search"
 
     def __init__(self, arg: str | None = None, *, detector: Any = None, rule: Any = None, bg_qp: int = 51,
                  margin: int | None = None, align: int | None = None, preset: str = "faster", encoder: Any = "ffmpeg",
                  matrix: str = "bt709", window: int | None = None, qmin: int = 0, qmax: int = 63,
-                 verify: bool = True, cache: bool = True, **_: Any):
+                 qps: Sequence[int] | None = None, verify: bool = True, cache: bool = True, **_: Any):
         from vcm import qp as qpmod
 
         if arg not in (None, "", "sweep", "fast"):
@@ -61,9 +65,17 @@ class SearchPredictor(JRDPredictor):
         self.align = qpmod.DEFAULT_ALIGN if align is None else int(align)
         from vcm.labeling import WINDOW
 
-        self.window, self.qmin, self.qmax = int(window or WINDOW), int(qmin), int(qmax)
-        if not 0 <= self.qmin < self.qmax <= 63:
+        self.window = int(window or WINDOW)
+        if qps is not None:
+            self.qps = sorted({int(q) for q in qps})
+            if not self.qps or not 0 <= self.qps[0] <= self.qps[-1] <= 63:
+                raise VcmError(f"search QPs {list(qps)} are not inside 0..63", fix="use QPs 0..63")
+            qmin, qmax = self.qps[0], self.qps[-1]
+        elif not 0 <= int(qmin) < int(qmax) <= 63:
             raise VcmError(f"search range {qmin}..{qmax} is not inside 0..63", fix="use 0 <= qmin < qmax <= 63")
+        else:
+            self.qps = list(range(int(qmin), int(qmax) + 1))
+        self.qmin, self.qmax = int(qmin), int(qmax)
         self.verify, self.cache = bool(verify), cache
         self.last_stats: dict[str, Any] = {}
 
@@ -84,7 +96,9 @@ class SearchPredictor(JRDPredictor):
     def describe(self) -> dict[str, Any]:
         det = self._detector()
         return {"predictor": "search" + (":sweep" if self.strategy == "sweep" else ""), "strategy": self.strategy,
-                "window": self.window, "qmin": self.qmin, "qmax": self.qmax, "bg_qp": self.bg_qp,
+                "window": self.window, "qmin": self.qmin, "qmax": self.qmax,
+                **({} if self.qps == list(range(self.qmin, self.qmax + 1)) else {"qps": self.qps}),
+                "bg_qp": self.bg_qp,
                 "margin": self.margin, "align": self.align, "preset": self.preset, "verify": self.verify,
                 "encoder": getattr(self.encoder, "name", self.encoder), "detector": det.describe(),
                 "rule": self._rule().to_json()}
@@ -146,22 +160,25 @@ class SearchPredictor(JRDPredictor):
             rgb = yuv_to_rgb(assemble(pieces, w, h), self.matrix)
             return still_detected_all(detections, detector.detect([rgb])[0], rule)
 
-        def look(qps: Sequence[int]) -> list[bool]:
-            """Each object at its own QP: which objects the file `vcm encode --mode objects` writes from this plan
-            keeps (vcm.coding.choose: objects at this background QP, objects at or above it riding in the
-            background, or plain VVC at the lowest object QP, the cheapest that keeps every object and is not
-            larger than plain), so what is verified is what the written file decodes to."""
+        def look(qps: Sequence[int], members: Sequence[int]) -> list[bool]:
+            """Each object of `members` at its own QP: which of them the file `vcm encode --mode objects` writes
+            from this plan keeps (vcm.coding.choose: objects at this background QP, objects at or above it riding
+            in the background, or plain VVC at the lowest object QP, the cheapest that keeps every object and is
+            not larger than plain), so what is verified is what the written file decodes to. The others (no QP
+            keeps them) are left out of the plan, as `vcm encode` leaves them out."""
             nonlocal encodes
             from vcm.coding.choose import choose
 
-            final = plan([ObjectJRD(d, int(q), "search") for d, q in zip(detections, qps)], w, h,
+            final = plan([ObjectJRD(detections[i], int(qps[i]), "search") for i in members], w, h,
                          bg_qp=self.bg_qp, margin=self.margin, align=self.align)
+            protect = [detections[i] for i in members]
             picked = choose(frame, {self.bg_qp: final}, params, modes=("objects",), detector=detector, rule=rule,
-                            protect=list(detections), original=detections, encoder=self.encoder,
+                            protect=protect, original=detections, encoder=self.encoder,
                             matrix=self.matrix, cache=cache, display=(w, h))
             # the probes' crops come back from the cache: only what was coded afresh counts
             encodes += sum(not st.result.cached for c in picked.candidates for st in c.coded.streams)
-            return list(picked.chosen.kept)
+            kept = dict(zip(members, picked.chosen.kept))
+            return [kept.get(i, False) for i in range(n)]
 
         def probe(qps: Sequence[int]) -> dict[int, list[bool] | None]:
             """Every asked QP at once: all crops in one batch (ffmpeg: one process), then one detection per QP.
@@ -180,31 +197,31 @@ class SearchPredictor(JRDPredictor):
                         by_q[int(q)] = None
             return {q: None if v is None else judge(v) for q, v in by_q.items()}
 
-        qps = list(range(self.qmin, self.qmax + 1))
         search = L.full_sweep if self.strategy == "sweep" else L.smart_search
-        labels, probes = search(n, qps, probe, self.window)
+        labels, probes = search(n, self.qps, probe, self.window)
         jrds = [self.qmin if lab.jrd is None else int(lab.jrd) for lab in labels]
         rule_jrds = list(jrds)
+        members = [i for i, lab in enumerate(labels) if lab.jrd is not None]
         verified: list[bool] | None = None
         rounds = 0
-        if self.verify:
+        if self.verify and members:
             for rounds in range(VERIFY_ROUNDS + 1):
-                verified = look(jrds)
-                lost = [i for i, ok in enumerate(verified) if not ok and jrds[i] > self.qmin]
+                verified = look(jrds, members)
+                lost = [i for i in members if not verified[i] and jrds[i] > self.qmin]
                 if not lost or rounds == VERIFY_ROUNDS:
                     break
                 for i in lost:
                     jrds[i] = max(self.qmin, jrds[i] - VERIFY_STEP)
         seconds = time.perf_counter() - t0
         self.last_stats = {"probes": len(probes), "probed_qps": sorted(probes), "encodes": encodes,
-                           "verify_rounds": rounds + 1 if self.verify else 0, "seconds": round(seconds, 3),
+                           "verify_rounds": rounds + 1 if verified is not None else 0, "seconds": round(seconds, 3),
                            "strategy": self.strategy}
         out = []
         for i, d in enumerate(detections):
             curve = {q: None if v is None else v[i] for q, v in sorted(probes.items())}
-            info = {"rule_jrd": rule_jrds[i], "status": labels[i].status,
+            info = {"rule_jrd": labels[i].jrd, "status": labels[i].status,
                     "detected": {str(q): ok for q, ok in curve.items()},
-                    "never_detected": labels[i].status == L.DROPPED, "probes": len(probes), "encodes": encodes,
+                    "never_detected": labels[i].jrd is None, "probes": len(probes), "encodes": encodes,
                     "strategy": self.strategy}
             if verified is not None:
                 info["verified"] = bool(verified[i])

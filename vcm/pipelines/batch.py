@@ -166,8 +166,10 @@ def _worker_state(cfg: BatchConfig) -> dict[str, Any]:
     key = json.dumps({"detector": asdict(cfg.coding.detector_settings), "encoder": cfg.coding.encoder},
                      sort_keys=True)
     if _STATE.get("key") != key:
+        from vcm.detect import build_detector
+
         _STATE.clear()
-        _STATE.update(key=key, detector=cfg.coding.build_detector(), predictors={}, pid=os.getpid(), items=0)
+        _STATE.update(key=key, detector=build_detector(cfg.coding), predictors={}, pid=os.getpid(), items=0)
     _STATE["items"] += 1
     return _STATE
 

@@ -69,6 +69,22 @@ def run_encode(input_path: "str | Path | np.ndarray", output: str | Path, settin
                detector: Any = None, detections: Any = None) -> EncodeReport:
     """Code one picture into `output` (written atomically) and report; `detector` may be a built Detector,
     `detections` boxes found beforehand (e.g. ground truth): they replace the detector's own on the original."""
+    if settings.cache or settings.mode == "plain":
+        return _run_encode(input_path, output, settings, detector, detections, settings.cache)
+    # --no-cache: no encode outlives the command, but inside it an identical encode is coded once (an encode
+    # cache of its own, removed at the end): the search's probes and its verification, and the plan choice after
+    # them, code the same crops, backgrounds and plain pictures.
+    import tempfile
+
+    from vcm.codec.cache import EncodeCache
+
+    with tempfile.TemporaryDirectory(prefix="vcm-encode-") as tmp:
+        return _run_encode(input_path, output, settings, detector, detections, EncodeCache(tmp))
+
+
+def _run_encode(input_path, output, settings: CodingSettings, detector: Any, detections: Any,
+                cache: Any) -> EncodeReport:
+    """run_encode with the encode cache to use (True: the user's, an EncodeCache: the command's own)."""
     from vcm import qp as qpmod
     from vcm.codec import EncodeParams, create_encoder, read_picture, rgb_to_yuv, yuv_to_rgb
     from vcm.coding.choose import auto_modes, choose
@@ -76,6 +92,7 @@ def run_encode(input_path: "str | Path | np.ndarray", output: str | Path, settin
     from vcm.types import Detections, ObjectJRD
     from vcm.container import write_vcm_file
     from vcm.fsutil import refuse_overwrite_input
+    from vcm.detect import build_detector
     from vcm.jrd import create_predictor
     from vcm.metrics.match import still_detected_all
 
@@ -99,7 +116,7 @@ def run_encode(input_path: "str | Path | np.ndarray", output: str | Path, settin
     secs: dict[str, float] = {}
 
     t = time.perf_counter()
-    det = detector if detector is not None else s.build_detector()
+    det = detector if detector is not None else build_detector(s)
     rule = s.rule_for(det)
     dets = detections if detections is not None else det.detect([rgb])[0]
     # The objects the machine must keep (score >= keep_score); weaker boxes are coded with the background.
@@ -114,7 +131,7 @@ def run_encode(input_path: "str | Path | np.ndarray", output: str | Path, settin
         objs = [ObjectJRD(d, int(s.qp), "plain") for d in keep]  # placement only; plain codes one QP
     else:
         predictor = create_predictor(s.jrd, detector=det, rule=rule, bg_qp=bg_qps[0], margin=s.margin,
-                                     preset=s.preset, encoder=encoder, matrix=s.matrix, cache=s.cache)
+                                     preset=s.preset, encoder=encoder, matrix=s.matrix, cache=cache)
         objs = predictor.predict(rgb, keep)
     # An object the search found undetectable at every QP (lost from the lowest QPs on) is not protectable:
     # bits cannot bring it back, so it stays in the background and costs nothing (reported as such).
@@ -129,11 +146,11 @@ def run_encode(input_path: "str | Path | np.ndarray", output: str | Path, settin
     choice = None
     if s.mode == "plain":
         coded = code_picture_mode("plain", frame, plans[bg_qps[0]], params, qp=s.qp, encoder=encoder,
-                                  matrix=s.matrix, cache=s.cache, display=(w, h))
+                                  matrix=s.matrix, cache=cache, display=(w, h))
     else:
         modes = auto_modes() if s.mode == "auto" else (s.mode,)
         choice = choose(frame, plans, params, modes=modes, detector=det, rule=rule, protect=protected,
-                        original=dets, encoder=encoder, matrix=s.matrix, cache=s.cache, display=(w, h),
+                        original=dets, encoder=encoder, matrix=s.matrix, cache=cache, display=(w, h),
                         plain_search=True, offset=s.jrd_offset)
         coded = choice.chosen.coded
     total = write_vcm_file(output, to_vcm_file(coded))

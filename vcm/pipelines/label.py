@@ -1,9 +1,11 @@
 """Build an OW-JRD-style crop dataset from a folder of pictures and any detector (`vcm label`).
 
-For each picture: detect objects on the original (or take its COCO boxes with --gt), code the whole picture
-all-intra at the QPs asked for (the settings of `vcm encode`), detect on each decoded picture, decide per
-object whether it is still detected (the shared rule), and label it by the corrected rule of
-`vcm.labeling` (full sweep or the exact smart search). Writes
+For each picture: detect objects on the original (or take its COCO boxes with --gt) and give each object to keep
+its JRD with the `search` predictor (`vcm.jrd.search`, the settings of `vcm encode`): the picture coded as
+objects mode codes it, every object crop at each QP asked for over the background, detected once per QP, each
+object judged by the shared still-detected rule and labelled by the corrected rule of `vcm.labeling` (full
+sweep or the exact smart search), then checked through the plan choice. `vcm predict --jrd search` and
+`vcm encode --jrd search` run the same predictor with the same settings: one JRD per object. Writes
     DATASET/crops/<name>/<name>.png      the object's box cut from the ORIGINAL picture (name = <picture>_<k>)
     DATASET/JRD_info.json                {name: jrd}
     DATASET/{train,val,test}_names.json  {"names": [...]}, split by picture with the seed
@@ -23,10 +25,9 @@ import os
 import shutil
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -40,9 +41,9 @@ log = logging.getLogger(__name__)
 
 WORK_DIR = ".work"
 SEARCHES = ("smart", "full")
-CSV_FIELDS = ("picture", "name", "object", "x1", "y1", "x2", "y2", "class_id", "class", "score", "jrd", "status",
-              "detected")
-FORMAT = 1  # version of the .work record layout
+CSV_FIELDS = ("picture", "name", "object", "x1", "y1", "x2", "y2", "class_id", "class", "score", "jrd", "rule_jrd",
+              "status", "detected")
+FORMAT = 2  # version of the .work record layout (2: probes in objects mode, by vcm.jrd.search)
 
 
 @dataclass
@@ -62,14 +63,12 @@ class LabelConfig:
     encoder: str = "ffmpeg"
     preset: str = "faster"
     matrix: str = "bt709"
+    bg_qp: int | None = None  # background QP of the probes (None: vcm encode's, the first of its background QPs)
+    margin: int | None = None  # context pixels around each box (None: vcm encode's)
     gt: Path | None = None
     seed: int = 0
     split: tuple[float, float, float] = L.SPLIT_FRACTIONS
     workers: int = 1
-    prefetch: int = 2  # codings run ahead of detection inside one picture (threads)
-    # smart search: start coding the QP it will most likely ask for next. Off: measured +16 % CPU for no
-    # wall-time gain on 2 shared cores (docs/BENCHMARKS.md); may pay on idle machines with more cores
-    speculate: bool = False
     progress: bool = True
     command: str = ""
 
@@ -86,6 +85,11 @@ class LabelConfig:
             raise VcmError(f"--workers must be >= 1, got {self.workers}", fix="use e.g. --workers 2")
         if not self.qps:
             raise VcmError("no QPs to code", fix="use e.g. --qps 0-63")
+        from vcm.settings import CodingSettings
+
+        defaults = CodingSettings()
+        self.bg_qp = defaults.background_qps()[0] if self.bg_qp is None else int(self.bg_qp)
+        self.margin = defaults.margin if self.margin is None else int(self.margin)
 
 
 @dataclass
@@ -103,6 +107,7 @@ class LabelSummary:
     dropped: int = 0
     below_keep_score: int = 0
     uncoded: int = 0
+    lowered_by_verify: int = 0
     codings: int = 0
     seconds: float = 0.0
     histogram: dict[str, int] = field(default_factory=dict)
@@ -117,8 +122,9 @@ class LabelSummary:
                  f"{len(self.failed)} failed, {len(self.skipped)} skipped)",
                  f"objects: {self.objects}: {self.crops} labelled (of which {self.never_lost} never lost), "
                  f"{self.dropped} dropped (not found at the lowest QPs), {self.uncoded} with no codable QP, "
-                 f"{self.below_keep_score} below the keep score (not labelled)",
-                 f"codings this run: {self.codings} in {self.seconds:.1f} s",
+                 f"{self.below_keep_score} below the keep score (not labelled), {self.lowered_by_verify} lowered "
+                 "by the check through the plan choice",
+                 f"QPs probed this run: {self.codings} in {self.seconds:.1f} s",
                  "labels: " + "  ".join(f"{k}:{v}" for k, v in self.histogram.items()),
                  "splits (crops): " + ", ".join(f"{k} {v}" for k, v in self.splits.items()),
                  f"dataset: {self.out}"]
@@ -191,6 +197,8 @@ def settings_record(cfg: LabelConfig, rule, detector_desc: dict, encoder_version
                      "match_by": rule.match_by},
             "encoder": {"name": cfg.encoder, "version": encoder_version, "preset": cfg.preset, "intra": True,
                         "matrix": cfg.matrix},
+            "probe": {"predictor": "search", "mode": "objects", "bg_qp": cfg.bg_qp, "margin": cfg.margin,
+                      "verify": True},
             "qps": list(cfg.qps), "window": cfg.window, "search": cfg.search,
             "gt": {"path": str(cfg.gt), "sha256": gt_sha} if cfg.gt else None, "format": FORMAT}
 
@@ -212,54 +220,20 @@ class Labeller:
         self.detector = detector or create_detector(cfg.detector, **cfg.detector_options)
         self.rule = label_rule(cfg, self.detector)
 
-    def probe_fn(self, rgb: np.ndarray, objects, stats: dict, pool) -> Callable[..., dict]:
-        """probe(QPs, ahead=()) -> {qp: [still detected per object] or None}.
-
-        Codings (encode + decode) run in `pool` threads, ahead of detection, which stays in this thread;
-        `ahead` QPs are started too and picked up if a later call asks for them.
-        """
-        from vcm.codec import code_picture
-        from vcm.metrics.match import still_detected_all
+    def predictor(self):
+        """The `search` predictor with this run's settings: the one `vcm predict/encode --jrd search` build."""
+        from vcm.jrd.search import SearchPredictor
 
         cfg = self.cfg
-        futures: dict[int, Any] = {}
-
-        def code(q: int):
-            t0 = time.perf_counter()
-            try:
-                decoded, res = code_picture(rgb, q, preset=cfg.preset, encoder=cfg.encoder, matrix=cfg.matrix)
-            except VcmError as e:
-                return None, str(e), time.perf_counter() - t0, False
-            return decoded, None, time.perf_counter() - t0, res.cached
-
-        def probe(qps: list[int], ahead: Sequence[int] = ()) -> dict:
-            order = [*qps, *ahead]
-            out: dict[int, list[bool] | None] = {}
-            for i, q in enumerate(qps):
-                for q2 in order[i:i + cfg.prefetch + 1]:  # a bounded look-ahead: few decoded pictures in memory
-                    if q2 not in futures:
-                        futures[q2] = pool.submit(code, q2)
-                decoded, err, secs, cached = futures.pop(q).result()
-                stats["codings"] += 1
-                stats["cached"] += int(bool(cached))
-                stats["code_seconds"] += secs
-                if decoded is None:
-                    stats["errors"][str(q)] = err
-                    out[q] = None
-                    continue
-                t0 = time.perf_counter()
-                dets = self.detector.detect([decoded])[0]
-                stats["detect_seconds"] += time.perf_counter() - t0
-                out[q] = still_detected_all(objects, dets, self.rule)
-            return out
-
-        return probe
+        return SearchPredictor("sweep" if cfg.search == "full" else None, detector=self.detector, rule=self.rule,
+                               bg_qp=cfg.bg_qp, margin=cfg.margin, preset=cfg.preset, encoder=cfg.encoder,
+                               matrix=cfg.matrix, window=cfg.window, qps=cfg.qps, verify=True, cache=True)
 
     def label(self, path: Path, name: str, gt: list[dict] | None) -> dict:
         """The .work record of one picture (crops written first); VcmError for an unreadable picture."""
         from vcm.jrd.data import crop_object
         from vcm.media import read_picture, write_picture
-        from vcm.types import Detection
+        from vcm.types import Detection, Detections
 
         t0 = time.perf_counter()
         rgb = read_picture(path)
@@ -275,39 +249,40 @@ class Labeller:
             undetectable = {i for i, d in enumerate(objects) if d.label not in known}
         weak = set() if gt is not None else {i for i, d in enumerate(objects) if not self.rule.keeps(d)}
         todo = [i for i in range(len(objects)) if i not in undetectable and i not in weak]
-        stats = {"codings": 0, "cached": 0, "code_seconds": 0.0, "detect_seconds": 0.0, "errors": {}}
-        with ThreadPoolExecutor(max(1, self.cfg.prefetch)) as pool:
-            probe = self.probe_fn(rgb, [objects[i] for i in todo], stats, pool)
-            if self.cfg.search == "smart":
-                labels, results = L.smart_search(len(todo), self.cfg.qps, probe, self.cfg.window,
-                                                 speculate=self.cfg.speculate)
-            else:
-                labels, results = L.full_sweep(len(todo), self.cfg.qps, probe, self.cfg.window)
-            pool.shutdown(wait=True, cancel_futures=True)
-        if todo and all(v is None for v in results.values()):
-            first = next(iter(stats["errors"].values()), "")
-            raise VcmError(f"no QP could be coded ({first})", path=path, fix="see the encoder log named above")
-        by_obj = dict(zip(todo, zip(labels, range(len(todo)))))
+        pred = self.predictor()
+        found = pred.predict(rgb, Detections(w, h, tuple(objects[i] for i in todo)))
+        stats = pred.last_stats if todo else {}
+        if todo and all(o.info["status"] == L.UNCODED for o in found):
+            raise VcmError(f"no QP of {self.cfg.qps[0]}..{self.cfg.qps[-1]} could be coded", path=path,
+                           fix="see the encoder log named above, or choose other --qps")
+        by_obj = dict(zip(todo, found))
         recs = []
         for k, det in enumerate(objects):
             cname = L.crop_name(name, k)
+            extra = {}
             if k in by_obj:
-                lab, col = by_obj[k]
-                status, jrd, detected = lab.status, lab.jrd, L.detected_string(results, col)
+                o = by_obj[k]
+                status, rule_jrd = o.info["status"], o.info["rule_jrd"]
+                jrd = None if rule_jrd is None else int(o.jrd)
+                detected = L.detected_string({int(q): None if v is None else [v] for q, v in o.info["detected"].items()}, 0)
+                if o.info.get("lowered_by_verify"):
+                    extra["lowered_by_verify"] = o.info["lowered_by_verify"]
+                if jrd is not None and "verified" in o.info:
+                    extra["verified"] = o.info["verified"]  # the file of the plan choice keeps it at its JRD
             else:  # never coded for: a class the detector cannot return, or too weak to be an object to keep
                 status = L.BELOW_KEEP_SCORE if k in weak else L.DROPPED
-                jrd, detected = None, "." * (L.MAX_QP + 1)
+                jrd = rule_jrd = None
+                detected = "." * (L.MAX_QP + 1)
             if jrd is not None:
                 crop = np.ascontiguousarray(crop_object(rgb, det.box))  # from the ORIGINAL picture
                 write_picture(self.cfg.out / "crops" / cname / f"{cname}.png", crop)
             reason = ("class not returned by the detector" if k in undetectable else
                       f"score below the keep score {self.rule.keep_score}" if k in weak else None)
-            recs.append({"k": k, "name": cname, **det.to_json(), "jrd": jrd, "status": status,
-                         "detected": detected, **({"reason": reason} if reason else {})})
-        return {"width": w, "height": h, "objects": recs, "qps_coded": sorted(results),
-                "coding_errors": stats["errors"], "codings": stats["codings"], "cached": stats["cached"],
-                "code_seconds": round(stats["code_seconds"], 3), "detect_seconds": round(stats["detect_seconds"], 3),
-                "seconds": round(time.perf_counter() - t0, 3)}
+            recs.append({"k": k, "name": cname, **det.to_json(), "jrd": jrd, "rule_jrd": rule_jrd, "status": status,
+                         "detected": detected, **extra, **({"reason": reason} if reason else {})})
+        return {"width": w, "height": h, "objects": recs, "qps_coded": stats.get("probed_qps", []),
+                "codings": stats.get("probes", 0), "encodes": stats.get("encodes", 0),
+                "verify_rounds": stats.get("verify_rounds", 0), "seconds": round(time.perf_counter() - t0, 3)}
 
 
 # --- workers -------------------------------------------------------------------------------------------------
@@ -460,13 +435,16 @@ def write_dataset(cfg: LabelConfig, records: dict[str, dict], settings: dict, su
             summary.uncoded += st == L.UNCODED
             summary.below_keep_score += st == L.BELOW_KEEP_SCORE
             summary.never_lost += st == L.NEVER_LOST
+            summary.lowered_by_verify += bool(o.get("lowered_by_verify"))
             if o.get("jrd") is not None:
                 labels[o["name"]] = int(o["jrd"])
                 crops_by_picture.setdefault(pname, []).append(o["name"])
             x1, y1, x2, y2 = o["box"]
             rows.append({"picture": rec["picture"], "name": o["name"], "object": o["k"], "x1": x1, "y1": y1,
                          "x2": x2, "y2": y2, "class_id": o["class_id"], "class": o["label"], "score": o["score"],
-                         "jrd": "" if o.get("jrd") is None else o["jrd"], "status": st, "detected": o["detected"]})
+                         "jrd": "" if o.get("jrd") is None else o["jrd"],
+                         "rule_jrd": "" if o.get("rule_jrd") is None else o["rule_jrd"], "status": st,
+                         "detected": o["detected"]})
     summary.crops = len(labels)
     summary.histogram = L.histogram(labels.values())
     split = L.split_pictures(sorted(crops_by_picture), cfg.seed, cfg.split)

@@ -113,6 +113,7 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Codin
     predictor) may be built already (batch workers build them once)."""
     from vcm.codec import EncodeParams, create_encoder, rgb_to_yuv
     from vcm.coding.video import analyse, code_video, decode_video_file, plan_frames, plan_segments
+    from vcm.detect import build_detector
     from vcm.fsutil import refuse_overwrite_input
     from vcm.jrd import create_predictor
     from vcm.fsutil import write_bytes_atomic
@@ -136,7 +137,7 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Codin
     h, w = rgb[0].shape[:2]
     secs["read"] = time.perf_counter() - t
 
-    det = detector if detector is not None else s.build_detector()
+    det = detector if detector is not None else build_detector(s)
     rule = s.rule_for(det)
     predictor = None
     if s.mode != "plain":
