@@ -175,7 +175,7 @@ def test_ctu_mode_clamps_and_says_so(uvg266, bus_frame, caplog):
 def test_ctu_mode_needs_uvg266(bus_frame):
     from vcm.coding.ctu import encode_ctu, ctu_map
 
-    with pytest.raises(VcmError, match="needs the uvg266 encoder"):
+    with pytest.raises(VcmError, match="needs an encoder with a CTU QP map"):
         encode_ctu([bus_frame], [ctu_map(bus_plan(bus_frame))], EncodeParams(qp=30), encoder="ffmpeg")
 
 

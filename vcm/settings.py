@@ -33,6 +33,9 @@ BENCH_OFFSETS = (-8, -4, 0, 2, 4)
 BENCH_ORACLE_OFFSETS = (-8, -4, 0, 1, 2)
 BENCH_MODES = ("plain", "objects", "auto")
 BENCH_JRD = ("search", "prior")  # change how a job runs, not what it writes
+# The encoder of the plain-VVC anchor (`vcm benchmark --anchor`): None codes it with --encoder like the JRD modes;
+# "vtm" is the reference (VTM with its common-test-condition cfgs) that published numbers are measured against.
+BENCH_ANCHOR: str | None = None
 
 FIELD_HELP: dict[str, str] = {
     "mode": "auto: per picture the cheapest of objects/blur/frame that keeps every object (checked on the "

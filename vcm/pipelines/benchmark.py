@@ -29,7 +29,7 @@ from typing import Any, Sequence
 from vcm.errors import VcmError
 from vcm.fsutil import sha256_file, write_json_atomic
 from vcm.runner import digest, load_record, remove_stale_temps, run_tasks
-from vcm.settings import BENCH_JRD as DEFAULT_JRD, BENCH_MODES as DEFAULT_MODES, BENCH_OFFSETS as DEFAULT_OFFSETS
+from vcm.settings import BENCH_ANCHOR, BENCH_JRD as DEFAULT_JRD, BENCH_MODES as DEFAULT_MODES, BENCH_OFFSETS as DEFAULT_OFFSETS
 from vcm.settings import BENCH_ORACLE_OFFSETS as DEFAULT_ORACLE_OFFSETS, BENCH_QPS as DEFAULT_QPS
 from vcm.metrics.rd import CurvePoint, PointRow, aggregate, benchmark_bd
 from vcm.report import (SUMMARY_FORMAT, curve_points_to_json, plot_rd, read_points_csv, summary_lines,
@@ -63,6 +63,7 @@ class BenchmarkConfig:
     # lowest object QP; the background QP only matters for a picture without objects). Empty: vcm.qp.DEFAULT_BG_QP
     preset: str = "faster"
     encoder: str = "ffmpeg"
+    anchor_encoder: str | None = BENCH_ANCHOR  # `--anchor`: the plain-VVC anchor's encoder; None: `encoder`
     decoder: str = "pyav"
     matrix: str = "bt709"
     margin: int | None = None  # None: vcm.qp.DEFAULT_MARGIN
@@ -128,7 +129,8 @@ class BenchmarkConfig:
                  "--modes", ",".join(self.modes)]
         if self.bg_qps:
             args += ["--bg-qps", ",".join(map(str, self.bg_qps))]
-        args += ["--preset", self.preset, "--encoder", self.encoder, "--decoder", self.decoder,
+        args += ["--preset", self.preset, "--encoder", self.encoder, *(["--anchor", self.anchor_encoder] if self.anchor_encoder else []),
+                 "--decoder", self.decoder,
                  "--matrix", self.matrix, "--margin", str(self.margin), "--match-iou", str(self.iou), "--workers", str(self.workers)]
         for k in ("keep_score", "detect_score"):
             if getattr(self, k) is not None:
@@ -236,10 +238,12 @@ def _init_worker(cfg: BenchmarkConfig) -> None:
     if det.conf_is_a_filter and "conf" not in cfg.detector_options:
         det_map = create_detector(cfg.detector, **{**cfg.detector_options, "conf": MAP_SCORE})
     enc = create_encoder(cfg.encoder)
+    anchor = create_encoder(cfg.anchor_encoder) if cfg.anchor_encoder else enc
     rule = StillDetectedRule.for_detector(det, iou=cfg.iou, keep_score=cfg.keep_score, detect_score=cfg.detect_score)
     _STATE.clear()
     _STATE.update(cfg=cfg, detector=det, detector_map=det_map, rule=rule,
-                  encoder={"name": enc.name, "version": enc.version()}, predictors={}, code=code_digest())
+                  encoder={"name": enc.name, "version": enc.version()},
+                  anchor={"name": anchor.name, "version": anchor.version()}, predictors={}, code=code_digest())
 
 
 def _predictor(spec: str):
@@ -266,7 +270,7 @@ def _coded_bytes(coded) -> int:
     return len(pack_vcm_file(to_vcm_file(coded)))
 
 
-def _code_point(frame, rgb_shape, mode: str, plan, qp: int | None, original: Detections):
+def _code_point(frame, rgb_shape, mode: str, plan, qp: int | None, original: Detections, encoder: str):
     """Code one picture in `mode`, decode it as `vcm decode` does, detect on it: (row fields, detections, fresh)."""
     from vcm.codec import EncodeParams, yuv_to_rgb
     from vcm.coding import code_picture_mode, reconstruct
@@ -274,7 +278,7 @@ def _code_point(frame, rgb_shape, mode: str, plan, qp: int | None, original: Det
     cfg: BenchmarkConfig = _STATE["cfg"]
     h, w = rgb_shape[:2]
     params = EncodeParams(qp=int(qp if qp is not None else plan.bg_qp), preset=cfg.preset)
-    coded = code_picture_mode(mode, frame, plan, params, qp=qp, encoder=cfg.encoder, matrix=cfg.matrix,
+    coded = code_picture_mode(mode, frame, plan, params, qp=qp, encoder=encoder, matrix=cfg.matrix,
                               display=(w, h))
     rgb = yuv_to_rgb(reconstruct(coded, cfg.decoder), cfg.matrix)
     dets = _STATE["detector_map"].detect([rgb])[0]
@@ -360,8 +364,8 @@ def run_picture(path: str, key: str) -> PictureOutcome:
 
     empty = qpmod.plan([], w, h)
     for q in cfg.qps:
-        point("plain", PLAIN_PREDICTOR, point_id("plain", qp=q), {"qp": q},
-              lambda q=q: (*_code_point(frame, rgb.shape, "plain", empty, q, keep), "plain"), q)
+        point("plain", PLAIN_PREDICTOR, point_id("plain", qp=q), {"qp": q, **({"anchor": _STATE["anchor"]} if cfg.anchor_encoder else {})},
+              lambda q=q: (*_code_point(frame, rgb.shape, "plain", empty, q, keep, cfg.anchor_encoder or cfg.encoder), "plain"), q)
     jrd_modes = [m for m in cfg.modes if m in JRD_MODES]
     from vcm.coding.choose import AUTO_BG_QPS, auto_modes
     from vcm.types import ObjectJRD
@@ -492,13 +496,17 @@ def summarize(out_dir: str | Path, gt: str | Path | None = None) -> BenchmarkNum
     return BenchmarkNumbers(points, benchmark_bd(points), gt_text)
 
 
-def _versions(enc: dict[str, str], detector_desc: dict, predictors: dict[str, Any]) -> dict[str, Any]:
+def _versions(enc: dict[str, str], detector_desc: dict, predictors: dict[str, Any],
+              anchor: dict[str, str] | None = None) -> dict[str, Any]:
     from importlib import metadata
 
     from vcm import __version__
 
-    encoder = enc["version"] if enc["version"].startswith(enc["name"]) else f"{enc['name']} {enc['version']}"
-    v = {"vcm": __version__, "python": platform.python_version(), "encoder": encoder}
+    def named(e: dict[str, str]) -> str:
+        return e["version"] if e["version"].startswith(e["name"]) else f"{e['name']} {e['version']}"
+
+    v = {"vcm": __version__, "python": platform.python_version(), "encoder": named(enc),
+         "anchor_encoder": named(anchor or enc)}
     for pkg in ("numpy", "opencv-python", "av", "pycocotools", "bjontegaard", "matplotlib", "torch", "ultralytics"):
         try:
             v[pkg] = metadata.version(pkg)
@@ -582,11 +590,12 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> BenchmarkReport:
         {**cfg.to_json(), "detector": det.spec, "ground_truth": numbers.ground_truth,
          "rule": _STATE["rule"].to_json(), "rate": "bpp over the set (all streams + placement)",
          "accuracy": "COCO mAP@0.5 over all pictures at each point"},
-        _versions(_STATE["encoder"], det.describe(), preds), _machine(), cfg.command or cfg.command_line(),
+        _versions(_STATE["encoder"], det.describe(), preds, _STATE["anchor"]), _machine(), cfg.command or cfg.command_line(),
         {"points_computed": sum(not r.resumed for r in results), "points_resumed": sum(r.resumed for r in results),
          "fresh_encodes": sum(r.fresh_encodes for r in results), "seconds": round(time.perf_counter() - t0, 2)},
         numbers.points)
-    write_report(cfg.out, report, title=f"{len(pics)} pictures, {det.spec}, preset {cfg.preset}")
+    write_report(cfg.out, report, title=f"{len(pics)} pictures, {det.spec}, preset {cfg.preset}"
+                 + (f", anchor {cfg.anchor_encoder}" if cfg.anchor_encoder else ""))
     return report
 
 
