@@ -169,6 +169,7 @@ PATCHES = [
      "                                                      vcmLambda / m_pcRdCost->getDistortionWeight(COMPONENT_Cr) };\n"
      "      pTrQuant->setLambdas(lambdaArray);\n"
      "      pRdCost->setLambda(vcmLambda, pcSlice->getSPS()->getBitDepths());\n"
+     "      pcPic->m_uEnerHpCtu[ctuRsAddr] = vcmLambda;   // the CTU's lambda for SAO and ALF, as PerceptQPA\n"
      "      currQP.fill(vcmQP);\n"
      "    }\n"
      "    if (m_pcCfg->getDPF() && m_pcLib->getEncType() == ENC_FULL && !pcPic->slices[0]->isIntra())\n"
@@ -176,6 +177,15 @@ PATCHES = [
     (_ENC + "EncSlice.cpp", "    pCABACWriter->resetBits();\n",
      "    if (vcmMap)\n    {\n      pTrQuant->setLambdas(vcmLambdas);\n"
      "      pRdCost->setLambda(oldLambda, pcSlice->getSPS()->getBitDepths());\n    }\n    pCABACWriter->resetBits();\n"),
+    # SAO and ALF decide each CTU with its own lambda (PerceptQPA's per-CTU lambdas)
+    (_ENC + "EncGOP.cpp", "(m_pcCfg->getUsePerceptQPA() && !m_pcCfg->getUseRateCtrl() && pcSlice->getPPS()->getUseDQP() ?",
+     "((m_pcCfg->getUsePerceptQPA() || !m_pcCfg->getCtuQpMapFile().empty()) && !m_pcCfg->getUseRateCtrl() "
+     "&& pcSlice->getPPS()->getUseDQP() ?"),
+    (_ENC + "EncGOP.cpp", "(m_pcCfg->getUsePerceptQPA() && !m_pcCfg->getUseRateCtrl() && pcSlice->getPPS()->getUseDQP()\n"
+     "                               ? m_pcEncLib->getRdCost()->getChromaWeight()",
+     "((m_pcCfg->getUsePerceptQPA() || !m_pcCfg->getCtuQpMapFile().empty()) && !m_pcCfg->getUseRateCtrl() "
+     "&& pcSlice->getPPS()->getUseDQP()\n"
+     "                               ? m_pcEncLib->getRdCost()->getChromaWeight()"),
     # the QPs as written
     (_ENC + "EncSlice.cpp", "    m_CABACWriter->coding_tree_unit( cs, ctuArea, pcPic->m_prevQP, ctuRsAddr );\n",
      "    m_CABACWriter->coding_tree_unit( cs, ctuArea, pcPic->m_prevQP, ctuRsAddr );\n"

@@ -113,7 +113,9 @@ class VTMEncoder(ExternalProgram, ExternalEncoder):
         rois = [e for e in params.extra if e.startswith(ROI_OPTION)]
         if rois:
             ctu = map_ctu_size(parse_roi_extra(rois[-1]), clip.width, clip.height)
-            cmd += [f"--CtuQpMapFile={yuv_path.with_name(MAP_NAME)}"] + ([f"--CTUSize={ctu}"] if ctu != 128 else [])
+            cmd.append(f"--CtuQpMapFile={yuv_path.with_name(MAP_NAME)}")
+            if ctu == 64:  # the cfgs' inter binary splits start at 128
+                cmd += ["--CTUSize=64", "--MaxBTNonISlice=64"]
         return cmd + [e for e in params.extra if not e.startswith(ROI_OPTION)]
 
     def write_side_files(self, folder: Path, clip: YuvClip, params: EncodeParams) -> None:
