@@ -168,9 +168,19 @@ def test_benchmark_anchor_vtm(vtm, bus_rgb, tmp_path):
     cv2.imwrite(str(data / "bus.png"), cv2.cvtColor(bus_rgb, cv2.COLOR_RGB2BGR))
     rep = run_benchmark(BenchmarkConfig(data, tmp_path / "out", detector="hog-person", jrd=("fixed:40",),
                                         qps=(32, 42), modes=("plain", "frame"), anchor_encoder="vtm", progress=False))
-    assert rep.versions["anchor_encoder"] == "EncoderApp 23.13" != rep.versions["encoder"]
+    assert rep.versions["anchor_encoder"] == "vtm EncoderApp 23.13" != rep.versions["encoder"]
     assert "--anchor vtm" in rep.command
     plain = {r.qp: r.bytes for r in read_points_csv(tmp_path / "out" / "points.csv") if r.mode == "plain"}
     clip = picture_to_clip(bus_rgb)
     assert plain == {q: encode(clip, EncodeParams(qp=q), encoder=vtm[0]).bytes for q in (32, 42)}
-    assert "anchor (plain VVC) EncoderApp 23.13" in (tmp_path / "out" / "report.md").read_text()
+    assert "anchor (plain VVC) vtm EncoderApp 23.13" in (tmp_path / "out" / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_doctor_lists_vtm(vtm_apps):
+    from vcm.pipelines.doctor import diagnose
+
+    rows = {r["name"]: r for r in diagnose().rows}
+    for kind in ("encoder", "decoder"):
+        assert rows[f"{kind} vtm"]["ok"], rows[f"{kind} vtm"]["detail"]
+    assert "23.13" in rows["encoder vtm"]["detail"]

@@ -29,7 +29,8 @@ from typing import Any, Sequence
 from vcm.errors import VcmError
 from vcm.fsutil import sha256_file, write_json_atomic
 from vcm.runner import digest, load_record, remove_stale_temps, run_tasks
-from vcm.settings import BENCH_ANCHOR, BENCH_JRD as DEFAULT_JRD, BENCH_MODES as DEFAULT_MODES, BENCH_OFFSETS as DEFAULT_OFFSETS
+from vcm.settings import BENCH_JRD as DEFAULT_JRD, BENCH_MODES as DEFAULT_MODES, BENCH_OFFSETS as DEFAULT_OFFSETS
+from vcm.settings import BENCH_ANCHOR
 from vcm.settings import BENCH_ORACLE_OFFSETS as DEFAULT_ORACLE_OFFSETS, BENCH_QPS as DEFAULT_QPS
 from vcm.metrics.rd import CurvePoint, PointRow, aggregate, benchmark_bd
 from vcm.report import (SUMMARY_FORMAT, curve_points_to_json, plot_rd, read_points_csv, summary_lines,
@@ -129,8 +130,9 @@ class BenchmarkConfig:
                  "--modes", ",".join(self.modes)]
         if self.bg_qps:
             args += ["--bg-qps", ",".join(map(str, self.bg_qps))]
-        args += ["--preset", self.preset, "--encoder", self.encoder, *(["--anchor", self.anchor_encoder] if self.anchor_encoder else []),
-                 "--decoder", self.decoder,
+        args += ["--preset", self.preset, "--encoder", self.encoder]
+        args += ["--anchor", self.anchor_encoder] if self.anchor_encoder else []
+        args += ["--decoder", self.decoder,
                  "--matrix", self.matrix, "--margin", str(self.margin), "--match-iou", str(self.iou), "--workers", str(self.workers)]
         for k in ("keep_score", "detect_score"):
             if getattr(self, k) is not None:
@@ -364,8 +366,10 @@ def run_picture(path: str, key: str) -> PictureOutcome:
 
     empty = qpmod.plan([], w, h)
     for q in cfg.qps:
-        point("plain", PLAIN_PREDICTOR, point_id("plain", qp=q), {"qp": q, **({"anchor": _STATE["anchor"]} if cfg.anchor_encoder else {})},
-              lambda q=q: (*_code_point(frame, rgb.shape, "plain", empty, q, keep, cfg.anchor_encoder or cfg.encoder), "plain"), q)
+        anchor = {"anchor": _STATE["anchor"]} if cfg.anchor_encoder else {}  # --anchor: plain VVC by that encoder
+        point("plain", PLAIN_PREDICTOR, point_id("plain", qp=q), {"qp": q, **anchor},
+              lambda q=q: (*_code_point(frame, rgb.shape, "plain", empty, q, keep, cfg.anchor_encoder or cfg.encoder),
+                           "plain"), q)
     jrd_modes = [m for m in cfg.modes if m in JRD_MODES]
     from vcm.coding.choose import AUTO_BG_QPS, auto_modes
     from vcm.types import ObjectJRD
@@ -590,7 +594,8 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> BenchmarkReport:
         {**cfg.to_json(), "detector": det.spec, "ground_truth": numbers.ground_truth,
          "rule": _STATE["rule"].to_json(), "rate": "bpp over the set (all streams + placement)",
          "accuracy": "COCO mAP@0.5 over all pictures at each point"},
-        _versions(_STATE["encoder"], det.describe(), preds, _STATE["anchor"]), _machine(), cfg.command or cfg.command_line(),
+        _versions(_STATE["encoder"], det.describe(), preds, _STATE["anchor"]), _machine(),
+        cfg.command or cfg.command_line(),
         {"points_computed": sum(not r.resumed for r in results), "points_resumed": sum(r.resumed for r in results),
          "fresh_encodes": sum(r.fresh_encodes for r in results), "seconds": round(time.perf_counter() - t0, 2)},
         numbers.points)
