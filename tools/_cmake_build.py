@@ -7,6 +7,7 @@ folders come from vcm/codec/builds.py (loaded by path), the one place the backen
 """
 from __future__ import annotations
 
+import argparse
 import fcntl
 import hashlib
 import importlib.util
@@ -14,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -115,3 +117,22 @@ def build_once(folder: Path, want: dict, products: Sequence[Path], make: Callabl
             return True
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def parse_args(argv, doc: str, name: str, clone: str, find_source: Callable[[str | None], Path | None],
+               more: Callable[[argparse.ArgumentParser], None] = lambda ap: None):
+    """A builder's command line (--source --cache-dir --jobs --verbose, and `more`): (args, source folder), the
+    folder None (and the reason printed) when no source is found."""
+    env = name.upper()
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--source", help=f"{name} source folder (default: $VCM_{env}_SOURCE or ../shared/{name})")
+    more(ap)
+    ap.add_argument("--cache-dir", type=Path, help=f"build folder (default $VCM_{env}_CACHE or ~/.cache/vcm/{name})")
+    ap.add_argument("--jobs", type=int, help="parallel compile jobs (default: CPU count)")
+    ap.add_argument("--verbose", action="store_true", help="show the compiler output")
+    a = ap.parse_args(argv)
+    src = find_source(a.source)
+    if src is None:
+        print(f"build_{name}: no {name} source found; get it with `git clone {clone}` and pass --source or set "
+              f"VCM_{env}_SOURCE", file=sys.stderr)
+    return a, src

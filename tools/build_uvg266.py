@@ -13,14 +13,13 @@ the source digest and options); builds of concurrent callers are serialised by a
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _cmake_build import (apply_patches as _apply, build_once, cache_root as _cache_root, copy_source,  # noqa: E402
-                          patches_digest, run_steps, shared_source, source_digest as _digest)
+                          parse_args, patches_digest, run_steps, shared_source, source_digest as _digest)
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BIT_DEPTH = 8  # docs/UVG266.md: 2.6-5.5 % fewer bytes at equal PSNR and ~1.8x faster than 10-bit
@@ -84,18 +83,12 @@ def build(src: Path, bit_depth: int = DEFAULT_BIT_DEPTH, root: Path | None = Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--source", help="uvg266 source folder (default: $VCM_UVG266_SOURCE or ../shared/uvg266)")
-    ap.add_argument("--bit-depth", type=int, default=DEFAULT_BIT_DEPTH, choices=(8, 10),
-                    help=f"internal bit depth, a compile-time setting (default {DEFAULT_BIT_DEPTH})")
-    ap.add_argument("--cache-dir", type=Path, help="build folder (default $VCM_UVG266_CACHE or ~/.cache/vcm/uvg266)")
-    ap.add_argument("--jobs", type=int, help="parallel compile jobs (default: CPU count)")
-    ap.add_argument("--verbose", action="store_true", help="show the compiler output")
-    a = ap.parse_args(argv)
-    src = find_source(a.source)
+    def bit_depth(ap):
+        ap.add_argument("--bit-depth", type=int, default=DEFAULT_BIT_DEPTH, choices=(8, 10),
+                        help=f"internal bit depth, a compile-time setting (default {DEFAULT_BIT_DEPTH})")
+
+    a, src = parse_args(argv, __doc__, "uvg266", "https://github.com/ultravideo/uvg266", find_source, bit_depth)
     if src is None:
-        print("build_uvg266: no uvg266 source found; get it with `git clone https://github.com/ultravideo/uvg266` "
-              "and pass --source or set VCM_UVG266_SOURCE", file=sys.stderr)
         return 2
     print(build(src, a.bit_depth, a.cache_dir, a.jobs, quiet=not a.verbose))
     return 0

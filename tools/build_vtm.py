@@ -22,14 +22,13 @@ $VCM_VTM_CTU_QPS is set, so vcm checks the map against what the decoder really r
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cmake_build import (apply_patches, build_once, cache_root, copy_source, patches_digest,  # noqa: E402
-                          run_steps, shared_source, source_digest)
+from _cmake_build import (apply_patches, build_once, cache_root, copy_source, parse_args,  # noqa: E402
+                          patches_digest, run_steps, shared_source, source_digest)
 
 PROGRAMS = ("EncoderApp", "DecoderApp")  # the CMake targets built (of VTM's ten apps)
 
@@ -234,17 +233,8 @@ def build(src: Path, root: Path | None = None, jobs: int | None = None, quiet: b
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--source", help="VTM source folder (default: $VCM_VTM_SOURCE or ../shared/vtm)")
-    ap.add_argument("--cache-dir", type=Path, help="build folder (default $VCM_VTM_CACHE or ~/.cache/vcm/vtm)")
-    ap.add_argument("--jobs", type=int, help="parallel compile jobs (default: CPU count)")
-    ap.add_argument("--verbose", action="store_true", help="show the compiler output")
-    a = ap.parse_args(argv)
-    src = find_source(a.source)
+    a, src = parse_args(argv, __doc__, "vtm", "https://vcgit.hhi.fraunhofer.de/jvet/VVCSoftware_VTM.git", find_source)
     if src is None:
-        print("build_vtm: no VTM source found; get it with `git clone "
-              "https://vcgit.hhi.fraunhofer.de/jvet/VVCSoftware_VTM.git` and pass --source or set VCM_VTM_SOURCE",
-              file=sys.stderr)
         return 2
     enc, _ = build(src, a.cache_dir, a.jobs, quiet=not a.verbose)
     print(enc)

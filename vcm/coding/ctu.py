@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 CTU = 64
 MAX_QP = 51  # uvg266 codes QPs 0..51 at every bit depth
-CTU_ENCODERS = ("uvg266", "vtm")  # the backends with a CTU QP map
+CTU_ENCODERS = ("uvg266", "vtm")  # the backends with a CTU QP map, in the order ctu mode picks them (speed)
 
 
 @dataclass(frozen=True)
@@ -132,17 +132,22 @@ def encode_ctu(frames: list[YuvFrame], maps: list[CTUMap], params: EncodeParams,
 
 
 def ctu_encoder(encoder: str | Encoder) -> Encoder:
-    """The encoder ctu mode codes with: `encoder` when it has a CTU QP map (uvg266, or VTM with vcm's patch),
-    else uvg266 found on this machine."""
+    """The encoder ctu mode codes with: `encoder` when it has a CTU QP map (uvg266, or VTM with vcm's patch);
+    else the first of CTU_ENCODERS found here (uvg266 where it is set up, else VTM where `make vtm` built it)."""
     from vcm.codec import create_encoder
 
     name = getattr(encoder, "name", encoder)
     if name in CTU_ENCODERS:
         return create_encoder(encoder)
-    if name != "ffmpeg":  # the default encoder means "no choice made"
-        log.warning("ctu mode codes with uvg266, not %s (encoders with a CTU QP map: %s)", name,
-                    ", ".join(CTU_ENCODERS))
-    return create_encoder("uvg266")
+    for other in CTU_ENCODERS:
+        enc = create_encoder(other, check=False)
+        if enc.available():
+            if name != "ffmpeg":  # the default encoder means "no choice made"
+                log.warning("ctu mode codes with %s, not %s (encoders with a CTU QP map: %s)", other, name,
+                            ", ".join(CTU_ENCODERS))
+            return enc
+    raise VcmError("ctu mode needs an encoder with a CTU QP map: neither uvg266 nor VTM is found",
+                   fix="build VTM (make vtm), or uvg266: export VCM_UVG266=$(python tools/build_uvg266.py)")
 
 
 def code_ctu_picture(frame: YuvFrame, plan: QPPlan, params: EncodeParams, encoder: str | Encoder = "uvg266",
