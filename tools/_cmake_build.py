@@ -102,7 +102,8 @@ def build_once(folder: Path, want: dict, products: Sequence[Path], make: Callabl
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            if all(p.is_file() for p in products) and stamp_path.is_file() and json.loads(stamp_path.read_text()) == want:
+            built = all(p.is_file() for p in products) and stamp_path.is_file()
+            if built and json.loads(stamp_path.read_text()) == want:
                 return False
             with tempfile.TemporaryDirectory(prefix="build-", dir=folder) as tmp:
                 built = make(Path(tmp))

@@ -97,9 +97,10 @@ def bench_anchor(data: Path, work: Path, preset: str) -> list[str]:
     lines = ["| encoder | QPs | bpp | mean Y-PSNR dB | mAP@0.5 | encode s per picture (mean over QPs) |",
              "|---|---|---|---|---|---|"]
     for enc, c in curves.items():
-        lines.append(f"| {c['version']} | {c['qps'][0]}..{c['qps'][-1]} | "
-                     f"{' / '.join(f'{v:.3f}' for v in c['psnr'][0])} | {' / '.join(f'{v:.2f}' for v in c['psnr'][1])} | "
-                     f"{' / '.join(f'{v:.3f}' for v in c['map50'][1])} | {secs[enc][0]:.2f} |")
+        bpp, psnr, map50 = (" / ".join(f"{v:{f}}" for v in vals) for vals, f in
+                            ((c["psnr"][0], ".3f"), (c["psnr"][1], ".2f"), (c["map50"][1], ".3f")))
+        lines.append(f"| {c['version']} | {c['qps'][0]}..{c['qps'][-1]} | {bpp} | {psnr} | {map50} | "
+                     f"{secs[enc][0]:.2f} |")
     lines += ["", "| VTM against libvvenc faster | BD-rate |", "|---|---|"]
     for q, name in (("psnr", "Y-PSNR"), ("map50", "mAP@0.5")):
         e = bd_entry(curves["ffmpeg"][q], curves["vtm"][q], quality=q)

@@ -85,7 +85,10 @@ def requested_qps(plan: QPPlan, ctu: int = CTU) -> np.ndarray:
     return req
 
 
-def clamp_map(req: np.ndarray, bit_depth: int = 8, ctu: int = CTU, limits: tuple[int, int, int] | None = None) -> CTUMap:
+Limits = tuple[int, int, int]  # an encoder's ctu_map_limits(): (QP span, highest QP, CTU size)
+
+
+def clamp_map(req: np.ndarray, bit_depth: int = 8, ctu: int = CTU, limits: Limits | None = None) -> CTUMap:
     """Base QP = the lowest requested QP; QPs above base + span (or the highest QP) come down to it. `limits`
     (span, highest QP, CTU size) is an encoder's `ctu_map_limits()`; None: uvg266's at `bit_depth`."""
     span, max_qp, ctu = limits or (qp_span(bit_depth), MAX_QP, ctu)
@@ -94,22 +97,16 @@ def clamp_map(req: np.ndarray, bit_depth: int = 8, ctu: int = CTU, limits: tuple
     return CTUMap(qps, req.astype(np.int16), base, span, ctu)
 
 
-def ctu_map(plan: QPPlan, bit_depth: int = 8, ctu: int = CTU, limits: tuple[int, int, int] | None = None) -> CTUMap:
+def ctu_map(plan: QPPlan, bit_depth: int = 8, ctu: int = CTU, limits: Limits | None = None) -> CTUMap:
     """The CTU QPs of a plan: lowest touching object QP, else the background QP; clamped to the encoder's span."""
     return clamp_map(requested_qps(plan, limits[2] if limits else ctu), bit_depth, ctu, limits)
 
 
-def segment_map(plans: list[QPPlan], bit_depth: int = 8, ctu: int = CTU,
-                limits: tuple[int, int, int] | None = None) -> CTUMap:
+def segment_map(plans: list[QPPlan], bit_depth: int = 8, ctu: int = CTU, limits: Limits | None = None) -> CTUMap:
     """One map for a video segment: per CTU the lowest QP any of its frames asks for (uvg266 reads per-picture
     maps in coding order, so a random-access sequence gets one map; objects keep their QP wherever they go)."""
     size = limits[2] if limits else ctu
     return clamp_map(np.minimum.reduce([requested_qps(p, size) for p in plans]), bit_depth, ctu, limits)
-
-
-def map_limits(enc: Encoder) -> tuple[int, int, int]:
-    """(span, highest QP, CTU size) of `enc`'s CTU maps (its `ctu_map_limits()`)."""
-    return enc.ctu_map_limits()
 
 
 def encode_ctu(frames: list[YuvFrame], maps: list[CTUMap], params: EncodeParams, encoder: str | Encoder = "uvg266",
@@ -121,7 +118,8 @@ def encode_ctu(frames: list[YuvFrame], maps: list[CTUMap], params: EncodeParams,
 
     enc = create_encoder(encoder)
     if enc.name not in CTU_ENCODERS:
-        raise VcmError(f"ctu mode needs an encoder with a CTU QP map ({' or '.join(CTU_ENCODERS)}), not {enc.name!r}",
+        raise VcmError(f"ctu mode needs an encoder with a CTU QP map ({' or '.join(CTU_ENCODERS)}), "
+                       f"not {enc.name!r}",
                        fix="use --encoder uvg266 or vtm (build them: make uvg266, make vtm)")
     bases = {m.base_qp for m in maps}
     if len(bases) != 1:
@@ -154,7 +152,7 @@ def code_ctu_picture(frame: YuvFrame, plan: QPPlan, params: EncodeParams, encode
                      matrix: str = "bt709", cache: bool = True):
     """One picture in ctu mode: (EncodeResult, CTUMap). Logs (info) when the plan had to be clamped; the map records it."""
     enc = ctu_encoder(encoder)
-    span, max_qp, ctu = map_limits(enc)
+    span, max_qp, ctu = enc.ctu_map_limits()
     m = ctu_map(plan, limits=(span, max_qp, ctu))
     if m.clamped:
         log.info("ctu mode: the plan's QPs span %d..%d; one %s picture holds %d..%d; %d CTUs lowered to "
