@@ -129,6 +129,34 @@ def test_ctu_qp_map_as_decoded(vtm, bus_rgb):
     assert mse[0] * 8 < mse[1]  # QP 22 against QP 57: far finer
 
 
+def test_ctu_video_random_access(vtm, bus_jpg):
+    """ctu mode on video with VTM: one random-access sequence whose inter pictures carry their slice QP (the GOP's
+    offsets) plus the segment map's delta in every CTU with a residual - checked by the backend from the log - and
+    that decodes with PyAV like VTM's decoder."""
+    from vcm.codec.encoder_log import parse_picture_lines
+    from vcm.codec.vtm import parse_ctu_qps
+    from vcm.coding.video import code_video
+    from vcm.qp import QPPlan, QPRegion
+
+    enc, dec = vtm
+    clip = _moving_clip(bus_jpg, 3)
+    plans = [QPPlan(96, 64, 55, (QPRegion(0, (0, 0, 40, 40), 30, 30),))] * 3
+    with pytest.raises(VcmError, match="multiple of 32"):  # the CTC cfg's GOP of 32
+        code_video("ctu", clip.frames, plans, EncodeParams(qp=55, intra=False, intra_period=8), fps=clip.fps,
+                   encoder=enc, cache=False)
+    cv = code_video("ctu", clip.frames, plans, EncodeParams(qp=55, intra=False, intra_period=32), fps=clip.fps,
+                    encoder=enc, cache=False)
+    res = cv.units[0].results[0]
+    assert cv.settings["encoder"] == "vtm" and res.backend == "vtm" and cv.units[0].qp == 30
+    text = res.log_path.read_text()
+    pics, ctus = parse_picture_lines(text), parse_ctu_qps(text)
+    assert {p.slice_type for p in pics[1:]} <= {"B", "P"} and set(ctus) == {0, 1, 2}
+    for p in pics:  # CTU 0 holds the object (delta 0), CTU 1 the background (delta 25)
+        assert ctus[p.poc][0] in ("-", str(p.qp)) and ctus[p.poc][1] in ("-", str(min(p.qp + 25, 63)))
+    assert dec.decoded_ctu_qps(res.bitstream) == ctus
+    assert len(_decode_both(res.bitstream, dec)) == 3
+
+
 def test_ctu_check_catches_a_wrong_qp(tmp_path):
     from vcm.codec.vtm import check_ctu_qps
 

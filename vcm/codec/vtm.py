@@ -43,6 +43,7 @@ VTM_VERSION = r"VTM[^\d]*(\d+\.\d+(?:\.\d+)?)"
 MAX_QP = 63  # VTM codes QPs 0..63 at 10 bits; a CU delta QP wraps around the range, so one picture holds them all
 MAP_CTUS = (64, 128)  # CTU sizes a map's grid may use: 64 (--CTUSize=64, vcm.coding.ctu's grid) or 128 (the cfgs')
 MAP_NAME = "ctuqp.txt"
+RA_GOP = 32  # the GOP of encoder_randomaccess_vtm.cfg: VTM needs IntraPeriod to be a multiple of it
 CTU_QPS_ENV = "VCM_VTM_CTU_QPS"  # the patched DecoderApp logs every CTU's QP when this is set
 _CTU_LINE = re.compile(r"vcm-ctu-qp POC (?P<poc>\d+) CTU (?P<ctu>\d+) QP (?P<qp>\S+)")
 
@@ -102,6 +103,9 @@ class VTMEncoder(ExternalProgram, ExternalEncoder):
     def command(self, yuv_path: Path, clip: YuvClip, params: EncodeParams, out: Path) -> list[str]:
         from vcm.codec.uvg266 import ROI_OPTION, parse_roi_extra
 
+        if not params.intra and params.intra_period % RA_GOP:
+            raise VcmError(f"VTM's random-access cfg (GOP {RA_GOP}) needs an intra period that is a multiple of "
+                           f"{RA_GOP}, not {params.intra_period}", fix=f"use --intra-period {RA_GOP} (or 64, 96, ...)")
         cmd = [self.require_exe(), "-c", str(config_path(params.intra)), "-i", str(yuv_path),
                "-wdt", str(clip.width), "-hgt", str(clip.height), "-fr", str(round(clip.fps)),
                "-f", str(len(clip.frames)), "--InputBitDepth=10", "--InternalBitDepth=10",
