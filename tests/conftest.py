@@ -125,6 +125,22 @@ def uvg266_exe() -> str:
 
 
 @pytest.fixture(scope="session")
+def vtm_apps() -> tuple[str, str]:
+    """VTM's EncoderApp and DecoderApp as vcm finds them ($VCM_VTM_ENCODER/$VCM_VTM_DECODER, PATH, or the build
+    of `make vtm` in ~/.cache/vcm/vtm/bin). Not built here (5-8 min): skips without them, fails under CI=true
+    (.ci/run builds VTM first)."""
+    from vcm.codec.vtm import VTMDecoder, VTMEncoder
+
+    enc, dec = VTMEncoder().exe, VTMDecoder().exe
+    if not (enc and dec):
+        why = "VTM (EncoderApp and DecoderApp) not found: build it with `make vtm`"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"VTM is required under CI: {why}")
+        pytest.skip(why)
+    return enc, dec
+
+
+@pytest.fixture(scope="session")
 def uvg266(uvg266_exe):
     """The uvg266 backend running the `uvg266_exe` program."""
     from vcm.codec.uvg266 import UVG266Encoder

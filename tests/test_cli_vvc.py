@@ -110,7 +110,9 @@ def test_bad_inputs_give_one_line_errors_and_no_output(tmp_path, astronaut_png):
     _one_line_error(run("vvc", "encode", tmp_path / "bad.jpg", "-q", "30", "-o", out), "bad.jpg", "corrupt")
     _one_line_error(run("vvc", "encode", astronaut_png, "-q", "64", "-o", out), "QP 64", "0..63")
     _one_line_error(run("vvc", "encode", astronaut_png, "-q", "30", "-o", out, "--encoder", "x265"), "x265")
-    if not shutil.which("EncoderApp"):
+    from vcm.codec.vtm import VTMEncoder
+
+    if not VTMEncoder().available():  # not on PATH, not named, not built by `make vtm`
         _one_line_error(run("vvc", "encode", astronaut_png, "-q", "30", "-o", out, "--encoder", "vtm"),
                         "vtm", "vcm doctor")
     _one_line_error(run("vvc", "encode", astronaut_png, "-q", "30", "-o", astronaut_png), "overwritten")
@@ -131,7 +133,8 @@ def test_doctor_reports_a_working_vvc_path():
 
 
 def test_doctor_exits_1_without_any_encoder(tmp_path):
-    env = {**os.environ, "VCM_FFMPEG": str(tmp_path / "no-ffmpeg"), "PATH": "/usr/bin:/bin"}
+    env = {**os.environ, "VCM_FFMPEG": str(tmp_path / "no-ffmpeg"), "PATH": "/usr/bin:/bin",
+           "VCM_VTM_CACHE": str(tmp_path / "no-vtm-build")}  # `make vtm`'s build is found without PATH
     r = subprocess.run([*VCM, "doctor"], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 1 and "NO" in r.stdout
 

@@ -175,8 +175,21 @@ def test_ctu_mode_clamps_and_says_so(uvg266, bus_frame, caplog):
 def test_ctu_mode_needs_uvg266(bus_frame):
     from vcm.coding.ctu import encode_ctu, ctu_map
 
-    with pytest.raises(VcmError, match="needs the uvg266 encoder"):
+    with pytest.raises(VcmError, match="needs an encoder with a CTU QP map"):
         encode_ctu([bus_frame], [ctu_map(bus_plan(bus_frame))], EncodeParams(qp=30), encoder="ffmpeg")
+
+
+def test_build_found_but_not_used_by_itself(uvg266_exe, monkeypatch):
+    """The build cache's uvg266 is not used without $VCM_UVG266 (ctu mode joins --mode auto only where the user
+    set it up), but the backend knows it, so `vcm doctor` can name it."""
+    from vcm.codec.uvg266 import UVG266Encoder
+
+    tool = __import__("conftest")._load_build_tool()
+    if uvg266_exe != str(tool.binary_path()):
+        pytest.skip("uvg266 came from PATH/$VCM_UVG266, not from the build tool")
+    monkeypatch.delenv("VCM_UVG266", raising=False)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert UVG266Encoder().exe is None and UVG266Encoder.built_exe() == uvg266_exe
 
 
 @pytest.mark.slow

@@ -13,16 +13,13 @@ the source digest and options); builds of concurrent callers are serialised by a
 """
 from __future__ import annotations
 
-import argparse
-import fcntl
-import hashlib
-import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cmake_build import (apply_patches as _apply, build_once, cache_root as _cache_root, copy_source,  # noqa: E402
+                          parse_args, patches_digest, run_steps, shared_source, source_digest as _digest)
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BIT_DEPTH = 8  # docs/UVG266.md: 2.6-5.5 % fewer bytes at equal PSNR and ~1.8x faster than 10-bit
@@ -40,18 +37,11 @@ PATCHES = [("src/encoder.c",
 
 
 def apply_patches(work: Path) -> None:
-    for rel, old, new in PATCHES:
-        p = work / rel
-        text = p.read_text()
-        if text.count(old) != 1:
-            raise SystemExit(f"build_uvg266: cannot apply vcm's fix to {rel} (source changed?); see PATCHES")
-        p.write_text(text.replace(old, new))
+    _apply(work, PATCHES, "build_uvg266")
 
 
 def cache_root() -> Path:
-    base = os.environ.get("VCM_UVG266_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vcm", "uvg266")
-    return Path(base)
+    return _cache_root("uvg266")
 
 
 def binary_path(bit_depth: int = DEFAULT_BIT_DEPTH, root: Path | None = None) -> Path:
@@ -61,21 +51,12 @@ def binary_path(bit_depth: int = DEFAULT_BIT_DEPTH, root: Path | None = None) ->
 
 def find_source(explicit: str | None = None) -> Path | None:
     """The uvg266 source snapshot: --source, $VCM_UVG266_SOURCE, or shared/uvg266 beside a parent folder."""
-    cands = [explicit, os.environ.get("VCM_UVG266_SOURCE")]
-    cands += [str(p / "shared" / "uvg266") for p in [REPO, *REPO.parents]]
-    for c in cands:
-        if c and (Path(c) / "CMakeLists.txt").is_file() and (Path(c) / "src" / "uvg266.h").is_file():
-            return Path(c).resolve()
-    return None
+    return shared_source("uvg266", explicit, "VCM_UVG266_SOURCE", ("CMakeLists.txt", "src/uvg266.h"))
 
 
 def source_digest(src: Path) -> str:
     """sha256 over the build inputs (CMakeLists.txt and src/), names and contents."""
-    h = hashlib.sha256()
-    files = [src / "CMakeLists.txt"] + sorted(p for p in (src / "src").rglob("*") if p.is_file())
-    for p in files:
-        h.update(str(p.relative_to(src)).encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
+    return _digest(src, [src / "CMakeLists.txt"] + sorted(p for p in (src / "src").rglob("*") if p.is_file()))
 
 
 def build(src: Path, bit_depth: int = DEFAULT_BIT_DEPTH, root: Path | None = None, jobs: int | None = None,
@@ -83,58 +64,31 @@ def build(src: Path, bit_depth: int = DEFAULT_BIT_DEPTH, root: Path | None = Non
     """Build (or reuse) uvg266 at `bit_depth` from `src`; returns the binary's path."""
     if bit_depth not in (8, 10):
         raise SystemExit(f"build_uvg266: bit depth {bit_depth} is not 8 or 10")
-    if not shutil.which("cmake"):
-        raise SystemExit("build_uvg266: cmake not found (apt-get install cmake build-essential)")
     exe = binary_path(bit_depth, root)
-    folder = exe.parent.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp_path = folder / "stamp.json"
     want = {"source_digest": source_digest(src), "bit_depth": bit_depth, "static": True,
-            "patches": hashlib.sha256(repr(PATCHES).encode()).hexdigest()}
-    with open(folder / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if exe.is_file() and stamp_path.is_file() and json.loads(stamp_path.read_text()) == want:
-                return exe
-            with tempfile.TemporaryDirectory(prefix="build-", dir=folder) as tmp:
-                work = Path(tmp) / "uvg266"
-                shutil.copytree(src, work, ignore=shutil.ignore_patterns("build", ".git"))
-                for p in work.rglob("*"):  # a read-only snapshot copies read-only; CMake writes into src/
-                    p.chmod(p.stat().st_mode | 0o200)
-                apply_patches(work)
-                out = None if not quiet else subprocess.DEVNULL
-                cfg = ["cmake", "-S", str(work), "-B", str(work / "build"), "-DCMAKE_BUILD_TYPE=Release",
-                       "-DBUILD_TESTS=OFF", "-DBUILD_SHARED_LIBS=OFF", f"-DCMAKE_C_FLAGS=-DUVG_BIT_DEPTH={bit_depth}"]
-                for cmd in (cfg, ["cmake", "--build", str(work / "build"), "-j", str(jobs or os.cpu_count() or 2)]):
-                    r = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, text=True, check=False)
-                    if r.returncode != 0:
-                        raise SystemExit(f"build_uvg266: {' '.join(cmd[:2])} failed ({r.returncode}):\n{r.stderr[-2000:]}")
-                built = work / "build" / "uvg266"
-                exe.parent.mkdir(parents=True, exist_ok=True)
-                tmp_exe = exe.with_name(exe.name + ".tmp")
-                shutil.copy2(built, tmp_exe)
-                os.replace(tmp_exe, exe)
-            tmp_stamp = stamp_path.with_name("stamp.json.tmp")
-            tmp_stamp.write_text(json.dumps(want, indent=1))
-            os.replace(tmp_stamp, stamp_path)
-            return exe
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            "patches": patches_digest(PATCHES)}
+
+    def make(tmp: Path) -> list[Path]:
+        work = tmp / "uvg266"
+        copy_source(src, work)
+        apply_patches(work)
+        cfg = ["cmake", "-S", str(work), "-B", str(work / "build"), "-DCMAKE_BUILD_TYPE=Release",
+               "-DBUILD_TESTS=OFF", "-DBUILD_SHARED_LIBS=OFF", f"-DCMAKE_C_FLAGS=-DUVG_BIT_DEPTH={bit_depth}"]
+        run_steps([cfg, ["cmake", "--build", str(work / "build"), "-j", str(jobs or os.cpu_count() or 2)]],
+                  "build_uvg266", quiet)
+        return [work / "build" / "uvg266"]
+
+    build_once(exe.parent.parent, want, [exe], make)
+    return exe
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--source", help="uvg266 source folder (default: $VCM_UVG266_SOURCE or ../shared/uvg266)")
-    ap.add_argument("--bit-depth", type=int, default=DEFAULT_BIT_DEPTH, choices=(8, 10),
-                    help=f"internal bit depth, a compile-time setting (default {DEFAULT_BIT_DEPTH})")
-    ap.add_argument("--cache-dir", type=Path, help="build folder (default $VCM_UVG266_CACHE or ~/.cache/vcm/uvg266)")
-    ap.add_argument("--jobs", type=int, help="parallel compile jobs (default: CPU count)")
-    ap.add_argument("--verbose", action="store_true", help="show the compiler output")
-    a = ap.parse_args(argv)
-    src = find_source(a.source)
+    def bit_depth(ap):
+        ap.add_argument("--bit-depth", type=int, default=DEFAULT_BIT_DEPTH, choices=(8, 10),
+                        help=f"internal bit depth, a compile-time setting (default {DEFAULT_BIT_DEPTH})")
+
+    a, src = parse_args(argv, __doc__, "uvg266", "https://github.com/ultravideo/uvg266", find_source, bit_depth)
     if src is None:
-        print("build_uvg266: no uvg266 source found; get it with `git clone https://github.com/ultravideo/uvg266` "
-              "and pass --source or set VCM_UVG266_SOURCE", file=sys.stderr)
         return 2
     print(build(src, a.bit_depth, a.cache_dir, a.jobs, quiet=not a.verbose))
     return 0

@@ -164,6 +164,13 @@ def baseline_lines(bd_rate: dict[str, Any]) -> list[str]:
     return out
 
 
+def _encoders(summary: dict[str, Any]) -> str:
+    """The JRD modes' encoder, and the plain-VVC anchor's when another one coded it (`--anchor`)."""
+    v, s = summary.get("versions", {}), summary.get("settings", {})
+    enc, anchor = v.get("encoder", s.get("encoder")), v.get("anchor_encoder")
+    return f"{enc}" + (f" (JRD modes); anchor (plain VVC) {anchor}" if anchor and anchor != enc else "")
+
+
 def _points_used(bd: dict[str, Any]) -> str:
     pu = bd.get("points_used")
     if not pu:
@@ -228,7 +235,7 @@ def render_report_md(summary: dict[str, Any], points: Sequence[CurvePoint], rd_p
         out += ["Points: " + "; ".join(f"round {r['round']}: {', '.join(r['added'])}" for r in s["rounds"]) + ".", ""]
     out.append(f"{summary.get('pictures', '?')} pictures from `{s.get('data', '?')}`, detector `{s.get('detector')}`, "
                f"ground truth: {s.get('ground_truth', 'pseudo (detections on the originals)')}, "
-               f"encoder {summary.get('versions', {}).get('encoder', s.get('encoder'))}, preset `{s.get('preset')}`.")
+               f"encoder {_encoders(summary)}, preset `{s.get('preset')}`.")
     out += ["", "Rate is bits per pixel over the whole set; accuracy is COCO mAP over all pictures at each point. "
                 "BD-rate: average bit-rate change at equal mAP@0.5 against plain VVC (negative = fewer bits).", ""]
     if rd_png:

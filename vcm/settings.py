@@ -38,12 +38,16 @@ BENCH_OFFSETS = (-8, -4, 0, 2, 4)
 BENCH_ORACLE_OFFSETS = (-8, -4, 0, 1, 2)
 BENCH_MODES = ("plain", "objects", "auto")
 BENCH_JRD = ("search", "prior")  # change how a job runs, not what it writes
+# The encoder of the plain-VVC anchor (`vcm benchmark --anchor`): None codes it with --encoder like the JRD modes;
+# "vtm" is the reference (VTM with its common-test-condition cfgs) that published numbers are measured against.
+BENCH_ANCHOR: str | None = None
 
 FIELD_HELP: dict[str, str] = {
     "mode": "auto: per picture the cheapest of objects/blur/frame that keeps every object (checked on the "
             "decoded picture, never larger than plain VVC at the lowest object QP); objects: own stream per "
             "object at its QP; frame: whole picture at the lowest object QP; plain: whole picture at --qp; "
-            "blur: background blurred, one QP; ctu: one standard bitstream with per-CTU QPs (needs uvg266).",
+            "blur: background blurred, one QP; ctu: one standard bitstream with per-CTU QPs (uvg266, or VTM with "
+            "--encoder vtm).",
     "detector": "Detector: nanodet (COCO-80 NanoDet-m, offline after `vcm weights fetch`), centernet, hog-person "
                 "(OpenCV HOG people, no weights), haar-face, haar-fullbody, haar-upperbody, or YOLO/RT-DETR "
                 "weights (yolo11n.pt, runs/best.pt) or a model .yaml.",
@@ -64,7 +68,8 @@ FIELD_HELP: dict[str, str] = {
     "qp": "The QP of --mode plain.",
     "qp_min": "Lowest object QP allowed.",
     "margin": "Pixels of context coded around each box at the object's QP.",
-    "encoder": "Encoder backend: ffmpeg (libvvenc, bundled), vvenc, vtm or uvg266 (found on PATH or $VCM_UVG266).",
+    "encoder": "Encoder backend: ffmpeg (libvvenc, bundled), vvenc, vtm (VTM: `make vtm`) or uvg266 (found on PATH "
+               "or $VCM_UVG266).",
     "preset": "Encoder preset.",
     "matrix": "RGB <-> YUV matrix.",
     "intra": "Video: objects mode on every frame, all-intra (the paper's setting).",

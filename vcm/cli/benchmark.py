@@ -7,7 +7,7 @@ import click
 from vcm.cli.options import coding_options, detector_options, pop_detector
 from vcm.cli.numbers import Number
 from vcm.errors import VcmError
-from vcm.settings import BENCH_JRD, BENCH_MODES, BENCH_OFFSETS, BENCH_ORACLE_OFFSETS, BENCH_QPS
+from vcm.settings import BENCH_ANCHOR, BENCH_JRD, BENCH_MODES, BENCH_OFFSETS, BENCH_ORACLE_OFFSETS, BENCH_QPS
 
 
 def _ints(ctx, param, value):
@@ -57,6 +57,10 @@ def _words(ctx, param, value):
               help="Background QPs for objects mode (one RD point per offset and bg QP). Default: auto (per picture "
                    "the coarsest of 63, 57, 51 that keeps every object).")
 @coding_options("preset", "encoder", "matrix", "margin", "keep_score", "detect_score")
+@click.option("--anchor", "anchor_encoder", default=BENCH_ANCHOR,
+              help="Encoder of the plain-VVC anchor: vtm codes it with VTM and its common-test-condition cfgs (the "
+                   "reference published numbers use; `make vtm` builds it), the JRD modes keep --encoder. "
+                   "[default: --encoder]")
 @click.option("--decoder", default="pyav", show_default=True, help="Decoder backend: pyav, ffmpeg, vvdec or vtm.")
 @click.option("--match-iou", "iou", type=Number(float, 0, 1, min_open=True), default=None,
               help="IoU with the original box of the still-detected rule. [default: 0.75, what mAP@0.5:0.95 rewards]")
@@ -80,7 +84,7 @@ def _words(ctx, param, value):
               help="Videos: frames per segment.")
 @click.option("--intra", is_flag=True, help="Videos: also the all-intra objects mode (`vcm encode --intra`).")
 def benchmark(data, bundled, list_, out, gt, jrd, qps, offsets, modes, bg_qps, preset, encoder, matrix, margin, keep_score,
-              detect_score, decoder, iou, rank, baseline, span,
+              detect_score, anchor_encoder, decoder, iou, rank, baseline, span,
               workers, limit, quiet, frames, sample, intra_period, intra, **det_opts):
     """Bits saved against plain VVC at equal detection accuracy, over a folder of pictures.
 
@@ -94,6 +98,7 @@ def benchmark(data, bundled, list_, out, gt, jrd, qps, offsets, modes, bg_qps, p
       vcm benchmark pictures/ -o report --jrd search,prior --qps 22,27,32,37,42,47 --offsets=-8,-4,0,2,4
       vcm benchmark --bundled default -o report    the bundled real pictures (vcm.bundled)
       vcm benchmark --bundled photos --list        the photo set: source, licence, objects per picture
+      vcm benchmark --bundled default -o report --anchor vtm   plain VVC coded by VTM (CTC cfgs), JRD modes by --encoder
       ...
       objects/search: BD-rate <x>% (pchip) vs plain VVC      (negative: fewer bits at equal mAP@0.5)
 
@@ -142,6 +147,7 @@ def benchmark(data, bundled, list_, out, gt, jrd, qps, offsets, modes, bg_qps, p
     ds = pop_detector(det_opts)
     cfg = BenchmarkConfig(data=data, out=out, gt=gt, detector=ds.detector, detector_options=ds.options(), jrd=jrd,
                           qps=qps, offsets=offsets, modes=modes, bg_qps=bg_qps or (), preset=preset, encoder=encoder,
+                          anchor_encoder=anchor_encoder,
                           matrix=matrix, decoder=decoder,
                           margin=margin, iou=iou, rank=rank, baseline=baseline, span=span,
                           keep_score=keep_score, detect_score=detect_score,

@@ -19,13 +19,15 @@ from vcm.fsutil import atomic_path
 from vcm.types import EncodeResult
 
 
-def run_logged(cmd: list[str], log_path: Path, what: str, timeout: float | None = None) -> str:
-    """Run `cmd` with stdout+stderr going to `log_path`; raise VcmError naming the log on failure."""
+def run_logged(cmd: list[str], log_path: Path, what: str, timeout: float | None = None,
+               env: dict[str, str] | None = None) -> str:
+    """Run `cmd` (with `env` added to the environment) with stdout+stderr going to `log_path`; raise VcmError
+    naming the log on failure."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as logf:
         try:
             proc = subprocess.run(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  timeout=timeout, check=False)
+                                  timeout=timeout, check=False, env={**os.environ, **env} if env else None)
         except FileNotFoundError:
             raise VcmError(f"{what}: program not found: {cmd[0]}", fix="install it or run `vcm doctor`") from None
         except subprocess.TimeoutExpired:
@@ -79,15 +81,29 @@ def program_version(exe: str | None, pattern: str = r"(\d+\.\d+(?:\.\d+)?)") -> 
 
 
 class ExternalProgram:
-    """A backend that is one program found on PATH (`programs`) or named by an environment variable."""
+    """A backend that is one program named by an environment variable, found on PATH (`programs`), or built
+    by vcm's tools into its build cache (`builds`: vcm.codec.builds, when `uses_builds`)."""
 
     programs: ClassVar[tuple[str, ...]] = ()
     env_var: ClassVar[str] = ""
     version_pattern: ClassVar[str] = r"(\d+\.\d+(?:\.\d+)?)"
     fallback: ClassVar[str] = ""  # the option to suggest when the program is missing
+    builds: ClassVar[tuple[str, ...]] = ()  # (build name, program paths under its cache folder...)
+    uses_builds: ClassVar[bool] = True  # False: the builds are reported by `vcm doctor` but not used by themselves
 
     def __init__(self, exe: str | None = None):
-        self.exe = exe or os.environ.get(self.env_var) or which(*self.programs)
+        self.exe = exe or os.environ.get(self.env_var) or which(*self.programs) or (
+            self.built_exe() if self.uses_builds else None)
+
+    @classmethod
+    def built_exe(cls) -> str | None:
+        """The first program of vcm's build cache for this backend (tools/build_*.py), if one was built."""
+        if not cls.builds:
+            return None
+        from vcm.codec.builds import built_programs
+
+        found = built_programs(*cls.builds)
+        return str(found[0]) if found else None
 
     def available(self) -> bool:
         return bool(self.exe)
@@ -114,6 +130,7 @@ class ExternalEncoder(Encoder):
             with open(yuv, "wb") as f:
                 for fr in clip.frames:
                     f.write(frame_to_bytes(fr))
+            self.write_side_files(Path(tmp), clip, params)
             with atomic_path(out) as tmp_out:
                 cmd = self.command(yuv, clip, params, tmp_out)
                 t0 = time.perf_counter()
@@ -133,7 +150,14 @@ class ExternalEncoder(Encoder):
             raise VcmError(f"{self.name} encoder logged {len(pics)} pictures, expected {len(clip.frames)}",
                            path=log_path, fix="see the log")
         check_slice_qps(pics, params, log_path)
+        self.check_log(text, pics, params, log_path)
         return logged_result(self, out, nbytes, clip, params, pics, cmd, log_path, seconds)
+
+    def write_side_files(self, folder: Path, clip: YuvClip, params: EncodeParams) -> None:
+        """Files the command reads beside input.yuv (a backend's QP map); none by default."""
+
+    def check_log(self, text: str, pics, params: EncodeParams, log_path: Path) -> None:
+        """Checks of the log beyond the slice QPs (a backend's per-CTU QPs); none by default."""
 
 
 def logged_result(enc: Encoder, out: Path, nbytes: int, clip: YuvClip, params: EncodeParams, pics, cmd,

@@ -14,7 +14,6 @@ that the per-CTU QPs uvg266 reports (its `--stats-file-prefix` qp table, appende
 from __future__ import annotations
 
 import functools
-import os
 import re
 import subprocess
 import tempfile
@@ -94,7 +93,7 @@ def parse_roi_extra(item: str) -> list[np.ndarray]:
     return maps
 
 
-def _roi_text(maps: Sequence[np.ndarray]) -> str:
+def roi_text(maps: Sequence[np.ndarray]) -> str:
     """uvg266's text ROI format: per frame `width height` then width*height deltas in raster order."""
     return "".join(f"{m.shape[1]} {m.shape[0]}\n" + "\n".join(" ".join(str(int(v)) for v in row) for row in m) + "\n"
                    for m in maps)
@@ -111,11 +110,12 @@ def build_bit_depth(exe: str) -> int:
 
 
 def default_build_paths() -> list[Path]:
-    """Where tools/build_uvg266.py puts its builds (8-bit first: vcm's default build). Not searched by the
-    backend (only $VCM_UVG266 and PATH are), so `vcm doctor` reports what the user set up."""
-    base = Path(os.environ.get("VCM_UVG266_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vcm", "uvg266"))
-    return [base / "8bit" / "bin" / "uvg266", base / "10bit" / "bin" / "uvg266"]
+    """Where tools/build_uvg266.py puts its builds (8-bit first: vcm's default build). Not used by the backend
+    by itself (only $VCM_UVG266 and PATH are: ctu mode then joins `--mode auto` only where the user set it up);
+    `vcm doctor` reports them."""
+    from vcm.codec.builds import cache_root
+
+    return [cache_root("uvg266") / p for p in UVG266Encoder.builds[1:]]
 
 
 @dataclass(frozen=True)
@@ -134,12 +134,19 @@ class UVG266Encoder(ExternalProgram, Encoder):
     name = "uvg266"
     programs = ("uvg266",)
     env_var = "VCM_UVG266"
+    builds = ("uvg266", "8bit/bin/uvg266", "10bit/bin/uvg266")
+    uses_builds = False  # docs/UVG266.md: $VCM_UVG266 or PATH; `vcm doctor` names a build it finds
     fallback = "--encoder ffmpeg (or build it: export VCM_UVG266=$(python tools/build_uvg266.py))"
     capabilities = Capabilities(presets=UVG_PRESETS, max_qp=51)
 
     @property
     def bit_depth(self) -> int:
         return build_bit_depth(self.require_exe())
+
+    def ctu_map_limits(self) -> tuple[int, int, int]:
+        """(QP span, highest QP, CTU size) a CTU QP map may use (vcm.coding.ctu): the delta range, 51, 64."""
+        lo, hi = qp_delta_range(self.bit_depth)
+        return min(hi, -lo), 51, CTU
 
     def version(self) -> str:
         # the bit depth changes the bitstream, so it is part of the version (and of the encode cache key)
@@ -179,7 +186,7 @@ class UVG266Encoder(ExternalProgram, Encoder):
                 for fr in clip.frames:
                     f.write(fmt.frame_bytes(fr))
             if rois:
-                yuv.with_name("roi.txt").write_text(_roi_text(rois[-1]))
+                yuv.with_name("roi.txt").write_text(roi_text(rois[-1]))
             with atomic_path(out) as tmp_out:
                 cmd = self.command(yuv, clip, params, tmp_out)
                 t0 = time.perf_counter()

@@ -307,14 +307,14 @@ def code_video(mode: str, frames: Sequence[YuvFrame], plans: Sequence[QPPlan], p
     else:
         segs = plan_segments(plans, params.intra_period)
         if mode == "ctu":
-            from vcm.coding.ctu import encode_ctu, require_uvg266, segment_map
+            from vcm.coding.ctu import ctu_encoder, encode_ctu, segment_map
 
-            encoder = require_uvg266(encoder)
+            encoder = ctu_encoder(encoder)
 
         def seg(s: Segment) -> CodedUnit:
             fr = frames[s.start:s.end]
             if mode == "ctu":
-                m = segment_map(list(plans[s.start:s.end]), encoder.bit_depth)
+                m = segment_map(list(plans[s.start:s.end]), limits=encoder.ctu_map_limits())
                 r = encode_ctu(list(fr), [m], replace(params, intra=False), encoder, matrix, cache, fps,
                                f"segment {s.index}")
                 return CodedUnit(s.start, s.frames, m.base_qp, r.bitstream.read_bytes(), [r], int(not r.cached))

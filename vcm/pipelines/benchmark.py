@@ -30,6 +30,7 @@ from vcm.errors import VcmError
 from vcm.fsutil import sha256_file, write_json_atomic
 from vcm.runner import digest, load_record, remove_stale_temps, run_tasks
 from vcm.settings import BENCH_JRD as DEFAULT_JRD, BENCH_MODES as DEFAULT_MODES, BENCH_OFFSETS as DEFAULT_OFFSETS
+from vcm.settings import BENCH_ANCHOR
 from vcm.settings import BENCH_ORACLE_OFFSETS as DEFAULT_ORACLE_OFFSETS, BENCH_QPS as DEFAULT_QPS
 from vcm.metrics.rd import CurvePoint, PointRow, aggregate, benchmark_bd
 from vcm.report import (SUMMARY_FORMAT, curve_points_to_json, plot_rd, read_points_csv, summary_lines,
@@ -63,6 +64,7 @@ class BenchmarkConfig:
     # lowest object QP; the background QP only matters for a picture without objects). Empty: vcm.qp.DEFAULT_BG_QP
     preset: str = "faster"
     encoder: str = "ffmpeg"
+    anchor_encoder: str | None = BENCH_ANCHOR  # `--anchor`: the plain-VVC anchor's encoder; None: `encoder`
     decoder: str = "pyav"
     matrix: str = "bt709"
     margin: int | None = None  # None: vcm.qp.DEFAULT_MARGIN
@@ -140,8 +142,10 @@ class BenchmarkConfig:
                  "--modes", ",".join(self.modes)]
         if self.bg_qps:
             args += ["--bg-qps", ",".join(map(str, self.bg_qps))]
-        args += ["--preset", self.preset, "--encoder", self.encoder, "--decoder", self.decoder,
-                 "--matrix", self.matrix, "--margin", str(self.margin), "--workers", str(self.workers)]
+        args += ["--preset", self.preset, "--encoder", self.encoder]
+        args += ["--anchor", self.anchor_encoder] if self.anchor_encoder else []
+        args += ["--decoder", self.decoder, "--matrix", self.matrix, "--margin", str(self.margin),
+                 "--workers", str(self.workers)]
         if self.iou is not None:
             args += ["--match-iou", str(self.iou)]
         if self.rank is not None:
@@ -258,11 +262,13 @@ def _init_worker(cfg: BenchmarkConfig) -> None:
     if det.conf_is_a_filter and "conf" not in cfg.detector_options:
         det_map = create_detector(cfg.detector, **{**cfg.detector_options, "conf": MAP_SCORE})
     enc = create_encoder(cfg.encoder)
+    anchor = create_encoder(cfg.anchor_encoder) if cfg.anchor_encoder else enc
     rule = StillDetectedRule.for_detector(det, iou=cfg.iou, keep_score=cfg.keep_score, detect_score=cfg.detect_score,
                                           rank=cfg.rank)
     _STATE.clear()
     _STATE.update(cfg=cfg, detector=det, detector_map=det_map, rule=rule,
-                  encoder={"name": enc.name, "version": enc.version()}, predictors={}, code=code_digest())
+                  encoder={"name": enc.name, "version": enc.version()},
+                  anchor={"name": anchor.name, "version": anchor.version()}, predictors={}, code=code_digest())
 
 
 def _predictor(spec: str):
@@ -289,7 +295,8 @@ def _coded_bytes(coded) -> int:
     return len(pack_vcm_file(to_vcm_file(coded)))
 
 
-def _code_point(frame, rgb_shape, mode: str, plan, qp: int | None, original: Detections, others: Detections = ()):
+def _code_point(frame, rgb_shape, mode: str, plan, qp: int | None, original: Detections, encoder: str,
+                others: Detections = ()):
     """Code one picture in `mode`, decode it as `vcm decode` does, detect on it: (row fields, detections, fresh)."""
     from vcm.codec import EncodeParams, yuv_to_rgb
     from vcm.coding import code_picture_mode, reconstruct
@@ -297,7 +304,7 @@ def _code_point(frame, rgb_shape, mode: str, plan, qp: int | None, original: Det
     cfg: BenchmarkConfig = _STATE["cfg"]
     h, w = rgb_shape[:2]
     params = EncodeParams(qp=int(qp if qp is not None else plan.bg_qp), preset=cfg.preset)
-    coded = code_picture_mode(mode, frame, plan, params, qp=qp, encoder=cfg.encoder, matrix=cfg.matrix,
+    coded = code_picture_mode(mode, frame, plan, params, qp=qp, encoder=encoder, matrix=cfg.matrix,
                               display=(w, h))
     rgb = yuv_to_rgb(reconstruct(coded, cfg.decoder), cfg.matrix)
     dets = _STATE["detector_map"].detect([rgb])[0]
@@ -386,8 +393,10 @@ def run_picture(path: str, key: str) -> PictureOutcome:
 
     empty = qpmod.plan([], w, h)
     for q in cfg.all_qps:
-        point("plain", PLAIN_PREDICTOR, point_id("plain", qp=q), {"qp": q},
-              lambda q=q: (*_code_point(frame, rgb.shape, "plain", empty, q, keep, original_all), "plain"), q)
+        anchor = {"anchor": _STATE["anchor"]} if cfg.anchor_encoder else {}  # --anchor: plain VVC by that encoder
+        point("plain", PLAIN_PREDICTOR, point_id("plain", qp=q), {"qp": q, **anchor},
+              lambda q=q: (*_code_point(frame, rgb.shape, "plain", empty, q, keep, cfg.anchor_encoder or cfg.encoder,
+                                        original_all), "plain"), q)
     jrd_modes = [m for m in cfg.modes if m in JRD_MODES]
     from vcm.coding.choose import AUTO_BG_QPS, auto_modes
     from vcm.types import ObjectJRD
@@ -538,13 +547,17 @@ def _subsets(rows: Sequence[PointRow], pictures: dict[str, dict[str, Any]], gt) 
     return out
 
 
-def _versions(enc: dict[str, str], detector_desc: dict, predictors: dict[str, Any]) -> dict[str, Any]:
+def _versions(enc: dict[str, str], detector_desc: dict, predictors: dict[str, Any],
+              anchor: dict[str, str] | None = None) -> dict[str, Any]:
     from importlib import metadata
 
     from vcm import __version__
 
-    encoder = enc["version"] if enc["version"].startswith(enc["name"]) else f"{enc['name']} {enc['version']}"
-    v = {"vcm": __version__, "python": platform.python_version(), "encoder": encoder}
+    def named(e: dict[str, str]) -> str:
+        return e["version"] if e["version"].startswith(e["name"]) else f"{e['name']} {e['version']}"
+
+    v = {"vcm": __version__, "python": platform.python_version(), "encoder": named(enc),
+         "anchor_encoder": named(anchor or enc)}
     for pkg in ("numpy", "opencv-python", "av", "pycocotools", "bjontegaard", "matplotlib", "torch", "ultralytics"):
         try:
             v[pkg] = metadata.version(pkg)
@@ -745,12 +758,14 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> BenchmarkReport:
          "rule": _STATE["rule"].to_json(), "rule_text": _STATE["rule"].describe(),
          "rate": "bpp over the set (all streams + placement)",
          "accuracy": "COCO mAP over all pictures at each point", "rounds": rounds},
-        _versions(_STATE["encoder"], det.describe(), preds), _machine(), cfg.command or cfg.command_line(),
+        _versions(_STATE["encoder"], det.describe(), preds, _STATE["anchor"]), _machine(),
+        cfg.command or cfg.command_line(),
         {"points_computed": counts["points_computed"], "points_resumed": len(results) - counts["points_computed"],
          "fresh_encodes": counts["fresh_encodes"], "rounds": len(rounds), "seconds": round(time.perf_counter() - t0, 2),
          "failed": failed},
         numbers.points, subsets=numbers.subsets)
-    write_report(cfg.out, report, title=f"{len(pics)} pictures, {det.spec}, preset {cfg.preset}")
+    write_report(cfg.out, report, title=f"{len(pics)} pictures, {det.spec}, preset {cfg.preset}"
+                 + (f", anchor {cfg.anchor_encoder}" if cfg.anchor_encoder else ""))
     return report
 
 

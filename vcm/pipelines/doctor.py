@@ -91,7 +91,9 @@ def diagnose() -> DoctorReport:
     for name in ENCODERS:
         enc = create_encoder(name, check=False)
         if not enc.available():
-            rows.append({"name": f"encoder {name}", "ok": False, "detail": "not found on PATH"})
+            built = enc.built_exe() if hasattr(enc, "built_exe") else None  # a build vcm does not use by itself
+            rows.append({"name": f"encoder {name}", "ok": False, "detail": "not found on PATH" + (
+                f"; built at {built}: export {enc.env_var}={built} to use it" if built else "")})
             continue
         ok, detail = _round_trip(name, "pyav")
         rows.append({"name": f"encoder {name}", "ok": ok, "detail": f"{enc.version()}: {detail}"})

@@ -341,6 +341,7 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
     det = create_detector(cfg.detector, **cfg.detector_options)
     rule = StillDetectedRule.for_detector(det, iou=cfg.iou, keep_score=cfg.keep_score, detect_score=cfg.detect_score)
     encoder = create_encoder(cfg.encoder)
+    anchor = create_encoder(cfg.anchor_encoder) if cfg.anchor_encoder else encoder  # --anchor: plain VVC's encoder
     cfg.out.mkdir(parents=True, exist_ok=True)
     preds = {spec: create_predictor(spec, detector=det, rule=rule, bg_qp=(cfg.bg_qps or (51,))[0], margin=cfg.margin,
                                     preset=cfg.preset, encoder=encoder, matrix=cfg.matrix)
@@ -376,7 +377,7 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
         plain_plans = plan_frames(empty, margin=cfg.margin)
         for q in cfg.qps:
             nbytes, dets, secs, fresh, _ = code_and_detect("plain", False, yuv, plain_plans, params, fps=fps, qp=q,
-                                                           encoder=encoder, matrix=cfg.matrix, decoder=cfg.decoder,
+                                                           encoder=anchor, matrix=cfg.matrix, decoder=cfg.decoder,
                                                            indices=idx, detector=det, display=(w, h), cache=cache)
             fresh_total += fresh
             add("plain", "vvc", f"qp{q}", q, None, None, nbytes, dets, secs, None)
@@ -409,7 +410,7 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
          "rule": rule.to_json(), "rate": "bpp over all coded frames (whole vcm video file)",
          "accuracy": "COCO mAP@0.5 over all sampled frames at each point", "anchor": "plain random-access VVC"},
         _versions({"name": encoder.name, "version": encoder.version()}, det.describe(),
-                  {s: p.describe() for s, p in preds.items()}),
+                  {s: p.describe() for s, p in preds.items()}, {"name": anchor.name, "version": anchor.version()}),
         _machine(), cfg.command or cfg.command_line(),
         {"points_computed": len(points), "points_resumed": 0, "fresh_encodes": fresh_total,
          "seconds": round(time.perf_counter() - t0, 2)},
