@@ -38,6 +38,10 @@ BENCH_OFFSETS = (-8, -4, 0, 2, 4)
 BENCH_ORACLE_OFFSETS = (-8, -4, 0, 1, 2)
 BENCH_MODES = ("plain", "objects", "auto")
 BENCH_JRD = ("search", "prior")  # change how a job runs, not what it writes
+BENCH_FRAMES = 32  # `vcm benchmark` of a video: frames coded from its start (an RD point per QP/offset each)
+# The monotone fit of an accuracy curve before a BD-rate: one default for `vcm bdrate`, `vcm benchmark` and the
+# API (measured: docs/BDRATE.md, "The default").
+DEFAULT_FIT = "cubic"
 
 FIELD_HELP: dict[str, str] = {
     "mode": "auto: per picture the cheapest of objects/blur/frame that keeps every object (checked on the "
