@@ -190,8 +190,15 @@ def test_bdrate_reads_a_benchmark_curve_with_the_benchmarks_fit(report):
         val = got[method]["value"]
         assert (val is None and exp is None) or val == pytest.approx(exp, abs=1e-9), (method, val, exp, got)
     assert got["pchip"]["fit"] == "cubic"
-    same = _bdrate(curves, curves, "--curve", "objects", "--anchor-curve", "plain/vvc", "--json", "-")
+    same = _bdrate(curves, curves, "--curve", "objects/prior", "--anchor-curve", "plain/vvc", "--json", "-")
     assert json.loads(same.output)["map50"]["pchip"] == got["pchip"]
+    names = {line.split(",", 1)[0] for line in curves.read_text().splitlines()[1:]}
+    modes = [n.split("/")[0] for n in names]
+    for mode in set(modes):  # a mode names its curve when it is the only one of that mode
+        r = _bdrate(curves, "--curve", mode, "--json", "-")
+        assert (r.exit_code == 0) == (modes.count(mode) == 1 and mode != "plain"), (mode, r.output)
+        if modes.count(mode) > 1:
+            assert "matches several curves" in r.output
 
 
 def _csv(path: Path, text: str) -> Path:
