@@ -80,7 +80,7 @@ def label(pictures_dir, out, qps, qp_step, search, window, match_iou, detect_sco
 
     \b
     Example:
-      vcm label pictures/ -o jrd_data --detector hog-person --qps 0-63 --workers 2
+      vcm label pictures/ -o jrd_data --qps 0-63 --workers 2
       vcm label val2017/ -o jrd_coco --detector centernet --gt instances_val2017.json
       vcm train jrd_data -o dtjrd.pt --backbone vit-s14 --train head
 
