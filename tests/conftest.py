@@ -80,6 +80,39 @@ def bikes_mp4() -> Path:
     return Path(spec.origin).parent / "datasets" / "data" / "bikes.mp4"
 
 
+def run_vcm_line(cmd: str, cwd: Path, shown=(), timeout: float | None = 900):
+    """Run one documented `vcm ...` line as a user types it (README examples, `--help` examples): `python -m vcm`
+    in `cwd`, with the shell's `~` and `*` expansion. Returns the CompletedProcess; `shown` lines (what the docs
+    say it prints) must each appear in its stdout when it exits 0."""
+    import glob
+    import shlex
+    import subprocess
+    import sys
+
+    argv = shlex.split(cmd)
+    assert argv[0] == "vcm", cmd
+    args = []
+    for a in argv[1:]:
+        a = os.path.expanduser(a)
+        hits = sorted(os.path.relpath(h, cwd) for h in glob.glob(os.path.join(cwd, a))) if any(c in a for c in "*?[") \
+            else []
+        args.extend(hits or [a])
+    r = subprocess.run([sys.executable, "-m", "vcm", *args], cwd=cwd, capture_output=True, text=True,
+                       timeout=timeout)
+    if r.returncode == 0:
+        printed = [" ".join(x.split()) for x in r.stdout.splitlines()]
+        for line in shown:
+            want = " ".join(line.split())
+            assert any(want in p for p in printed), f"{cmd}: the docs show {line!r}; printed:\n{r.stdout}"
+    return r
+
+
+@pytest.fixture(scope="session")
+def vcm_line():
+    """`run_vcm_line` (above): how every documented example is run."""
+    return run_vcm_line
+
+
 @pytest.fixture
 def torch_one_thread():
     """One torch thread for tiny models on 2 busy cores (two threads were ~10x slower); restored afterwards."""

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from vcm.cli import main
 from vcm.media import read_picture, read_video_rgb, write_picture, write_video_lossless
 
-ARGS = ["--jrd", "prior", "--intra-period", "4", "--detector", "hog-person", "-q"]  # HOG: people in these bikes frames
+ARGS = ["--jrd", "prior", "--intra-period", "4", "--detector", "hog-person", "--quiet"]  # HOG: people in these bikes frames
 
 
 def run(*args):
@@ -115,7 +115,7 @@ def test_resume_after_kill_loses_nothing_and_redoes_nothing(tmp_path, bus_jpg):
         write_picture(src / f"crop{k}.png", bus[40 * k:40 * k + 480, 20 * k:20 * k + 400])
     out = tmp_path / "out"
     code = "import sys; from vcm.cli import main; sys.argv[0] = 'vcm'; main()"
-    cmd = [sys.executable, "-c", code, "batch", str(src), "-o", str(out), "--jrd", "prior", "-q"]
+    cmd = [sys.executable, "-c", code, "batch", str(src), "-o", str(out), "--jrd", "prior", "--quiet"]
     proc = subprocess.Popen(cmd, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
@@ -138,7 +138,7 @@ def test_resume_after_kill_loses_nothing_and_redoes_nothing(tmp_path, bus_jpg):
         assert (out / r["output"]).stat().st_size == int(r["bytes"])
     finished = {r["input"]: (out / r["output"]).stat().st_mtime_ns for r in rows}
 
-    r = run("batch", src, "-o", out, "--jrd", "prior", "-q")
+    r = run("batch", src, "-o", out, "--jrd", "prior", "--quiet")
     assert r.exit_code == 0, r.output
     status = {row["input"]: row["status"] for row in manifest(out)}
     assert len(status) == 8

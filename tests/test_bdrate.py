@@ -196,7 +196,7 @@ def test_bdrate_cli_readme_example(tmp_path):
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
     assert lines[0].startswith("quality: BD-rate (pchip) -34.01%; BD-quality n/a (the curves share 72%")
-    assert "points anchor 4->4, test 4->4 (none fit), overlap 90%" in lines[0]
+    assert "points anchor 4->4, test 4->4 (cubic fit), overlap 90%" in lines[0]  # the default fit: a monotone curve keeps its values
     assert lines[1].startswith("quality: BD-rate (akima) -33.93%")
     assert "bit saving at equal accuracy 34.36% (3 test point(s) inside the anchor's range, 1 outside)" in lines[2]
     doc = json.loads(_run(a, t, "--json", "-").output)
@@ -212,7 +212,7 @@ def test_bdrate_cli_errors_name_file_and_line(tmp_path):
              "three.csv": ([(1000, 0.5), (2000, 0.6), (4000, 0.7)], r"three.csv: 3 points \(lines 2-4\); BD needs at "
                                                                    "least 4")}
     for name, (rows, msg) in cases.items():
-        r = _run(a, _csv(tmp_path / name, "rate,quality", rows))
+        r = _run(a, _csv(tmp_path / name, "rate,quality", rows), "--monotone", "none")
         assert r.exit_code == 2, (name, r.output)
         err = r.output.strip().splitlines()
         assert len(err) == 1 and re.search(msg, err[0]), err

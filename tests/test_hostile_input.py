@@ -172,7 +172,7 @@ def test_malicious_weights_refused_by_every_command(evil_pt, ws, command):
     args = {"encode": ["encode", pics / "a.png", "-o", ws / "a.266", "--detector", path, "--jrd", "fixed:40"],
             "label": ["label", pics, "-o", ws / "lab", "--detector", path, "-q"],
             "benchmark": ["benchmark", pics, "-o", ws / "rep", "--detector", path, "--jrd", "fixed:40", "-q"],
-            "batch": ["batch", pics, "-o", ws / "out", "--detector", path, "-q"]}[command]
+            "batch": ["batch", pics, "-o", ws / "out", "--detector", path, "--quiet"]}[command]
     before = tree(pics)
     error_line(cli(*args), path, "refused")
     assert not marker.exists()
@@ -291,7 +291,7 @@ def test_batch_names_are_unique_stable_and_in_the_manifest(ws):
     for i, n in enumerate(("a.jpg", "a.png", "a.jpg.png", "b.png")):
         _picture(src / n, seed=i)
     before = tree(src)
-    args = ["batch", src, "-o", ws / "out", "--mode", "plain", "--qp", 45, "-q"]
+    args = ["batch", src, "-o", ws / "out", "--mode", "plain", "--qp", 45, "--quiet"]
     r = cli(*args)
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(open(ws / "out" / "manifest.csv")))
@@ -316,7 +316,7 @@ def test_batch_does_not_read_links_out_of_the_folder(ws):
     (src / "loop2.png").symlink_to(src / "loop1.png")
     (src / "sub").mkdir()
     (src / "sub" / "up").symlink_to(src, target_is_directory=True)  # a folder loop: never walked into
-    r = cli("batch", src, "-o", ws / "out", "--mode", "plain", "--qp", 45, "-q")
+    r = cli("batch", src, "-o", ws / "out", "--mode", "plain", "--qp", 45, "--quiet")
     assert r.exit_code == 1 and "Traceback" not in r.output, r.output
     rows = {row["input"]: row for row in csv.DictReader(open(ws / "out" / "manifest.csv"))}
     assert rows["ok.png"]["status"] == "ok"
@@ -843,7 +843,7 @@ def test_fifo_in_batch_and_label_folders_is_a_failed_row_not_a_hang(ws):
     src.mkdir()
     shutil.copy(ws / "small.png", src / "a.png")
     os.mkfifo(src / "pipe.jpg")  # opening it would wait for a writer forever
-    r = sub("batch", src, "-o", ws / "out", "--mode", "plain", "--qp", 45, "-q", timeout=120)
+    r = sub("batch", src, "-o", ws / "out", "--mode", "plain", "--qp", 45, "--quiet", timeout=120)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stdout + r.stderr
     rows = {row["input"]: row for row in csv.DictReader(open(ws / "out" / "manifest.csv"))}
     assert rows["a.png"]["status"] == "ok"
@@ -890,7 +890,7 @@ def test_a_bomb_in_a_batch_folder_fails_that_picture_only(ws):
     src.mkdir()
     shutil.copy(ws / "small.png", src / "a.png")
     _png_header(src / "bomb.png", 20_000, 20_000)
-    r = cli("batch", src, "-o", ws / "out", "--mode", "plain", "--qp", 45, "-q")
+    r = cli("batch", src, "-o", ws / "out", "--mode", "plain", "--qp", 45, "--quiet")
     assert r.exit_code == 1 and "Traceback" not in r.output, r.output
     rows = {row["input"]: row for row in csv.DictReader(open(ws / "out" / "manifest.csv"))}
     assert rows["a.png"]["status"] == "ok"

@@ -1,11 +1,9 @@
 """Every short example in the README runs as written: each `$ vcm ...` line of a block marked `<!-- example -->`
 is run in a folder holding bus.jpg, must exit 0, and every output line the README shows (except lines
-with `...`) must appear in what the command printed."""
+with `...`) must appear in what the command printed. The runner (conftest's `run_vcm_line`) is the one that
+runs the `--help` examples too (tests/test_cli_help_examples.py)."""
 from __future__ import annotations
 
-import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,18 +27,12 @@ def _examples() -> list[tuple[str, list[str]]]:
     return out
 
 
-def test_readme_examples_run(bus_jpg, tmp_path):
+def test_readme_examples_run(bus_jpg, tmp_path, vcm_line):
     examples = _examples()
     assert len(examples) >= 8, examples  # the README's quickstart and per-command examples
     (tmp_path / "bus.jpg").write_bytes(Path(bus_jpg).read_bytes())
     for cmd, shown in examples:
-        argv = shlex.split(cmd)
-        assert argv[0] == "vcm", cmd
-        if argv[1] == "benchmark":  # the whole bundled set: measured in docs/BENCHMARKS.md, not here
+        if cmd.split()[1] == "benchmark":  # the whole bundled set: measured in docs/BENCHMARKS.md, not here
             continue
-        r = subprocess.run([sys.executable, "-m", "vcm", *argv[1:]], cwd=tmp_path, capture_output=True, text=True)
+        r = vcm_line(cmd, tmp_path, shown)
         assert r.returncode == 0, f"{cmd}: exit {r.returncode}\n{r.stderr}"
-        printed = [" ".join(x.split()) for x in r.stdout.splitlines()]
-        for line in shown:
-            want = " ".join(line.split())
-            assert any(want in p for p in printed), f"{cmd}: README shows {line!r}; printed:\n{r.stdout}"

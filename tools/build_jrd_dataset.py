@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.step in ("label", "all"):
         for g in ("trainval", "test"):
             subprocess.run(vcm + ["label", str(a.work / "pictures" / g), "-o", str(a.work / f"labelled-{g}"),
-                                  "--detector", "nanodet", "--keep-score", str(LABEL_KEEP), "--workers", "1", "-q"],
+                                  "--detector", "nanodet", "--keep-score", str(LABEL_KEEP), "--workers", "1", "--quiet"],
                            check=True, env=env)
     if a.step == "prior":  # WORK/ds-kNNN/prior_train.json for tools/fit_prior.py
         ds = a.work / f"ds-k{int(round(a.keep_score * 100)):03d}"
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.step == "all" and a.train:
             subprocess.run(vcm + ["train", str(ds), "-o", str(a.work / "dtjrd_vit_s14.pt"), "--backbone", "vit-s14",
                                   "--train", "head", "--epochs", str(a.epochs), "--patience", "10", "--workers", "0", "--threads", "1",
-                                  "-q"], check=True, env=env)
+                                  "--quiet"], check=True, env=env)
     return 0
 
 

@@ -112,6 +112,17 @@ def extract_frames(video: Path, indices: list[int], out_dir: Path, stem: str) ->
     return out
 
 
+def set_size(set: str = "default") -> int:
+    """How many pictures a bundled set holds (counted from STILLS and VIDEOS, nothing decoded): the one source
+    of the counts that `vcm benchmark --help` and the README give."""
+    if set not in SETS:
+        raise VcmError(f"unknown bundled set {set!r}", fix=f"use one of {', '.join(SETS)}")
+    if set == "photos":
+        return len(photo_pictures())
+    strides = [s_default if set == "default" else s_large for _, n, s_default, s_large in VIDEOS.values()]
+    return len(STILLS) + sum(len(range(0, n, k)) for (_, n, _, _), k in zip(VIDEOS.values(), strides) if k > 0)
+
+
 def bundled_pictures(set: str = "default", *, stride: int | dict[str, int] | None = None,
                      cache_dir: str | Path | None = None) -> list[BundledPicture]:
     """The pictures of a bundled set, sorted by name. `stride`: every k-th frame of each video (one number for

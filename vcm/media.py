@@ -175,6 +175,35 @@ def read_video_rgb(path: str | Path, max_frames: int | None = None) -> tuple[lis
     return frames, fps
 
 
+def iter_video_rgb(path: str | Path, start: int = 0, max_frames: int | None = None):
+    """(index, RGB uint8 frame) of frames [start, start + max_frames) of a video, one at a time (a long video is
+    never held in memory: `vcm detect clip.mp4`). Errors as `read_video_rgb`."""
+    import av
+
+    p = check_input_file(path)
+    n = 0
+    try:
+        with av.open(str(p)) as container:
+            stream = container.streams.video[0]
+            try:
+                for i, frame in enumerate(container.decode(stream)):
+                    if i < start:
+                        continue
+                    yield i, frame.to_ndarray(format="rgb24")
+                    n += 1
+                    if max_frames and n >= max_frames:
+                        break
+            except av.error.FFmpegError:
+                if not n:
+                    raise
+                _warn_truncated(p, n)
+    except (av.error.FFmpegError, IndexError) as e:
+        raise VcmError(f"cannot read video ({e.__class__.__name__})", path=p, fix="check the file") from None
+    if not n:
+        raise VcmError(f"the video has no frame at or after frame {start}" if start else "video has no frames",
+                       path=p, fix="lower --start" if start else "check the file")
+
+
 def _warn_truncated(path: Path, got: int, expected: int | None = None) -> None:
     of = f" of about {expected} its header promises" if expected else ""
     log.warning("warning: %s is truncated or damaged: coding the %d frame(s) that decoded%s", path, got, of)

@@ -41,6 +41,10 @@ BENCH_JRD = ("search", "prior")  # change how a job runs, not what it writes
 # The encoder of the plain-VVC anchor (`vcm benchmark --anchor`): None codes it with --encoder like the JRD modes;
 # "vtm" is the reference (VTM with its common-test-condition cfgs) that published numbers are measured against.
 BENCH_ANCHOR: str | None = None
+BENCH_FRAMES = 32  # `vcm benchmark` of a video: frames coded from its start (an RD point per QP/offset each)
+# The monotone fit of an accuracy curve before a BD-rate: one default for `vcm bdrate`, `vcm benchmark` and the
+# API (measured: docs/BDRATE.md, "The default").
+DEFAULT_FIT = "cubic"
 
 FIELD_HELP: dict[str, str] = {
     "mode": "auto: per picture the cheapest of objects/blur/frame that keeps every object (checked on the "

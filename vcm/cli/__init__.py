@@ -256,4 +256,7 @@ def main():
       vcm encode bus.jpg -o bus.266           JRD-guided coding of one picture
       vcm decode bus.266 -o bus.png           back to a picture
       vcm vvc encode bus.jpg -q 37 -o a.266   plain VVC, the anchor
+
+    Every command names a setting the same way, with the same default: -o/--output for what it writes,
+    -q/--qp for a QP, --json FILE|- for its report, --quiet for no progress bar, --jrd search.
     """

@@ -6,26 +6,23 @@ import sys
 
 import click
 
-from vcm.cli.options import coding_options, pop_settings
+from vcm.cli.options import coding_options, output_option, pop_settings, quiet_option
 
 
 @click.command("batch")
 @click.argument("in_dir", type=click.Path(file_okay=False))
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Output folder: IN_DIR's tree mirrored (.266 files), manifest.csv, summary.json.")
+@output_option("Output folder: IN_DIR's tree mirrored (.266 files), manifest.csv, summary.json.", dest="out_dir",
+               folder=True, required=True)
 @coding_options("mode", "intra", "detector", "conf", "det_iou", "imgsz", "classes", "device", "jrd", "jrd_offset",
                 "bg_qp", "qp", "qp_min", "margin", "preset", "encoder", "matrix", "intra_period", "detect_every",
-                "max_frames", "check",
-                defaults={"jrd": "prior", "check": False},
-                help={"jrd": "JRD predictor: prior (instant), search (exact, slow), dtjrd:CKPT, fixed:Q.",
-                      "check": "Decode every output and run the detector again (twice the time)."})
+                "max_frames", "check")
 @click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
               help="Items coded at the same time (processes, or Ray tasks).")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: this machine; ray: Ray tasks (pip install 'vcm[ray]').")
 @click.option("--ray-address", default=None,
               help="Address of a running Ray cluster (host:port or ray://...). Default: start a local Ray.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@quiet_option(short=False)
 def batch(in_dir, out_dir, workers, executor, ray_address, quiet, **opts):
     """Code every picture and video under IN_DIR into OUT_DIR (tree mirrored, inputs never touched).
 
@@ -34,7 +31,7 @@ def batch(in_dir, out_dir, workers, executor, ray_address, quiet, **opts):
       vcm batch photos/ -o coded/ --workers 2
       -> 4 items: 3 ok, 0 skipped (done before), 1 failed; 8690 bytes, 26 objects, 7.7 s, 23.4 items/min
            failed: broken.png: photos/broken.png: cannot decode the picture (corrupt or unsupported format). ...
-      vcm batch dataset/ -o coded/ --jrd search --check          slower, exact JRD, checked
+      vcm batch dataset/ -o coded/ --jrd prior --no-check      instant JRD guess from box size, unchecked
       vcm batch dataset/ -o coded/ --executor ray --ray-address head:6379 --workers 16
 
     \b

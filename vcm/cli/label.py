@@ -7,9 +7,9 @@ import sys
 
 import click
 
-from vcm.cli.options import detector_options, pop_detector
+from vcm.cli.options import (coding_options, detector_options, output_option, pop_detector,
+                             quiet_option, setting_option, workers_option)
 from vcm.cli.numbers import Number
-from vcm.codec.base import PRESETS
 
 
 def _fractions(ctx, param, value):
@@ -41,8 +41,7 @@ def _command_line(ctx: click.Context) -> str:
 
 @click.command("label")
 @click.argument("pictures_dir", type=click.Path(file_okay=False))
-@click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False),
-              help="Dataset folder (created; a re-run resumes in it).")
+@output_option("Dataset folder (created; a re-run resumes in it).", folder=True, required=True)
 @detector_options
 @click.option("--qps", default="0-63", show_default=True,
               help="QPs to code: a range LO-HI (every --qp-step-th QP, HI always) or a list 22,27,32.")
@@ -51,29 +50,25 @@ def _command_line(ctx: click.Context) -> str:
               help="smart: code only the QPs the label rule needs (same labels); full: code every QP.")
 @click.option("--window", type=Number(int, 1, 64), default=8, show_default=True,
               help="Losses shorter than this many probed QPs are noise (the label rule's sliding window).")
-@click.option("--match-iou", type=Number(float, 0, 1, min_open=True), default=0.5, show_default=True,
-              help="Still detected = same class and IoU >= this with the original box.")
-@click.option("--min-score", type=Number(float), default=None,
-              help="Still detected also needs this score (default: whatever the detector returns).")
-@click.option("--keep-score", type=Number(float, 0, 1), default=None,
-              help="Objects to label: score >= this on the original [default: 0.5, or the detector's threshold "
-                   "if higher]; weaker boxes are listed, not labelled.")
+@click.option("--match-iou", type=Number(float, 0, 1, min_open=True), default=None,
+              help="Still detected = same class and IoU >= this with the original box (and above the picture's false "
+                   "boxes of its class). [default: 0.75, the rule of vcm encode and vcm benchmark]")
+@coding_options("detect_score", "keep_score",
+                help={"keep_score": "Objects to label: score >= this on the original [default: 0.5, or the "
+                                    "detector's threshold if higher]; weaker boxes are listed, not labelled."})
 @click.option("--gt", type=click.Path(dir_okay=False),
               help="COCO instances json: label its boxes (matched by file name) instead of the detections.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/val/test split by picture.")
 @click.option("--split", "split", default="0.8,0.1,0.1", show_default=True, callback=_fractions,
               help="Fractions of pictures for train,val,test.")
-@click.option("--workers", type=Number(int, 1, 1024), default=1, show_default=True, help="Processes, one picture each at a time.")
-@click.option("--encoder", default="ffmpeg", show_default=True, help="Encoder backend: ffmpeg, vvenc or vtm.")
-@click.option("--preset", type=click.Choice(PRESETS), default="faster", show_default=True)
-@click.option("--matrix", type=click.Choice(["bt709", "bt601"]), default="bt709", show_default=True,
-              help="RGB -> YUV matrix of the coding (as `vcm encode`).")
+@workers_option()
+@coding_options("encoder", "preset", "matrix")
 @click.option("--bg-qp", type=Number(int, 0, 63), default=None,
-              help="Background QP around the object crops [default: vcm encode's, 63].")
-@click.option("--margin", type=Number(int, 0), default=None,
-              help="Context pixels coded around each box [default: vcm encode's].")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def label(pictures_dir, out, qps, qp_step, search, window, match_iou, min_score, keep_score, gt, seed, split,
+              help="Background QP around the object crops [default: the first that vcm encode's --bg-qp auto tries, "
+                   "63]: one QP, not auto.")
+@setting_option("margin")
+@quiet_option
+def label(pictures_dir, out, qps, qp_step, search, window, match_iou, detect_score, keep_score, gt, seed, split,
           workers, encoder, preset, matrix, bg_qp, margin, quiet, **det_opts):
     """Label objects with their JRD and write an OW-JRD-style dataset for `vcm train`.
 
@@ -86,9 +81,9 @@ def label(pictures_dir, out, qps, qp_step, search, window, match_iou, min_score,
 
     \b
     Example:
-      vcm label pictures/ -o jrd_data --detector hog-person --qps 0-63 --workers 2
-      vcm label val2017/ -o jrd_coco --detector yolo11n.pt --gt instances_val2017.json
-      vcm train jrd_data -o dtjrd.pt
+      vcm label pictures/ -o jrd_data --qps 0-63 --workers 2
+      vcm label val2017/ -o jrd_coco --detector centernet --gt instances_val2017.json
+      vcm train jrd_data -o dtjrd.pt --backbone vit-s14 --train head
 
     \b
     Writes into DATASET_DIR:
@@ -114,7 +109,7 @@ def label(pictures_dir, out, qps, qp_step, search, window, match_iou, min_score,
     check_detector_spec(ds.detector)  # workers build the detector: refuse an unsafe weights file here, once
     cfg = LabelConfig(pictures=Path(pictures_dir), out=Path(out), detector=ds.detector, detector_options=ds.options(),
                       qps=labeling.parse_qps(qps, qp_step), search=search, window=window, match_iou=match_iou,
-                      min_score=min_score, keep_score=keep_score, encoder=encoder, preset=preset, matrix=matrix,
+                      min_score=detect_score, keep_score=keep_score, encoder=encoder, preset=preset, matrix=matrix,
                       bg_qp=bg_qp, margin=margin,
                       gt=Path(gt) if gt else None, seed=seed, split=split, workers=workers, progress=not quiet,
                       command=_command_line(click.get_current_context()))

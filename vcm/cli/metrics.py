@@ -7,6 +7,9 @@ import click
 
 from vcm.cli.options import emit, json_option
 from vcm.cli.numbers import Number
+from vcm.metrics.bdrate import MIN_OVERLAP
+from vcm.metrics.curvefit import FITS
+from vcm.settings import DEFAULT_FIT
 
 
 def _num(v: float, fmt: str) -> str:
@@ -28,7 +31,7 @@ def map_cmd(gt_path, pred_path, match, max_dets, json_path):
 
     \b
     Example (pseudo ground truth: detections on the originals are the truth):
-      vcm detect bus.jpg --coco gt.json
+      vcm detect bus.jpg --coco-gt gt.json
       vcm vvc encode bus.jpg -q 47 -o q47.266 && vcm vvc decode q47.266 -o q47.png
       vcm detect q47.png --json q47_det.json
       vcm map --gt gt.json --pred q47_det.json --match order
@@ -56,36 +59,53 @@ def map_cmd(gt_path, pred_path, match, max_dets, json_path):
 
 @click.command("bdrate")
 @click.argument("anchor_csv", type=click.Path(dir_okay=False))
-@click.argument("test_csv", type=click.Path(dir_okay=False))
-@click.option("--monotone", type=click.Choice(["none", "cubic", "isotonic"]), default="none", show_default=True,
-              help="none: a non-monotone curve, duplicate rates or too few points stop with the file and line; "
-                   "cubic: MPEG VCM's rising, concave cubic in log10(rate) replaces the measured values; "
-                   "isotonic: pool adjacent violators (merges points).")
-@click.option("--min-overlap", type=Number(float, 0, 1), default=0.75, show_default=True,
+@click.argument("test_csv", type=click.Path(dir_okay=False), required=False)
+@click.option("--curve", default=None,
+              help="The test curve of a CSV that holds several (`vcm benchmark`'s curves.csv): its name (objects/prior) "
+                   "or its mode when unique.")
+@click.option("--anchor-curve", default="plain", show_default=True,
+              help="The anchor curve of such a CSV (plain: plain VVC, the benchmark's anchor).")
+@click.option("--monotone", type=click.Choice(FITS), default=DEFAULT_FIT, show_default=True,
+              help="The fit of a curve that is not monotone (the same default as `vcm benchmark`): cubic: MPEG VCM's "
+                   "rising, concave cubic in log10(rate) replaces the measured values; isotonic: pool adjacent "
+                   "violators (merges points); none: a non-monotone curve, duplicate rates or too few points stop "
+                   "with the file and line.")
+@click.option("--min-overlap", type=Number(float, 0, 1), default=MIN_OVERLAP, show_default=True,
               help="Below this shared fraction of the range a delta is n/a.")
 @json_option("the results")
-def bdrate(anchor_csv, test_csv, monotone, min_overlap, json_path):
+def bdrate(anchor_csv, test_csv, curve, anchor_curve, monotone, min_overlap, json_path):
     """Bjontegaard delta rate (pchip and akima) and quality between two RD curves, and the bit saving at equal
     accuracy.
 
     \b
     Each CSV has a rate column (rate, bpp, kbps, bits or bytes; the same unit in both) and a quality column
-    (quality, map50, map = mAP@0.5:0.95, or psnr); with both map50 and map each is reported. BD needs at
-    least 4 points per curve (after the fit) and 75 % overlap; otherwise the value is n/a with the reason.
+    (quality, map50 = mAP@0.5, map50_95 or map = mAP@0.5:0.95, or psnr); with both mAPs each is reported. mAP
+    is a fraction 0..1 (percent values are read as percent, with a note). BD needs at least 4 points per curve
+    (after the fit) and 75 % overlap; otherwise the value is n/a with the reason. A `vcm benchmark` report's
+    curves.csv holds every curve: pick the test one with --curve (the anchor is plain VVC); TEST_CSV defaults
+    to ANCHOR_CSV.
     \b
-    Example:
+    Examples:
       vcm bdrate vvc.csv dtjrd.csv
-      quality: BD-rate (pchip) -34.01%; BD-quality n/a (...); points anchor 4->4, test 4->4 (none fit), overlap 90%
+      quality: BD-rate (pchip) -34.01%; BD-quality n/a (...); points anchor 4->4, test 4->4 (cubic fit), overlap 90%
       quality: BD-rate (akima) -33.93%; ...
       quality: bit saving at equal accuracy 34.36% (3 test points inside the anchor's range, 1 outside)
+      vcm bdrate report/curves.csv --curve objects/prior
+      vcm bdrate vvc.csv dtjrd.csv --monotone none      stop at a non-monotone curve instead of fitting it
     \b
     Negative BD-rate = the test needs fewer bits for the same quality. Exit 2 (one line naming file and line)
-    for a bad CSV, or, without --monotone, a non-monotone curve, duplicate rates or fewer than 4 points.
+    for a bad CSV, or, with --monotone none, a non-monotone curve, duplicate rates or fewer than 4 points.
     """
     from vcm.errors import VcmError
-    from vcm.metrics.bdrate import bd_compare_methods, check_curve, compare, read_rd_table
+    from vcm.metrics.bdrate import bd_compare_methods, check_curve, compare, read_rd_curve
 
-    anchor, test = read_rd_table(anchor_csv), read_rd_table(test_csv)
+    (anchor, notes_a), (test, notes_t) = (read_rd_curve(anchor_csv, default=anchor_curve),
+                                          read_rd_curve(test_csv or anchor_csv, curve))
+    if test_csv is None and anchor.curves == test.curves:
+        raise VcmError("the anchor and the test are the same curve", path=anchor.path,
+                       fix="give TEST_CSV, or pick the test curve with --curve")
+    for note in dict.fromkeys(notes_a + notes_t):
+        click.echo(f"note: {note}", err=True)
     columns = [c for c in anchor.qualities if c in test.qualities]
     if not columns:
         raise VcmError(f"no quality column in common with {anchor.path} (it has {','.join(anchor.qualities)}, "

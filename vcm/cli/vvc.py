@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from vcm.cli.numbers import Number
-from vcm.codec.base import PRESETS
+from vcm.cli.options import decoder_option, json_option, output_option, setting_option
 
 
 def _size(option: str, value: str | None, src: str):
@@ -34,25 +34,26 @@ def vvc():
 
 @vvc.command("encode")
 @click.argument("src", type=click.Path(dir_okay=False))
-@click.option("-q", "--qp", type=int, required=True, help="QP 0..63; the QP in the bitstream (checked in the log).")
-@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), required=True, help="Output Annex-B .266 file.")
-@click.option("--encoder", default="ffmpeg", show_default=True, help="Backend: ffmpeg (libvvenc), vvenc or vtm.")
-@click.option("--preset", type=click.Choice(PRESETS), default="faster", show_default=True)
+@setting_option("qp", required=True, help="QP 0..63; the QP in the bitstream (checked in the log).")
+@output_option("Output Annex-B .266 file.", required=True)
+@setting_option("encoder", help="Backend: ffmpeg (libvvenc), vvenc or vtm.")
+@setting_option("preset")
 @click.option("--intra/--ra", "intra", default=None,
               help="All-intra or random access. Default: all-intra for pictures, random access for video.")
-@click.option("--intra-period", type=Number(int, 1, 1024), default=32, show_default=True, help="Random access intra period (frames).")
+@setting_option("intra_period", help="Random access intra period (frames).")
 @click.option("--qpa", is_flag=True, help="Enable perceptual QP adaptation (off by default: QP means QP).")
-@click.option("--threads", type=Number(int, 0, 1024), default=0, help="Encoder threads (0 = encoder default).")
+@click.option("--threads", type=Number(int, 0, 1024), default=None, help="Encoder threads [default: the encoder's "
+                                                                             "own choice (0)].")
 @click.option("--size", help="WIDTHxHEIGHT of a raw .yuv input.")
 @click.option("--pix-fmt", type=click.Choice(["yuv420p", "yuv420p10le"]), help="Raw .yuv sample format.")
 @click.option("--fps", type=Number(float, 0, 1000, min_open=True), help="Frame rate (raw .yuv; overrides the file's).")
-@click.option("--frames", "max_frames", type=Number(int, 1), help="Code only the first N frames.")
-@click.option("--matrix", type=click.Choice(["bt709", "bt601"]), default="bt709", show_default=True,
-              help="RGB -> YUV matrix (limited range, 10-bit 4:2:0); the same for every backend.")
-@click.option("--no-cache", is_flag=True, help="Always run the encoder (skip the content-addressed cache).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the full EncodeResult as JSON.")
+@setting_option("max_frames", help="Code only the first N frames.")
+@setting_option("matrix", help="RGB -> YUV matrix (limited range, 10-bit 4:2:0); the same for every backend.")
+@setting_option("cache", help="Reuse an identical earlier encode (the content-addressed cache); --no-cache always "
+                              "runs the encoder.")
+@json_option("the full EncodeResult")
 def vvc_encode(src, qp, out, encoder, preset, intra, intra_period, qpa, threads, size, pix_fmt, fps, max_frames,
-               matrix, no_cache, json_path):
+               matrix, cache, json_path):
     """Code a picture, raw YUV, Y4M or video file at one QP.
 
     \b
@@ -74,9 +75,14 @@ def vvc_encode(src, qp, out, encoder, preset, intra, intra_period, qpa, threads,
 
     is_picture = Path(src).suffix.lower() in PICTURE_EXTS
     params = EncodeParams(qp=qp, preset=preset, intra=is_picture if intra is None else intra,
-                          intra_period=intra_period, qpa=qpa, threads=threads)
+                          intra_period=intra_period, qpa=qpa, threads=threads or 0)
     res = encode_file(src, out, params, encoder=encoder, size=size, pix_fmt=pix_fmt, fps=fps, matrix=matrix,
-                      max_frames=max_frames, cache=not no_cache, json_path=json_path)
+                      max_frames=max_frames, cache=cache, json_path=None if json_path == "-" else json_path)
+    if json_path == "-":
+        from vcm.cli.options import emit
+
+        emit("-", res.to_json())
+        return
     rate = f"{res.bpp:.4f} bpp" if res.frames == 1 else f"{res.kbps:.1f} kbps, {res.frames} frames"
     click.echo(f"{out}: {res.bytes} bytes, {rate}, Y-PSNR {res.psnr:.2f} dB "
                f"(QP {qp}, {res.backend_version}, {preset}{', cached' if res.cached else ''})")
@@ -88,11 +94,11 @@ def vvc_encode(src, qp, out, encoder, preset, intra, intra_period, qpa, threads,
 
 @vvc.command("decode")
 @click.argument("src", type=click.Path(dir_okay=False))
-@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), required=True,
-              help="OUT.png (first picture; use %d for all), OUT.y4m (10-bit) or OUT.mkv (lossless FFV1).")
-@click.option("--decoder", default="pyav", show_default=True, help="pyav, ffmpeg, vvdec or vtm.")
+@output_option("OUT.png (first picture; use %d for all), OUT.y4m (10-bit) or OUT.mkv (lossless FFV1).",
+               required=True)
+@decoder_option
 @click.option("--crop", help="WIDTHxHEIGHT to crop back to (odd-sized originals).")
-@click.option("--matrix", type=click.Choice(["bt709", "bt601"]), default="bt709", show_default=True)
+@setting_option("matrix", help="YUV -> RGB matrix (as the encode's).")
 @click.option("--fps", type=Number(float, 0, 1000, min_open=True), default=25.0, show_default=True, help="Frame rate written to Y4M/MKV.")
 def vvc_decode(src, out, decoder, crop, matrix, fps):
     """Decode a VVC bitstream to pictures or a video file.

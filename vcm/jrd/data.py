@@ -322,8 +322,12 @@ def training_data(root: str | Path):
     ds = read_dataset(root)
     for split in ("train", "val"):
         if not ds.splits.get(split):
-            raise VcmError(f"dataset has no (or an empty) {split}_names.json", path=ds.root,
-                           fix="label with `vcm label` (it writes train/val/test splits)")
+            made_by_label = (ds.root / "labels.csv").exists()
+            raise VcmError(f"dataset has no (or an empty) {split}_names.json" + (
+                f": none of its labelled objects fell in the {split} split (splits are by picture)"
+                if made_by_label else ""), path=ds.root,
+                fix="label more pictures into it (or give `vcm label` another --split/--seed)" if made_by_label
+                else "label with `vcm label` (it writes train/val/test splits)")
     train_names, val_names = ds.names("train"), ds.names("val")
     require_crops(ds, train_names + val_names)
     return ds, train_names, val_names, data_fingerprint(ds, train_names + val_names)

@@ -25,9 +25,9 @@ import numpy as np
 
 from vcm.errors import VcmError
 from vcm.metrics.curvefit import FITS, CurveFit, fit_curve
+from vcm.settings import DEFAULT_FIT  # one default fit for bdrate, benchmark and the API (docs/BDRATE.md)
 
 METHODS = ("pchip", "akima")
-DEFAULT_FIT = "cubic"  # see docs/BDRATE.md for why
 MIN_POINTS = 4
 MIN_OVERLAP = 0.75
 
@@ -316,9 +316,29 @@ class RDTable:
     rates: tuple[float, ...]
     qualities: dict[str, tuple[float, ...]]  # column -> values, in file order
     lines: tuple[int, ...]  # file line of each point (1 = the header)
+    curves: tuple[str, ...] | None = None  # the `curve` column (`vcm benchmark`'s curves.csv), if there is one
 
     def curve(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         return np.array(self.rates), np.array(self.qualities[column])
+
+    def curve_names(self) -> list[str]:
+        return list(dict.fromkeys(self.curves or ()))
+
+    def select(self, name: str) -> "RDTable":
+        """The rows of one curve: its full name (objects/prior) or, when that is unique, its mode (plain)."""
+        names = self.curve_names()
+        if not names:
+            raise VcmError(f"--curve {name}: the CSV has no `curve` column", path=self.path,
+                           fix="drop --curve, or give a curves.csv of `vcm benchmark`")
+        match = [n for n in names if n == name] or [n for n in names if n.split("/", 1)[0] == name]
+        if len(match) != 1:
+            what = "matches several curves" if match else "is not a curve of this file"
+            raise VcmError(f"{name!r} {what}; it holds {', '.join(names)}", path=self.path,
+                           fix="pick one of them with --curve (anchor: --anchor-curve)")
+        keep = [i for i, c in enumerate(self.curves) if c == match[0]]
+        return RDTable(self.path, self.rate_column, tuple(self.rates[i] for i in keep),
+                       {c: tuple(v[i] for i in keep) for c, v in self.qualities.items()},
+                       tuple(self.lines[i] for i in keep), tuple(self.curves[i] for i in keep))
 
 
 def read_rd_table(path: str | Path) -> RDTable:
@@ -346,7 +366,8 @@ def read_rd_table(path: str | Path) -> RDTable:
         raise VcmError(f"line {rows[0][0]}: the header needs a rate column ({'/'.join(RATE_COLUMNS)}) and a quality "
                        f"column ({'/'.join(QUALITY_COLUMNS)}); found {','.join(header)}", path=p, fix=fix)
     ri = header.index(rate_col)
-    rates, lines, quals = [], [], {c: [] for c in qcols}
+    ci = header.index("curve") if "curve" in header else None
+    rates, lines, quals, curves = [], [], {c: [] for c in qcols}, []
     for n, row in rows[1:]:
         if len(row) != len(header):
             raise VcmError(f"line {n} has {len(row)} fields, the header has {len(header)}", path=p, fix=fix)
@@ -361,9 +382,52 @@ def read_rd_table(path: str | Path) -> RDTable:
             raise VcmError(f"line {n}: rate {vals[0]:g} must be > 0", path=p, fix=fix)
         rates.append(vals[0])
         lines.append(n)
+        if ci is not None:
+            curves.append(row[ci].strip())
         for c, v in zip(qcols, vals[1:]):
             quals[c].append(v)
-    return RDTable(p, rate_col, tuple(rates), {c: tuple(v) for c, v in quals.items()}, tuple(lines))
+    return RDTable(p, rate_col, tuple(rates), {c: tuple(v) for c, v in quals.items()}, tuple(lines),
+                   tuple(curves) if ci is not None else None)
+
+
+MAP_COLUMNS = {"map50": "mAP@0.5", "map": "mAP@0.5:0.95", "map50_95": "mAP@0.5:0.95"}
+
+
+def read_rd_curve(path: str | Path, curve: str | None = None, default: str | None = None) -> tuple[RDTable, list[str]]:
+    """One RD curve of a CSV, ready for a BD-rate, and the notes to show with it.
+
+    A CSV with a `curve` column (`vcm benchmark`'s curves.csv) holds several curves: `curve` picks one (full name
+    or unique mode), else `default`, else the file must hold only one. mAP columns are checked for units: values
+    above 1 that are all <= 100 are percent and are read as fractions (with a note), larger ones are an error.
+    A column named `map` without `map50` beside it is read as mAP@0.5:0.95 (COCO's "mAP"), with a note saying so.
+    """
+    t = read_rd_table(path)
+    notes: list[str] = []
+    names = t.curve_names()
+    if curve or default:
+        if curve or len(names) > 1:
+            t = t.select(curve or default)
+    elif len(names) > 1:
+        raise VcmError(f"the CSV holds {len(names)} curves ({', '.join(names)})", path=t.path,
+                       fix=f"pick one with --curve, e.g. --curve {names[-1]}")
+    quals = dict(t.qualities)
+    for col in [c for c in quals if c in MAP_COLUMNS]:
+        vals = quals[col]
+        top = max(vals, default=0.0)
+        if top > 100 or min(vals, default=0.0) < 0:
+            bad = next(i for i, v in enumerate(vals) if v > 100 or v < 0)
+            raise VcmError(f"line {t.lines[bad]}: {col} {vals[bad]:g} is neither a fraction 0..1 nor a percent",
+                           path=t.path, fix=f"give {MAP_COLUMNS[col]} as a fraction 0..1")
+        if top > 1:
+            quals[col] = tuple(v / 100 for v in vals)
+            notes.append(f"{t.path}: {col} values up to {top:g} read as percent (divided by 100); mAP is a "
+                         f"fraction 0..1 in vcm's files")
+    if "map" in quals and "map50" not in quals:
+        notes.append(f"{t.path}: column `map` read as mAP@0.5:0.95 (COCO's mAP); name it map50 if it holds "
+                     f"mAP@0.5, or map50_95 to say so")
+    if "map50_95" in quals and "map" not in quals:
+        quals["map"] = quals.pop("map50_95")
+    return RDTable(t.path, t.rate_column, t.rates, quals, t.lines, t.curves), notes
 
 
 def check_curve(table: RDTable, column: str, min_points: int = MIN_POINTS) -> None:

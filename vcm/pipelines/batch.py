@@ -224,6 +224,23 @@ def _run_local(cfg: BatchConfig, todo: list[BatchItem], done: Callable[[ItemResu
               failed=lambda task, e: _crashed(task[1], e), progress=cfg.progress, unit="item", what="items")
 
 
+def check_ray_address(address: str, timeout: float = 5.0) -> None:
+    """A host:port (or ray://host:port) that does not answer is an error within seconds: Ray itself retries an
+    unreachable cluster for minutes, printing its own log lines. `auto` and other forms are left to Ray."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        why = e.strerror or type(e).__name__ if not isinstance(e, socket.timeout) else f"no answer in {timeout:g} s"
+        raise VcmError(f"cannot reach the Ray cluster at {address} ({why})",
+                       fix="check --ray-address (host:port of a running `ray start --head`), or drop it to start "
+                           "a local Ray") from None
+
+
 def _run_ray(cfg: BatchConfig, todo: list[BatchItem], done: Callable[[ItemResult], None]) -> None:
     """The same `process_item` as Ray tasks; Ray reuses its worker processes, so each builds the detector once."""
     try:
@@ -317,6 +334,8 @@ def run_batch(cfg: BatchConfig, echo: Callable[[str], None] = print) -> BatchRep
     if not items:
         raise VcmError("no pictures or videos in this folder", path=cfg.in_dir,
                        fix="give a folder holding png/jpg/... pictures or mp4/mkv/... videos")
+    if cfg.executor == "ray" and cfg.ray_address:
+        check_ray_address(cfg.ray_address)  # before anything is written
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(cfg.out_dir)
     t0 = time.perf_counter()

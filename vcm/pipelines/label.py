@@ -57,7 +57,7 @@ class LabelConfig:
     qps: list[int] = field(default_factory=lambda: list(range(64)))
     search: str = "smart"
     window: int = L.WINDOW
-    match_iou: float = 0.5
+    match_iou: float | None = None  # None: vcm.metrics.match.MATCH_IOU (the rule every command shares)
     min_score: float | None = None  # the detect score (None: the detector's threshold)
     keep_score: float | None = None  # objects to label: score >= this (None: vcm.metrics.match.KEEP_SCORE)
     encoder: str = "ffmpeg"
@@ -79,7 +79,7 @@ class LabelConfig:
             raise VcmError(f"unknown search {self.search!r}", fix="use --search smart or --search full")
         if self.window < 1:
             raise VcmError(f"--window must be >= 1, got {self.window}", fix="use the authors' 8")
-        if not 0.0 < self.match_iou <= 1.0:
+        if self.match_iou is not None and not 0.0 < self.match_iou <= 1.0:
             raise VcmError(f"--match-iou must be in (0, 1], got {self.match_iou}", fix="use e.g. 0.5")
         if self.workers < 1:
             raise VcmError(f"--workers must be >= 1, got {self.workers}", fix="use e.g. --workers 2")
