@@ -18,7 +18,7 @@ from vcm.fsutil import atomic_path
 log = logging.getLogger(__name__)
 
 PICTURE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-VIDEO_EXTS = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts"}
+VIDEO_EXTS = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".y4m"}
 
 
 def check_input_file(path: str | Path) -> Path:
@@ -143,14 +143,32 @@ def write_picture(path: str | Path, rgb: np.ndarray) -> None:
         tmp.write_bytes(buf.tobytes())
 
 
-def read_video_rgb(path: str | Path, max_frames: int | None = None) -> tuple[list[np.ndarray], float]:
-    """Decode a video file (anything ffmpeg/PyAV reads) to RGB uint8 frames and its frame rate."""
+def read_video_rgb(path: str | Path, max_frames: int | None = None,
+                   matrix: str = "bt709") -> tuple[list[np.ndarray], float]:
+    """Decode a video file (anything ffmpeg/PyAV reads, and Y4M) to RGB uint8 frames and its frame rate."""
+    rgb, fps, _ = read_video(path, max_frames, matrix)
+    return rgb, fps
+
+
+def read_video(path: str | Path, max_frames: int | None = None, matrix: str = "bt709"):
+    """RGB uint8 frames, frame rate and, for a Y4M file, its own 10-bit 4:2:0 frames (None for other videos):
+    Y4M is coded as it is, its RGB (through `matrix`) only feeds the detector."""
+    if Path(path).suffix.lower() == ".y4m":
+        from vcm.codec.colour import yuv_to_rgb
+
+        yuv, fps = read_y4m(path, max_frames)
+        check_coding_size(yuv[0].display_size, path)
+        return [yuv_to_rgb(f, matrix) for f in yuv], fps, yuv
     import av
 
     p = check_input_file(path)
     frames: list[np.ndarray] = []
     try:
         with av.open(str(p)) as container:
+            if not container.streams.video:
+                others = ", ".join(sorted({s.type for s in container.streams})) or "no streams at all"
+                raise VcmError(f"holds no video stream ({others}): no video frames to code", path=p,
+                               fix="give a file with a video track")
             stream = container.streams.video[0]
             fps = float(stream.average_rate or stream.guessed_rate or 25)
             expected = int(stream.frames or 0)
@@ -168,11 +186,22 @@ def read_video_rgb(path: str | Path, max_frames: int | None = None) -> tuple[lis
                 expected = 0
             if expected and len(frames) < min(expected, max_frames or expected):
                 _warn_truncated(p, len(frames), expected)
-    except (av.error.FFmpegError, IndexError) as e:
+    except av.error.FFmpegError as e:
         raise VcmError(f"cannot read video ({e.__class__.__name__})", path=p, fix="check the file") from None
     if not frames:
-        raise VcmError("video has no frames", path=p, fix="check the file")
-    return frames, fps
+        raise VcmError("holds no video frames (its video stream is empty)", path=p,
+                       fix="give a file whose video track has frames")
+    return frames, fps, None
+
+
+def check_coding_size(size: tuple[int, int], path: str | Path) -> None:
+    """Frames smaller than the encoder codes (16x16, vcm.codec.colour.MIN_SIZE) are refused, naming the file."""
+    from vcm.codec.colour import MIN_SIZE
+
+    w, h = size
+    if w < MIN_SIZE or h < MIN_SIZE:
+        raise VcmError(f"frames are {w}x{h}, too small for the VVC encoder", path=path,
+                       fix=f"use frames of at least {MIN_SIZE}x{MIN_SIZE} pixels")
 
 
 def iter_video_rgb(path: str | Path, start: int = 0, max_frames: int | None = None):

@@ -220,11 +220,13 @@ def read_input(path: str | Path, *, size: tuple[int, int] | None = None, pix_fmt
         return picture_to_clip(media.read_picture(p), matrix, source=str(p))
     if ext == ".y4m":
         frames, rate = media.read_y4m(p, max_frames)
+        media.check_coding_size(frames[0].display_size, p)
         return YuvClip(frames, fps or rate, matrix, source=str(p))
     if ext == ".yuv":
         if not size:
             raise VcmError("raw YUV needs its size", path=p, fix="pass --size WIDTHxHEIGHT (and --pix-fmt)")
         frames = media.read_raw_yuv(p, size[0], size[1], pix_fmt or "yuv420p", max_frames)
+        media.check_coding_size(frames[0].display_size, p)
         return YuvClip(frames, fps or 25.0, matrix, source=str(p))
     if ext in media.VIDEO_EXTS:
         rgb_frames, rate = media.read_video_rgb(p, max_frames)

@@ -105,12 +105,18 @@ class CropJob:
     out: Path
 
 
+# libvvenc (ffmpeg's and vvencapp) fails to code random access below about 24x16 / 20x20: every size with
+# width + height < 40 failed (16x16 to 22x16 and 18x20, every preset, 1 to 9 frames); all-intra codes 16x16.
+RA_MIN_SIDES = 40
+
+
 @dataclass(frozen=True)
 class Capabilities:
     intra: bool = True
     random_access: bool = True
     presets: tuple[str, ...] = PRESETS
     max_qp: int = 63
+    ra_min_sides: int = 0  # random access needs width + height >= this (libvvenc: 40, measured; 0: no limit)
 
 
 class Encoder(ABC):

@@ -123,6 +123,7 @@ class ExternalEncoder(Encoder):
 
     def encode(self, clip: YuvClip, params: EncodeParams, out: Path) -> EncodeResult:
         check_params(self, params)
+        check_clip_size(self, clip, params)
         out = Path(out)
         log_path = out.with_name(out.name + ".log")
         with tempfile.TemporaryDirectory(prefix="vcm-enc-") as tmp:
@@ -180,6 +181,15 @@ def check_params(enc: Encoder, params: EncodeParams) -> None:
                        fix=f"use one of {', '.join(enc.capabilities.presets)}")
     if not params.intra and not enc.capabilities.random_access:
         raise VcmError(f"{enc.name} cannot code random access here", fix="use --intra")
+
+
+def check_clip_size(enc: Encoder, clip: YuvClip, params: EncodeParams) -> None:
+    """Sizes the encoder is known to refuse get a size message naming the input, not an encoder log."""
+    need = enc.capabilities.ra_min_sides
+    if not params.intra and need and clip.width + clip.height < need:
+        raise VcmError(f"frames of {clip.width}x{clip.height} are too small for random-access coding with "
+                       f"{enc.name} (it needs width + height >= {need}, e.g. 24x16 or 20x20; all-intra codes "
+                       f"16x16)", path=clip.source or None, fix="code it all-intra (--intra) or use larger frames")
 
 
 def check_slice_qps(pics, params: EncodeParams, log_path: Path) -> None:

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vcm.codec.base import Capabilities, CropJob, Decoder, EncodeParams, YuvClip, YuvFrame, crop_clip
+from vcm.codec.base import RA_MIN_SIDES, Capabilities, CropJob, Decoder, EncodeParams, YuvClip, YuvFrame, crop_clip
 from vcm.codec.colour import frame_to_bytes
 from vcm.codec.encoder_log import PictureLog, picture_lines
 from vcm.codec.external import ExternalEncoder, check_params, logged_result, run_logged
@@ -116,7 +116,7 @@ def ffmpeg_has(feature: str) -> bool:
 
 class FFmpegEncoder(ExternalEncoder):
     name = "ffmpeg"
-    capabilities = Capabilities(presets=("faster", "fast", "medium", "slow", "slower"))
+    capabilities = Capabilities(presets=("faster", "fast", "medium", "slow", "slower"), ra_min_sides=RA_MIN_SIDES)
 
     def available(self) -> bool:
         return ffmpeg_has("libvvenc")

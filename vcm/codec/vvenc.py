@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vcm.codec.base import Capabilities, EncodeParams, YuvClip
+from vcm.codec.base import RA_MIN_SIDES, Capabilities, EncodeParams, YuvClip
 from vcm.codec.external import ExternalEncoder, ExternalProgram, Y4MOutputDecoder
 
 
@@ -16,7 +16,7 @@ class VVenCEncoder(ExternalProgram, ExternalEncoder):
     programs = ("vvencFFapp", "vvencapp")
     env_var = "VCM_VVENC"
     fallback = "--encoder ffmpeg"
-    capabilities = Capabilities(presets=("faster", "fast", "medium", "slow", "slower"))
+    capabilities = Capabilities(presets=("faster", "fast", "medium", "slow", "slower"), ra_min_sides=RA_MIN_SIDES)
 
     def command(self, yuv_path: Path, clip: YuvClip, params: EncodeParams, out: Path) -> list[str]:
         exe = self.require_exe()

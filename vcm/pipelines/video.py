@@ -58,13 +58,19 @@ class VideoReport:
 
 def read_clip(path: str | Path, start: int = 0, max_frames: int | None = None):
     """RGB frames [start, start + max_frames) of a video file and its frame rate."""
-    from vcm.media import read_video_rgb
+    frames, fps, _ = read_clip_yuv(path, start, max_frames)
+    return frames, fps
 
-    frames, fps = read_video_rgb(path, start + max_frames if max_frames else None)
-    frames = frames[start:]
+
+def read_clip_yuv(path: str | Path, start: int = 0, max_frames: int | None = None, matrix: str = "bt709"):
+    """`read_clip` plus the file's own 10-bit 4:2:0 frames for a Y4M file (None for other videos)."""
+    from vcm.media import read_video
+
+    frames, fps, yuv = read_video(path, start + max_frames if max_frames else None, matrix)
+    frames, yuv = frames[start:], (yuv[start:] if yuv is not None else None)
     if not frames:
         raise VcmError(f"the video has no frame at or after frame {start}", path=path, fix="lower --start")
-    return frames, fps
+    return frames, fps, yuv
 
 
 def detect_decoded(frames_yuv, indices: Sequence[int], detector, matrix: str) -> list[Detections]:
@@ -132,8 +138,8 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Codin
     encoder = create_encoder(s.encoder)
     secs: dict[str, float] = {}
     t = time.perf_counter()
-    rgb, fps = read_clip(input_path, s.start, s.max_frames)
-    yuv = [rgb_to_yuv(f, s.matrix) for f in rgb]
+    rgb, fps, yuv = read_clip_yuv(input_path, s.start, s.max_frames, s.matrix)
+    yuv = yuv if yuv is not None else [rgb_to_yuv(f, s.matrix) for f in rgb]  # a Y4M is coded as it is
     h, w = rgb[0].shape[:2]
     secs["read"] = time.perf_counter() - t
 
