@@ -35,6 +35,9 @@ COMMANDS: dict[str, str] = {
     "weights": "vcm.cli.weights:weights",
 }
 
+# commands that encode, detect or cache: they check the cache folder before any work
+CACHING = {"vvc", "detect", "encode", "predict", "train", "jrd-eval", "label", "benchmark", "batch"}
+
 
 # The options that name what a command writes (files or folders); every other click.Path parameter is an input.
 OUTPUT_FLAGS = frozenset({"-o", "--out", "--output", "--json", "--coco", "--coco-gt", "--pred-out", "--draw"})
@@ -93,6 +96,16 @@ class LazyGroup(click.Group):
                 return None
             raise
         return guard_command(getattr(module, attr))
+
+    def resolve_command(self, ctx, args):
+        """The sub-command, after checking the cache folder where the command uses it (before any work: a
+        bad $VCM_CACHE_DIR must not fail a run after its detections and encodes)."""
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if name in CACHING and not {"-h", "--help"} & set(rest) and not (name == "vvc" and rest[:1] != ["encode"]):
+            from vcm.codec.cache import check_cache_dir
+
+            check_cache_dir(use_cache="--no-cache" not in rest)
+        return name, cmd, rest
 
     def invoke(self, ctx):
         """Every failure ends as one line on stderr: exit 2 for what the user can fix (the message names the

@@ -28,6 +28,47 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "vcm" / "encodes"
 
 
+def cache_dir_problem() -> str | None:
+    """Why the encode cache's folder cannot be used (not a folder, or one that takes no new file), else None.
+    A real probe: a temp file is created and removed, so permission bits, read-only mounts and root all
+    answer truthfully. Checked before a command does any work (vcm/cli), not after its encodes."""
+    import tempfile
+
+    env = os.environ.get("VCM_CACHE_DIR")
+    root = default_cache_dir()
+    name = f"VCM_CACHE_DIR={env}" if env else f"the encode cache {root} (VCM_CACHE_DIR is not set)"
+    probe = root
+    while not probe.exists() and probe != probe.parent:  # the cache creates missing folders
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{name}: {probe} is not a folder"
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".vcm-probe-", dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        return f"{name}: {probe} takes no new file ({e.strerror or type(e).__name__})"
+    return None
+
+
+def check_cache_dir(use_cache: bool = True) -> None:
+    """Refuse a cache folder that cannot be written, naming the variable and --no-cache; with the cache off,
+    a warning (the encode cache is not used; vcm's logs and saved tracebacks are then not kept)."""
+    import logging
+
+    from vcm.errors import VcmError
+
+    why = cache_dir_problem()
+    if why is None:
+        return
+    if not use_cache:
+        logging.getLogger(__name__).warning("warning: %s: running without it (--no-cache); encoder logs and "
+                                            "tracebacks are not kept", why)
+        return
+    raise VcmError(why, fix="set VCM_CACHE_DIR to a writable folder (or unset it), or run with --no-cache "
+                            "(vcm encode, vcm vvc encode)")
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
