@@ -275,7 +275,7 @@ def read_json_checked(path: str | Path, fix: str = "give a valid JSON file") -> 
     if not p.is_file():
         raise VcmError("no such file", path=p, fix="check the path")
     try:
-        return json.loads(p.read_text(), parse_constant=_no_constant)
+        return json.loads(p.read_text(encoding="utf-8-sig"), parse_constant=_no_constant)  # a BOM is no error
     except json.JSONDecodeError as e:
         raise VcmError(f"not valid JSON (line {e.lineno}: {e.msg})", path=p, fix=fix) from None
     except UnicodeDecodeError:

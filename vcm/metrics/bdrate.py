@@ -349,7 +349,7 @@ def read_rd_table(path: str | Path) -> RDTable:
     if not p.is_file():
         raise VcmError("no such file", path=p, fix="check the path")
     try:
-        with open(p, newline="") as fh:
+        with open(p, newline="", encoding="utf-8-sig") as fh:  # a spreadsheet's byte-order mark is no column
             rows = [(n, r) for n, r in enumerate(csv.reader(fh), start=1) if any(c.strip() for c in r)]
     except (UnicodeDecodeError, csv.Error) as e:
         raise VcmError(f"not a readable CSV ({type(e).__name__})", path=p, fix=fix) from e
