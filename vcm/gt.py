@@ -22,6 +22,34 @@ from vcm.errors import VcmError
 from vcm.types import Detection, Detections
 
 
+MAX_COORD = 65536.0  # pixels: no picture vcm reads is larger (16384 a side); 1e308 is a broken file, not a box
+
+
+def box_problem(x: float, y: float, w: float, h: float) -> str | None:
+    """Why a box (x, y, width, height; finite numbers) is no box: a negative width or height (an inverted
+    box) or a coordinate beyond MAX_COORD pixels. None for a valid box."""
+    if w < 0 or h < 0:
+        return f"width and height {w:g}, {h:g} must not be negative (inverted box)"
+    if max(abs(x), abs(y), abs(x + w), abs(y + h)) > MAX_COORD:
+        return f"coordinates beyond {MAX_COORD:g} px ({x:g}, {y:g}, {w:g}, {h:g})"
+    return None
+
+
+def score_problem(score: float) -> str | None:
+    """Scores are confidences in 0..1."""
+    return None if 0.0 <= score <= 1.0 else f"score {score:g} is outside 0..1"
+
+
+def duplicate_name(names: Iterable[str]) -> str | None:
+    """The first picture name listed twice (compared as written), else None."""
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            return n
+        seen.add(n)
+    return None
+
+
 def _bbox_xywh(box: Sequence[float]) -> list[float]:
     x1, y1, x2, y2 = (float(v) for v in box)
     return [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)]
@@ -73,10 +101,18 @@ def validate_coco(coco: Any, path: str | Path | None = None) -> dict[str, Any]:
     coco.setdefault("annotations", [])
     coco.setdefault("categories", [])
     ids = set()
-    for im in coco["images"]:
+    for i, im in enumerate(coco["images"]):
         if not isinstance(im, dict) or "id" not in im:
             raise VcmError("an image entry has no 'id'", path=path, fix=fix)
+        if im["id"] in ids:
+            raise VcmError(f"image entry {i} repeats image id {im['id']}", path=path,
+                           fix="give every picture one entry with its own id")
         ids.add(im["id"])
+    twice = duplicate_name(str(im["file_name"]) for im in coco["images"] if "file_name" in im)
+    if twice is not None:
+        first, again = [i for i, im in enumerate(coco["images"]) if str(im.get("file_name")) == twice][:2]
+        raise VcmError(f"picture {twice} is listed twice (image entries {first} and {again})", path=path,
+                       fix="list every picture once: merge its annotations under one image id")
     cat_ids = {c.get("id") for c in coco["categories"] if isinstance(c, dict)}
     check_category_scheme(coco["categories"], path)
     for i, a in enumerate(coco["annotations"]):
@@ -92,6 +128,10 @@ def validate_coco(coco: Any, path: str | Path | None = None) -> dict[str, Any]:
         if not (isinstance(b, list) and len(b) == 4
                 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in b)):
             raise VcmError(f"annotation {i}: bbox must be [x, y, width, height]", path=path, fix=fix)
+        why = box_problem(*(float(v) for v in b))
+        if why:
+            raise VcmError(f"annotation {i} (image_id {a['image_id']}): bbox {why}", path=path,
+                           fix="give bbox as [x, y, width, height] in pixels of the picture")
         a.setdefault("iscrowd", 0)
         a.setdefault("area", float(b[2]) * float(b[3]))
         a.setdefault("id", i + 1)

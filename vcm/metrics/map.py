@@ -22,7 +22,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from vcm.errors import VcmError
-from vcm.gt import detections_to_coco, detections_to_results, image_ids_by_name, validate_coco
+from vcm.gt import (box_problem, detections_to_coco, detections_to_results, image_ids_by_name, score_problem,
+                    validate_coco)
 from vcm.types import Detections
 
 
@@ -86,6 +87,7 @@ def align_predictions(gt: Mapping[str, Any], pred: Predictions, match: str = "na
         from vcm.gt import check_result_scheme
 
         gt_ids = {im["id"] for im in images}
+        cat_ids = {c.get("id") for c in gt.get("categories", []) if isinstance(c, dict)}
         for i, r in enumerate(pred):
             if not isinstance(r, dict) or not {"image_id", "category_id", "bbox", "score"} <= r.keys():
                 raise VcmError(f"result {i} needs image_id, category_id, bbox and score", path=pred_path,
@@ -94,6 +96,11 @@ def align_predictions(gt: Mapping[str, Any], pred: Predictions, match: str = "na
                 raise VcmError(f"result {i} refers to image_id {r['image_id']}, which the ground truth lacks",
                                path=pred_path, fix="score predictions against the ground truth of the same pictures")
         check_result_scheme(pred, gt, pred_path)
+        for i, r in enumerate(pred):  # after the scheme check: its message says more about 0-based ids
+            if r["category_id"] not in cat_ids:
+                raise VcmError(f"result {i} (image_id {r['image_id']}) has category_id {r['category_id']}, which "
+                               f"is not a category of the ground truth", path=pred_path, fix="give COCO results in "
+                               "the ground truth's category ids (its 'categories' list)")
         return pred
     if pred and isinstance(pred[0], Detections):
         pred = [(str(i), d) for i, d in enumerate(pred)]
@@ -214,4 +221,8 @@ def _check_results(results: list, path: str | Path) -> list:
         if not ok:
             raise VcmError(f"result {i} is not {{image_id, category_id, bbox: [x, y, w, h], score}} with finite "
                            f"numbers: {str(r)[:80]}", path=path, fix="give COCO results or a `vcm detect --json` file")
+        why = box_problem(*(float(v) for v in r["bbox"])) or score_problem(float(r.get("score", 1.0)))
+        if why:
+            raise VcmError(f"result {i} (image_id {r['image_id']}): {why}", path=path,
+                           fix="bbox is [x, y, width, height] in pixels, score a confidence 0..1")
     return results
