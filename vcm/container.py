@@ -364,8 +364,12 @@ def decode_vcm_file(path: str | Path, decoder: str = "pyav") -> list[tuple[Strea
             one.write_bytes(s.data)
             try:
                 frames = decode(one, decoder)
-            except VcmError as e:
-                raise VcmError(f"stream {i} ({s.role}) does not decode: {e}", path=path, fix=FIX) from None
+            except VcmError as e:  # its path is this temp copy, gone with the folder: name the file read
+                if vf.plain:
+                    raise VcmError(f"the VVC stream does not decode: {e.message}", path=path,
+                                   fix="the file is damaged, cut, or has bytes after the stream: re-encode it "
+                                       "(vcm vvc encode)") from None
+                raise VcmError(f"stream {i} ({s.role}) does not decode: {e.message}", path=path, fix=FIX) from None
             if not vf.plain and len(frames) != 1:
                 raise _corrupt(path, f"stream {i} ({s.role}) holds {len(frames)} pictures, not 1")
             w, h = s.size

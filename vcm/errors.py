@@ -8,6 +8,7 @@ class VcmError(Exception):
     exit_code = 2
 
     def __init__(self, message: str, *, path: object | None = None, fix: str | None = None):
+        self.message, self.path, self.fix = message.rstrip("."), path, fix  # the parts, for a wrapper's own line
         parts = []
         if path is not None:
             parts.append(f"{path}:")
