@@ -46,10 +46,35 @@ def _torch_info() -> str:
         return f"{ver}, CUDA devices: unknown"
 
 
-def _weights() -> str:
+def _weight_rows() -> list[dict[str, Any]]:
+    """One row per pinned weight set (verified, corrupt or missing, with the command that fixes it), then the
+    detectors built in and any YOLO .pt files beside the user."""
+    from vcm.weights import WEIGHT_SETS, is_present, is_verified, member_dest, weights_dir
+
+    rows = []
+    for ws in WEIGHT_SETS.values():
+        where = member_dest(ws, ws.members[0][0]).parent
+        if is_verified(ws):
+            ok, detail = True, f"verified ({ws.source} {ws.spec}) in {where}"
+        elif is_present(ws):
+            ok, detail = False, f"corrupt (sha256 mismatch) in {where}: vcm weights fetch {ws.name} --force"
+        else:
+            ok, detail = False, f"missing from {weights_dir()}: vcm weights fetch {ws.name}"
+        rows.append({"name": f"weights {ws.name}", "ok": ok, "detail": detail})
     dirs = [Path.cwd(), Path(os.environ.get("VCM_WEIGHTS_DIR", Path.cwd() / "weights"))]
     found = sorted({str(p) for d in dirs if d.is_dir() for p in d.glob("*.pt")})
-    return "hog-person (OpenCV, built in)" + (f"; .pt: {', '.join(found)}" if found else "; no .pt weights found")
+    rows.append({"name": "detectors", "ok": True,
+                 "detail": "nanodet (default), centernet (weights above); hog-person, haar-* (OpenCV, built in)"
+                           + (f"; .pt: {', '.join(found)}" if found else "; no YOLO .pt files here")})
+    return rows
+
+
+def _cache_row() -> dict[str, Any]:
+    from vcm.codec.cache import cache_dir_problem, default_cache_dir
+
+    why = cache_dir_problem()
+    return {"name": "encode cache", "ok": why is None,
+            "detail": why + " (set VCM_CACHE_DIR, or --no-cache)" if why else f"{default_cache_dir()} (writable)"}
 
 
 @dataclass
@@ -96,7 +121,9 @@ def diagnose() -> DoctorReport:
                 f"; built at {built}: export {enc.env_var}={built} to use it" if built else "")})
             continue
         ok, detail = _round_trip(name, "pyav")
-        rows.append({"name": f"encoder {name}", "ok": ok, "detail": f"{enc.version()}: {detail}"})
+        exe = getattr(enc, "exe", None)
+        rows.append({"name": f"encoder {name}", "ok": ok,
+                     "detail": f"{enc.version()}{f' ({exe})' if exe else ''}: {detail}"})
         if ok:
             working_enc.append(name)
     for name in DECODERS:
@@ -109,5 +136,6 @@ def diagnose() -> DoctorReport:
         if ok:
             working_dec.append(name)
     rows.append({"name": "torch", "ok": True, "detail": _torch_info()})
-    rows.append({"name": "detectors", "ok": True, "detail": _weights()})
+    rows += _weight_rows()
+    rows.append(_cache_row())
     return DoctorReport(rows, working_enc, working_dec, bool(working_enc and working_dec))
