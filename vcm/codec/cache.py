@@ -78,7 +78,7 @@ def clip_digest(clip: YuvClip) -> str:
     for fr in clip.frames:
         h.update(f"{fr.width}x{fr.height};".encode())
         h.update(frame_to_bytes(fr))
-    h.update(f"fps={clip.fps!r};".encode())
+    h.update(f"fps={clip.fps!r};matrix={clip.matrix};".encode())  # the matrix is signalled in the stream
     return h.hexdigest()
 
 

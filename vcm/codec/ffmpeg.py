@@ -125,7 +125,7 @@ class FFmpegEncoder(ExternalEncoder):
         return f"ffmpeg {ffmpeg_info(ffmpeg_exe())['version']} libvvenc"
 
     def command(self, yuv_path: Path, clip: YuvClip, params: EncodeParams, out: Path) -> list[str]:
-        return [*self._input_args(yuv_path, clip.width, clip.height, clip.fps),
+        return [*self._input_args(yuv_path, clip.width, clip.height, clip.fps), "-vf", vui_filter(clip.matrix),
                 *self._output_args(params, out, params.threads)]
 
     def _input_args(self, yuv_path: Path, width: int, height: int, fps: float) -> list[str]:
@@ -144,12 +144,12 @@ class FFmpegEncoder(ExternalEncoder):
         return cmd + ["-vvenc-params", ":".join(vvenc_params), *params.extra, "-f", "vvc", str(out)]
 
     def crops_command(self, yuv_path: Path, frame: YuvFrame, fps: float, jobs: Sequence[CropJob],
-                      outs: Sequence[Path]) -> list[str]:
+                      outs: Sequence[Path], matrix: str = "bt709") -> list[str]:
         """ONE ffmpeg run for all `jobs`: the whole frame in once, `-filter_complex` split + one exact crop per
         output, each output a libvvenc with exactly the options of a single encode (`_output_args`). Encoder
         threads: a job's own `threads`, else `crop_threads`."""
         n = len(jobs)
-        graph = f"[0:v]split={n}" + "".join(f"[s{i}]" for i in range(n)) + "".join(
+        graph = f"[0:v]{vui_filter(matrix)},split={n}" + "".join(f"[s{i}]" for i in range(n)) + "".join(
             f";[s{i}]crop=w={w}:h={h}:x={x}:y={y}:exact=1[o{i}]" for i, (x, y, w, h) in enumerate(j.rect for j in jobs))
         cmd = [*self._input_args(yuv_path, frame.width, frame.height, fps), "-filter_complex", graph]
         for i, (job, out) in enumerate(zip(jobs, outs)):
@@ -190,7 +190,7 @@ class FFmpegEncoder(ExternalEncoder):
             yuv = Path(tmp) / "input.yuv"
             yuv.write_bytes(frame_to_bytes(frame))
             outs = [Path(tmp) / f"out{i}.266" for i in range(len(jobs))]
-            cmd = self.crops_command(yuv, frame, fps, jobs, outs)
+            cmd = self.crops_command(yuv, frame, fps, jobs, outs, matrix)
             t0 = time.perf_counter()
             try:
                 text = run_logged(cmd, Path(tmp) / "crops.log", f"{self.name} encoder")
@@ -222,6 +222,19 @@ class FFmpegEncoder(ExternalEncoder):
                 clip = crop_clip(frame, job.rect, fps, matrix)
                 results.append(logged_result(self, job.out, size, clip, job.params, pics[:1], cmd, log_path, seconds))
             return results
+
+
+# The colour description in the stream's VUI (8 bytes): the matrix vcm converted with (vcm.codec.colour),
+# limited range, so a stock decoder (ffmpeg, players) turns the pictures back to RGB with the right matrix.
+# `setparams` only tags the frames: ffmpeg's output option `-colorspace` would instead make ffmpeg convert the
+# untagged raw input to that matrix through RGB before coding (measured: other bits, other PSNR).
+VUI = {"bt709": ("bt709", "bt709", "bt709"), "bt601": ("smpte170m", "smpte170m", "smpte170m")}
+
+
+def vui_filter(matrix: str) -> str:
+    """The filter that tags the frames with primaries, transfer, matrix and limited range for libvvenc's VUI."""
+    prim, trc, space = VUI[matrix]
+    return f"setparams=color_primaries={prim}:color_trc={trc}:colorspace={space}:range=tv"
 
 
 MAX_CROP_OUTPUTS = 16  # outputs of one ffmpeg run (a full QP sweep asks for 64 x objects crops)
