@@ -33,6 +33,30 @@ FIX = "re-encode it (vcm encode)"
 
 _SCAN_BYTES = 1 << 16  # where a damaged vcm SEI is looked for (it always sits in the first access unit)
 
+# Names a raw VVC bitstream must not take: a container, picture or raw-video name promises another format
+# (a `.266` named `.mp4` plays nowhere). Any other name (`.266`, `.vvc`, `.h266`, `.bin`, none) is fine.
+NOT_BITSTREAM_EXTS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mpg", ".mpeg", ".y4m", ".yuv",
+                      ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".json", ".csv"}
+
+
+_CONTAINERS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts"}
+_PICTURES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def check_bitstream_name(path: str | Path) -> None:
+    """Refuse writing the raw VVC file under a name that says it is something else (before any work)."""
+    p = Path(path)
+    ext = p.suffix.lower()
+    if ext in NOT_BITSTREAM_EXTS:
+        raw = p.with_suffix(".266").name
+        if ext in _CONTAINERS:
+            then = (f"; a single-stream file (--mode blur, frame or plain, or vcm vvc encode) goes into {ext} with "
+                    f"`ffmpeg -i {raw} -c copy {p.name}`")
+        else:
+            then = f"; `vcm decode {raw} -o {p.name}` then gives the picture" if ext in _PICTURES else ""
+        raise VcmError(f"vcm writes a raw VVC bitstream (Annex B), not a {ext} file", path=p,
+                       fix=f"use -o {raw}{then}")
+
 
 @dataclass(frozen=True)
 class StreamEntry:

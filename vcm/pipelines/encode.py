@@ -90,7 +90,7 @@ def _run_encode(input_path, output, settings: CodingSettings, detector: Any, det
     from vcm.coding.choose import auto_modes, choose
     from vcm.coding.modes import code_picture_mode, read_coded_file, to_vcm_file
     from vcm.types import Detections, ObjectJRD
-    from vcm.container import write_vcm_file
+    from vcm.container import check_bitstream_name, write_vcm_file
     from vcm.fsutil import refuse_overwrite_input
     from vcm.detect import build_detector
     from vcm.jrd import create_predictor
@@ -106,6 +106,7 @@ def _run_encode(input_path, output, settings: CodingSettings, detector: Any, det
     else:
         input_path = Path(input_path)
         refuse_overwrite_input(output, input_path)
+        check_bitstream_name(output)
         rgb = read_picture(input_path)
     encoder = create_encoder(s.encoder)
     h, w = rgb.shape[:2]
@@ -209,6 +210,18 @@ def _run_encode(input_path, output, settings: CodingSettings, detector: Any, det
                         plain, check, rec, {k: round(v, 3) for k, v in secs.items()}, plain_keeping=keeping)
 
 
+def stock_player_note(streams: int | None = None) -> str:
+    """What a stock VVC player makes of an objects-mode file (several streams, placed by vcm's SEI); `None`:
+    a video coded with --intra (each frame's streams)."""
+    if streams is None:
+        return ("  note: --intra writes each frame as a background stream plus object crops that `vcm decode` "
+                "composites; a stock VVC player (ffmpeg, VLC) shows the crops as extra pictures. For a video any "
+                "player shows: drop --intra")
+    return (f"  note: objects mode writes {streams} VVC streams (background + object crops) that `vcm decode` "
+            f"composites; a stock VVC player (ffmpeg, VLC) shows them as {streams} separate pictures. For one "
+            f"standard picture: --mode blur, frame or plain")
+
+
 def format_report(r: EncodeReport) -> str:
     """The one screen `vcm encode` prints."""
     s = r.settings
@@ -266,6 +279,8 @@ def format_report(r: EncodeReport) -> str:
             and min(o["qp"] for o in r.objects) > s["bg_qp"]):
         lines.append(f"  note: every object tolerates a QP above the background QP {s['bg_qp']}: the background costs "
                      f"more than it needs; try --bg-qp {min(63, max(o['qp'] for o in r.objects))} or higher")
+    if len(r.streams) > 1:
+        lines.append(stock_player_note(len(r.streams)))
     if r.check:
         c = r.check
         lines.append(f"  check on the decoded file: objects still detected {c['still_detected']}/{c['objects']}")

@@ -135,6 +135,9 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Codin
                       bg_qp=DEFAULT_BG_QP if s.bg_qp == AUTO else s.bg_qp)
     input_path, output = Path(input_path), Path(output)
     refuse_overwrite_input(output, input_path)
+    from vcm.container import check_bitstream_name
+
+    check_bitstream_name(output)
     encoder = create_encoder(s.encoder)
     secs: dict[str, float] = {}
     t = time.perf_counter()
@@ -239,6 +242,10 @@ def format_video_report(r: VideoReport) -> str:
         m50 = "n/a" if c.map50 is None or c.map50 != c.map50 else f"{c.map50:.3f}"
         lines.append(f"  check on {len(c.kept)} decoded frames: kept per frame {kept}; "
                      f"kept {c.kept_total}/{c.objects_total}, mAP@0.5 {m50} vs the detections on the originals")
+    if r.mode == "intra":
+        from vcm.pipelines.encode import stock_player_note
+
+        lines.append(stock_player_note())
     lines.append("  time: " + ", ".join(f"{k} {v:.2f} s" for k, v in r.seconds.items()))
     return "\n".join(lines)
 

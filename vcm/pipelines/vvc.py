@@ -21,6 +21,9 @@ def encode_file(src: str | Path, out: str | Path, params: EncodeParams, *, encod
     refuse_overwrite_input(out, src)
     if json_path:
         refuse_overwrite_input(json_path, src)
+    from vcm.container import check_bitstream_name
+
+    check_bitstream_name(out)
     clip = read_input(src, size=size, pix_fmt=pix_fmt, fps=fps, matrix=matrix, max_frames=max_frames)
     res = encode(clip, params, out=out, encoder=encoder, cache=cache)
     disp = clip.frames[0].display_size
