@@ -128,8 +128,8 @@ def read_picture(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
-def write_picture(path: str | Path, rgb: np.ndarray) -> None:
-    """Write RGB uint8 to PNG/JPEG/... atomically."""
+def write_picture(path: str | Path, rgb: np.ndarray, atomic: bool = True) -> None:
+    """Write RGB uint8 to PNG/JPEG/... atomically (`atomic=False`: straight into `path`, a staged temp)."""
     import cv2
 
     path = Path(path)
@@ -139,6 +139,9 @@ def write_picture(path: str | Path, rgb: np.ndarray) -> None:
         ok = False
     if not ok:
         raise VcmError("cannot encode a picture with this extension", path=path, fix="use .png")
+    if not atomic:
+        path.write_bytes(buf.tobytes())
+        return
     with atomic_path(path) as tmp:
         tmp.write_bytes(buf.tobytes())
 
@@ -366,6 +369,31 @@ def write_video_lossless(path: str | Path, rgb_frames: list[np.ndarray], fps: fl
                     out.mux(pkt)
             for pkt in st.encode():
                 out.mux(pkt)
+
+
+def frame_names(pattern: str | Path, count: int) -> list[Path]:
+    """The picture names a `%d` pattern gives frames 0..count-1 (`f_%04d.png` -> f_0000.png, ...); the pattern
+    needs exactly one integer field (`%d`, `%04d`) and a picture extension."""
+    pattern = Path(pattern)
+    fields = re.findall(r"%[-0 +#]*\d*[a-zA-Z%]", pattern.name)
+    if len([f for f in fields if f != "%%"]) != 1 or not fields or not any(f.endswith("d") for f in fields):
+        raise VcmError("a frame pattern needs exactly one %d field (f_%04d.png)", path=pattern,
+                       fix="name the frames e.g. f_%04d.png")
+    if pattern.suffix.lower() not in PICTURE_EXTS:
+        raise VcmError(f"frames are written as pictures, not {pattern.suffix or 'no extension'}", path=pattern,
+                       fix="end the pattern in .png (or .jpg, .bmp, .tif)")
+    return [pattern.with_name(pattern.name % i) for i in range(count)]
+
+
+def write_frame_pictures(pattern: str | Path, rgb_frames: list[np.ndarray]) -> list[Path]:
+    """Every frame as a picture named by `pattern` (frame_names); they appear together or not at all."""
+    from vcm.fsutil import StagedFiles
+
+    names = frame_names(pattern, len(rgb_frames))
+    with StagedFiles() as staged:
+        for name, rgb in zip(names, rgb_frames):
+            write_picture(staged.path(name), rgb, atomic=False)
+    return names
 
 
 def _fps_fraction(fps: float) -> tuple[int, int]:

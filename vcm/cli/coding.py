@@ -86,7 +86,8 @@ def encode(picture, out, example, json_path, draw_path, **opts):
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@output_option("Output picture (.png). Default: FILE's name with .png, in the current folder.")
+@output_option("Output picture (.png). A video file: .mkv (lossless), .y4m, or a frame pattern such as f_%04d.png "
+               "(one picture a frame). Default: FILE's name with .png (.mkv for a video file).")
 @click.option("--decoder", default="pyav", show_default=True, help="Decoder backend: pyav, ffmpeg, vvdec or vtm.")
 @json_option("what was decoded")
 def decode(file, out, decoder, json_path):
@@ -96,6 +97,7 @@ def decode(file, out, decoder, json_path):
     Example:
       vcm decode bus.266 -o bus.png
       vcm decode clip.266 -o clip.mkv      a video file: lossless FFV1 .mkv (or .y4m), frames and fps kept
+      vcm decode clip.266 -o f_%04d.png    a video file as one picture a frame: f_0000.png, f_0001.png, ...
       -> bus.png: 810x1080 from 5 streams (background QP 51, 4 objects), 9876 bytes
     Object crops are pasted over the background, the lowest QP on top. Damaged or cut files are refused.
     """
@@ -114,11 +116,14 @@ def decode(file, out, decoder, json_path):
     out = Path(out) if out else Path(Path(file).stem + ".png")
     from vcm.media import PICTURE_EXTS
 
-    if out.suffix.lower() not in PICTURE_EXTS:
+    if out.suffix.lower() not in PICTURE_EXTS or "%" in out.name:
         from vcm.errors import VcmError
 
-        raise VcmError(f"{file} holds a picture; {out.suffix or 'no extension'} is not a picture type", path=out,
-                       fix="write .png (or .jpg, .bmp, .tif); .mkv/.y4m are for video files")
+        what = "a frame pattern is for video files" if "%" in out.name else \
+            f"{out.suffix or 'no extension'} is not a picture type"
+        raise VcmError(f"{file} holds a picture; {what}", path=out,
+                       fix="write .png (or .jpg, .bmp, .tif); .mkv/.y4m/f_%04d.png are for video files (all pictures "
+                           "of a plain VVC stream: vcm vvc decode FILE -o f_%04d.png)")
     guard_outputs([file], {"-o": out, "--json": json_path})
     r = run_decode(file, out, decoder)
     emit(json_path, r.to_json(), format_decode_report(r))

@@ -256,18 +256,24 @@ def run_decode_video(input_path: str | Path, output: str | Path, decoder: str = 
     from vcm.codec import yuv_to_rgb
     from vcm.coding.video import decode_video_file
     from vcm.fsutil import refuse_overwrite_input
-    from vcm.media import write_video_lossless, write_y4m
+    from vcm.media import frame_names, write_frame_pictures, write_video_lossless, write_y4m
     from vcm.pipelines.decode import DecodeReport
 
     t0 = time.perf_counter()
     input_path, output = Path(input_path), Path(output)
     refuse_overwrite_input(output, input_path)
     ext = output.suffix.lower()
-    if ext not in OUTPUT_EXTS:
-        raise VcmError(f"a video decodes to .mkv (lossless FFV1) or .y4m, not {ext or 'no extension'}", path=output,
-                       fix="name the output e.g. out.mkv")
+    pictures = "%" in output.name
+    if pictures:
+        frame_names(output, 1)  # a bad pattern is refused before decoding
+    elif ext not in OUTPUT_EXTS:
+        raise VcmError(f"a video decodes to .mkv (lossless FFV1), .y4m or frame pictures, not "
+                       f"{ext or 'no extension'}", path=output,
+                       fix=f"name the output e.g. {output.stem}.mkv, or {output.stem}_%04d.png for one picture a frame")
     frames, vf = decode_video_file(input_path, decoder)
-    if ext == ".y4m":
+    if pictures:
+        write_frame_pictures(output, [yuv_to_rgb(f, vf.matrix) for f in frames])
+    elif ext == ".y4m":
         write_y4m(output, frames, float(vf.fps))
     else:
         write_video_lossless(output, [yuv_to_rgb(f, vf.matrix) for f in frames], float(vf.fps))

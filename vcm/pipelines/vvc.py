@@ -73,8 +73,7 @@ def decode_file(src: str | Path, out: str | Path, *, decoder: str = DEFAULT_DECO
         media.write_video_lossless(out, [yuv_to_rgb(f, matrix) for f in frames], fps)
     elif ext in media.PICTURE_EXTS:
         if "%" in Path(out).name:
-            for i, f in enumerate(frames):
-                media.write_picture(str(out) % i, yuv_to_rgb(f, matrix))
+            media.write_frame_pictures(out, [yuv_to_rgb(f, matrix) for f in frames])
         else:
             if len(frames) > 1:
                 log.warning("%s holds %d pictures; writing the first (use a %%d pattern for all)", src, len(frames))
