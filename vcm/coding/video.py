@@ -47,6 +47,7 @@ class VideoAnalysis:
     detected: list[bool]
     objects: list[list[ObjectJRD]]
     seconds: dict[str, float] = field(default_factory=dict)
+    found: dict[int, int] = field(default_factory=dict)  # detected frame -> boxes found before the keep rule
 
     @property
     def detected_indices(self) -> list[int]:
@@ -76,6 +77,7 @@ def analyse(frames: Sequence[np.ndarray], detector: Any, predictor: Any | None, 
     found = list(detections) if detections is not None else detector.detect([frames[i] for i in idx])
     if len(found) != len(idx):
         raise ValueError(f"{len(found)} detections for {len(idx)} detected frames")
+    raw = {i: len(f) for i, f in zip(idx, found)}
     if rule is not None:
         found = [Detections(f.width, f.height, tuple(d for d in f if rule.keeps(d))) for f in found]
     t_det = time.perf_counter() - t
@@ -92,7 +94,7 @@ def analyse(frames: Sequence[np.ndarray], detector: Any, predictor: Any | None, 
         dets.append(found[j])
         detected.append(idx[j] == i)
         objects.append(objs_at[i] if idx[j] == i else [])
-    return VideoAnalysis(w, h, dets, detected, objects, {"detect": t_det, "predict": t_pred})
+    return VideoAnalysis(w, h, dets, detected, objects, {"detect": t_det, "predict": t_pred}, raw)
 
 
 def plan_frames(an: VideoAnalysis, *, offset: int = 0, bg_qp: int = 51, qp_min: int = 0,

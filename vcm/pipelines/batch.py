@@ -26,7 +26,12 @@ from vcm.settings import CodingSettings
 from vcm.fsutil import write_bytes_atomic, write_json_atomic
 from vcm.runner import Progress, digest, load_record, remove_stale_temps, run_tasks
 
-MANIFEST_FIELDS = ("input", "output", "status", "bytes", "objects", "seconds", "error")
+# bytes: the file written; plain_bytes: plain VVC at the lowest QP the file uses (what a batch user would
+# have paid); saving: 1 - bytes / plain_bytes in per cent; detected / to_keep / kept / lost: the object counts
+# of `vcm encode` (vcm.pipelines.encode.object_counts; a video: summed over its detected frames)
+MANIFEST_FIELDS = ("input", "output", "status", "bytes", "plain_bytes", "saving", "detected", "to_keep", "kept",
+                   "lost", "seconds", "error")
+COUNTS = ("detected", "to_keep", "kept", "lost")
 STATE_DIR = ".vcm-batch"
 HASH_LIMIT = 64 << 20  # inputs up to this size are also identified by their sha256
 EXECUTORS = ("local", "ray")
@@ -69,7 +74,12 @@ class ItemResult:
     output: str
     status: str  # ok, failed, skipped
     bytes: int | None = None
-    objects: int | None = None
+    plain_bytes: int | None = None
+    saving: float | None = None  # per cent
+    detected: int | None = None
+    to_keep: int | None = None
+    kept: int | None = None
+    lost: int | None = None
     seconds: float | None = None
     error: str = ""
     fingerprint: str = ""
@@ -186,18 +196,22 @@ def process_item(cfg: BatchConfig, item: BatchItem) -> ItemResult:
             from vcm.pipelines.video import run_encode_video
 
             rep = run_encode_video(src, out, cfg.coding, detector=state["detector"], predictors=state["predictors"])
-            objects = sum(f["objects"] for f in rep.per_frame if f["detected"])
+            counts = rep.object_counts()
+            plain = rep.plain["bytes"] if rep.plain else None
         else:
-            from vcm.pipelines.encode import run_encode
+            from vcm.pipelines.encode import object_counts, run_encode
 
             coding = cfg.coding.replace(mode="objects") if cfg.coding.intra else cfg.coding
             rep = run_encode(src, out, coding.replace(**{k: getattr(CodingSettings(), k)
                                                          for k in coding.video_only_given()}),
                              detector=state["detector"])
-            objects = len(rep.objects)
+            counts = object_counts(rep)
+            plain = rep.plain_min_qp["bytes"] if rep.plain_min_qp else None
         report = rep.to_json()
-        res = ItemResult(item.input, item.output, "ok", out.stat().st_size, objects,
-                         round(time.perf_counter() - t0, 3), "", fp, report)
+        size = out.stat().st_size
+        saving = round(100.0 * (1.0 - size / plain), 1) if plain else None
+        res = ItemResult(item.input, item.output, "ok", size, plain, saving, *(counts[k] for k in COUNTS),
+                         seconds=round(time.perf_counter() - t0, 3), fingerprint=fp, report=report)
     except VcmError as e:
         res = ItemResult(item.input, item.output, "failed", seconds=round(time.perf_counter() - t0, 3),
                          error=str(e), fingerprint=fp)
@@ -302,7 +316,12 @@ class BatchReport:
     failed: int
     skipped: int  # finished before with the same input and settings
     bytes: int  # of every output written or kept
-    objects: int
+    plain_bytes: int | None  # plain VVC for the same items (None when an item has no plain comparison)
+    saving: float | None  # 1 - bytes / plain_bytes, per cent, over the items that have both
+    detected: int  # object counts summed over the items (see MANIFEST_FIELDS)
+    to_keep: int
+    kept: int | None  # None when no item was checked
+    lost: int | None
     seconds: float
     items_per_minute: float | None
     failed_items: list[dict[str, str]]  # input, error
@@ -320,9 +339,18 @@ def summarize(results: list[ItemResult], seconds: float, **run: Any) -> BatchRep
     """The counts over the items' results; `run`: settings, executor, workers, worker_pids."""
     by = {s: sum(r.status == s for r in results) for s in ("ok", "failed", "skipped")}
     coded = [r for r in results if r.status == "ok"]
+    good = [r for r in results if r.status != "failed"]
+    both = [r for r in good if r.bytes and r.plain_bytes]
+    plain = sum(r.plain_bytes for r in both) if both and len(both) == len(good) else None
+    saving = round(100.0 * (1.0 - sum(r.bytes for r in both) / sum(r.plain_bytes for r in both)), 1) if both else None
+
+    def total(k: str) -> int | None:
+        vals = [getattr(r, k) for r in good if getattr(r, k) is not None]
+        return sum(vals) if vals else None
+
     return BatchReport(len(results), by["ok"], by["failed"], by["skipped"],
-                       sum(r.bytes or 0 for r in results if r.status != "failed"),
-                       sum(r.objects or 0 for r in results if r.status != "failed"), round(seconds, 2),
+                       sum(r.bytes or 0 for r in good), plain, saving, total("detected") or 0, total("to_keep") or 0,
+                       total("kept"), total("lost"), round(seconds, 2),
                        round(60.0 * len(coded) / seconds, 2) if coded and seconds > 0 else None,
                        [{"input": r.input, "error": r.error} for r in results if r.status == "failed"], **run)
 
@@ -378,7 +406,11 @@ def run_batch(cfg: BatchConfig, echo: Callable[[str], None] = print) -> BatchRep
 def format_summary(s: BatchReport) -> list[str]:
     """What `vcm batch` prints at the end: the counts, then one line per failed item."""
     rate = f", {s.items_per_minute:.1f} items/min" if s.items_per_minute else ""
+    vs = (f" ({s.saving:.1f} % less than plain VVC, {s.plain_bytes} bytes)" if s.plain_bytes and s.saving is not None
+          else f" ({s.saving:.1f} % less than plain VVC where compared)" if s.saving is not None else "")
+    kept = f", {s.kept} still detected, {s.lost} lost" if s.kept is not None else ""
     lines = [f"{s.items} items: {s.ok} ok, {s.skipped} skipped (done before), {s.failed} failed; "
-             f"{s.bytes} bytes, {s.objects} objects, {s.seconds:.1f} s{rate}"]
+             f"{s.bytes} bytes{vs}; objects: {s.detected} detected, {s.to_keep} to keep{kept}; "
+             f"{s.seconds:.1f} s{rate}"]
     lines += [f"  failed: {f['input']}: {f['error']}" for f in s.failed_items]
     return lines

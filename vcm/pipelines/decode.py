@@ -49,10 +49,19 @@ class DecodeReport:
 def format_decode_report(r: DecodeReport) -> str:
     """The line `vcm decode` prints."""
     if r.is_video:
-        return (f"{r.output}: {r.width}x{r.height}, {r.frames} frames at {r.fps:g} fps from a {r.mode} video file "
-                f"({len(r.units)} units), {r.bytes} bytes, {r.seconds:.2f} s")
-    what = "a plain VVC stream" if r.plain_vvc else (
-        f"{len(r.streams)} streams (background QP {r.streams[0]['qp']}, {len(r.streams) - 1} objects)")
+        units = f"{len(r.units)} unit" + ("s" if len(r.units) != 1 else "")
+        return (f"{r.output}: {r.width}x{r.height}, {r.frames} frames at {r.fps:g} fps from a vcm video file "
+                f"(mode {r.mode}, {units}), {r.bytes} bytes, {r.seconds:.2f} s")
+    if r.plain_vvc:
+        what = "a plain VVC stream"
+    elif len(r.streams) == 1:  # blur, frame, plain: the objects are coded inside the one stream
+        what = f"1 stream (QP {r.streams[0]['qp']}; no object streams: the objects are coded in it)"
+    else:
+        qps = sorted({st["qp"] for st in r.streams[1:]})
+        at = f"QP {qps[0]}" if len(qps) == 1 else f"QP {qps[0]}-{qps[-1]}"
+        n = len(r.streams) - 1
+        what = (f"{len(r.streams)} streams (background QP {r.streams[0]['qp']} + {n} object stream"
+                f"{'s' if n != 1 else ''} at {at})")
     return f"{r.output}: {r.width}x{r.height} from {what}, {r.bytes} bytes, {r.seconds:.2f} s"
 
 

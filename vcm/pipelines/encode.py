@@ -62,6 +62,7 @@ class EncodeReport:
         d = asdict(self)
         d.pop("data")
         d["bpp"] = self.bpp
+        d["counts"] = object_counts(self)
         return d
 
 
@@ -210,6 +211,16 @@ def _run_encode(input_path, output, settings: CodingSettings, detector: Any, det
                         plain, check, rec, {k: round(v, 3) for k, v in secs.items()}, plain_keeping=keeping)
 
 
+def object_counts(r: EncodeReport) -> dict[str, int | None]:
+    """The object counts every report uses with one meaning: `detected` (boxes on the original at the detect
+    score), `to_keep` (of them at the keep score: what the file must keep), `kept` (still detected in the
+    written file; None unchecked) and `lost` (to_keep - kept)."""
+    to_keep = sum(o["status"] != "below keep score" for o in r.objects)
+    kept = r.check["still_detected"] if r.check else None
+    return {"detected": len(r.objects), "to_keep": to_keep, "kept": kept,
+            "lost": None if kept is None else to_keep - kept}
+
+
 def stock_player_note(streams: int | None = None) -> str:
     """What a stock VVC player makes of an objects-mode file (several streams, placed by vcm's SEI); `None`:
     a video coded with --intra (each frame's streams)."""
@@ -283,6 +294,9 @@ def format_report(r: EncodeReport) -> str:
         lines.append(stock_player_note(len(r.streams)))
     if r.check:
         c = r.check
-        lines.append(f"  check on the decoded file: objects still detected {c['still_detected']}/{c['objects']}")
+        n = object_counts(r)
+        lines.append(f"  check on the decoded file: objects still detected {c['still_detected']}/{c['objects']} "
+                     f"(of {n['detected']} detected: {n['to_keep']} at the keep score {s['rule']['keep_score']}, "
+                     f"{n['lost']} lost)")
     lines.append("  time: " + ", ".join(f"{k} {v:.2f} s" for k, v in r.seconds.items()))
     return "\n".join(lines)

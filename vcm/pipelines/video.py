@@ -48,11 +48,21 @@ class VideoReport:
     def kbps(self) -> float:
         return 8.0 * self.total_bytes * self.fps / self.frames / 1000.0
 
+    def object_counts(self) -> dict[str, int | None]:
+        """The counts of vcm.pipelines.encode.object_counts summed over the detected frames: boxes found,
+        objects to keep (at the keep score), still detected in the written file (None unchecked), lost."""
+        done = [f for f in self.per_frame if f["detected"]]
+        to_keep = sum(f["objects"] for f in done)
+        kept = self.check.kept_total if self.check is not None else None
+        return {"detected": sum(f.get("found") or 0 for f in done), "to_keep": to_keep, "kept": kept,
+                "lost": None if kept is None else to_keep - kept}
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["check"] = self.check.to_json() if self.check is not None else None
         d["bits"] = 8 * self.total_bytes
         d["kbps"] = self.kbps
+        d["counts"] = self.object_counts()
         return d
 
 
@@ -205,7 +215,8 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Codin
         segments = [{"index": k, "start": u.start, "frames": u.frames, "qp": u.qp, "bytes": len(u.data),
                      "objects": segs[k].objects if segs else None} for k, u in enumerate(coded.units)]
     unit_qp = [u.qp for u in coded.units for _ in range(u.frames)]
-    per_frame = [{"frame": s.start + i, "detected": an.detected[i], "objects": len(an.detections[i]),
+    per_frame = [{"frame": s.start + i, "detected": an.detected[i], "found": an.found.get(i),
+                  "objects": len(an.detections[i]),
                   "kept": kept_at.get(i), "regions": len(plans[i].regions), "qp": unit_qp[i],
                   "jrd": [int(o.jrd) for o in an.objects[i]] if an.detected[i] and s.mode != "plain" else None}
                  for i in range(len(rgb))]
@@ -240,8 +251,10 @@ def format_video_report(r: VideoReport) -> str:
         c = r.check
         kept = " ".join(f"{k}/{n}" for k, n in zip(c.kept, c.objects))
         m50 = "n/a" if c.map50 is None or c.map50 != c.map50 else f"{c.map50:.3f}"
-        lines.append(f"  check on {len(c.kept)} decoded frames: kept per frame {kept}; "
-                     f"kept {c.kept_total}/{c.objects_total}, mAP@0.5 {m50} vs the detections on the originals")
+        n = r.object_counts()
+        lines.append(f"  check on {len(c.kept)} decoded frames: objects still detected per frame {kept}; "
+                     f"{c.kept_total}/{c.objects_total} (of {n['detected']} detected: {n['to_keep']} at the keep "
+                     f"score, {n['lost']} lost), mAP@0.5 {m50} vs the detections on the originals")
     if r.mode == "intra":
         from vcm.pipelines.encode import stock_player_note
 
