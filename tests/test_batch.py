@@ -59,7 +59,8 @@ def test_batch_codes_a_folder_mirrored_with_a_manifest_and_resumes(dataset, tmp_
     r = run("batch", dataset, "-o", out, *ARGS)
     assert r.exit_code == 1, r.output  # one item failed
     rows = manifest(out)
-    assert list(rows[0]) == ["input", "output", "status", "bytes", "objects", "seconds", "error"]
+    assert list(rows[0]) == ["input", "output", "status", "bytes", "plain_bytes", "saving", "detected", "to_keep",
+                             "kept", "lost", "seconds", "error"]
     by = {row["input"]: row for row in rows}
     assert sorted(by) == ["astronaut.png", "broken.jpg", "street/bikes.mkv", "street/bus_top.png",
                           "street/more/zidane.jpg"]
@@ -75,7 +76,7 @@ def test_batch_codes_a_folder_mirrored_with_a_manifest_and_resumes(dataset, tmp_
     assert len(frames) == 4 and vf.width == 640
     pic, _ = read_coded_file(out / "street" / "bus_top.266")
     assert (pic.display_size) == (405, 270)
-    assert int(by["street/bikes.mkv"]["objects"]) >= 4  # HOG boxes over the detected frames
+    assert int(by["street/bikes.mkv"]["to_keep"]) >= 4  # HOG boxes over the detected frames
     assert "1 failed" in r.output and "broken.jpg" in r.output
     assert digest_tree(dataset) == before  # inputs never touched
 
@@ -156,7 +157,7 @@ def test_ray_executor_writes_the_same_manifest_as_local(dataset, tmp_path):
     assert r.exit_code == 1, r.output
 
     def cols(out):
-        return [{k: row[k] for k in ("input", "output", "status", "bytes", "objects")} for row in manifest(out)]
+        return [{k: row[k] for k in ("input", "output", "status", "bytes", "detected", "to_keep")} for row in manifest(out)]
 
     assert cols(remote) == cols(local)
     a, b = digest_tree(local), digest_tree(remote)

@@ -29,14 +29,18 @@ def batch(in_dir, out_dir, workers, executor, ray_address, quiet, **opts):
     \b
     Examples:
       vcm batch photos/ -o coded/ --workers 2
-      -> 4 items: 3 ok, 0 skipped (done before), 1 failed; 8690 bytes, 26 objects, 7.7 s, 23.4 items/min
+      -> 4 items: 3 ok, 0 skipped (done before), 1 failed; 8690 bytes (14.5 % less than plain VVC, 10163
+         bytes); objects: 26 detected, 9 to keep, 9 still detected, 0 lost; 7.7 s, 23.4 items/min
            failed: broken.png: photos/broken.png: cannot decode the picture (corrupt or unsupported format). ...
       vcm batch dataset/ -o coded/ --jrd prior --no-check      instant JRD guess from box size, unchecked
       vcm batch dataset/ -o coded/ --executor ray --ray-address head:6379 --workers 16
 
     \b
     OUT_DIR/manifest.csv has one row per input: input, output, status (ok, failed, skipped), bytes,
-    objects, seconds, error. It is rewritten after every item, so an interrupted run loses nothing: rerun
+    plain_bytes (plain VVC at the lowest QP the file uses), saving (per cent), detected (boxes on the
+    original), to_keep (of them at the keep score), kept (still detected in the written file: the plan's
+    check, or --check), lost, seconds, error; summary.json the totals. It is rewritten after every item,
+    so an interrupted run loses nothing: rerun
     the same command and finished items with unchanged inputs and settings are `skipped`. A failed item is
     recorded with its error and the run goes on; the exit code is 1 if any item failed.
     """

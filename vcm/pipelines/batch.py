@@ -345,8 +345,10 @@ def summarize(results: list[ItemResult], seconds: float, **run: Any) -> BatchRep
     saving = round(100.0 * (1.0 - sum(r.bytes for r in both) / sum(r.plain_bytes for r in both)), 1) if both else None
 
     def total(k: str) -> int | None:
-        vals = [getattr(r, k) for r in good if getattr(r, k) is not None]
-        return sum(vals) if vals else None
+        """The sum over the coded items; kept/lost only when known for every item with objects to keep."""
+        if k in ("kept", "lost") and any(getattr(r, k) is None and r.to_keep for r in good):
+            return None
+        return sum(getattr(r, k) or 0 for r in good)
 
     return BatchReport(len(results), by["ok"], by["failed"], by["skipped"],
                        sum(r.bytes or 0 for r in good), plain, saving, total("detected") or 0, total("to_keep") or 0,
@@ -408,7 +410,7 @@ def format_summary(s: BatchReport) -> list[str]:
     rate = f", {s.items_per_minute:.1f} items/min" if s.items_per_minute else ""
     vs = (f" ({s.saving:.1f} % less than plain VVC, {s.plain_bytes} bytes)" if s.plain_bytes and s.saving is not None
           else f" ({s.saving:.1f} % less than plain VVC where compared)" if s.saving is not None else "")
-    kept = f", {s.kept} still detected, {s.lost} lost" if s.kept is not None else ""
+    kept = f", {s.kept} still detected, {s.lost} lost" if s.kept is not None else " (still detected: --check)"
     lines = [f"{s.items} items: {s.ok} ok, {s.skipped} skipped (done before), {s.failed} failed; "
              f"{s.bytes} bytes{vs}; objects: {s.detected} detected, {s.to_keep} to keep{kept}; "
              f"{s.seconds:.1f} s{rate}"]

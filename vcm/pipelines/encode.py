@@ -214,9 +214,14 @@ def _run_encode(input_path, output, settings: CodingSettings, detector: Any, det
 def object_counts(r: EncodeReport) -> dict[str, int | None]:
     """The object counts every report uses with one meaning: `detected` (boxes on the original at the detect
     score), `to_keep` (of them at the keep score: what the file must keep), `kept` (still detected in the
-    written file; None unchecked) and `lost` (to_keep - kept)."""
+    written file, by the final check or the plan's check of the chosen candidate; None unchecked) and `lost`
+    (to_keep - kept, objects no QP keeps included)."""
     to_keep = sum(o["status"] != "below keep score" for o in r.objects)
     kept = r.check["still_detected"] if r.check else None
+    choice = r.settings.get("choice") or {}
+    chosen = next((c for c in choice.get("candidates", ()) if c["name"] == choice.get("chosen")), None)
+    if kept is None and chosen and chosen["checked"]:  # the chosen candidate was decoded and checked: that file
+        kept = chosen["kept"]
     return {"detected": len(r.objects), "to_keep": to_keep, "kept": kept,
             "lost": None if kept is None else to_keep - kept}
 
