@@ -53,6 +53,10 @@ class EncodeReport:
     # plain VVC at the coarsest QP that still keeps every object (qp, bytes), None when no plain QP keeps them all
     plain_keeping: dict[str, Any] | None = None
     data: bytes | None = field(default=None, repr=False)  # the file's bytes (Python API)
+    # Y-PSNR (dB) of the written file, decoded as `vcm decode` does, against the ORIGINAL picture (None without
+    # --check). Each stream's `encoder_psnr_y` is the encoder's own figure against that stream's input: the
+    # blurred picture in blur mode, the crop in objects mode.
+    psnr_y: float | None = None
 
     @property
     def bpp(self) -> float:
@@ -87,7 +91,7 @@ def _run_encode(input_path, output, settings: CodingSettings, detector: Any, det
                 cache: Any) -> EncodeReport:
     """run_encode with the encode cache to use (True: the user's, an EncodeCache: the command's own)."""
     from vcm import qp as qpmod
-    from vcm.codec import EncodeParams, create_encoder, read_picture, rgb_to_yuv, yuv_to_rgb
+    from vcm.codec import EncodeParams, create_encoder, decoded_psnr, read_picture, rgb_to_yuv, yuv_to_rgb
     from vcm.coding.choose import auto_modes, choose
     from vcm.coding.modes import code_picture_mode, read_coded_file, to_vcm_file
     from vcm.types import Detections, ObjectJRD
@@ -159,11 +163,12 @@ def _run_encode(input_path, output, settings: CodingSettings, detector: Any, det
     plan = coded.plan
     secs["encode"] = time.perf_counter() - t
 
-    check = None
+    check, psnr_y = None, None
     still: list[bool | None] = [None] * len(dets)
     if s.check:
         t = time.perf_counter()
         decoded, _ = read_coded_file(output)
+        psnr_y = round(decoded_psnr(decoded, frame)[0], 3)
         found = det.detect([yuv_to_rgb(decoded, s.matrix)])[0]
         ok = still_detected_all(protected, found, rule)
         for k, v in zip(protect, ok):
@@ -200,7 +205,7 @@ def _run_encode(input_path, output, settings: CodingSettings, detector: Any, det
             "search_probes": o.info.get("probes") if o else None,
             "lowered_by_verify": (o.info.get("lowered_by_verify", 0) or None) if o else None})
     streams = [{"role": st.role, "object": st.index, "rect": list(st.rect), "qp": st.qp, "bytes": st.bytes,
-                "psnr_y": round(st.result.psnr, 3), "cached": st.result.cached} for st in coded.streams]
+                "encoder_psnr_y": round(st.result.psnr, 3), "cached": st.result.cached} for st in coded.streams]
     enc0 = coded.streams[0].result
     rec = {**s.to_json(), "plan": plan.to_json(), "detector_info": det.describe(),
            "predictor_info": predictor.describe() if predictor else None,
@@ -208,7 +213,8 @@ def _run_encode(input_path, output, settings: CodingSettings, detector: Any, det
            "choice": choice.to_json() if choice else None,
            "search_stats": getattr(predictor, "last_stats", None)}
     return EncodeReport(coded.mode, str(input_path), str(output), w, h, total, coded.stream_bytes, objects, streams,
-                        plain, check, rec, {k: round(v, 3) for k, v in secs.items()}, plain_keeping=keeping)
+                        plain, check, rec, {k: round(v, 3) for k, v in secs.items()}, plain_keeping=keeping,
+                        psnr_y=psnr_y)
 
 
 def object_counts(r: EncodeReport) -> dict[str, int | None]:
@@ -262,6 +268,8 @@ def format_report(r: EncodeReport) -> str:
     lines.append("  streams: " + ", ".join(f"{st['role']}{'' if st['object'] is None else ' ' + str(st['object'])} "
                                          f"QP {st['qp']} {st['bytes']} B" for st in r.streams))
     line = f"  total {r.total_bytes} bytes, {r.bpp:.4f} bpp"
+    if r.psnr_y is not None:
+        line += f", Y-PSNR {r.psnr_y:.2f} dB against the original"
     if r.plain_keeping:
         p = r.plain_keeping
         line += (f"   | smallest plain VVC that keeps every object: QP {p['qp']}, {p['bytes']} bytes "
