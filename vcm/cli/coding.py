@@ -22,8 +22,8 @@ from vcm.cli.options import coding_options, emit, json_option, output_option, po
                       "compare_plain": "Also code plain VVC at the lowest object QP, for the report."})
 @json_option("the report")
 @click.option("--draw", "draw_path", type=click.Path(dir_okay=False),
-              help="Also write the picture with every object's box, label, score, JRD and QP, coloured by whether "
-                   "the written file still shows it (green: still detected, red: lost, orange: not checked with "
+              help="Also write the written file, decoded, with every object's box, label, score, JRD and QP, "
+                   "coloured by whether it still shows it (green: still detected, red: lost, orange: not checked with "
                    "--no-check, grey: not kept). Pictures only.")
 @coding_options("intra", "intra_period", "detect_every", "start", "max_frames")
 def encode(picture, out, example, json_path, draw_path, **opts):
@@ -73,11 +73,12 @@ def encode(picture, out, example, json_path, draw_path, **opts):
         raise VcmError("--intra, --intra-period, --detect-every, --start and --frames apply to videos only",
                        path=src, fix="drop them for a picture")
     report = run_encode(src, out, settings)
-    if draw_path:
+    if draw_path:  # on the written file, decoded: what the machine gets
         from vcm.detect.draw import draw_coded_objects
-        from vcm.media import read_picture, write_picture
+        from vcm.media import write_picture
+        from vcm.pipelines.decode import run_decode
 
-        write_picture(draw_path, draw_coded_objects(read_picture(src), report.objects))
+        write_picture(draw_path, draw_coded_objects(run_decode(out, None).picture, report.objects))
         if not report.objects:
             click.echo(f"warning: {settings.detector} found no object in {src}: {draw_path} shows the picture only",
                        err=True)
