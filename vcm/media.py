@@ -189,6 +189,9 @@ def read_video(path: str | Path, max_frames: int | None = None, matrix: str = "b
                 expected = 0
             if expected and len(frames) < min(expected, max_frames or expected):
                 _warn_truncated(p, len(frames), expected)
+    except av.error.EOFError:  # a container header and no frame (e.g. written with -frames:v 0)
+        raise VcmError("holds no video frames (the file ends before its first frame)", path=p,
+                       fix="give a file whose video track has frames") from None
     except av.error.FFmpegError as e:
         raise VcmError(f"cannot read video ({e.__class__.__name__})", path=p, fix="check the file") from None
     if not frames:
