@@ -252,7 +252,7 @@ def format_video_report(r: VideoReport) -> str:
         kept = " ".join(f"{k}/{n}" for k, n in zip(c.kept, c.objects))
         m50 = "n/a" if c.map50 is None or c.map50 != c.map50 else f"{c.map50:.3f}"
         n = r.object_counts()
-        lines.append(f"  check on {len(c.kept)} decoded frames: objects still detected per frame {kept}; "
+        lines.append(f"  check on {len(c.kept)} decoded frames: objects kept per frame {kept}; still detected "
                      f"{c.kept_total}/{c.objects_total} (of {n['detected']} detected: {n['to_keep']} at the keep "
                      f"score, {n['lost']} lost), mAP@0.5 {m50} vs the detections on the originals")
     if r.mode == "intra":
