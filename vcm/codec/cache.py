@@ -29,25 +29,26 @@ def default_cache_dir() -> Path:
 
 
 def cache_dir_problem() -> str | None:
-    """Why the encode cache's folder cannot be used (not a folder, or one that takes no new file), else None.
-    A real probe: a temp file is created and removed, so permission bits, read-only mounts and root all
-    answer truthfully. Checked before a command does any work (vcm/cli), not after its encodes."""
+    """Why the encode cache's folder cannot be used (not a folder, cannot be created, or takes no new file),
+    else None. The folder is created as the cache would create it, then a temp file is created and removed in
+    it (a real probe: permission bits, read-only mounts and root all answer truthfully); nothing is written
+    outside it. Checked before a command does any work (vcm/cli), not after its encodes."""
     import tempfile
 
     env = os.environ.get("VCM_CACHE_DIR")
     root = default_cache_dir()
     name = f"VCM_CACHE_DIR={env}" if env else f"the encode cache {root} (VCM_CACHE_DIR is not set)"
-    probe = root
-    while not probe.exists() and probe != probe.parent:  # the cache creates missing folders
-        probe = probe.parent
-    if not probe.is_dir():
-        return f"{name}: {probe} is not a folder"
+    if root.exists() and not root.is_dir():
+        return f"{name}: {root} is not a folder"
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".vcm-probe-", dir=probe)
+        root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".vcm-probe-", dir=root)
         os.close(fd)
         os.unlink(tmp)
+    except (NotADirectoryError, FileExistsError):
+        return f"{name}: a part of {root} is a file, not a folder"
     except OSError as e:
-        return f"{name}: {probe} takes no new file ({e.strerror or type(e).__name__})"
+        return f"{name}: {root} cannot be created or takes no new file ({e.strerror or type(e).__name__})"
     return None
 
 
