@@ -104,6 +104,7 @@ def _run_encode(input_path, output, settings: CodingSettings, detector: Any, det
     s = settings
     t_all = time.perf_counter()
     output = Path(output)
+    check_bitstream_name(output)  # a raw .266 under an .mp4 name plays nowhere
     if isinstance(input_path, np.ndarray):  # the Python API: an RGB picture in memory
         from vcm.detect.base import check_pictures
 
@@ -111,7 +112,6 @@ def _run_encode(input_path, output, settings: CodingSettings, detector: Any, det
     else:
         input_path = Path(input_path)
         refuse_overwrite_input(output, input_path)
-        check_bitstream_name(output)
         rgb = read_picture(input_path)
     encoder = create_encoder(s.encoder)
     h, w = rgb.shape[:2]
