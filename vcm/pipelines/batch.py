@@ -26,8 +26,8 @@ from vcm.settings import CodingSettings
 from vcm.fsutil import write_bytes_atomic, write_json_atomic
 from vcm.runner import Progress, digest, load_record, remove_stale_temps, run_tasks
 
-# bytes: the file written; plain_bytes: plain VVC at the lowest QP the file uses (what a batch user would
-# have paid); saving: 1 - bytes / plain_bytes in per cent; detected / to_keep / kept / lost: the object counts
+# bytes: the file written; plain_bytes: the plain VVC `vcm encode` compares with (what a batch user would
+# have paid; a video: plain random access at the lowest QP it uses); saving: 1 - bytes / plain_bytes in per cent; detected / to_keep / kept / lost: the object counts
 # of `vcm encode` (vcm.pipelines.encode.object_counts; a video: summed over its detected frames)
 MANIFEST_FIELDS = ("input", "output", "status", "bytes", "plain_bytes", "saving", "detected", "to_keep", "kept",
                    "lost", "seconds", "error")
@@ -199,14 +199,15 @@ def process_item(cfg: BatchConfig, item: BatchItem) -> ItemResult:
             counts = rep.object_counts()
             plain = rep.plain["bytes"] if rep.plain else None
         else:
-            from vcm.pipelines.encode import object_counts, run_encode
+            from vcm.pipelines.encode import object_counts, plain_reference, run_encode
 
             coding = cfg.coding.replace(mode="objects") if cfg.coding.intra else cfg.coding
             rep = run_encode(src, out, coding.replace(**{k: getattr(CodingSettings(), k)
                                                          for k in coding.video_only_given()}),
                              detector=state["detector"])
             counts = object_counts(rep)
-            plain = rep.plain_min_qp["bytes"] if rep.plain_min_qp else None
+            ref = plain_reference(rep)
+            plain = ref["bytes"] if ref else None
         report = rep.to_json()
         size = out.stat().st_size
         saving = round(100.0 * (1.0 - size / plain), 1) if plain else None

@@ -232,6 +232,12 @@ def object_counts(r: EncodeReport) -> dict[str, int | None]:
             "lost": None if kept is None else to_keep - kept}
 
 
+def plain_reference(r: EncodeReport) -> dict[str, Any] | None:
+    """The plain VVC file the report compares with ({"qp", "bytes"}): the smallest plain VVC that keeps every
+    object where the plan found one (`plain_keeping`), else plain VVC at the lowest object QP."""
+    return getattr(r, "plain_keeping", None) or r.plain_min_qp
+
+
 def stock_player_note(streams: int | None = None) -> str:
     """What a stock VVC player makes of an objects-mode file (several streams, placed by vcm's SEI); `None`:
     a video coded with --intra (each frame's streams)."""
