@@ -79,7 +79,7 @@ def test_video_without_video_frames_says_so(tmp_path):
     subprocess.run([ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=s=64x64", "-frames:v", "0",
                     "-c:v", "ffv1", str(header_only)], check=True)
     refused(vcm("encode", header_only, "-o", tmp_path / "z.266"), "zero.mkv", "no video frames")
-    refused(vcm("vvc", "encode", audio, "-q", 40, "-o", tmp_path / "v.266"), "audio.mkv", "no video stream")
+    refused(vcm("vvc", "encode", audio, "--qp", 40, "-o", tmp_path / "v.266"), "audio.mkv", "no video stream")
     assert not list(tmp_path.glob("*.266"))
 
 
@@ -100,12 +100,12 @@ def test_encode_takes_y4m_and_codes_its_own_frames(tmp_path, bikes_mp4, nanodet_
 
 def test_tiny_y4m_gives_a_size_message(tmp_path):
     tiny = y4m(tmp_path / "tiny.y4m", "testsrc", "16x16", 3)
-    err = refused(vcm("vvc", "encode", tiny, "-q", 40, "-o", tmp_path / "t.266"), "tiny.y4m", "16x16",
+    err = refused(vcm("vvc", "encode", tiny, "--qp", 40, "-o", tmp_path / "t.266"), "tiny.y4m", "16x16",
                   "random-access", "--intra")
     assert ".log" not in err
-    ok(vcm("vvc", "encode", tiny, "-q", 40, "--intra", "-o", tmp_path / "t.266"))  # all-intra codes 16x16
-    ok(vcm("vvc", "encode", y4m(tmp_path / "w.y4m", "testsrc", "24x16", 3), "-q", 40, "-o", tmp_path / "w.266"))
-    refused(vcm("vvc", "encode", y4m(tmp_path / "e.y4m", "testsrc", "8x8", 2), "-q", 40, "--intra",
+    ok(vcm("vvc", "encode", tiny, "--qp", 40, "--intra", "-o", tmp_path / "t.266"))  # all-intra codes 16x16
+    ok(vcm("vvc", "encode", y4m(tmp_path / "w.y4m", "testsrc", "24x16", 3), "--qp", 40, "-o", tmp_path / "w.266"))
+    refused(vcm("vvc", "encode", y4m(tmp_path / "e.y4m", "testsrc", "8x8", 2), "--qp", 40, "--intra",
                 "-o", tmp_path / "e.266"), "e.y4m", "8x8", "16x16")
     assert not (tmp_path / "e.266").exists()
 
@@ -118,9 +118,9 @@ def test_unusable_cache_dir_is_refused_before_any_work(tmp_path, bus_jpg):
     err = refused(vcm("encode", bus_jpg, "-o", out, "--jrd", "prior", env=env), "VCM_CACHE_DIR", "--no-cache",
                   "not a folder")
     assert "time:" not in err and not out.exists()
-    refused(vcm("vvc", "encode", bus_jpg, "-q", 45, "-o", out, env={"VCM_CACHE_DIR": str(not_a_dir / "sub")}),
+    refused(vcm("vvc", "encode", bus_jpg, "--qp", 45, "-o", out, env={"VCM_CACHE_DIR": str(not_a_dir / "sub")}),
             "VCM_CACHE_DIR")
-    r = vcm("vvc", "encode", bus_jpg, "-q", 45, "-o", out, "--no-cache", env=env)  # runs, with a warning
+    r = vcm("vvc", "encode", bus_jpg, "--qp", 45, "-o", out, "--no-cache", env=env)  # runs, with a warning
     assert r.returncode == 0 and "warning:" in r.stderr and "VCM_CACHE_DIR" in r.stderr, r.stderr
     assert out.stat().st_size > 0 and not_a_dir.read_text() == "x"
 
@@ -135,7 +135,7 @@ def test_read_only_cache_dir_is_refused(tmp_path, bus_jpg):
             immutable = subprocess.run(["chattr", "+i", str(ro)], capture_output=True).returncode == 0
             if not immutable:
                 pytest.skip("cannot make a read-only folder here (root without chattr)")
-        refused(vcm("vvc", "encode", bus_jpg, "-q", 45, "-o", tmp_path / "b.266", env={"VCM_CACHE_DIR": str(ro)}),
+        refused(vcm("vvc", "encode", bus_jpg, "--qp", 45, "-o", tmp_path / "b.266", env={"VCM_CACHE_DIR": str(ro)}),
                 "VCM_CACHE_DIR", "takes no new file", "--no-cache")
         assert not (tmp_path / "b.266").exists()
     finally:
@@ -208,7 +208,7 @@ def test_map_names_a_picture_listed_twice(det_files, tmp_path):
 
 
 def test_decode_of_a_stream_with_trailing_garbage(tmp_path, bus_jpg):
-    ok(vcm("vvc", "encode", bus_jpg, "-q", 45, "-o", tmp_path / "plain.266"))
+    ok(vcm("vvc", "encode", bus_jpg, "--qp", 45, "-o", tmp_path / "plain.266"))
     data = (tmp_path / "plain.266").read_bytes()
     (tmp_path / "garbage.266").write_bytes(data + data[:1000])  # a stream start and a cut picture after it
     err = refused(vcm("decode", tmp_path / "garbage.266", "-o", tmp_path / "g.png"), "garbage.266", "does not decode")
@@ -244,9 +244,9 @@ def test_doctor_finds_the_uvg266_build_in_the_cache(tmp_path, uvg266_exe):
 
 # ------------------------------------------------------------------------------------------ stock players
 def test_raw_vvc_is_not_written_under_a_container_name(tmp_path, bus_jpg):
-    for args in (("encode", bus_jpg, "--jrd", "prior"), ("vvc", "encode", bus_jpg, "-q", 40)):
+    for args in (("encode", bus_jpg, "--jrd", "prior"), ("vvc", "encode", bus_jpg, "--qp", 40)):
         refused(vcm(*args, "-o", tmp_path / "out.mp4"), "out.mp4", "raw VVC", "-o out.266", "ffmpeg -i out.266")
-    refused(vcm("vvc", "encode", bus_jpg, "-q", 40, "-o", tmp_path / "out.png"), "out.png", "vcm decode out.266")
+    refused(vcm("vvc", "encode", bus_jpg, "--qp", 40, "-o", tmp_path / "out.png"), "out.png", "vcm decode out.266")
     assert not list(tmp_path.iterdir())
 
 
@@ -268,7 +268,7 @@ def test_the_stream_signals_its_matrix_so_ffmpeg_decodes_as_vcm(tmp_path, bus_jp
 
     for matrix, space in (("bt709", 1), ("bt601", 6)):  # ISO/IEC 23091-2 MatrixCoefficients: BT.709, SMPTE 170M
         f = tmp_path / f"{matrix}.266"
-        ok(vcm("vvc", "encode", bus_jpg, "-q", 30, "--matrix", matrix, "-o", f))
+        ok(vcm("vvc", "encode", bus_jpg, "--qp", 30, "--matrix", matrix, "-o", f))
         with av.open(str(f)) as c:
             frame = next(c.decode(video=0))
         assert int(frame.colorspace) == space
