@@ -125,7 +125,8 @@ class FFmpegEncoder(ExternalEncoder):
         return f"ffmpeg {ffmpeg_info(ffmpeg_exe())['version']} libvvenc"
 
     def command(self, yuv_path: Path, clip: YuvClip, params: EncodeParams, out: Path) -> list[str]:
-        return [*self._input_args(yuv_path, clip.width, clip.height, clip.fps), "-vf", vui_filter(clip.matrix),
+        vui = ["-vf", vui_filter(clip.matrix)] if params.vui else []
+        return [*self._input_args(yuv_path, clip.width, clip.height, clip.fps), *vui,
                 *self._output_args(params, out, params.threads)]
 
     def _input_args(self, yuv_path: Path, width: int, height: int, fps: float) -> list[str]:
@@ -149,8 +150,9 @@ class FFmpegEncoder(ExternalEncoder):
         output, each output a libvvenc with exactly the options of a single encode (`_output_args`). Encoder
         threads: a job's own `threads`, else `crop_threads`."""
         n = len(jobs)
-        graph = f"[0:v]{vui_filter(matrix)},split={n}" + "".join(f"[s{i}]" for i in range(n)) + "".join(
-            f";[s{i}]crop=w={w}:h={h}:x={x}:y={y}:exact=1[o{i}]" for i, (x, y, w, h) in enumerate(j.rect for j in jobs))
+        graph = f"[0:v]split={n}" + "".join(f"[s{i}]" for i in range(n)) + "".join(
+            f";[s{i}]{vui_filter(matrix) + ',' if j.params.vui else ''}crop=w={j.rect[2]}:h={j.rect[3]}:"
+            f"x={j.rect[0]}:y={j.rect[1]}:exact=1[o{i}]" for i, j in enumerate(jobs))
         cmd = [*self._input_args(yuv_path, frame.width, frame.height, fps), "-filter_complex", graph]
         for i, (job, out) in enumerate(zip(jobs, outs)):
             cmd += ["-map", f"[o{i}]", *self._output_args(job.params, out, job.params.threads or crop_threads(n))]
