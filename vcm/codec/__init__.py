@@ -150,9 +150,7 @@ def encode_crops(frame: YuvFrame, rects, params, encoder: str | Encoder = DEFAUL
     from vcm.codec.base import CropJob, crop_clip
 
     enc = create_encoder(encoder)
-    # crops are parts of a composite that `vcm decode` assembles: no colour description in their VUI (8 bytes a
-    # stream that would tilt every byte comparison of the plan against whole-picture candidates)
-    rects, params = [tuple(int(v) for v in r) for r in rects], [replace(p, vui=False) for p in params]
+    rects, params = [tuple(int(v) for v in r) for r in rects], list(params)
     if len(rects) != len(params):
         raise ValueError(f"{len(rects)} rectangles but {len(params)} encode settings")
     sources = list(sources) if sources is not None else [""] * len(rects)

@@ -91,7 +91,7 @@ class EncodeParams:
     threads: int = 0  # 0 = encoder default
     extra: tuple[str, ...] = ()  # backend-specific extra options, recorded verbatim
     # the colour matrix and range in the stream's VUI (8 bytes), for stock decoders; whole pictures carry it,
-    # the crops of vcm.codec.encode_crops do not (parts of a composite: the plan's byte comparisons stay even)
+    # object crops do not (vcm.coding.modes.code_crops: parts of a composite, the plan's comparisons stay even)
     vui: bool = True
 
     def to_json(self) -> dict[str, Any]:

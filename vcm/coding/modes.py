@@ -99,10 +99,13 @@ def code_crops(frame: YuvFrame, regions: Sequence[QPRegion], params: EncodeParam
     """One stream per region: the original pixels inside its rectangle at its QP (same order as `regions`).
 
     All crops go to the encoder together (`vcm.codec.encode_crops`): ffmpeg codes them in one process, other
-    backends one process per crop, side by side."""
+    backends one process per crop, side by side. Crops carry no colour description in their VUI (parts of the
+    composite `vcm decode` assembles; 8 bytes each would tilt the plan's byte comparisons against whole-picture
+    candidates, which all carry it)."""
     from vcm.codec import encode_crops
 
-    results = encode_crops(frame, [r.rect for r in regions], [replace(params, qp=int(r.qp), intra=True) for r in regions],
+    results = encode_crops(frame, [r.rect for r in regions],
+                           [replace(params, qp=int(r.qp), intra=True, vui=False) for r in regions],
                            encoder, matrix, cache, sources=[f"object {r.index}" for r in regions])
     return [CodedStream(ROLE_OBJECT, r.rect, r.qp, res, r.index) for r, res in zip(regions, results)]
 
