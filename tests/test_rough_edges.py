@@ -326,7 +326,7 @@ def test_object_counts_agree_across_encode_decode_and_batch(bus_run, tmp_path, b
     assert " objects)" not in dec and "units)" not in dec
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "bus.jpg").write_bytes(Path(bus_jpg).read_bytes())
-    summary = ok(vcm("batch", tmp_path / "in", "-o", tmp_path / "out", "--jrd", "prior", "-q"))
+    summary = ok(vcm("batch", tmp_path / "in", "-o", tmp_path / "out", "--jrd", "prior", "--quiet"))
     with open(tmp_path / "out" / "manifest.csv", newline="") as f:
         row = next(csv.DictReader(f))
     for k in ("detected", "to_keep", "kept", "lost"):
