@@ -294,7 +294,7 @@ def test_bad_data_folder(tmp_path):
 
 def test_help_shows_an_example():
     res = CliRunner().invoke(main, ["benchmark", "--help"])
-    assert res.exit_code == 0 and "Example:" in res.output and "vcm benchmark pictures/ -o report" in res.output
+    assert res.exit_code == 0 and "Examples:" in res.output and "vcm benchmark pictures/ -o report" in res.output
 
 
 def test_report_writers_round_trip(tmp_path):

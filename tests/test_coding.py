@@ -165,21 +165,25 @@ def test_touching_objects_share_a_stream_where_it_is_cheaper(bus_jpg, tmp_path):
     png = tmp_path / "bus640.png"
     cv2.imwrite(str(png), cv2.resize(cv2.imread(str(bus_jpg)), (640, 480), interpolation=cv2.INTER_AREA))
     r = run_encode(png, tmp_path / "b.266", CodingSettings(jrd="prior", mode="objects", bg_qp=63))
-    assert r.settings["choice"]["chosen"] == "objects@63" and r.check["still_detected"] == r.check["objects"] == 4
-    assert [st["role"] for st in r.streams] == ["background", "object"]
-    kept = [o for o in r.objects if o["kept"]]
-    assert sorted(o["status"] for o in kept) == ["own stream"] + ["shares a stream"] * 3
-    assert len({o["qp"] for o in kept}) == 1 == len([o for o in kept if o["bytes"]])
+    cands = {c["name"]: c for c in r.settings["choice"]["candidates"]}
+    assert cands["objects@63"]["checked"] and cands["objects@63"]["passed"]  # the shared stream keeps all four
+    assert r.check["still_detected"] == r.check["objects"] == 4
+    if r.settings["choice"]["chosen"] != "objects@63":  # a smaller plain VVC that keeps all four is written instead
+        assert r.settings["choice"]["chosen"].startswith("plain@") and r.total_bytes < cands["objects@63"]["bytes"]
     plan = qpmod.QPPlan(**{**r.settings["plan"], "regions": tuple(
         qpmod.QPRegion(g["index"], tuple(g["rect"]), g["qp"], g["jrd"]) for g in r.settings["plan"]["regions"])})
     frame = rgb_to_yuv(read_picture(png))
     apart = code_picture_mode("objects", frame, plan, EncodeParams(qp=63), display=(640, 480))
-    assert len(apart.streams) == 5 and r.total_bytes < file_bytes(apart)
     merged = code_picture_mode("objects", frame, plan, EncodeParams(qp=63), display=(640, 480),
                                merge_tolerance=qpmod.MERGE_QP_TOLERANCE)
-    out, _ = read_coded_file(tmp_path / "b.266")
-    rec = reconstruct(merged)
-    assert file_bytes(merged) == r.total_bytes and all((getattr(rec, c) == getattr(out, c)).all() for c in "yuv")
+    assert len(apart.streams) == 5 and [st.role for st in merged.streams] == ["background", "object"]
+    shared = merged.streams[1]
+    assert len(shared.shared) == 3 and file_bytes(merged) < file_bytes(apart)
+    assert file_bytes(merged) == cands["objects@63"]["bytes"]
+    if r.settings["choice"]["chosen"] == "objects@63":  # the file decodes to the picture the check saw
+        out, _ = read_coded_file(tmp_path / "b.266")
+        rec = reconstruct(merged)
+        assert all((getattr(rec, c) == getattr(out, c)).all() for c in "yuv")
 
 
 def test_shared_stream_that_loses_an_object_falls_back_to_one_stream_each(tmp_path):
@@ -195,10 +199,14 @@ def test_shared_stream_that_loses_an_object_falls_back_to_one_stream_each(tmp_pa
     r = run_encode(pic.path(), tmp_path / "b.266", CodingSettings(jrd="fixed:43", mode="objects"))
     cands = {c["name"]: c for c in r.settings["choice"]["candidates"]}
     assert cands["objects@63"]["checked"] and not cands["objects@63"]["passed"]  # the shared stream
-    assert r.settings["choice"]["chosen"] == "objects@63/split" and cands["objects@63/split"]["passed"]
-    assert cands["objects@63"]["bytes"] < cands["objects@63/split"]["bytes"] == r.total_bytes
+    assert cands["objects@63/split"]["passed"] and cands["objects@63"]["bytes"] < cands["objects@63/split"]["bytes"]
     assert r.check["still_detected"] == r.check["objects"] == 2
-    assert [o["status"] for o in r.objects if o["kept"]] == ["own stream", "own stream"]
+    if r.settings["choice"]["chosen"] == "objects@63/split":
+        assert cands["objects@63/split"]["bytes"] == r.total_bytes
+        assert [o["status"] for o in r.objects if o["kept"]] == ["own stream", "own stream"]
+    else:  # a smaller plain VVC that keeps both is written instead
+        assert r.settings["choice"]["chosen"].startswith("plain@")
+        assert r.total_bytes < cands["objects@63/split"]["bytes"]
 
 
 def test_decode_restores_size(bus_search, bus_jpg, tmp_path):

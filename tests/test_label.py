@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from vcm import labeling as L
+from vcm.metrics.match import MATCH_IOU
 
 # --- the rule and the search, on vectors ---------------------------------------------------------------------
 
@@ -258,7 +259,7 @@ def test_dataset_loads_in_the_training_reader(smart_run):
     assert len(rows) == 1 + sum(len(r["objects"]) for r in _records(ds).values())
     meta = json.loads((ds / "meta.json").read_text())
     assert meta["detector"]["weights_sha256"] and meta["encoder"]["version"].startswith("ffmpeg")
-    assert meta["qps"] == list(range(36, 64)) and meta["rule"]["iou"] == 0.5 and meta["window"] == 8
+    assert meta["qps"] == list(range(36, 64)) and meta["rule"]["iou"] == MATCH_IOU and meta["window"] == 8
     assert meta["command"].startswith("vcm label")
 
 

@@ -195,7 +195,8 @@ def test_benchmark_anchor_vtm(vtm, bus_rgb, tmp_path):
     data.mkdir()
     cv2.imwrite(str(data / "bus.png"), cv2.cvtColor(bus_rgb, cv2.COLOR_RGB2BGR))
     rep = run_benchmark(BenchmarkConfig(data, tmp_path / "out", detector="hog-person", jrd=("fixed:40",),
-                                        qps=(32, 42), modes=("plain", "frame"), anchor_encoder="vtm", progress=False))
+                                        qps=(32, 42), modes=("plain", "frame"), anchor_encoder="vtm", progress=False,
+                                        span=False, baseline="none"))
     assert rep.versions["anchor_encoder"] == "vtm EncoderApp 23.13" != rep.versions["encoder"]
     assert "--anchor vtm" in rep.command
     plain = {r.qp: r.bytes for r in read_points_csv(tmp_path / "out" / "points.csv") if r.mode == "plain"}
