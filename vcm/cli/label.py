@@ -52,7 +52,7 @@ def _command_line(ctx: click.Context) -> str:
               help="Losses shorter than this many probed QPs are noise (the label rule's sliding window).")
 @click.option("--match-iou", type=Number(float, 0, 1, min_open=True), default=None,
               help="Still detected = same class and IoU >= this with the original box (and above the picture's false "
-                   "boxes of its class). [default: 0.75, the rule of vcm encode and vcm benchmark]")
+                   "boxes of its class). [default: 0.75, the rule encode and benchmark use]")
 @coding_options("detect_score", "keep_score",
                 help={"keep_score": "Objects to label: score >= this on the original [default: 0.5, or the "
                                     "detector's threshold if higher]; weaker boxes are listed, not labelled."})
