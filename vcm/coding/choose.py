@@ -14,8 +14,7 @@ more than plain VVC at the lowest object QP).
 `vcm encode` and the benchmark also search the plain reference (`plain_search`): plain VVC at the coarsest QP
 that still keeps every object (bisection with the detector in the loop), written instead whenever it is smaller,
 so no vcm file is larger than the plain VVC a user could have used for the same detections. A positive JRD offset
-writes the plan at that offset (or that plain reference moved by the offset, when smaller) even when it loses
-objects: coarser was asked for.
+writes the plan at that offset even when it loses objects: coarser was asked for.
 """
 from __future__ import annotations
 
@@ -214,9 +213,8 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     `plain_search`: the plain reference is plain VVC at the coarsest QP that still keeps every object
     (`coarsest_plain`, searched from the lowest object QP of the plan at offset 0), so no file is larger than the
     plain VVC a user could have used for the same detections. `offset` is the JRD offset the plans carry; above 0
-    the user asked for coarser than the JRD, and the file is the cheapest of the plan's candidates and of that
-    plain reference moved by the same offset (it may lose objects: that was asked). Either way a point's size
-    falls as its offset rises."""
+    the user asked for coarser than the JRD, and the file is the cheapest of the plan's candidates (it may lose
+    objects: that was asked), never larger than plain VVC at the plan's lowest object QP."""
     from concurrent.futures import ThreadPoolExecutor
 
     bgs = list(plans)  # coarsest first
@@ -246,23 +244,13 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
         return sorted(cs, key=lambda c: (c.bytes, c.name))
 
     if offset > 0:
-        ref = None
-        if plain_search and protect:
-            ref0, tried = coarsest_plain(frame, first, params, max(0, first.min_qp - offset), check=check, kw=kw,
-                                         known=[plain_c])
-            cands.extend(tried)
-            if ref0 is not None:
-                q = min(63, int(ref0.coded.qp) + offset)
-                ref = code_candidate(frame, first, "plain", params, qp=q, name=f"plain@{q}", **kw)
-                cands.append(ref)
-        pool = [c for c in cands if c.mode != "plain"] + ([ref] if ref is not None else [])
-        best = order(pool)[0] if pool else plain_c
-        if best.bytes > plain_c.bytes:
-            best = plain_c
+        # The plan's own candidates: plain VVC at the coarsest QP that keeps every object, moved by the offset, lost
+        # most objects at +2 on the photo set (that QP is the last that keeps them): a cliff, not a coarser plan.
+        pool = order(c for c in cands if c.mode != "plain")
+        best = pool[0] if pool and pool[0].bytes <= plain_c.bytes else plain_c
         check_candidate(best, **check)
         return Choice(best, cands, f"the plan at offset {offset:+d} (coarser than the JRD, as asked): the cheapest "
-                                   f"candidate, {sum(best.kept)}/{len(best.kept)} objects still detected",
-                      reference=ref)
+                                   f"candidate, {sum(best.kept)}/{len(best.kept)} objects still detected")
 
     def split(c: Candidate) -> Candidate | None:
         """An objects candidate whose touching objects share streams, coded again with one stream per object:
