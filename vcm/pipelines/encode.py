@@ -170,7 +170,7 @@ def _run_encode(input_path, output, settings: CodingSettings, detector: Any, det
         decoded, _ = read_coded_file(output)
         psnr_y = round(decoded_psnr(decoded, frame)[0], 3)
         found = det.detect([yuv_to_rgb(decoded, s.matrix)])[0]
-        ok = still_detected_all(protected, found, rule)
+        ok = still_detected_all(protected, found, rule, others=dets)  # as the candidates were checked
         for k, v in zip(protect, ok):
             still[keep_idx[k]] = v
         check = {"still_detected": sum(ok), "objects": len(protected), "detections_after": len(found),
