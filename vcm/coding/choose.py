@@ -200,6 +200,23 @@ def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, 
     return best, tried
 
 
+def smaller_plain_keeping(frame, plan: QPPlan, params: EncodeParams, best: Candidate, *, check: dict, kw: dict,
+                          known: Sequence[Candidate] = ()) -> Candidate | None:
+    """The coarsest plain VVC smaller than `best` that keeps every object `best` keeps with no more false detections
+    (None: none): when no candidate keeps every object, the file is still no larger than the plain VVC that keeps
+    the same ones. QPs from 63 down, until a plain file is not smaller than `best`."""
+    have = {int(c.coded.qp): c for c in known if c.name.startswith("plain@")}
+    for q in range(63, -1, -1):
+        c = have.get(q) or code_candidate(frame, plan, "plain", params, qp=q, name=f"plain@{q}", **kw)
+        if c.bytes >= best.bytes:
+            return None
+        if not c.checked:
+            check_candidate(c, **check)
+        if all(k or not b for k, b in zip(c.kept, best.kept)) and c.false_detections <= best.false_detections:
+            return c
+    return None
+
+
 DOWN_STEP, DOWN_TRIES = 4, 3  # coarsest_plain: how far below the lowest object QP it looks for a plain that keeps all
 
 
@@ -305,4 +322,9 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
         best = min(eligible, key=lambda c: (-sum(c.kept), c.false_detections, c.bytes, c.name))
         why = (f"no candidate kept every object without a false detection: {best.name} keeps the most "
                f"({sum(best.kept)}/{len(best.kept)})")
+        if plain_search and protect:  # nor is it larger than a plain VVC that keeps the same objects
+            plain = smaller_plain_keeping(frame, first, params, best, check=check, kw=kw, known=cands)
+            if plain is not None:
+                cands.append(plain)
+                best, why = plain, why + f"; {plain.name} keeps the same objects in fewer bytes"
     return Choice(best, cands, why, reference=ref)

@@ -291,7 +291,8 @@ def format_report(r: EncodeReport) -> str:
                 return f"{c['name']} {c['bytes']} B"
             false = f" +{c['false_detections']} false" if c["false_detections"] else ""
             return f"{c['name']} {c['bytes']} B {c['kept']}/{c['objects']}{false}" + ("" if c["passed"] else " (fails)")
-        probes = [c for c in choice["candidates"] if c["name"].startswith("plain@") and c["checked"] and not c["passed"]]
+        probes = [c for c in choice["candidates"] if c["name"].startswith("plain@") and c["checked"] and not c["passed"]
+                  and c["name"] != choice["chosen"]]
         shown = [c for c in choice["candidates"] if c not in probes]
         lines.append("  candidates: " + ", ".join(cand(c) for c in sorted(shown, key=lambda c: c["bytes"]))
                      + f"; {choice['reason']}")
