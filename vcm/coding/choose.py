@@ -313,6 +313,13 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
         ref, tried = coarsest_plain(frame, first, params, max(0, first.min_qp - offset), check=check, kw=kw,
                                     beat=best.bytes if best is not None else None, known=[plain_c])
         cands.extend(tried)
+    if ref is not None and best is None and ref.bytes > plain_c.bytes:
+        # plain at the lowest object QP lost an object and a finer plain keeps them all: the candidates between the
+        # two sizes are now cheaper than the reference, so they are checked too (cheapest first)
+        for c in order(c for c in cands if c.mode != "plain" and plain_c.bytes < c.bytes < ref.bytes):
+            if (c if c.checked else check_candidate(c, **check)).passed:
+                best = c
+                break
     if ref is not None and (best is None or ref.bytes < best.bytes):
         best = ref
     if best is not None:
