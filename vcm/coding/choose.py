@@ -12,7 +12,7 @@ than plain) that keeps the most objects with the fewest false detections (the in
 more than plain VVC at the lowest object QP).
 
 `vcm encode` and the benchmark also search the plain reference (`plain_search`): plain VVC at the coarsest QP
-that still keeps every object (bisection with the detector in the loop), written instead whenever it is smaller,
+that still keeps every object (the detector in the loop, every coarser QP from 63 down), written instead whenever it is smaller,
 so no vcm file is larger than the plain VVC a user could have used for the same detections. A positive JRD offset
 writes the plan at that offset even when it loses objects: coarser was asked for.
 """
@@ -261,8 +261,8 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
         return sorted(cs, key=lambda c: (c.bytes, c.name))
 
     if offset > 0:
-        # The plan's own candidates: plain VVC at the coarsest QP that keeps every object, moved by the offset, lost
-        # most objects at +2 on the photo set (that QP is the last that keeps them): a cliff, not a coarser plan.
+        # The plan's own candidates only: offering the plain reference moved by the offset lost most objects at +2
+        # on the photo set (the reference is the last QP that keeps them): a cliff, not a coarser plan.
         pool = order(c for c in cands if c.mode != "plain")
         best = pool[0] if pool and pool[0].bytes <= plain_c.bytes else plain_c
         check_candidate(best, **check)
@@ -332,6 +332,7 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
         if plain_search and protect:  # nor is it larger than a plain VVC that keeps the same objects
             plain = smaller_plain_keeping(frame, first, params, best, check=check, kw=kw, known=cands)
             if plain is not None:
-                cands.append(plain)
+                if not any(c is plain for c in cands):  # coded afresh here, not one of coarsest_plain's probes
+                    cands.append(plain)
                 best, why = plain, why + f"; {plain.name} keeps the same objects in fewer bytes"
     return Choice(best, cands, why, reference=ref)
