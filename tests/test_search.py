@@ -77,3 +77,49 @@ def test_search_rejects_bad_variants():
     for spec, kw in (("search:fastest", {}), ("search", {"qmin": 50, "qmax": 40})):
         with pytest.raises(VcmError):
             create_predictor(spec, **kw)
+
+
+@pytest.fixture(scope="module")
+def monument(nanodet_weights):
+    """A real photo (GCompris, `vcm weights fetch photos`) with two small cars at the keep score beside weaker
+    ones: a kept car scores 0.45-0.49 on the coded picture, under the weaker originals' 0.47."""
+    from vcm.detect import create_detector
+    from vcm.media import read_picture
+    from vcm.photos import catalogue
+    from vcm.settings import CodingSettings
+    from vcm.types import Detections
+
+    photo = next((p for p in catalogue() if p.id == "gcompris/categorization/monuments/monument3"), None)
+    if photo is None:
+        pytest.fail("the photo data sets are missing: run `vcm weights fetch photos` (or `make weights`) first")
+    rgb = read_picture(photo.path())
+    det = create_detector("nanodet")
+    rule = CodingSettings().rule_for(det)
+    dets = det.detect([rgb])[0]
+    keep = Detections(dets.width, dets.height, tuple(d for d in dets if rule.keeps(d)))
+    assert len(keep) == 2 and len(dets) > len(keep)
+    return rgb, det, rule, dets, keep
+
+
+def test_weaker_original_boxes_are_not_false_boxes_for_the_search(monument):
+    """The search judges as `vcm encode`'s check does: the original's boxes under the keep score are not false
+    boxes (before, the weaker cars made the second kept car 'never detected' and it was given up)."""
+    rgb, det, rule, dets, keep = monument
+    search = create_predictor("search", detector=det, rule=rule, bg_qp=63)
+    with_others = search.predict(rgb, keep, others=dets)
+    assert all(o.info["status"] == L.LABELLED and o.jrd > 20 for o in with_others)
+    alone = search.predict(rgb, keep)  # the keep boxes alone: the weaker cars count as false boxes
+    assert any(o.info["status"] == L.DROPPED for o in alone)
+
+
+def test_an_object_lost_in_its_crop_is_searched_in_the_whole_picture(monument):
+    """Without a margin the cars' crops lose them at every QP (no context around the box); the whole picture
+    coded as plain VVC keeps them, so they get that JRD (`context: picture`) instead of being given up."""
+    rgb, det, rule, dets, keep = monument
+    search = create_predictor("search", detector=det, rule=rule, bg_qp=63, margin=0)
+    out = search.predict(rgb, keep, others=dets)
+    pic = [o for o in out if o.info.get("context") == "picture"]
+    assert pic, [o.info["status"] for o in out]
+    for o in pic:
+        assert o.info["status"] == L.DROPPED and o.info["rule_jrd"] is None  # `vcm label`: dropped (crop rule)
+        assert not o.info["never_detected"] and o.jrd == o.info["picture_jrd"] or o.info.get("lowered_by_verify")

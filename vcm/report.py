@@ -26,7 +26,7 @@ SUMMARY_FORMAT = "vcm-benchmark/1"
 POINT_FIELDS = [f.name for f in fields(PointRow)]
 _OPTIONAL_TEXT = {"chosen"}
 CURVE_FIELDS = [f.name for f in fields(CurvePoint)]
-_INT_FIELDS = {"qp", "offset", "bg_qp", "width", "height", "bytes", "bits", "objects", "kept", "min_qp", "max_qp",
+_INT_FIELDS = {"qp", "offset", "qp_min", "bg_qp", "width", "height", "bytes", "bits", "objects", "kept", "min_qp", "max_qp",
                "pictures", "bits", "pixels"}
 _FLOAT_FIELDS = {"bpp", "kept_fraction", "encode_s", "map50", "map"}
 
@@ -68,7 +68,7 @@ def read_points_csv(path: str | Path) -> list[PointRow]:
     try:
         with open(p, newline="") as f:
             reader = csv.DictReader(f)
-            needed = set(POINT_FIELDS) - {"min_qp", "max_qp", "bits", "chosen"}
+            needed = set(POINT_FIELDS) - {"min_qp", "max_qp", "bits", "chosen", "qp_min"}
             if reader.fieldnames is None or not needed <= set(reader.fieldnames):
                 raise VcmError("not a vcm points.csv (columns missing)", path=p, fix="rerun `vcm benchmark`")
             return [PointRow(**{k: _parse(k, row.get(k, "")) for k in POINT_FIELDS if k != "bits"}) for row in reader]
@@ -256,10 +256,11 @@ def render_report_md(summary: dict[str, Any], points: Sequence[CurvePoint], rd_p
                 "VVC's mAP range. Kept fraction: share of the objects found on the originals that the detector "
                 "still finds on the decoded pictures (the JRD criterion)."]
     out += ["", "## RD points", "",
-            "| curve | point | QP | offset | bg QP | bpp | mAP@0.5 | mAP@0.5:0.95 | kept | encode s |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            "| curve | point | QP | offset | floor | bg QP | bpp | mAP@0.5 | mAP@0.5:0.95 | kept | encode s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for p in points:
-        out.append(f"| {p.curve} | {p.point} | {_fmt(p.qp)} | {_fmt(p.offset)} | {_fmt(p.bg_qp)} | {_fmt(p.bpp)} | "
+        out.append(f"| {p.curve} | {p.point} | {_fmt(p.qp)} | {_fmt(p.offset)} | {_fmt(p.qp_min)} | {_fmt(p.bg_qp)} | "
+                   f"{_fmt(p.bpp)} | "
                    f"{_fmt(p.map50, '.3f')} | {_fmt(p.map, '.3f')} | {_fmt(p.kept_fraction, '.3f')} | "
                    f"{_fmt(p.encode_s, '.2f')} |")
     notes = [f"- {c}: {n}" for c, bd in summary.get("bd_rate", {}).items() for n in bd.get("notes", [])]

@@ -28,14 +28,12 @@ MAX_PICTURE_PIXELS = 8192 * 8192
 MAX_PIXELS_ENV = "VCM_MAX_PIXELS"  # the override: VCM_MAX_PIXELS=N
 VIDEO_ONLY = ("intra", "intra_period", "detect_every", "start", "max_frames")
 RUN_ONLY = ("check", "compare_plain", "cache")
-# `vcm benchmark`: the anchor's QPs (VCM common test conditions), the JRD modes' offsets, and the modes. Estimating
-# predictors err both ways, so their points step by 2-4 QPs around 0. The oracle (search) keeps every object at
-# offset 0 (its file is verified) and its JRD is the last QP that does, so each QP above it loses objects: its
-# curve falls off a cliff past 0, and only steps of 1 QP there trace it through the anchor's accuracy range
-# (measured: +2 and +4 left 32 % and 16 % of the objects; docs/POLICY.md).
+# `vcm benchmark`: the anchor's QPs (VCM common test conditions), the JRD modes' offsets, and the modes. The
+# coarse side of a JRD curve is traced by QP floors, not positive offsets (vcm.pipelines.benchmark.span_points):
+# an offset above 0 moves every object past its JRD at once (the oracle lost 61 % of its mAP@0.5 at +1 on 10
+# untuned photos: a cliff), a floor gives up the objects that need the finest QPs first (docs/BDRATE.md).
 BENCH_QPS = (22, 27, 32, 37, 42, 47)
-BENCH_OFFSETS = (-8, -4, 0, 2, 4)
-BENCH_ORACLE_OFFSETS = (-8, -4, 0, 1, 2)
+BENCH_OFFSETS = (-8, -4, 0)
 BENCH_MODES = ("plain", "objects", "auto")
 BENCH_JRD = ("search", "prior")  # change how a job runs, not what it writes
 # The encoder of the plain-VVC anchor (`vcm benchmark --anchor`): None codes it with --encoder like the JRD modes;
@@ -70,7 +68,7 @@ FIELD_HELP: dict[str, str] = {
     "detect_score": "An object is still detected on a coded picture by a same-class box (IoU >= 0.5) scoring "
                     ">= this. Default: the detector's threshold.",
     "qp": "The QP of --mode plain.",
-    "qp_min": "Lowest object QP allowed.",
+    "qp_min": "QP floor: no object is coded finer than this (object QP = max(JRD + offset, floor); objects whose JRD lies below are given up to it).",
     "margin": "Pixels of context coded around each box at the object's QP.",
     "encoder": "Encoder backend: ffmpeg (libvvenc, bundled), vvenc, vtm (VTM: `make vtm`) or uvg266 (found on PATH "
                "or $VCM_UVG266).",

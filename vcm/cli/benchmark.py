@@ -9,7 +9,7 @@ from vcm.cli.options import (alias_option, coding_options, decoder_option, detec
                              pop_detector, quiet_option, setting_option, workers_option)
 from vcm.cli.numbers import Number
 from vcm.errors import VcmError
-from vcm.settings import BENCH_ANCHOR, BENCH_FRAMES, BENCH_JRD, BENCH_MODES, BENCH_OFFSETS, BENCH_ORACLE_OFFSETS, BENCH_QPS
+from vcm.settings import BENCH_ANCHOR, BENCH_FRAMES, BENCH_JRD, BENCH_MODES, BENCH_OFFSETS, BENCH_QPS
 
 
 def _ints(ctx, param, value):
@@ -47,15 +47,18 @@ def _words(ctx, param, value):
 @click.option("--qps", default=",".join(map(str, BENCH_QPS)), show_default=True, callback=_ints,
               help="QPs of the plain VVC anchor.")
 @click.option("--offsets", default=None, callback=_ints,
-              help="Offsets added to every object's JRD: one RD point each. [default: "
-                   f"{','.join(map(str, BENCH_ORACLE_OFFSETS))} for search (the oracle keeps every object at 0 and "
-                   f"loses them within a few QPs above), {','.join(map(str, BENCH_OFFSETS))} for the other "
-                   "predictors]")
+              help="Offsets added to every object's JRD (`vcm encode --jrd-offset`): one RD point each. "
+                   f"[default: {','.join(map(str, BENCH_OFFSETS))}]")
+@click.option("--floors", default=None, callback=_ints,
+              help="QP floors: one RD point each at offset 0, object QP = max(JRD, floor) (`vcm encode --qp-min`): "
+                   "the objects that need the finest QPs are given up first. [default: none given; --span adds the "
+                   "quartiles of each predictor's JRDs and higher floors until the curve reaches the anchor's "
+                   "lowest mAP]")
 @click.option("--modes", default=",".join(BENCH_MODES), show_default=True, callback=_words,
               help="Coding modes: plain (always run, the anchor), objects, frame, blur, auto (per picture the cheapest "
-                   "that keeps every object, as `vcm encode`). Every point is what `vcm encode --jrd-offset` writes: "
-                   "at offsets <= 0 never larger than the smallest plain VVC that keeps every object, above 0 the "
-                   "plan at that offset.")
+                   "that keeps every object, as `vcm encode`). Every point is what `vcm encode --jrd-offset --qp-min` "
+                   "writes: at or finer than the JRDs never larger than the smallest plain VVC that keeps every "
+                   "object; coarser (offset above 0, a floor above some JRD) the plan as asked.")
 @click.option("--bg-qps", default=None, callback=_ints,
               help="Background QPs for objects mode (one RD point per offset and bg QP). Default: auto (per picture "
                    "the coarsest of 63, 57, 51 that keeps every object).")
@@ -74,8 +77,8 @@ def _words(ctx, param, value):
               help="auto: add fixed:Q (every object at one QP, Q the median JRD of the set: region-of-interest "
                    "coding without JRD) beside the JRD curves, unless --jrd names a fixed:Q.")
 @click.option("--span/--no-span", default=True, show_default=True,
-              help="Add offsets (and anchor QPs) in further rounds until every curve spans the anchor's mAP range "
-                   "(docs/BDRATE.md).")
+              help="Add finer offsets, QP floors (and anchor QPs) in further rounds until every curve spans the "
+                   "anchor's mAP range (docs/BDRATE.md).")
 @workers_option()
 @click.option("--limit", type=Number(int, 1), default=None, help="Only the first N pictures (sorted by name).")
 @quiet_option
@@ -86,19 +89,19 @@ def _words(ctx, param, value):
               help="Videos: every k-th frame (and the last) is detected for mAP.")
 @setting_option("intra_period")
 @setting_option("intra", help="Videos: also the all-intra objects mode (`vcm encode --intra`).")
-def benchmark(data, bundled, list_, out, gt, jrd, qps, offsets, modes, bg_qps, preset, encoder, matrix, margin,
+def benchmark(data, bundled, list_, out, gt, jrd, qps, offsets, floors, modes, bg_qps, preset, encoder, matrix, margin,
               keep_score, detect_score, anchor_encoder, decoder, iou, rank, baseline, span,
               workers, limit, quiet, max_frames, sample, intra_period, intra, **det_opts):
     """Bits saved against plain VVC at equal detection accuracy, over a folder of pictures.
 
-    Plain VVC at each QP is the anchor; each JRD mode gives one RD point per predictor and offset. Per
+    Plain VVC at each QP is the anchor; each JRD mode gives one RD point per predictor and offset or QP floor. Per
     point: bits, bpp, mAP@0.5, mAP@0.5:0.95 (one COCO evaluation over all pictures), fraction of the
     original detections still found, encode time. BD-rate (pchip and akima) of every curve against plain
     VVC on bpp vs mAP@0.5. `search` is the oracle (the detector in the loop): the upper bound of prediction.
 
     \b
     Examples:
-      vcm benchmark pictures/ -o report --jrd search,prior --qps 22,27,32,37,42,47 --offsets=-8,-4,0,2,4
+      vcm benchmark pictures/ -o report --jrd search,prior --qps 22,27,32,37,42,47 --offsets=-8,-4,0
       vcm benchmark --bundled -o report            the bundled real pictures (vcm.bundled)
       vcm benchmark --bundled photos --list        the photo set: source, licence, objects per picture
       vcm benchmark --bundled default -o report --anchor vtm   plain VVC coded by VTM (CTC cfgs), JRD modes by --encoder
@@ -150,7 +153,7 @@ def benchmark(data, bundled, list_, out, gt, jrd, qps, offsets, modes, bg_qps, p
 
     ds = pop_detector(det_opts)
     cfg = BenchmarkConfig(data=data, out=out, gt=gt, detector=ds.detector, detector_options=ds.options(), jrd=jrd,
-                          qps=qps, offsets=offsets, modes=modes, bg_qps=bg_qps or (), preset=preset, encoder=encoder,
+                          qps=qps, offsets=offsets, floors=floors or (), modes=modes, bg_qps=bg_qps or (), preset=preset, encoder=encoder,
                           anchor_encoder=anchor_encoder,
                           matrix=matrix, decoder=decoder,
                           margin=margin, iou=iou, rank=rank, baseline=baseline, span=span,

@@ -13,8 +13,9 @@ more than plain VVC at the lowest object QP).
 
 `vcm encode` and the benchmark also search the plain reference (`plain_search`): plain VVC at the coarsest QP
 that still keeps every object (the detector in the loop, every coarser QP from 63 down), written instead whenever it is smaller,
-so no vcm file is larger than the plain VVC a user could have used for the same detections. A positive JRD offset
-writes the plan at that offset even when it loses objects: coarser was asked for.
+so no vcm file is larger than the plain VVC a user could have used for the same detections. A plan coarser than
+its JRDs (a positive JRD offset, or a `--qp-min` floor above some object's JRD) is written even when it loses
+objects: coarser was asked for.
 """
 from __future__ import annotations
 
@@ -156,8 +157,10 @@ def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, 
     DOWN_STEP (at most DOWN_TRIES). Then every coarser QP from 63 down, the first that passes wins: detection is not
     monotone in QP (measured: bikes frame 32 lost its person at QP 53 and kept it at 57), so a bisection would miss
     smaller files. A QP whose file is not smaller than `beat` bytes (the best candidate so far) or than the passing
-    plain file is not checked, so those probes cost an encode and no detection. `known`: plain candidates coded
-    already (reused by QP). Returns the passing plain candidate (None: none found) and every plain candidate coded."""
+    plain file is not checked, so those probes cost an encode and no detection, and once two QPs in a row give
+    files that large the scan stops (finer QPs give larger files: a plain file is near-monotone in its QP).
+    `known`: plain candidates coded already (reused by QP). Returns the passing plain candidate (None: none found)
+    and every plain candidate coded."""
     tried: list[Candidate] = []
     have = {int(c.coded.qp): c for c in known}
 
@@ -187,6 +190,7 @@ def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, 
 
     with ThreadPoolExecutor(2) as pool:  # the next QP is encoded while this one is decoded and detected
         ahead: dict[int, Any] = {}
+        too_large = 0
         for i, q in enumerate(qs):
             for q2 in qs[i:i + 2]:
                 if q2 not in have and q2 not in ahead:
@@ -195,8 +199,16 @@ def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, 
             if q not in have:
                 have[q] = ahead.pop(q).result()
                 tried.append(have[q])
-            if have[q].bytes < bar and passes(have[q]):
+            if have[q].bytes >= bar:
+                too_large += 1
+                if too_large >= 2:
+                    break
+                continue
+            too_large = 0
+            if passes(have[q]):
                 return have[q], tried
+        for f in ahead.values():  # the encode coded ahead of a stop: finished (the pool waits), not used
+            f.cancel()
     return best, tried
 
 
@@ -229,9 +241,10 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
 
     `plain_search`: the plain reference is plain VVC at the coarsest QP that still keeps every object
     (`coarsest_plain`, searched from the lowest object QP of the plan at offset 0), so no file is larger than the
-    plain VVC a user could have used for the same detections. `offset` is the JRD offset the plans carry; above 0
-    the user asked for coarser than the JRD, and the file is the cheapest of the plan's candidates (it may lose
-    objects: that was asked), never larger than plain VVC at the plan's lowest object QP."""
+    plain VVC a user could have used for the same detections. `offset` is the JRD offset the plans carry. When the
+    plan codes some object coarser than its JRD (an offset above 0, a QP floor above the JRD) the user asked for
+    coarser, and the file is the cheapest of the plan's candidates (it may lose objects: that was asked), never
+    larger than plain VVC at the plan's lowest object QP."""
     from concurrent.futures import ThreadPoolExecutor
 
     bgs = list(plans)  # coarsest first
@@ -260,14 +273,23 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     def order(cs):
         return sorted(cs, key=lambda c: (c.bytes, c.name))
 
-    if offset > 0:
+    if any(r.qp > r.jrd for r in first.regions):
         # The plan's own candidates only: offering the plain reference moved by the offset lost most objects at +2
         # on the photo set (the reference is the last QP that keeps them): a cliff, not a coarser plan.
         pool = order(c for c in cands if c.mode != "plain")
         best = pool[0] if pool and pool[0].bytes <= plain_c.bytes else plain_c
         check_candidate(best, **check)
-        return Choice(best, cands, f"the plan at offset {offset:+d} (coarser than the JRD, as asked): the cheapest "
-                                   f"candidate, {sum(best.kept)}/{len(best.kept)} objects still detected")
+        asked = f"offset {offset:+d}" + (f", QP floor {first.qp_min}" if first.qp_min else "")
+        why = (f"the plan at {asked} (coarser than the JRD, as asked): the cheapest candidate, "
+               f"{sum(best.kept)}/{len(best.kept)} objects still detected")
+        if plain_search and protect:  # and never larger than a plain VVC that keeps the same objects, so a
+            # coarser plan never costs more than a finer one whose answer was such a plain file
+            plain = smaller_plain_keeping(frame, first, params, best, check=check, kw=kw, known=cands)
+            if plain is not None:
+                if not any(c is plain for c in cands):
+                    cands.append(plain)
+                best, why = plain, why + f"; {plain.name} keeps the same objects in fewer bytes"
+        return Choice(best, cands, why)
 
     def split(c: Candidate) -> Candidate | None:
         """An objects candidate whose touching objects share streams, coded again with one stream per object:
@@ -310,7 +332,8 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     if not plain_search and best is None and check_candidate(plain_c, **check).passed:
         ref = plain_c
     if plain_search and protect:  # nothing to keep: the mode's own (background) file is the answer
-        ref, tried = coarsest_plain(frame, first, params, max(0, first.min_qp - offset), check=check, kw=kw,
+        start = min(r.jrd for r in first.regions)  # the lowest object QP of the plan at offset 0
+        ref, tried = coarsest_plain(frame, first, params, max(0, min(63, start)), check=check, kw=kw,
                                     beat=best.bytes if best is not None else None, known=[plain_c])
         cands.extend(tried)
     if ref is not None and best is None and ref.bytes > plain_c.bytes:

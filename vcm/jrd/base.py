@@ -6,25 +6,27 @@ the registry maps names to "module:Class" strings so that torch is imported only
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from vcm.errors import VcmError
 from vcm.registry import Registry
-from vcm.types import Detections, ObjectJRD
+from vcm.types import Detection, Detections, ObjectJRD
 
 NUM_CLASSES = 64  # VVC QP classes 0..63
 
 
 class JRDPredictor(ABC):
-    """predict(picture, detections) -> one ObjectJRD per detection, in the same order."""
+    """predict(picture, detections, others) -> one ObjectJRD per detection, in the same order."""
 
     name: str = ""
 
     @abstractmethod
-    def predict(self, picture: np.ndarray, detections: Detections) -> list[ObjectJRD]:
-        """`picture` is RGB uint8 (H, W, 3), the original the detections were made on."""
+    def predict(self, picture: np.ndarray, detections: Detections, others: Sequence[Detection] = ()) -> list[ObjectJRD]:
+        """`picture` is RGB uint8 (H, W, 3), the original the detections were made on; `others`: the original's
+        further boxes (under the keep score), which the still-detected rule does not count as false boxes when it
+        judges a coded picture (only predictors with the detector in the loop use them)."""
 
     def describe(self) -> dict[str, Any]:
         """Settings to record next to every number this predictor produced (checkpoint hash etc.)."""

@@ -213,7 +213,7 @@ class DTJRDPredictor(JRDPredictor):
                                "probs_top": [[int(c), round(float(p), 4)] for c, p in zip(top_c[i], top_p[i])]})
                 for i in range(len(crops))]
 
-    def predict(self, picture: np.ndarray, detections: Detections) -> list[ObjectJRD]:
+    def predict(self, picture: np.ndarray, detections: Detections, others=()) -> list[ObjectJRD]:
         h, w = picture.shape[:2]
         if (detections.width, detections.height) != (w, h) and len(detections):
             raise VcmError(f"detections were made on a {detections.width}x{detections.height} picture, "

@@ -29,7 +29,7 @@ class FixedPredictor(JRDPredictor):
             raise VcmError("the fixed predictor needs a QP", fix="write it as fixed:Q, e.g. --jrd fixed:37")
         self.qp = parse_qp(arg, "fixed JRD")
 
-    def predict(self, picture: np.ndarray, detections: Detections) -> list[ObjectJRD]:
+    def predict(self, picture: np.ndarray, detections: Detections, others=()) -> list[ObjectJRD]:
         return [ObjectJRD(d, self.qp, "fixed", {}) for d in detections]
 
     def describe(self) -> dict[str, Any]:

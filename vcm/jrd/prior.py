@@ -60,7 +60,7 @@ class PriorPredictor(JRDPredictor):
         self.path = arg  # `prior:my_table.json` uses another table
         self.table = load_prior(arg)
 
-    def predict(self, picture: np.ndarray, detections: Detections) -> list[ObjectJRD]:
+    def predict(self, picture: np.ndarray, detections: Detections, others=()) -> list[ObjectJRD]:
         out = []
         for d in detections:
             jrd, cell = prior_jrd(self.table, d, len(detections))

@@ -62,6 +62,7 @@ class PointRow:
     max_qp: int | None = None  # highest QP used in the picture
     bits: int | None = None  # 8 * bytes (filled in)
     chosen: str | None = None  # JRD modes: the candidate written (e.g. objects@57, blur, plain)
+    qp_min: int | None = None  # JRD modes: the floor, object QP = max(JRD + offset, qp_min) (`--qp-min`); None: none
 
     def __post_init__(self):
         self.bits = 8 * int(self.bytes)
@@ -88,6 +89,7 @@ class CurvePoint:
     map: float  # mAP@0.5:0.95
     kept_fraction: float  # kept / objects over the set
     encode_s: float  # summed encoder wall time
+    qp_min: int | None = None  # JRD modes: the floor of the point (`vcm encode --qp-min`); None: none
 
     @property
     def mode(self) -> str:
@@ -125,9 +127,9 @@ def curve_order(curve: str) -> tuple:
 
 
 def sort_points(points: Sequence[CurvePoint]) -> list[CurvePoint]:
-    """Points by curve (curve_order), then QP, offset and background QP: the order of every report file."""
+    """Points by curve (curve_order), then QP, offset, floor and background QP: the order of every report file."""
     return sorted(points, key=lambda p: (curve_order(p.curve), p.qp if p.qp is not None else -1,
-                                         p.offset if p.offset is not None else 0, p.bg_qp or 0))
+                                         p.offset if p.offset is not None else 0, p.qp_min or 0, p.bg_qp or 0))
 
 
 def rows_by_point(rows: Sequence[PointRow]) -> dict[tuple[str, str], list[PointRow]]:
@@ -148,7 +150,7 @@ def curve_point(rows: Sequence[PointRow], m: Any, pictures: int, pixels: int | N
     objects = sum(r.objects for r in rows)
     return CurvePoint(r0.curve, r0.point, r0.qp, r0.offset, r0.bg_qp, pictures, bits, pixels, bits / pixels,
                       m.map50, m.map50_95, sum(r.kept for r in rows) / objects if objects else 1.0,
-                      round(sum(r.encode_s for r in rows), 4))
+                      round(sum(r.encode_s for r in rows), 4), r0.qp_min)
 
 
 def aggregate(rows: Sequence[PointRow], pictures: dict[str, dict[str, Any]], gt: dict[str, Any]) -> list[CurvePoint]:

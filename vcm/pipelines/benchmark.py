@@ -2,8 +2,9 @@
 
 For every picture the detector runs on the original (the pseudo ground truth unless `--gt` is given, and the
 objects the predictors see). Plain VVC at each QP is the anchor; every JRD mode (frame, objects, blur) with
-every predictor gives one RD point per offset (and per background QP if asked). Each point is decoded exactly
-as `vcm decode` would and the detector runs on the result.
+every predictor gives one RD point per offset (and per background QP if asked) and, on the coarse side, one per
+QP floor (object QP = max(JRD, floor), as `vcm encode --qp-min` writes it: the objects that need the finest QPs
+are given up first). Each point is decoded exactly as `vcm decode` would and the detector runs on the result.
 
 Per point the rows of points.csv keep each picture's bytes, bpp, kept fraction and encode time; mAP is
 computed once per RD point over ALL pictures (one COCO evaluation), from the decoded detections saved in
@@ -30,8 +31,7 @@ from vcm.errors import VcmError
 from vcm.fsutil import sha256_file, write_json_atomic
 from vcm.runner import digest, load_record, remove_stale_temps, run_tasks
 from vcm.settings import BENCH_JRD as DEFAULT_JRD, BENCH_MODES as DEFAULT_MODES, BENCH_OFFSETS as DEFAULT_OFFSETS
-from vcm.settings import BENCH_ANCHOR
-from vcm.settings import BENCH_ORACLE_OFFSETS as DEFAULT_ORACLE_OFFSETS, BENCH_QPS as DEFAULT_QPS
+from vcm.settings import BENCH_ANCHOR, BENCH_QPS as DEFAULT_QPS
 from vcm.metrics.rd import CurvePoint, PointRow, aggregate, benchmark_bd
 from vcm.report import (SUMMARY_FORMAT, curve_points_to_json, plot_rd, read_points_csv, summary_lines,
                         write_curves_csv, write_points_csv, write_report_md, write_summary_json)
@@ -58,7 +58,8 @@ class BenchmarkConfig:
     detector_options: dict[str, Any] = field(default_factory=dict)  # conf, iou, imgsz, classes, device
     jrd: tuple[str, ...] = DEFAULT_JRD
     qps: tuple[int, ...] = DEFAULT_QPS
-    offsets: tuple[int, ...] | None = None  # None: BENCH_OFFSETS, and BENCH_ORACLE_OFFSETS for search
+    offsets: tuple[int, ...] | None = None  # None: BENCH_OFFSETS
+    floors: tuple[int, ...] = ()  # QP floors for every predictor (one point each, offset 0); span_points adds more
     modes: tuple[str, ...] = DEFAULT_MODES
     bg_qps: tuple[int, ...] = ()  # objects mode's background QPs; frame/blur use the first (their QP is the
     # lowest object QP; the background QP only matters for a picture without objects). Empty: vcm.qp.DEFAULT_BG_QP
@@ -71,7 +72,7 @@ class BenchmarkConfig:
     iou: float | None = None  # the still-detected rule's IoU; None: vcm.metrics.match.MATCH_IOU
     rank: bool | None = None  # kept boxes must outscore the picture's false boxes; None: vcm.metrics.match.RANK
     baseline: str = "auto"  # auto: add fixed:Q (Q = median JRD of the set, BASELINE_FROM) unless a fixed:Q is given; none
-    span: bool = True  # add offsets (and anchor QPs) until every curve spans the anchor's mAP range (span_points)
+    span: bool = True  # add offsets, floors (and anchor QPs) until every curve spans the anchor's mAP range (span_points)
     keep_score: float | None = None  # None: vcm.metrics.match.KEEP_SCORE (or the detector's threshold)
     detect_score: float | None = None  # None: the detector's threshold
     workers: int = 1
@@ -102,10 +103,14 @@ class BenchmarkConfig:
         if any(m in JRD_MODES for m in self.modes) and not self.jrd:
             raise VcmError("JRD modes need at least one predictor", fix="pass --jrd search,prior")
         if self.offsets is not None and not self.offsets:
-            raise VcmError("no offsets given", fix="pass --offsets=-8,-4,0,2,4")
+            raise VcmError("no offsets given", fix="pass --offsets=-8,-4,0")
         self.qps = tuple(sorted({int(q) for q in self.qps}))
         if self.offsets is not None:
             self.offsets = tuple(sorted({int(o) for o in self.offsets}))
+        for q in self.floors:
+            if not 0 <= int(q) <= 63:
+                raise VcmError(f"QP floor {q} is outside 0..63", fix="give floors between 0 and 63, e.g. --floors 44,48")
+        self.floors = tuple(sorted({int(q) for q in self.floors}))
         self.bg_qps = tuple(sorted({int(q) for q in self.bg_qps}))
         self.jrd = tuple(dict.fromkeys(s.strip() for s in self.jrd if s.strip()))
         if self.workers < 1:
@@ -113,6 +118,7 @@ class BenchmarkConfig:
         if self.baseline not in ("auto", "none"):
             raise VcmError(f"unknown baseline {self.baseline!r}", fix="use --baseline auto or none (or --jrd ...,fixed:Q)")
         self.extra_offsets: dict[str, tuple[int, ...]] = {}  # added per predictor by span_points, run by run
+        self.extra_floors: dict[str, tuple[int, ...]] = {}  # the same for QP floors
         self.extra_qps: tuple[int, ...] = ()  # anchor QPs added by span_points
 
     @property
@@ -122,9 +128,16 @@ class BenchmarkConfig:
 
     def offsets_for(self, predictor: str) -> tuple[int, ...]:
         """The JRD offsets (one RD point each) of this predictor: the given ones, else the defaults."""
-        base = self.offsets if self.offsets is not None else (
-            DEFAULT_ORACLE_OFFSETS if predictor.split(":")[0] == "search" else DEFAULT_OFFSETS)
+        base = self.offsets if self.offsets is not None else DEFAULT_OFFSETS
         return tuple(sorted(set(base) | set(self.extra_offsets.get(predictor, ()))))
+
+    def floors_for(self, predictor: str) -> tuple[int, ...]:
+        """The QP floors (one RD point each, at offset 0) of this predictor: the given ones and those added."""
+        return tuple(sorted(set(self.floors) | set(self.extra_floors.get(predictor, ()))))
+
+    def points_for(self, predictor: str) -> list[tuple[int, int | None]]:
+        """Every (offset, floor) RD point of this predictor: the offsets without a floor, then the floors."""
+        return [(o, None) for o in self.offsets_for(predictor)] + [(0, f) for f in self.floors_for(predictor)]
 
     def command_line(self) -> str:
         """The `vcm benchmark` command that reproduces this run (every setting spelled out)."""
@@ -139,6 +152,7 @@ class BenchmarkConfig:
         args += ["--jrd", ",".join(self.jrd),
                  "--qps", ",".join(map(str, self.qps)),
                  *([f"--offsets={','.join(map(str, self.offsets))}"] if self.offsets else []),
+                 *([f"--floors={','.join(map(str, self.floors))}"] if self.floors else []),
                  "--modes", ",".join(self.modes)]
         if self.bg_qps:
             args += ["--bg-qps", ",".join(map(str, self.bg_qps))]
@@ -168,6 +182,7 @@ class BenchmarkConfig:
         d.pop("progress")
         d.pop("command")  # recorded once, at the top of summary.json
         d["extra_offsets"] = {k: list(v) for k, v in self.extra_offsets.items()}
+        d["extra_floors"] = {k: list(v) for k, v in self.extra_floors.items()}
         d["extra_qps"] = list(self.extra_qps)
         return d
 
@@ -190,7 +205,7 @@ class PictureOutcome:
     original: list[dict[str, Any]]  # the objects to keep (score >= keep score): the pseudo ground truth
     results: list[PointResult] = field(default_factory=list)
     dont_care: list[dict[str, Any]] = field(default_factory=list)  # detect score <= score < keep score
-    jrds: dict[str, list[int]] = field(default_factory=dict)
+    jrds: dict[str, list[int | None]] = field(default_factory=dict)  # per kept object; None: no QP keeps it
     seconds: float = 0.0
 
 
@@ -212,10 +227,12 @@ def list_pictures(data: Path, limit: int | None = None) -> list[Path]:
     return pics[:limit] if limit else pics
 
 
-def point_id(mode: str, qp: int | None = None, offset: int | None = None, bg_qp: int | None = None) -> str:
+def point_id(mode: str, qp: int | None = None, offset: int | None = None, bg_qp: int | None = None,
+             qp_min: int | None = None) -> str:
     if mode == "plain":
         return f"qp{qp}"
-    return f"off{offset:+d}" + (f"_bg{bg_qp}" if bg_qp is not None else "")
+    return (f"off{offset:+d}" + (f"_min{qp_min}" if qp_min is not None else "")
+            + (f"_bg{bg_qp}" if bg_qp is not None else ""))
 
 
 def _digest(obj: Any) -> str:
@@ -285,8 +302,9 @@ def _predictor(spec: str):
 
 
 def _coded_bytes(coded) -> int:
-    """Everything the decoder needs: one whole-picture stream is a standard .266 on its own; several streams
-    need the vcm file with its placement SEI (vcm.container), counted in full."""
+    """Everything the decoder needs: one whole-picture stream is a standard .266 on its own (the anchor); several
+    streams need the vcm file with its placement SEI (vcm.container), counted in full. A JRD point counts the
+    file `vcm encode` writes instead (`Candidate.bytes`, the SEI always in)."""
     if len(coded.streams) == 1:
         return coded.stream_bytes
     from vcm.coding.modes import to_vcm_file
@@ -311,13 +329,14 @@ def _code_point(frame, rgb_shape, mode: str, plan, qp: int | None, original: Det
     return _row_fields(coded, dets, original, w, h, others)
 
 
-def _row_fields(coded, dets, original: Detections, w: int, h: int, others: Detections = ()):
+def _row_fields(coded, dets, original: Detections, w: int, h: int, others: Detections = (), nbytes: int | None = None):
     """points.csv fields of one coded picture and its decoded detections: (fields, detections json, fresh);
-    `others`: the original's boxes under the keep score (not false boxes for the rule's rank test)."""
+    `others`: the original's boxes under the keep score (not false boxes for the rule's rank test); `nbytes`: the
+    file's size (None: `_coded_bytes`)."""
     from vcm.metrics.match import still_detected_all
 
     kept = sum(still_detected_all(original, dets, _STATE["rule"], others=others))
-    nbytes = _coded_bytes(coded)
+    nbytes = _coded_bytes(coded) if nbytes is None else nbytes
     qps = [s.qp for s in coded.streams]
     fields_ = dict(width=w, height=h, bytes=nbytes, bpp=8.0 * nbytes / (w * h), objects=len(original), kept=kept,
                    kept_fraction=kept / len(original) if len(original) else 1.0,
@@ -328,9 +347,10 @@ def _row_fields(coded, dets, original: Detections, w: int, h: int, others: Detec
 
 def _choose_point(frame, rgb_shape, modes: Sequence[str], plans: dict, protect: list, keep: Detections,
                   original_all: Detections, offset: int = 0):
-    """One JRD point exactly as `vcm encode --jrd-offset` writes it (vcm.coding.choose): at offsets <= 0 the
-    cheapest candidate that keeps every object, never larger than the smallest plain VVC that does; above 0 the
-    plan at that offset (coarser, as asked), so a curve's rate falls with its offset by construction."""
+    """One JRD point exactly as `vcm encode --jrd-offset --qp-min` writes it (vcm.coding.choose): a plan at its
+    JRDs or finer gives the cheapest candidate that keeps every object, never larger than the smallest plain VVC
+    that does; a plan coarser than its JRDs (an offset above 0, a floor above some JRD) the cheapest of its own
+    candidates (coarser, as asked), so a curve's rate falls with its offset and floor by construction."""
     from vcm.codec import EncodeParams
     from vcm.coding.choose import choose
 
@@ -342,7 +362,7 @@ def _choose_point(frame, rgb_shape, modes: Sequence[str], plans: dict, protect: 
                     encoder=cfg.encoder, matrix=cfg.matrix, display=(w, h), decoder=cfg.decoder,
                     plain_search=True, offset=offset)
     c = choice.chosen
-    fields_, dets, _ = _row_fields(c.coded, c.found, keep, w, h, original_all)
+    fields_, dets, _ = _row_fields(c.coded, c.found, keep, w, h, original_all, nbytes=c.bytes)
     fresh = sum(0 if st.result.cached else 1 for cand in choice.candidates for st in cand.coded.streams)
     return fields_, dets, fresh, c.name
 
@@ -387,7 +407,7 @@ def run_picture(path: str, key: str) -> PictureOutcome:
             return
         fields_, dets, fresh, chosen = compute()
         row = PointRow(key, mode, predictor, pid, qp, settings.get("offset"), settings.get("bg_qp"), **fields_,
-                       chosen=chosen)
+                       chosen=chosen, qp_min=settings.get("qp_min"))
         write_json_atomic(f, {"fingerprint": pfp, "row": asdict(row), "detections": dets})
         out.results.append(PointResult(row, dets, fresh, False))
 
@@ -408,7 +428,7 @@ def run_picture(path: str, key: str) -> PictureOutcome:
         jf = work / f"jrd__{_safe(spec)}.json"
         jdoc = load_record(jf, jfp)
         if jdoc is None:
-            objs = pred.predict(rgb, keep)
+            objs = pred.predict(rgb, keep, others=original_all)
             jdoc = {"fingerprint": jfp, "predictor": desc, "jrd": [int(o.jrd) for o in objs],
                     "never_detected": [bool(o.info.get("never_detected")) for o in objs],
                     "info": [o.info for o in objs]}
@@ -416,19 +436,21 @@ def run_picture(path: str, key: str) -> PictureOutcome:
         never = jdoc.get("never_detected") or [False] * len(keep)
         objs = [ObjectJRD(d, j, spec) for d, j, nd in zip(keep, jdoc["jrd"], never) if not nd]
         protect = [d for d, nd in zip(keep, never) if not nd]  # objects no QP keeps cost no bits
-        out.jrds[spec] = list(jdoc["jrd"])
+        out.jrds[spec] = [None if nd else j for j, nd in zip(jdoc["jrd"], never)]
         for mode in jrd_modes:
             modes = auto_modes() if mode == "auto" else (mode,)
             # a given background QP is one point per offset and QP; none given: chosen per picture (auto)
             bgs = [(bg,) for bg in cfg.bg_qps] if cfg.bg_qps and mode == "objects" else [tuple(AUTO_BG_QPS)]
-            for off in cfg.offsets_for(spec):
+            for off, floor in cfg.points_for(spec):
                 for bg_set in bgs:
                     bg = bg_set[0] if len(bg_set) == 1 else None
-                    settings = {"predictor": desc, "offset": off, "bg_qp": bg, "bg_qps": list(bg_set)}
-                    compute = (lambda off=off, bg_set=bg_set, modes=modes: _choose_point(
-                        frame, rgb.shape, modes, {b: qpmod.plan(objs, w, h, offset=off, margin=cfg.margin, bg_qp=b)
+                    settings = {"predictor": desc, "offset": off, "bg_qp": bg, "bg_qps": list(bg_set),
+                                **({"qp_min": floor} if floor is not None else {})}
+                    compute = (lambda off=off, floor=floor, bg_set=bg_set, modes=modes: _choose_point(
+                        frame, rgb.shape, modes, {b: qpmod.plan(objs, w, h, offset=off, margin=cfg.margin, bg_qp=b,
+                                                                qp_min=floor or 0)
                                                   for b in bg_set}, protect, keep, original_all, off))
-                    point(mode, spec, point_id(mode, offset=off, bg_qp=bg), settings, compute, None)
+                    point(mode, spec, point_id(mode, offset=off, bg_qp=bg, qp_min=floor), settings, compute, None)
     out.seconds = time.perf_counter() - t0
     return out
 
@@ -601,8 +623,8 @@ def _machine() -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------- run
 MAX_ROUNDS = 6  # runs over the set: the first, then up to five that add points (span_points)
-OFFSET_RANGE = (-16, 24)  # span_points adds offsets inside this range
-SPAN_STEP = 4  # span_points' offset step (doubled each time a curve still stops short)
+OFFSET_MIN = -16  # span_points adds finer offsets down to this one
+SPAN_STEP = 4  # span_points: the finer offsets step, and half the step between added QP floors
 BASELINE_FROM = ("prior", "dtjrd")  # the automatic fixed:Q baseline takes Q from the first of these run
 
 
@@ -612,19 +634,35 @@ def _median_jrd(outcomes: dict[str, PictureOutcome], cfg: BenchmarkConfig) -> tu
 
     specs = [s for s in cfg.jrd if s.split(":")[0] in BASELINE_FROM] + [s for s in cfg.jrd if s.startswith("search")]
     for spec in specs:
-        values = [j for o in outcomes.values() for j in o.jrds.get(spec, [])]
+        values = [j for o in outcomes.values() for j in o.jrds.get(spec, []) if j is not None]
         if values:
             return spec, int(round(statistics.median(values)))
     return None
 
 
-def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig) -> list[str]:
+def first_floors(jrds: Sequence[int]) -> list[int]:
+    """The first QP floors of a curve, from its own JRDs: their quartiles (each floor gives up the objects whose
+    JRD lies below it: the dearest first) and two SPAN_STEPs past the largest (every object coarser than its JRD).
+    Only floors above the smallest JRD change a plan."""
+    import numpy as np
+
+    if not jrds:
+        return []
+    top = max(jrds)
+    ladder = [*np.percentile(jrds, [25, 50, 75]), top + SPAN_STEP, top + 2 * SPAN_STEP]
+    return sorted({f for f in (min(63, int(round(q))) for q in ladder) if f > min(jrds)})
+
+
+def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
+                jrds: dict[str, list[int]] | None = None) -> list[str]:
     """Add the RD points the measured curves still lack (the rule of docs/BDRATE.md "Points that span the anchor"):
-    a JRD curve whose lowest mAP@0.5 lies above the anchor's gets a larger offset (coarser objects, as
-    `--jrd-offset` writes them), one whose highest lies below the anchor's a smaller one, and when a JRD curve
-    reaches below the anchor's coarsest point the anchor gets QP +5. Returns what was added (empty: done)."""
+    a JRD curve whose lowest mAP lies above the anchor's gets QP floors (`first_floors` of its JRDs `jrds[spec]`,
+    then one more, higher, each round: object QP = max(JRD, floor), as `vcm encode --qp-min` writes it), one
+    whose highest lies below the anchor's a smaller offset, and when a JRD curve reaches below the anchor's
+    coarsest point the anchor gets QP +5. Returns what was added (empty: done)."""
     from vcm.metrics.rd import ANCHOR
 
+    jrds = jrds or {}
     by_curve: dict[str, list[CurvePoint]] = {}
     for p in points:
         by_curve.setdefault(p.curve, []).append(p)
@@ -633,6 +671,7 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig) -> list[str]
         return []
     added: list[str] = []
     want: dict[str, set[int]] = {}
+    want_floors: dict[str, set[int]] = {}
     below_anchor = False
     for quality in ("map50", "map"):  # mAP@0.5 and mAP@0.5:0.95: both headlines must span
         a_lo, a_hi = min(getattr(p, quality) for p in anchor), max(getattr(p, quality) for p in anchor)
@@ -641,23 +680,30 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig) -> list[str]
             if curve == ANCHOR or ps[0].offset is None:
                 continue
             pred = curve.split("/", 1)[1]
-            offs = cfg.offsets_for(pred)
+            offs, floors = cfg.offsets_for(pred), cfg.floors_for(pred)
             lo, hi = min(getattr(p, quality) for p in ps), max(getattr(p, quality) for p in ps)
-            if lo > a_lo + eps and max(offs) < OFFSET_RANGE[1]:
-                step = SPAN_STEP * (2 if cfg.extra_offsets.get(pred) and max(offs) > 0 else 1)
-                want.setdefault(pred, set()).add(min(OFFSET_RANGE[1], max(offs) + step))
+            if lo > a_lo + eps:  # coarser: floors, not offsets (an offset above 0 loses every object at once)
+                if not floors:
+                    want_floors.setdefault(pred, set()).update(first_floors(jrds.get(pred, [])))
+                elif max(floors) < 63:
+                    want_floors.setdefault(pred, set()).add(min(63, max(floors) + 2 * SPAN_STEP))
             # finer objects only while the finest point still gains (offsets <= 0 are capped by the smallest plain
             # VVC that keeps every object, so they stop gaining there)
-            finest = sorted(ps, key=lambda p: p.offset)
+            finest = sorted((p for p in ps if p.qp_min is None), key=lambda p: p.offset)
             gains = len(finest) < 2 or getattr(finest[0], quality) > getattr(finest[1], quality) + 1e-9
-            if hi < a_hi - eps and min(offs) > OFFSET_RANGE[0] and gains:
-                want.setdefault(pred, set()).add(max(OFFSET_RANGE[0], min(offs) - SPAN_STEP))
+            if hi < a_hi - eps and min(offs) > OFFSET_MIN and gains:
+                want.setdefault(pred, set()).add(max(OFFSET_MIN, min(offs) - SPAN_STEP))
             below_anchor |= lo < a_lo - eps
     for pred, offs in want.items():
         new = sorted(set(offs) - set(cfg.offsets_for(pred)))
         if new:
             cfg.extra_offsets[pred] = tuple(sorted(set(cfg.extra_offsets.get(pred, ())) | set(new)))
             added.append(f"{pred} offsets {','.join(f'{o:+d}' for o in new)}")
+    for pred, fl in want_floors.items():
+        new = sorted(set(fl) - set(cfg.floors_for(pred)))
+        if new:
+            cfg.extra_floors[pred] = tuple(sorted(set(cfg.extra_floors.get(pred, ())) | set(new)))
+            added.append(f"{pred} QP floors {','.join(map(str, new))}")
     top = max(cfg.all_qps)
     if below_anchor and top < 62:
         cfg.extra_qps = tuple(sorted(set(cfg.extra_qps) | {min(62, top + 5)}))
@@ -746,7 +792,8 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> BenchmarkReport:
                 cfg.jrd = cfg.jrd + (f"fixed:{med[1]}",)
                 _predictor(cfg.jrd[-1])
                 added.append(f"baseline fixed:{med[1]} (median JRD of {med[0]})")
-        added += span_points(numbers.points, cfg)
+        jrds = {spec: [j for o in outcomes.values() for j in o.jrds.get(spec, []) if j is not None] for spec in cfg.jrd}
+        added += span_points(numbers.points, cfg, jrds)
         if not added:
             break
     det = _STATE["detector"]

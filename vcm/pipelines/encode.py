@@ -138,7 +138,7 @@ def _run_encode(input_path, output, settings: CodingSettings, detector: Any, det
     else:
         predictor = create_predictor(s.jrd, detector=det, rule=rule, bg_qp=bg_qps[0], margin=s.margin,
                                      preset=s.preset, encoder=encoder, matrix=s.matrix, cache=cache)
-        objs = predictor.predict(rgb, keep)
+        objs = predictor.predict(rgb, keep, others=dets)
     # An object the search found undetectable at every QP (lost from the lowest QPs on) is not protectable:
     # bits cannot bring it back, so it stays in the background and costs nothing (reported as such).
     protect = [k for k, o in enumerate(objs) if not o.info.get("never_detected")]

@@ -250,7 +250,7 @@ class Labeller:
         weak = set() if gt is not None else {i for i, d in enumerate(objects) if not self.rule.keeps(d)}
         todo = [i for i in range(len(objects)) if i not in undetectable and i not in weak]
         pred = self.predictor()
-        found = pred.predict(rgb, Detections(w, h, tuple(objects[i] for i in todo)))
+        found = pred.predict(rgb, Detections(w, h, tuple(objects[i] for i in todo)), others=tuple(objects))
         stats = pred.last_stats if todo else {}
         if todo and all(o.info["status"] == L.UNCODED for o in found):
             raise VcmError(f"no QP of {self.cfg.qps[0]}..{self.cfg.qps[-1]} could be coded", path=path,

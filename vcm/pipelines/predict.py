@@ -47,7 +47,7 @@ def run_predict(input_path: str | Path, settings: CodingSettings = CodingSetting
     t1 = time.perf_counter()
     pred = create_predictor(s.jrd, detector=det, rule=rule, bg_qp=s.background_qps()[0], margin=s.margin,
                             preset=s.preset, encoder=s.encoder, matrix=s.matrix, cache=s.cache)
-    jrd_of = dict(zip(keep_idx, pred.predict(rgb, keep)))
+    jrd_of = dict(zip(keep_idx, pred.predict(rgb, keep, others=dets)))
     t2 = time.perf_counter()
     objects = []
     for i, d in enumerate(dets):

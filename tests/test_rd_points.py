@@ -1,0 +1,83 @@
+"""The benchmark's RD points: which points `span_points` adds (pure, on made-up curves) and that a JRD point is
+the file `vcm encode` writes with the same settings (a positive offset, a QP floor), with the real nanodet,
+libvvenc and decoder on bus.jpg."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from vcm.cli import main
+from vcm.metrics.rd import ANCHOR, CurvePoint
+from vcm.pipelines.benchmark import SPAN_STEP, BenchmarkConfig, first_floors, span_points
+
+
+def _pt(curve: str, map50: float, bpp: float, offset: int | None = None, qp: int | None = None,
+        qp_min: int | None = None) -> CurvePoint:
+    return CurvePoint(curve, "p", qp, offset, None, 1, int(bpp * 1000), 1000, bpp, map50, map50 * 0.7, 1.0, 0.0,
+                      qp_min)
+
+
+def _anchor(lo: float = 0.4, hi: float = 1.0) -> list[CurvePoint]:
+    qs = (22, 27, 32, 37, 42, 47)
+    return [_pt(ANCHOR, hi - (hi - lo) * i / 5, 1.0 / (i + 1), qp=q) for i, q in enumerate(qs)]
+
+
+def test_first_floors_are_the_quartiles_and_two_steps_past_the_largest():
+    jrds = [30, 34, 38, 42, 46, 50, 54]
+    assert first_floors(jrds) == [36, 42, 48, 54 + SPAN_STEP, 54 + 2 * SPAN_STEP]
+    assert first_floors([40] * 5) == [40 + SPAN_STEP, 40 + 2 * SPAN_STEP]  # fixed:Q: floors above Q only
+    assert first_floors([60, 61]) == [61, 63]  # capped at 63, none at or below the smallest JRD
+    assert first_floors([]) == []
+
+
+def test_a_curve_above_the_anchor_gets_floors_then_a_higher_one(tmp_path):
+    cfg = BenchmarkConfig(data=tmp_path, out=tmp_path / "r", jrd=("search",), offsets=(-4, 0))
+    curve = [_pt("objects/search", 1.0, 0.1, offset=-4), _pt("objects/search", 0.98, 0.05, offset=0)]
+    added = span_points(_anchor() + curve, cfg, {"search": [30, 34, 38, 42, 46, 50, 54]})
+    assert cfg.floors_for("search") == (36, 42, 48, 58, 62) and any("QP floors" in a for a in added)
+    assert cfg.offsets_for("search") == (-4, 0)  # never a positive offset: the coarse side is floors
+    # the next round: still above the anchor's lowest mAP -> one higher floor; then nothing past 63
+    curve += [_pt("objects/search", 0.7, 0.02, offset=0, qp_min=62)]
+    span_points(_anchor() + curve, cfg, {"search": [30, 34, 38, 42, 46, 50, 54]})
+    assert cfg.floors_for("search")[-1] == 63
+    assert not any("search" in a for a in span_points(_anchor() + curve, cfg, {}))
+    assert cfg.points_for("search")[:2] == [(-4, None), (0, None)] and cfg.points_for("search")[2] == (0, 36)
+
+
+def test_a_curve_that_reaches_the_anchor_gets_no_floor_and_finer_offsets_only_while_gaining(tmp_path):
+    cfg = BenchmarkConfig(data=tmp_path, out=tmp_path / "r", jrd=("prior",), offsets=(-4, 0))
+    reaches = [_pt("objects/prior", 0.9, 0.1, offset=-4), _pt("objects/prior", 0.3, 0.05, offset=0)]
+    added = span_points(_anchor() + reaches, cfg, {"prior": [40, 44]})
+    assert cfg.floors_for("prior") == () and cfg.offsets_for("prior") == (-8, -4, 0)  # finer: 0.9 < the anchor's 1.0
+    assert "anchor QP 52" in added  # 0.3 lies below the anchor's coarsest point
+    cfg2 = BenchmarkConfig(data=tmp_path, out=tmp_path / "r", jrd=("prior",), offsets=(-4, 0))
+    flat = [_pt("objects/prior", 0.9, 0.1, offset=-4), _pt("objects/prior", 0.9, 0.05, offset=0)]
+    span_points(_anchor() + flat, cfg2, {"prior": [40, 44]})
+    assert cfg2.offsets_for("prior") == (-4, 0)  # the finer point did not gain: no finer one
+
+
+def _rows(path: Path) -> dict[str, dict[str, str]]:
+    with open(path, newline="") as f:
+        return {r["point"]: r for r in csv.DictReader(f) if r["mode"] == "objects"}
+
+
+def test_offset_and_floor_points_are_the_files_vcm_encode_writes(bus_jpg, tmp_path, nanodet_weights):
+    out = tmp_path / "rep"
+    res = CliRunner().invoke(main, ["benchmark", str(bus_jpg), "-o", str(out), "--jrd", "prior", "--qps", "42,47",
+                                    "--offsets=0,4", "--floors=50", "--modes", "plain,objects", "--no-span",
+                                    "--baseline", "none", "--quiet"])
+    assert res.exit_code == 0, res.output
+    rows = _rows(out / "points.csv")
+    assert set(rows) == {"off+0", "off+4", "off+0_min50"} and rows["off+0_min50"]["qp_min"] == "50"
+    assert int(rows["off+0_min50"]["min_qp"]) >= 50 or rows["off+0_min50"]["chosen"] == "plain"
+    for pid, extra in (("off+4", ["--jrd-offset", "4"]), ("off+0_min50", ["--qp-min", "50"])):
+        f = tmp_path / f"{pid}.vcm"
+        r = CliRunner().invoke(main, ["encode", str(bus_jpg), "-o", str(f), "--mode", "objects", "--jrd", "prior",
+                                      *extra])
+        assert r.exit_code == 0, r.output
+        assert f.stat().st_size == int(rows[pid]["bytes"]), pid  # the benchmark's point is exactly this file
+    # coarser than the JRDs is cheaper: rate falls with offset and floor by construction
+    assert int(rows["off+0"]["bytes"]) >= int(rows["off+4"]["bytes"])
+    assert int(rows["off+0"]["bytes"]) >= int(rows["off+0_min50"]["bytes"])
