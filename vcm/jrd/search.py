@@ -251,7 +251,12 @@ class SearchPredictor(JRDPredictor):
             # VVC at its lowest object QP (on 10 untuned photos 3.5x the objects file 4 QPs finer, which passed)
             best = None
             for rounds in range(VERIFY_ROUNDS + 1):
-                verified, own, nbytes, own_bytes = look(jrds, members)
+                try:
+                    verified, own, nbytes, own_bytes = look(jrds, members)
+                except VcmError:  # libvvenc refuses near-lossless QPs on small crops: no finer round
+                    if best is None:
+                        raise
+                    break
                 score = (sum(verified[i] for i in members), -nbytes)
                 if best is None or score > best[0]:
                     best = (score, list(jrds), verified)
