@@ -46,6 +46,15 @@ def test_a_curve_above_the_anchor_gets_floors_then_a_higher_one(tmp_path):
     assert cfg.points_for("search")[:2] == [(-4, None), (0, None)] and cfg.points_for("search")[2] == (0, 36)
 
 
+def test_a_wide_accuracy_gap_between_floors_gets_a_floor_halfway(tmp_path):
+    cfg = BenchmarkConfig(data=tmp_path, out=tmp_path / "r", jrd=("search",), offsets=(0,), floors=(40, 48, 61))
+    curve = [_pt("objects/search", 1.0, 0.05, offset=0), _pt("objects/search", 0.65, 0.02, offset=0, qp_min=40),
+             _pt("objects/search", 0.45, 0.012, offset=0, qp_min=48),
+             _pt("objects/search", 0.02, 0.005, offset=0, qp_min=61)]
+    added = span_points(_anchor(lo=0.02) + curve, cfg, {"search": [30, 40, 50]})
+    assert cfg.floors_for("search") == (40, 48, 54, 61) and added == ["search QP floors 54"]  # 0.45 -> 0.02 only
+
+
 def test_a_curve_that_reaches_the_anchor_gets_no_floor_and_finer_offsets_only_while_gaining(tmp_path):
     cfg = BenchmarkConfig(data=tmp_path, out=tmp_path / "r", jrd=("prior",), offsets=(-4, 0))
     reaches = [_pt("objects/prior", 0.9, 0.1, offset=-4), _pt("objects/prior", 0.3, 0.05, offset=0)]

@@ -622,7 +622,8 @@ def _machine() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- run
-MAX_ROUNDS = 6  # runs over the set: the first, then up to five that add points (span_points)
+MAX_ROUNDS = 8  # runs over the set: the first, then up to seven that add points (span_points)
+MAX_GAP = 0.25  # span_points: the widest accuracy step between neighbouring floor points, as a share of the anchor's
 OFFSET_MIN = -16  # span_points adds finer offsets down to this one
 SPAN_STEP = 4  # span_points: the finer offsets step, and half the step between added QP floors
 BASELINE_FROM = ("prior", "dtjrd")  # the automatic fixed:Q baseline takes Q from the first of these run
@@ -657,7 +658,8 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
                 jrds: dict[str, list[int]] | None = None) -> list[str]:
     """Add the RD points the measured curves still lack (the rule of docs/BDRATE.md "Points that span the anchor"):
     a JRD curve whose lowest mAP lies above the anchor's gets QP floors (`first_floors` of its JRDs `jrds[spec]`,
-    then one more, higher, each round: object QP = max(JRD, floor), as `vcm encode --qp-min` writes it), one
+    then one more, higher, each round: object QP = max(JRD, floor), as `vcm encode --qp-min` writes it; and one
+    halfway between two floors whose accuracies lie more than MAX_GAP of the anchor's range apart), one
     whose highest lies below the anchor's a smaller offset, and when a JRD curve reaches below the anchor's
     coarsest point the anchor gets QP +5. Returns what was added (empty: done)."""
     from vcm.metrics.rd import ANCHOR
@@ -687,6 +689,12 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
                     want_floors.setdefault(pred, set()).update(first_floors(jrds.get(pred, [])))
                 elif max(floors) < 63:
                     want_floors.setdefault(pred, set()).add(min(63, max(floors) + 2 * SPAN_STEP))
+            # no gap wider than MAX_GAP of the anchor's range between neighbouring floors (the fit would draw a
+            # straight line across it): a floor halfway between
+            ladder = sorted((p.qp_min, getattr(p, quality)) for p in ps if p.qp_min is not None)
+            for (f1, m1), (f2, m2) in zip(ladder, ladder[1:]):
+                if abs(m1 - m2) > MAX_GAP * (a_hi - a_lo) and f2 - f1 >= 2:
+                    want_floors.setdefault(pred, set()).add((f1 + f2) // 2)
             # finer objects only while the finest point still gains (offsets <= 0 are capped by the smallest plain
             # VVC that keeps every object, so they stop gaining there)
             finest = sorted((p for p in ps if p.qp_min is None), key=lambda p: p.offset)
