@@ -350,7 +350,8 @@ def code_segment(mode: str, frames: Sequence[YuvFrame], plans: Sequence[QPPlan],
 
 # ------------------------------------------------------------------------------------------------ auto (per segment)
 AUTO_STEP = 2  # QP step of the per-segment search
-AUTO_STEPS = 4  # at most this many steps coarser (and finer) than the plan's segment QP
+AUTO_STEPS = 4  # at most this many steps coarser than the plan's segment QP
+AUTO_MISSES = 2  # a family's search ends after this many coarser candidates in a row lost an object
 AUTO_FAMILIES = ("objects", "plain")  # the candidates of every segment, each searched from the plan's QP
 
 
@@ -377,8 +378,9 @@ def choose_segments(frames: Sequence[YuvFrame], plans: Sequence[QPPlan], params:
     """`auto` mode: per segment, the detector in the loop decides the QP the JRDs only start from (a JRD is
     measured all-intra; random access codes most pictures at the GOP's offsets, and plain random access kept most
     objects 4-8 QPs above the JRDs measured; docs/BENCHMARKS.md). Each family of AUTO_FAMILIES is coded at the
-    plan's segment QP and then AUTO_STEP coarser while it keeps as many of the segment's objects (the keep rule on
-    its detected frames) as the plan as asked keeps; the cheapest of all candidates that keep that many is
+    plan's segment QP and then AUTO_STEP coarser (up to AUTO_STEPS, until AUTO_MISSES in a row lose an object); a
+    candidate passes when it keeps as many of the segment's objects (the keep rule on its detected frames) as the
+    plan as asked (objects mode at the segment QP) keeps; the cheapest of all candidates that keep that many is
     written, so a segment is never larger than the smallest plain random-access coding tried that keeps the same
     objects. Offsets above 0 write the objects plan at that offset as it is (coarser, as asked)."""
     from vcm.codec import yuv_to_rgb
@@ -414,11 +416,11 @@ def choose_segments(frames: Sequence[YuvFrame], plans: Sequence[QPPlan], params:
         else:
             target = trial("objects", start)[1]
             for fam in AUTO_FAMILIES:
-                q = start
-                for _ in range(AUTO_STEPS):
-                    if trial(fam, q)[1] < target:
+                misses = 0
+                for k in range(AUTO_STEPS + 1):  # a single object flickering near its JRD does not end the search
+                    misses = misses + 1 if trial(fam, start + k * AUTO_STEP)[1] < target else 0
+                    if misses == AUTO_MISSES:
                         break
-                    q += AUTO_STEP
         passing = [(len(u.data), m, q) for (m, q), (u, k) in memo.items() if k >= target]
         _, m, q = min(passing)
         u = memo[(m, q)][0]
