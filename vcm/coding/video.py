@@ -390,7 +390,8 @@ def choose_segments(frames: Sequence[YuvFrame], plans: Sequence[QPPlan], params:
     w, h = display or frames[0].display_size
     units, choices = [], []
     for sg in plan_segments(plans, params.intra_period):
-        idx = [i for i in sorted(originals) if sg.start <= i < sg.end]
+        # only frames with an object to keep can lose one: the others are neither decoded nor detected
+        idx = [i for i in sorted(originals) if sg.start <= i < sg.end and any(map(rule.keeps, originals[i]))]
         orig = [originals[i] for i in idx]
         keep = [[d for d in o if rule.keeps(d)] for o in orig]
         n_keep = sum(map(len, keep))
