@@ -380,7 +380,7 @@ def choose_segments(frames: Sequence[YuvFrame], plans: Sequence[QPPlan], params:
     objects 4-8 QPs above the JRDs measured; docs/BENCHMARKS.md). Each family of AUTO_FAMILIES is coded at the
     plan's segment QP and then AUTO_STEP coarser (up to AUTO_STEPS, until AUTO_MISSES in a row lose an object); a
     candidate passes when it keeps as many of the segment's objects (the keep rule on its detected frames) as the
-    plan as asked (objects mode at the segment QP) keeps; the cheapest of all candidates that keep that many is
+    better of the plan as asked (objects mode at the segment QP) and plain random access at that QP; the cheapest of all candidates that keep that many is
     written, so a segment is never larger than the smallest plain random-access coding tried that keeps the same
     objects. plain is searched from one step above objects' coarsest passing QP (at the same QP it costs more).
     Offsets above 0 write the objects plan at that offset as it is (coarser, as asked)."""
@@ -416,7 +416,9 @@ def choose_segments(frames: Sequence[YuvFrame], plans: Sequence[QPPlan], params:
             u, kept = trial("objects", start)
             target = kept
         else:
-            target = trial("objects", start)[1]
+            # the bar: what the plan as asked keeps, or plain random access at the plan's QP if that keeps more
+            # (objects mode's low-passed background can cost a box its rank against a false box)
+            target = max(trial("objects", start)[1], trial("plain", start)[1])
             first = start
             for fam in AUTO_FAMILIES:
                 misses = 0
