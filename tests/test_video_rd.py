@@ -106,6 +106,8 @@ def test_auto_writes_per_segment_the_cheapest_candidate_that_keeps_the_objects(c
         assert doc["settings"]["fallback"]["from"] == "auto"
     drawn = sorted(p.name for p in (tmp_path / "drawn").iterdir())
     assert drawn == ["frame_0000.png", "frame_0002.png", "frame_0004.png", "frame_0005.png"]
+    r = run("encode", clip_mkv, "-o", tmp_path / "b.266", "--draw", tmp_path / "one.png", "--frames", 2)
+    assert r.exit_code == 2 and "--draw takes a folder for a video" in r.output and not (tmp_path / "b.266").exists()
 
 
 def test_python_api_codes_and_decodes_video_as_the_cli(clip_mkv, tmp_path):

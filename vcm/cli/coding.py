@@ -62,6 +62,12 @@ def encode(picture, out, example, json_path, draw_path, **opts):
                                                                       "--draw": draw_path})
     from vcm.pipelines.video import is_video_path
 
+    from vcm.media import PICTURE_EXTS
+
+    if draw_path and (Path(draw_path).exists() and Path(draw_path).is_dir() != is_video_path(src)
+                      or is_video_path(src) and Path(draw_path).suffix.lower() in PICTURE_EXTS):
+        raise VcmError("--draw takes a folder for a video (one picture per detected frame) and a picture file for a "
+                       "picture", path=draw_path, fix="name a new folder for a video, a .png for a picture")
     if is_video_path(src):  # videos: vcm/pipelines/video.py (segments, suppression, --intra)
         from vcm.pipelines.video import format_video_report, run_encode_video
 
