@@ -502,7 +502,7 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
     from vcm.metrics.match import StillDetectedRule
     from vcm.metrics.rd import PointRow, benchmark_bd, curve_point, rows_by_point, sort_points
     from vcm.pipelines.benchmark import (BASELINE_FROM, MAX_ROUNDS, VIDEO_BD, BenchmarkReport, _machine, _versions,
-                                         span_points, write_report)
+                                         point_id, write_report)
     from vcm.report import write_points_csv
 
     t0 = time.perf_counter()
@@ -549,7 +549,7 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
     done: dict[tuple[str, str, str], tuple[PointRow, list[Detections]]] = {}
     fresh_total = 0
 
-    def point(key: str, mode: str, pred: str, pid: str, qp, offset, bg, compute) -> None:
+    def point(key: str, mode: str, pred: str, pid: str, qp, offset, bg, compute, extra=None) -> None:
         nonlocal fresh_total
         if (key, f"{mode}/{pred}", pid) in done:
             return
@@ -563,7 +563,7 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
             chosen = " ".join(f"{a['chosen'][0]}@{a['chosen'][1]}" for a in coded.settings["auto"])
         row = PointRow(key, mode, pred, pid, qp, offset, bg, c["w"], c["h"], nbytes,
                        8.0 * nbytes / (c["w"] * c["h"] * len(c["rgb"])), chk.objects_total, chk.kept_total,
-                       chk.kept_fraction, round(secs, 4), min(qps), max(qps), chosen=chosen)
+                       chk.kept_fraction, round(secs, 4), min(qps), max(qps), chosen=chosen, **(extra or {}))
         done[(key, f"{mode}/{pred}", pid)] = (row, dets)
 
     def analysis(key: str, spec: str):
@@ -605,17 +605,19 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
             for spec in cfg.jrd if modes else ():
                 an = analysis(key, spec)
                 for mode in modes:
-                    for off in cfg.offsets_for(spec):
+                    for off, floor in jrd_points(cfg, spec):
                         for bg in (cfg.bg_qps if cfg.bg_qps and mode in ("objects", "frame") else (None,)):
-                            plans = plan_frames(an, offset=off, bg_qp=51 if bg is None else bg, margin=cfg.margin)
-                            pid = f"off{off:+d}" + (f"_bg{bg}" if bg is not None else "")
+                            plans = plan_frames(an, offset=off, bg_qp=51 if bg is None else bg, margin=cfg.margin,
+                                                qp_min=floor or 0)
+                            floor_kw = {"qp_min": floor} if floor is not None else {}
+                            pid = point_id(mode, offset=off, bg_qp=bg, **floor_kw)
                             if mode == "auto":
                                 compute = (lambda plans=plans, off=off: auto_point(key, plans, off))
                             else:
                                 compute = (lambda plans=plans, mode=mode: coded_point(
                                     key, "objects" if mode == "intra" else mode, mode == "intra", plans, None,
                                     ctu_enc if mode == "ctu" else encoder))
-                            point(key, mode, spec, pid, None, off, bg, compute)
+                            point(key, mode, spec, pid, None, off, bg, compute, floor_kw)
         points = _video_points(clips, done, rule)
         rounds.append({"round": rnd, "added": added})
         if not (modes and cfg.span) or rnd == MAX_ROUNDS:
@@ -631,7 +633,9 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
                 cfg.jrd = cfg.jrd + (f"fixed:{q}",)
                 predictor(cfg.jrd[-1])
                 added.append(f"baseline fixed:{q} (median JRD)")
-        added += span_points(points, cfg)
+        added += span_video_points(points, cfg, {sp: [int(o.jrd) for c in clips.values()
+                                                     for objs in analysis_objects(c, sp) for o in objs]
+                                                for sp in cfg.jrd})
         if not added:
             break
     rows = [r for r, _ in done.values()]
@@ -667,6 +671,25 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
         for k in keys}})
     write_report(cfg.out, report, title=f"{len(vids)} video(s), {det.spec}, preset {cfg.preset}")
     return report
+
+
+def jrd_points(cfg, spec: str) -> list[tuple[int, int | None]]:
+    """(offset, QP floor) of every RD point of predictor `spec`: the picture benchmark's `points_for` (offsets,
+    then QP floors at offset 0) where the config has floors, else its offsets."""
+    points_for = getattr(cfg, "points_for", None)
+    return list(points_for(spec)) if points_for else [(o, None) for o in cfg.offsets_for(spec)]
+
+
+def span_video_points(points, cfg, jrds: dict[str, list[int]]) -> list[str]:
+    """The picture benchmark's `span_points` (what the curves still lack, added to `cfg`), given the JRDs of each
+    predictor where it takes them (its QP floors come from them)."""
+    import inspect
+
+    from vcm.pipelines.benchmark import span_points
+
+    if "jrds" in inspect.signature(span_points).parameters:
+        return span_points(points, cfg, jrds)
+    return span_points(points, cfg)
 
 
 def analysis_objects(clip: dict[str, Any], spec: str) -> list:
