@@ -181,7 +181,7 @@ def test_every_mode_encodes_and_decodes_back_to_a_video(mode, clip_mkv, tmp_path
              "intra": ["--mode", "objects", "--intra"]}.get(mode, ["--mode", mode])
     r = run(*args)
     assert r.exit_code == 0, r.output
-    assert "kbps" in r.output and "kept per frame" in r.output
+    assert "kbps" in r.output and "check on 4 decoded frames: kept " in r.output
     doc = json.loads(rep.read_text())
     fallback = doc["settings"]["fallback"]  # never larger than plain random access at the lowest QP used
     assert (doc["mode"] == mode and fallback is None) or (doc["mode"] == "plain" and fallback["from"] == mode
@@ -209,7 +209,8 @@ def test_every_mode_encodes_and_decodes_back_to_a_video(mode, clip_mkv, tmp_path
 
         dec = run_decode_video(out, tmp_path / "again.y4m")  # the report `vcm decode --json` wrote
         written = json.loads((tmp_path / "dec.json").read_text())
-        assert dec.is_video and dec.frames == N and dec.picture is None
+        assert dec.is_video and dec.frames == N and len(dec.pictures) == N
+        assert np.array_equal(dec.pictures[3], yuv_to_rgb(frames[3])) and dec.picture is dec.pictures[0]
         assert list(dec.to_json()) == list(written) and dec.units == written["units"] and dec.mode == written["mode"]
 
 
@@ -264,7 +265,8 @@ def test_bench_video_tool_runs(capsys):
 def test_benchmark_command_accepts_a_video(clip_mkv, tmp_path):
     out = tmp_path / "report"
     r = run("benchmark", clip_mkv, "-o", out, "--jrd", "prior", "--qps", "30,36,42,48", "--offsets=0,6",
-            "--modes", "plain,objects", "--frames", 4, "--sample", 2, "--intra-period", 4, "-q")
+            "--modes", "plain,objects", "--frames", 4, "--sample", 2, "--intra-period", 4, "-q", "--no-span",
+            "--baseline", "none")
     assert r.exit_code == 0, r.output
     s = json.loads((out / "summary.json").read_text())
     assert set(s["bd_rate"]) == {"objects/prior"} and s["video"]["frames"] == 4

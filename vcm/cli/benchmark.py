@@ -120,8 +120,9 @@ def benchmark(data, bundled, list_, out, gt, jrd, qps, offsets, floors, modes, b
 
     \b
     DATA may also be a video or a folder of videos: the first --frames frames are coded, plain
-    random-access VVC at each QP is the anchor, modes frame and objects (and --intra) give one point per
-    offset, mAP@0.5 over every --sample-th frame (pseudo ground truth), BD-rate per mode:
+    random-access VVC at each QP is the anchor, modes objects, auto, frame and ctu (and --intra) give one
+    point per offset (ctu adds plain uvg266's curve; another mode is refused), mAP@0.5 over every
+    --sample-th frame with the keep rule (as `vcm encode`'s check), rounds and baseline as for pictures:
       vcm benchmark clip.mp4 -o report --jrd prior --frames 32 --sample 4 --intra
     """
     from vcm.pipelines.benchmark import BenchmarkConfig, format_summary, run_benchmark

@@ -21,10 +21,10 @@ from vcm.cli.options import coding_options, emit, json_option, output_option, po
                 help={"check": "Decode the written file and run the detector again (objects still detected k/n).",
                       "compare_plain": "Also code plain VVC at the lowest object QP, for the report."})
 @json_option("the report")
-@click.option("--draw", "draw_path", type=click.Path(dir_okay=False),
+@click.option("--draw", "draw_path", type=click.Path(),
               help="Also write the written file, decoded, with every object's box, label, score, JRD and QP, "
                    "coloured by whether it still shows it (green: still detected, red: lost, orange: not checked with "
-                   "--no-check, grey: not kept). Pictures only.")
+                   "--no-check, grey: not kept). A video: a folder, one frame_NNNN.png per detected frame.")
 @coding_options("intra", "intra_period", "detect_every", "start", "max_frames")
 def encode(picture, out, example, json_path, draw_path, **opts):
     """Code a picture for machines: every detected object at its JRD, the background coarser.
@@ -37,7 +37,8 @@ def encode(picture, out, example, json_path, draw_path, **opts):
       vcm encode street.jpg --jrd fixed:40 --bg-qp 55
       vcm encode street.jpg --mode plain --qp 37   the anchor, same report
       vcm encode street.jpg --draw street_objects.png   and what happened to each object, drawn
-      vcm encode clip.mp4 -o clip.266 --jrd prior --detect-every 4    a video (modes plain/frame/objects)
+      vcm encode clip.mp4 -o clip.266 --jrd prior --detect-every 4    a video (auto: per segment the cheapest
+                                                   candidate the detector still reads; plain/frame/objects/ctu)
       vcm encode clip.mp4 -o clip.266 --intra      objects mode on every frame, all-intra
 
     \b
@@ -61,12 +62,18 @@ def encode(picture, out, example, json_path, draw_path, **opts):
                                                                       "--draw": draw_path})
     from vcm.pipelines.video import is_video_path
 
-    if draw_path and is_video_path(src):
-        raise VcmError("--draw applies to pictures only", path=src, fix="drop --draw for a video")
+    from vcm.media import PICTURE_EXTS
+
+    if draw_path and (Path(draw_path).exists() and Path(draw_path).is_dir() != is_video_path(src)
+                      or is_video_path(src) and Path(draw_path).suffix.lower() in PICTURE_EXTS):
+        raise VcmError("--draw takes a folder for a video (one picture per detected frame) and a picture file for a "
+                       "picture", path=draw_path, fix="name a new folder for a video, a .png for a picture")
     if is_video_path(src):  # videos: vcm/pipelines/video.py (segments, suppression, --intra)
         from vcm.pipelines.video import format_video_report, run_encode_video
 
-        vreport = run_encode_video(src, out, settings)
+        import sys
+
+        vreport = run_encode_video(src, out, settings, progress=sys.stderr.isatty(), draw=draw_path)
         emit(json_path, vreport.to_json(), format_video_report(vreport))
         return
     if settings.video_only_given():

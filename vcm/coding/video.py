@@ -48,6 +48,7 @@ class VideoAnalysis:
     objects: list[list[ObjectJRD]]
     seconds: dict[str, float] = field(default_factory=dict)
     found: dict[int, int] = field(default_factory=dict)  # detected frame -> boxes found before the keep rule
+    originals: dict[int, Detections] = field(default_factory=dict)  # detected frame -> every box found there
 
     @property
     def detected_indices(self) -> list[int]:
@@ -78,6 +79,7 @@ def analyse(frames: Sequence[np.ndarray], detector: Any, predictor: Any | None, 
     if len(found) != len(idx):
         raise ValueError(f"{len(found)} detections for {len(idx)} detected frames")
     raw = {i: len(f) for i, f in zip(idx, found)}
+    originals = dict(zip(idx, found))
     if rule is not None:
         found = [Detections(f.width, f.height, tuple(d for d in f if rule.keeps(d))) for f in found]
     t_det = time.perf_counter() - t
@@ -94,7 +96,7 @@ def analyse(frames: Sequence[np.ndarray], detector: Any, predictor: Any | None, 
         dets.append(found[j])
         detected.append(idx[j] == i)
         objects.append(objs_at[i] if idx[j] == i else [])
-    return VideoAnalysis(w, h, dets, detected, objects, {"detect": t_det, "predict": t_pred}, raw)
+    return VideoAnalysis(w, h, dets, detected, objects, {"detect": t_det, "predict": t_pred}, raw, originals)
 
 
 def plan_frames(an: VideoAnalysis, *, offset: int = 0, bg_qp: int = 51, qp_min: int = 0,
@@ -309,29 +311,139 @@ def code_video(mode: str, frames: Sequence[YuvFrame], plans: Sequence[QPPlan], p
     else:
         segs = plan_segments(plans, params.intra_period)
         if mode == "ctu":
-            from vcm.coding.ctu import ctu_encoder, encode_ctu, segment_map
-
-            encoder = ctu_encoder(encoder)
-
-        def seg(s: Segment) -> CodedUnit:
-            fr = frames[s.start:s.end]
-            if mode == "ctu":
-                m = segment_map(list(plans[s.start:s.end]), limits=encoder.ctu_map_limits())
-                r = encode_ctu(list(fr), [m], replace(params, intra=False), encoder, matrix, cache, fps,
-                               f"segment {s.index}")
-                return CodedUnit(s.start, s.frames, m.base_qp, r.bitstream.read_bytes(), [r], int(not r.cached))
-            if mode == "objects":
-                fr = [suppress_background(f, [r.rect for r in p.regions], suppress_factor, feather)
-                      for f, p in zip(fr, plans[s.start:s.end])]
-            r = _encode_sequence(fr, s.qp, params, fps, encoder, matrix, cache, f"segment {s.index}")
-            return CodedUnit(s.start, s.frames, s.qp, r.bitstream.read_bytes(), [r], int(not r.cached))
-
-        units = _map(seg, segs, workers)
+            encoder = ctu_encoder_for(encoder)
+        units = _map(lambda sg: code_segment(mode, frames, plans, sg, sg.qp, params, fps=fps, encoder=encoder,
+                                             matrix=matrix, cache=cache, suppress_factor=suppress_factor,
+                                             feather=feather), segs, workers)
         coded_mode = mode
     return CodedVideo(coded_mode, w, h, fps, matrix, units, time.perf_counter() - t0,
                       {"preset": params.preset, "intra_period": params.intra_period,
                        "encoder": getattr(encoder, "name", encoder), "suppress_factor": suppress_factor,
                        "feather": feather})
+
+
+def ctu_encoder_for(encoder: str | Encoder) -> Encoder:
+    """The encoder `ctu` mode codes with (uvg266 or VTM; a VcmError naming the fix where neither is set up)."""
+    from vcm.coding.ctu import ctu_encoder
+
+    return ctu_encoder(encoder)
+
+
+def code_segment(mode: str, frames: Sequence[YuvFrame], plans: Sequence[QPPlan], s: Segment, qp: int,
+                 params: EncodeParams, *, fps: float, encoder: str | Encoder = "ffmpeg", matrix: str = "bt709",
+                 cache: bool = True, suppress_factor: int = SUPPRESS_FACTOR, feather: int = FEATHER) -> CodedUnit:
+    """Frames [s.start, s.end) as one closed-GOP random-access sequence in `mode` (plain, frame, objects, ctu)
+    at `qp` (ctu: the plans' CTU QPs, their lowest at the slice QP)."""
+    fr = list(frames[s.start:s.end])
+    if mode == "ctu":
+        from vcm.coding.ctu import encode_ctu, segment_map
+
+        m = segment_map(list(plans[s.start:s.end]), limits=encoder.ctu_map_limits())
+        r = encode_ctu(fr, [m], replace(params, intra=False), encoder, matrix, cache, fps, f"segment {s.index}")
+        return CodedUnit(s.start, s.frames, m.base_qp, r.bitstream.read_bytes(), [r], int(not r.cached))
+    if mode == "objects":
+        fr = [suppress_background(f, [r.rect for r in p.regions], suppress_factor, feather)
+              for f, p in zip(fr, plans[s.start:s.end])]
+    r = _encode_sequence(fr, qp, params, fps, encoder, matrix, cache, f"segment {s.index}")
+    return CodedUnit(s.start, s.frames, int(qp), r.bitstream.read_bytes(), [r], int(not r.cached))
+
+
+# ------------------------------------------------------------------------------------------------ auto (per segment)
+AUTO_STEP = 2  # QP step of the per-segment search
+AUTO_STEPS = 4  # at most this many steps coarser than the plan's segment QP
+AUTO_MISSES = 2  # a family's search ends after this many coarser candidates in a row lost an object
+AUTO_FAMILIES = ("objects", "plain")  # the candidates of every segment, each searched from the plan's QP
+
+
+@dataclass
+class SegmentChoice:
+    """What auto mode tried on one segment: (mode, QP, bytes, objects kept) per candidate, and the one written."""
+
+    index: int
+    start_qp: int
+    objects: int  # objects to keep on the segment's detected frames
+    tried: list[tuple[str, int, int, int]]
+    chosen: tuple[str, int, int, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "start_qp": self.start_qp, "objects": self.objects,
+                "tried": [list(t) for t in self.tried], "chosen": list(self.chosen)}
+
+
+def choose_segments(frames: Sequence[YuvFrame], plans: Sequence[QPPlan], params: EncodeParams, *, fps: float,
+                    originals: dict[int, Detections], detector: Any, rule: Any, offset: int = 0,
+                    encoder: str | Encoder = "ffmpeg", matrix: str = "bt709", cache: bool = True,
+                    display: tuple[int, int] | None = None, decoder: str = "pyav",
+                    progress: Callable[[int], None] | None = None) -> tuple[CodedVideo, list[SegmentChoice]]:
+    """`auto` mode: per segment, the detector in the loop decides the QP the JRDs only start from (a JRD is
+    measured all-intra; random access codes most pictures at the GOP's offsets, and plain random access kept most
+    objects 4-8 QPs above the JRDs measured; docs/BENCHMARKS.md). Each family of AUTO_FAMILIES is coded at the
+    plan's segment QP and then AUTO_STEP coarser (up to AUTO_STEPS, until AUTO_MISSES in a row lose an object); a
+    candidate passes when it keeps as many of the segment's objects (the keep rule on its detected frames) as the
+    better of the plan as asked (objects mode at the segment QP) and plain random access at that QP; the cheapest of all candidates that keep that many is
+    written, so a segment is never larger than the smallest plain random-access coding tried that keeps the same
+    objects. plain is searched from one step above objects' coarsest passing QP (at the same QP it costs more).
+    Offsets above 0 write the objects plan at that offset as it is (coarser, as asked)."""
+    from vcm.codec import yuv_to_rgb
+    from vcm.metrics.match import still_detected_all
+
+    t0 = time.perf_counter()
+    w, h = display or frames[0].display_size
+    units, choices = [], []
+    for sg in plan_segments(plans, params.intra_period):
+        # only frames with an object to keep can lose one: the others are neither decoded nor detected
+        idx = [i for i in sorted(originals) if sg.start <= i < sg.end and any(map(rule.keeps, originals[i]))]
+        orig = [originals[i] for i in idx]
+        keep = [[d for d in o if rule.keeps(d)] for o in orig]
+        n_keep = sum(map(len, keep))
+        memo: dict[tuple[str, int], tuple[CodedUnit, int]] = {}
+
+        def trial(mode: str, qp: int) -> tuple[CodedUnit, int]:
+            qp = max(0, min(63, int(qp)))
+            if (mode, qp) not in memo:
+                u = code_segment(mode, frames, plans, sg, qp, params, fps=fps, encoder=encoder, matrix=matrix,
+                                 cache=cache)
+                kept = 0
+                if n_keep:
+                    dec = decode_units("plain", [(u.frames, u.data)], w, h, decoder)
+                    found = detector.detect([yuv_to_rgb(dec[i - sg.start], matrix) for i in idx])
+                    kept = sum(sum(still_detected_all(k, f, rule, others=o)) for k, f, o in zip(keep, found, orig))
+                memo[(mode, qp)] = (u, kept)
+            return memo[(mode, qp)]
+
+        start = sg.qp
+        if offset > 0 or not n_keep:  # as asked (no object: the background QP, nothing to check)
+            u, kept = trial("objects", start)
+            target = kept
+        else:
+            # the bar: what the plan as asked keeps, or plain random access at the plan's QP if that keeps more
+            # (objects mode's low-passed background can cost a box its rank against a false box)
+            target = max(trial("objects", start)[1], trial("plain", start)[1])
+            first = start
+            for fam in AUTO_FAMILIES:
+                misses = 0
+                for k in range(AUTO_STEPS + 1):  # a single object flickering near its JRD does not end the search
+                    misses = misses + 1 if trial(fam, first + k * AUTO_STEP)[1] < target else 0
+                    if misses == AUTO_MISSES:
+                        break
+                # plain codes the background objects mode low-passes: at the same QP it costs more (measured
+                # 17-21 % on the street clip), so the next family starts a step above the coarsest QP passing so far
+                first = max(q for (m, q), (_, k) in memo.items() if k >= target) + AUTO_STEP
+        passing = [(len(u.data), m, q) for (m, q), (u, k) in memo.items() if k >= target]
+        _, m, q = min(passing)
+        u = memo[(m, q)][0]
+        u.results = [u.results[0]] + [r for x, _ in memo.values() if x is not u for r in x.results]  # all trials
+        u.fresh_encodes = sum(x.fresh_encodes for x, _ in memo.values())
+        units.append(u)
+        choices.append(SegmentChoice(sg.index, start, n_keep,
+                                     [(mm, qq, len(x.data), k) for (mm, qq), (x, k) in sorted(memo.items())],
+                                     (m, q, len(u.data), memo[(m, q)][1])))
+        if progress is not None:
+            progress(sg.frames)
+    coded = CodedVideo("auto", w, h, fps, matrix, units, time.perf_counter() - t0,
+                       {"preset": params.preset, "intra_period": params.intra_period,
+                        "encoder": getattr(encoder, "name", encoder), "auto": [c.to_json() for c in choices]})
+    return coded, choices
 
 
 # ---------------------------------------------------------------------------------------------------- decoding

@@ -31,6 +31,7 @@ class DecodeReport:
     fps: float | None = None
     units: list[dict[str, Any]] | None = None
     picture: "np.ndarray | None" = field(default=None, repr=False)
+    pictures: "list[np.ndarray] | None" = field(default=None, repr=False)  # a video file: every frame, RGB
 
     @property
     def is_video(self) -> bool:

@@ -103,50 +103,58 @@ class FrameCheck:
     map: float  # mAP@0.5:0.95
     frames_checked: list[int] | None = None  # indices of the detected frames, within the coded clip
     rule: Any = None  # the vcm.metrics.match.StillDetectedRule judged by
+    flags: list[list[bool]] | None = None  # per checked frame: each object to keep (in order), still detected
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["rule"] = self.rule.to_json() if self.rule is not None else None
+        d.pop("flags", None)  # the report's per-frame objects carry them
         return d
 
 
 def check_frames(originals: Sequence[Detections], decoded: Sequence[Detections], rule,
                  frames_checked: Sequence[int] | None = None) -> FrameCheck:
-    """Kept per frame (the still-detected rule) and mAP of the decoded frames against the originals."""
+    """The one measuring rule of coded video (`vcm encode`'s check and `vcm benchmark` alike, as the picture
+    benchmark measures pictures): `originals` are EVERY box found on the original frames; the objects to keep
+    (score >= the rule's keep score) are the pseudo ground truth, still detected by the rule (a coded box that
+    matches a weaker original box is no false box), and the boxes between the detect and the keep score are
+    don't-care regions for mAP (a detection there is neither a hit nor a false alarm)."""
     from vcm.metrics.map import pseudo_map
     from vcm.metrics.match import still_detected_all
 
-    kept = [sum(still_detected_all(o, d, rule)) for o, d in zip(originals, decoded)]
-    m = pseudo_map(list(originals), list(decoded))
-    n = sum(len(o) for o in originals)
-    return FrameCheck(kept, [len(o) for o in originals], sum(kept), n, sum(kept) / n if n else 1.0, m.map50,
-                      m.map50_95, None if frames_checked is None else list(frames_checked), rule)
+    keep = [Detections(o.width, o.height, tuple(d for d in o if rule.keeps(d))) for o in originals]
+    dont_care = [Detections(o.width, o.height, tuple(d for d in o if not rule.keeps(d))) for o in originals]
+    flags = [still_detected_all(k, d, rule, others=o) for k, o, d in zip(keep, originals, decoded)]
+    kept = [sum(f) for f in flags]
+    m = pseudo_map(keep, list(decoded), dont_care=dont_care)
+    n = sum(len(k) for k in keep)
+    return FrameCheck(kept, [len(k) for k in keep], sum(kept), n, sum(kept) / n if n else 1.0, m.map50,
+                      m.map50_95, None if frames_checked is None else list(frames_checked), rule, flags)
 
 
 def run_encode_video(input_path: str | Path, output: str | Path, settings: CodingSettings = CodingSettings(),
-                     detector: Any = None, predictors: dict[str, Any] | None = None) -> VideoReport:
+                     detector: Any = None, predictors: dict[str, Any] | None = None, *, progress: bool = False,
+                     draw: str | Path | None = None) -> VideoReport:
     """Code one video into `output` (written atomically) and report. `detector` and `predictors` (spec ->
-    predictor) may be built already (batch workers build them once)."""
+    predictor) may be built already (batch workers build them once). `progress`: a bar on stderr. `draw`: a
+    folder that gets every detected frame of the written file, decoded, with its objects drawn."""
     from vcm.codec import EncodeParams, create_encoder, rgb_to_yuv
-    from vcm.coding.video import analyse, code_video, decode_video_file, plan_frames, plan_segments
+    from vcm.coding.video import analyse, choose_segments, code_video, decode_video_file, plan_frames
+    from vcm.container import check_bitstream_name
     from vcm.detect import build_detector
-    from vcm.fsutil import refuse_overwrite_input
+    from vcm.fsutil import refuse_overwrite_input, write_bytes_atomic
     from vcm.jrd import create_predictor
-    from vcm.fsutil import write_bytes_atomic
+    from vcm.runner import Progress
+    from vcm.settings import AUTO, DEFAULT_BG_QP
     from vcm.video_container import pack_video_file
 
     s = settings
     t_all = time.perf_counter()
     s.check_for_video()
-    from vcm.settings import AUTO, DEFAULT_BG_QP
-
-    if s.mode == AUTO or s.bg_qp == AUTO:  # video: object streams per segment, the default background
-        s = s.replace(mode="objects" if s.mode == AUTO else s.mode,
-                      bg_qp=DEFAULT_BG_QP if s.bg_qp == AUTO else s.bg_qp)
+    if s.bg_qp == AUTO:  # video: the default background where a segment has no object
+        s = s.replace(bg_qp=DEFAULT_BG_QP)
     input_path, output = Path(input_path), Path(output)
     refuse_overwrite_input(output, input_path)
-    from vcm.container import check_bitstream_name
-
     check_bitstream_name(output)
     encoder = create_encoder(s.encoder)
     secs: dict[str, float] = {}
@@ -155,106 +163,208 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Codin
     yuv = yuv if yuv is not None else [rgb_to_yuv(f, s.matrix) for f in rgb]  # a Y4M is coded as it is
     h, w = rgb[0].shape[:2]
     secs["read"] = time.perf_counter() - t
+    from vcm.coding.video import detection_frames
 
-    det = detector if detector is not None else build_detector(s)
-    rule = s.rule_for(det)
-    predictor = None
-    if s.mode != "plain":
-        predictors = predictors if predictors is not None else {}
-        if s.jrd not in predictors:
-            predictors[s.jrd] = create_predictor(s.jrd, detector=det, rule=rule, bg_qp=s.bg_qp, margin=s.margin,
-                                                 preset=s.preset, encoder=encoder, matrix=s.matrix, cache=s.cache)
-        predictor = predictors[s.jrd]
-    an = analyse(rgb, det, predictor, every=s.detect_every, fixed_jrd=s.qp if s.qp is not None else 63, rule=rule)
-    secs.update(an.seconds)
-    plans = plan_frames(an, offset=s.jrd_offset, bg_qp=s.bg_qp, qp_min=s.qp_min, margin=s.margin)
-
-    t = time.perf_counter()
-    params = EncodeParams(qp=s.bg_qp, preset=s.preset, intra=False, intra_period=s.intra_period)
-    coded = code_video(s.mode, yuv, plans, params, fps=fps, qp=s.qp, intra=s.intra, encoder=encoder,
-                       matrix=s.matrix, cache=s.cache, display=(w, h))
-    data = pack_video_file(coded.to_file())
-    secs["encode"] = time.perf_counter() - t
-    plain, fallback = None, None
-    if s.mode != "plain":  # plain random access at the lowest QP used: the comparison, and the fallback
+    idx = detection_frames(len(rgb), s.detect_every)
+    n_seg = -(-len(rgb) // s.intra_period)
+    bar = Progress(len(idx) * (2 if s.check or draw else 1) + n_seg, progress, "step", f"vcm encode {input_path.name}")
+    try:
+        det = detector if detector is not None else build_detector(s)
+        rule = s.rule_for(det)
+        predictor = None
+        if s.mode != "plain":
+            predictors = predictors if predictors is not None else {}
+            if s.jrd not in predictors:
+                predictors[s.jrd] = create_predictor(s.jrd, detector=det, rule=rule, bg_qp=s.bg_qp, margin=s.margin,
+                                                     preset=s.preset, encoder=encoder, matrix=s.matrix, cache=s.cache)
+            predictor = predictors[s.jrd]
+        found = []
         t = time.perf_counter()
-        q = min(p.min_qp for p in plans) if coded.mode == "intra" else min(u.qp for u in coded.units)
-        pv = code_video("plain", yuv, plans, params, fps=fps, qp=q, encoder=encoder, matrix=s.matrix,
-                        cache=s.cache, display=(w, h))
-        pdata = pack_video_file(pv.to_file())
-        plain = {"qp": q, "bytes": len(pdata), "stream_bytes": pv.stream_bytes,
-                 "encode_s": round(pv.encode_seconds, 3)}
-        if len(pdata) < len(data):  # never larger than plain VVC at the lowest QP it uses
-            fallback = {"from": coded.mode, "bytes": len(data), "to": "plain", "plain_bytes": len(pdata)}
-            coded, data = pv, pdata
-        secs["plain"] = time.perf_counter() - t
-    write_bytes_atomic(output, data)
-    total = len(data)
+        for k in range(0, len(idx), 8):  # in batches, so the bar moves
+            found += det.detect([rgb[i] for i in idx[k:k + 8]])
+            for _ in idx[k:k + 8]:
+                bar.step("detect")
+        an = analyse(rgb, det, predictor, every=s.detect_every, fixed_jrd=s.qp if s.qp is not None else 63, rule=rule,
+                     detections=found)
+        secs.update(an.seconds)
+        secs["detect"] = time.perf_counter() - t - an.seconds["predict"]
+        plans = plan_frames(an, offset=s.jrd_offset, bg_qp=s.bg_qp, qp_min=s.qp_min, margin=s.margin)
 
-    idx = an.detected_indices
-    check = None
-    kept_at: dict[int, int] = {}
-    if s.check:
         t = time.perf_counter()
-        decoded, vf = decode_video_file(output)
-        if len(decoded) != len(rgb):
-            raise VcmError(f"the written file decodes to {len(decoded)} frames, not {len(rgb)}", path=output,
-                           fix="report this bug; the encoder or decoder misbehaved")
-        found = detect_decoded(decoded, idx, det, s.matrix)
-        check = check_frames([an.detections[i] for i in idx], found, rule, idx)
-        kept_at = dict(zip(idx, check.kept))
-        secs["check"] = time.perf_counter() - t
+        params = EncodeParams(qp=s.bg_qp, preset=s.preset, intra=False, intra_period=s.intra_period)
+        auto = s.mode == AUTO and not s.intra
+        if auto:
+            coded, _ = choose_segments(yuv, plans, params, fps=fps, originals=an.originals, detector=det, rule=rule,
+                                       offset=s.jrd_offset, encoder=encoder, matrix=s.matrix, cache=s.cache,
+                                       display=(w, h), progress=lambda n: bar.step("code"))
+        else:
+            coded = code_video("objects" if s.mode == AUTO else s.mode, yuv, plans, params, fps=fps, qp=s.qp,
+                               intra=s.intra, encoder=encoder, matrix=s.matrix, cache=s.cache, display=(w, h))
+            for _ in range(n_seg):
+                bar.step("code")
+        data = pack_video_file(coded.to_file())
+        secs["encode"] = time.perf_counter() - t
+        plain, fallback = None, None
+        if s.mode != "plain":  # plain random access at the lowest QP used: the comparison, and the fallback
+            t = time.perf_counter()
+            q = min(p.min_qp for p in plans) if coded.mode == "intra" else min(u.qp for u in coded.units)
+            if auto:  # the plans' own lowest segment QP: what plain coding at the JRDs costs
+                from vcm.coding.video import plan_segments
 
+                q = min(sg.qp for sg in plan_segments(plans, s.intra_period))
+            pv = code_video("plain", yuv, plans, params, fps=fps, qp=q, encoder=encoder, matrix=s.matrix,
+                            cache=s.cache, display=(w, h))
+            pdata = pack_video_file(pv.to_file())
+            plain = {"qp": q, "bytes": len(pdata), "stream_bytes": pv.stream_bytes,
+                     "encode_s": round(pv.encode_seconds, 3)}
+            if len(pdata) < len(data):  # never larger than plain VVC at the lowest QP it uses
+                fallback = {"from": coded.mode, "bytes": len(data), "to": "plain", "plain_bytes": len(pdata)}
+                coded, data = pv, pdata
+            secs["plain"] = time.perf_counter() - t
+        write_bytes_atomic(output, data)
+        total = len(data)
+
+        check = None
+        decoded_rgb: dict[int, Any] = {}
+        if s.check or draw:
+            from vcm.codec import yuv_to_rgb
+
+            t = time.perf_counter()
+            decoded, vf = decode_video_file(output)
+            if len(decoded) != len(rgb):
+                raise VcmError(f"the written file decodes to {len(decoded)} frames, not {len(rgb)}", path=output,
+                               fix="report this bug; the encoder or decoder misbehaved")
+            decoded_rgb = {i: yuv_to_rgb(decoded[i], s.matrix) for i in idx}
+            if s.check:  # judged as `vcm benchmark` judges: boxes down to MAP_SCORE for mAP, the keep rule
+                det_map = map_detector(det, s.detector, s.detector_settings.options())
+                found_dec = []
+                for k in range(0, len(idx), 8):
+                    found_dec += det_map.detect([decoded_rgb[i] for i in idx[k:k + 8]])
+                    for _ in idx[k:k + 8]:
+                        bar.step("check")
+                check = check_frames([an.originals[i] for i in idx], found_dec, rule, idx)
+            secs["check"] = time.perf_counter() - t
+    finally:
+        bar.close()
     secs["total"] = time.perf_counter() - t_all
 
-    if coded.mode == "intra":
-        segments = [{"index": k, "start": u.start, "frames": u.frames, "qp": u.qp, "bytes": len(u.data)}
-                    for k, u in enumerate(coded.units)]
-    else:
-        segs = plan_segments(plans, s.intra_period) if s.mode != "plain" else []
-        segments = [{"index": k, "start": u.start, "frames": u.frames, "qp": u.qp, "bytes": len(u.data),
-                     "objects": segs[k].objects if segs else None} for k, u in enumerate(coded.units)]
-    unit_qp = [u.qp for u in coded.units for _ in range(u.frames)]
-    per_frame = [{"frame": s.start + i, "detected": an.detected[i], "found": an.found.get(i),
-                  "objects": len(an.detections[i]),
-                  "kept": kept_at.get(i), "regions": len(plans[i].regions), "qp": unit_qp[i],
-                  "jrd": [int(o.jrd) for o in an.objects[i]] if an.detected[i] and s.mode != "plain" else None}
-                 for i in range(len(rgb))]
+    unit_of = [k for k, u in enumerate(coded.units) for _ in range(u.frames)]
+    auto_rec = {a["index"]: a for a in coded.settings.get("auto", [])}
+    segments = []
+    for k, u in enumerate(coded.units):
+        g = {"index": k, "start": u.start, "frames": u.frames, "qp": u.qp, "bytes": len(u.data),
+             "mode": coded.mode if coded.mode != "auto" else auto_rec[k]["chosen"][0]}
+        if k in auto_rec:
+            g["start_qp"] = auto_rec[k]["start_qp"]
+            g["tried"] = auto_rec[k]["tried"]
+        segments.append(g)
+    flags = dict(zip(idx, check.flags)) if check is not None else {}
+    per_frame = []
+    for i in range(len(rgb)):
+        rec = {"frame": s.start + i, "detected": an.detected[i], "found": an.found.get(i),
+               "objects": len(an.detections[i]) if an.detected[i] else 0,
+               "kept": sum(flags[i]) if i in flags else None, "regions": len(plans[i].regions),
+               "qp": coded.units[unit_of[i]].qp}
+        if an.detected[i]:
+            rec["boxes"] = frame_objects(an, i, rule, flags.get(i), coded.units[unit_of[i]].qp, s.mode == "plain")
+        per_frame.append(rec)
+    if draw:
+        write_drawn_frames(Path(draw), {s.start + i: decoded_rgb[i] for i in idx},
+                           {s.start + i: per_frame[i]["boxes"] for i in idx})
     r0 = coded.units[0].results[0]
     rec = {**s.to_json(), "detector_info": det.describe(),
            "predictor_info": predictor.describe() if predictor else None, "backend": r0.backend,
-           "backend_version": r0.backend_version, "fallback": fallback, **coded.settings}
+           "backend_version": r0.backend_version, "fallback": fallback, "rule_text": rule.describe(),
+           **{k: v for k, v in coded.settings.items() if k != "auto"}}
     return VideoReport(coded.mode, str(input_path), str(output), w, h, len(rgb), float(fps), total, segments,
                        per_frame, check, plain, rec, {k: round(v, 3) for k, v in secs.items()})
 
 
+def frame_objects(an, i: int, rule, flags: list[bool] | None, qp: int, plain: bool) -> list[dict[str, Any]]:
+    """Every box found on detected frame `i` as `vcm encode`'s picture report lists objects (box, label, score,
+    JRD, QP, kept, still detected): what --draw draws and --json lists."""
+    jrd = {(tuple(o.detection.box), o.detection.class_id): int(o.jrd) for o in an.objects[i]}
+    k = 0
+    out = []
+    for d in an.originals[i]:
+        keep = rule.keeps(d)
+        still = None
+        if keep and flags is not None:
+            still, k = flags[k], k + 1
+        j = jrd.get((tuple(d.box), d.class_id))
+        out.append({"box": [round(float(v), 2) for v in d.box], "label": d.label, "class_id": d.class_id,
+                    "score": round(float(d.score), 4), "jrd": None if plain else j, "qp": qp,
+                    "kept": keep and (plain or j is not None),
+                    "status": "below keep score" if not keep else "not protectable" if j is None and not plain
+                    else "protected", "still_detected": still})
+    return out
+
+
+def write_drawn_frames(folder: Path, frames: dict[int, Any], objects: dict[int, list[dict[str, Any]]]) -> None:
+    """`--draw DIR` for a video: DIR/frame_NNNN.png per detected frame, its objects drawn as for pictures."""
+    from vcm.detect.draw import draw_coded_objects
+    from vcm.media import write_picture
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, rgb in frames.items():
+        write_picture(folder / f"frame_{i:04d}.png", draw_coded_objects(rgb, objects[i]))
+
+
+def protected_by_class(r: "VideoReport") -> dict[str, int]:
+    """Objects protected per class: distinct tracks (boxes linked between detected frames) at the keep score."""
+    from vcm.coding.video import link_tracks
+    from vcm.types import Detection
+
+    frames = [f for f in r.per_frame if f["detected"]]
+    dets = [Detections(r.width, r.height, tuple(Detection.from_json({k: b[k] for k in ("box", "label", "class_id",
+                                                                                       "score")})
+                                                for b in f.get("boxes", ()) if b["kept"])) for f in frames]
+    seen: dict[str, set[int]] = {}
+    for d, ids in zip(dets, link_tracks(dets)):
+        for x, t in zip(d, ids):
+            seen.setdefault(x.label, set()).add(t)
+    return {k: len(v) for k, v in sorted(seen.items(), key=lambda kv: -len(kv[1]))}
+
+
 def format_video_report(r: VideoReport) -> str:
+    """The printed summary of `vcm encode VIDEO`: a few readable lines (every number is in --json)."""
     s = r.settings
     head = (f"{r.input} ({r.width}x{r.height}, {r.frames} frames at {r.fps:g} fps) -> {r.output}   mode "
             f"{r.mode}, detector {s['detector']}, ")
     head += f"QP {s['qp']}" if r.mode == "plain" else (f"jrd {s['jrd']} (offset {s['jrd_offset']:+d}), "
                                                        f"background QP {s['bg_qp']}")
     lines = [head + f", preset {s['preset']}, intra period {s['intra_period']}"]
-    if r.mode != "intra":
-        lines.append("  segments: " + ", ".join(f"{g['start']}-{g['start'] + g['frames'] - 1} QP {g['qp']} "
-                                                f"{g['bytes']} B" for g in r.segments))
-    else:
+    n = r.object_counts()
+    if r.mode != "plain":
+        cls = protected_by_class(r)
+        what = ", ".join(f"{k} {v}" for k, v in cls.items()) or "none"
+        lines.append(f"  objects protected (tracks at the keep score): {what}; {n['to_keep']} boxes on "
+                     f"{sum(f['detected'] for f in r.per_frame)} detected frames, {n['detected'] - n['to_keep']} "
+                     f"weaker boxes coded with the background")
+    if r.mode == "intra":
         qps = [g["qp"] for g in r.segments]
         lines.append(f"  {len(r.segments)} all-intra pictures, background QP {min(qps)}-{max(qps)}")
-    line = f"  total {r.total_bytes} bytes = {8 * r.total_bytes} bits, {r.kbps:.1f} kbps"
+    else:
+        segs = [f"{g['start']}-{g['start'] + g['frames'] - 1} {g['mode']}@{g['qp']}"
+                + (f" (plan {g['start_qp']})" if "start_qp" in g else "") + f" {g['bytes']:,} B" for g in r.segments]
+        more = f", ... ({len(segs)} segments)" if len(segs) > 6 else ""
+        lines.append("  segments: " + ", ".join(segs[:6]) + more)
+    line = f"  total {r.total_bytes:,} bytes = {8 * r.total_bytes:,} bits, {r.kbps:.1f} kbps"
     if r.plain:
         p = r.plain
-        line += (f"   | plain random-access VVC at QP {p['qp']}: {p['bytes']} bytes "
+        line += (f"   | plain random-access VVC at QP {p['qp']}: {p['bytes']:,} bytes "
                  f"({100.0 * r.total_bytes / max(1, p['bytes']):.1f} % of it)")
     lines.append(line)
+    if s.get("fallback"):
+        lines.append(f"  {s['fallback']['from']} came to {s['fallback']['bytes']:,} bytes: plain written instead")
     if r.check:
         c = r.check
-        kept = " ".join(f"{k}/{n}" for k, n in zip(c.kept, c.objects))
         m50 = "n/a" if c.map50 is None or c.map50 != c.map50 else f"{c.map50:.3f}"
-        n = r.object_counts()
-        lines.append(f"  check on {len(c.kept)} decoded frames: objects kept per frame {kept}; still detected "
-                     f"{c.kept_total}/{c.objects_total} (of {n['detected']} detected: {n['to_keep']} at the keep "
-                     f"score, {n['lost']} lost), mAP@0.5 {m50} vs the detections on the originals")
+        lost = [f["frame"] for f in r.per_frame if f["kept"] is not None and f["kept"] < f["objects"]]
+        lines.append(f"  check on {len(c.kept)} decoded frames: kept {c.kept_total}/{c.objects_total} objects "
+                     f"({s.get('rule_text', 'the keep rule')}), mAP@0.5 {m50}"
+                     + (f"; frames losing one: {', '.join(map(str, lost[:8]))}{' ...' if len(lost) > 8 else ''}"
+                        if lost else ""))
     if r.mode == "intra":
         from vcm.pipelines.encode import stock_player_note
 
@@ -263,9 +373,11 @@ def format_video_report(r: VideoReport) -> str:
     return "\n".join(lines)
 
 
-def run_decode_video(input_path: str | Path, output: str | Path, decoder: str = "pyav"):
-    """A vcm video file -> a lossless video (.mkv, FFV1 RGB) or the decoded 10-bit frames (.y4m), with frame
-    count, size and frame rate preserved. Returns the vcm.pipelines.decode.DecodeReport of a video file."""
+def run_decode_video(input_path: str | Path, output: str | Path | None, decoder: str = "pyav"):
+    """A vcm video file -> a lossless video (.mkv, FFV1 RGB), the decoded 10-bit frames (.y4m) or one picture a
+    frame, with frame count, size and frame rate preserved (`output=None`: nothing written, the Python API).
+    Returns the vcm.pipelines.decode.DecodeReport of a video file: `pictures` holds every frame (RGB uint8),
+    `picture` the first."""
     from vcm.codec import yuv_to_rgb
     from vcm.coding.video import decode_video_file
     from vcm.fsutil import refuse_overwrite_input
@@ -273,30 +385,51 @@ def run_decode_video(input_path: str | Path, output: str | Path, decoder: str = 
     from vcm.pipelines.decode import DecodeReport
 
     t0 = time.perf_counter()
-    input_path, output = Path(input_path), Path(output)
-    refuse_overwrite_input(output, input_path)
-    ext = output.suffix.lower()
-    pictures = "%" in output.name
-    if pictures:
-        frame_names(output, 1)  # a bad pattern is refused before decoding
-    elif ext not in OUTPUT_EXTS:
-        raise VcmError(f"a video decodes to .mkv (lossless FFV1), .y4m or frame pictures, not "
-                       f"{ext or 'no extension'}", path=output,
-                       fix=f"name the output e.g. {output.stem}.mkv, or {output.stem}_%04d.png for one picture a frame")
+    input_path = Path(input_path)
+    pictures = ext = None
+    if output is not None:
+        output = Path(output)
+        refuse_overwrite_input(output, input_path)
+        ext = output.suffix.lower()
+        pictures = "%" in output.name
+        if pictures:
+            frame_names(output, 1)  # a bad pattern is refused before decoding
+        elif ext not in OUTPUT_EXTS:
+            raise VcmError(f"a video decodes to .mkv (lossless FFV1), .y4m or frame pictures, not "
+                           f"{ext or 'no extension'}", path=output,
+                           fix=f"name the output e.g. {output.stem}.mkv, or {output.stem}_%04d.png for one picture "
+                               f"a frame")
     frames, vf = decode_video_file(input_path, decoder)
-    if pictures:
-        write_frame_pictures(output, [yuv_to_rgb(f, vf.matrix) for f in frames])
+    rgb = [yuv_to_rgb(f, vf.matrix) for f in frames]
+    if output is None:
+        pass
+    elif pictures:
+        write_frame_pictures(output, rgb)
     elif ext == ".y4m":
         write_y4m(output, frames, float(vf.fps))
     else:
-        write_video_lossless(output, [yuv_to_rgb(f, vf.matrix) for f in frames], float(vf.fps))
-    return DecodeReport(str(input_path), str(output), vf.width, vf.height, vf.matrix, input_path.stat().st_size,
-                        round(time.perf_counter() - t0, 3), mode=vf.mode, frames=len(frames), fps=float(vf.fps),
-                        units=[{"frames": u.frames, "qp": u.qp, "bytes": len(u.data)} for u in vf.units])
+        write_video_lossless(output, rgb, float(vf.fps))
+    return DecodeReport(str(input_path), None if output is None else str(output), vf.width, vf.height, vf.matrix,
+                        input_path.stat().st_size, round(time.perf_counter() - t0, 3), mode=vf.mode,
+                        frames=len(frames), fps=float(vf.fps),
+                        units=[{"frames": u.frames, "qp": u.qp, "bytes": len(u.data)} for u in vf.units],
+                        picture=rgb[0], pictures=rgb)
 
 
 # ------------------------------------------------------------------------------------------------- benchmark
-VIDEO_BENCH_MODES = ("frame", "objects", "intra")  # "intra": objects mode on every frame, all-intra
+VIDEO_BENCH_MODES = ("frame", "objects", "ctu", "auto", "intra")  # "intra": objects mode on every frame, all-intra
+UVG266_PLAIN = "uvg266"  # the predictor name of plain uvg266's curve (plain/uvg266), run beside ctu mode
+
+
+def map_detector(det, spec: str, options: dict[str, Any]):
+    """The detector run on decoded frames: `det`, with boxes down to the picture benchmark's MAP_SCORE where its
+    confidence is a filter the user did not set (COCO practice; the keep rule's detect score still applies)."""
+    from vcm.detect import create_detector
+    from vcm.pipelines.benchmark import MAP_SCORE
+
+    if getattr(det, "conf_is_a_filter", False) and "conf" not in options:
+        return create_detector(spec, **{**options, "conf": MAP_SCORE})
+    return det
 
 
 def list_videos(data: Path, limit: int | None = None) -> list[Path]:
@@ -326,133 +459,262 @@ def has_videos_only(data: Path) -> bool:
 
 def code_and_detect(mode: str, intra: bool, yuv, plans, params, *, fps: float, qp: int | None, encoder, matrix: str,
                     decoder: str, indices: Sequence[int], detector, display, cache: bool = True):
-    """One RD point of one clip: code it, decode its file bytes as `vcm decode` does, detect on the sampled
-    frames. Returns (file bytes, detections on the sampled decoded frames, encoder seconds, fresh encodes,
-    the coded video)."""
-    from vcm.coding.video import code_video, decode_units
-    from vcm.video_container import pack_video_file
+    """One RD point of one clip: code it, then `measure_coded`. Returns (file bytes, detections on the sampled
+    decoded frames, encoder seconds, fresh encodes, the coded video)."""
+    from vcm.coding.video import code_video
 
     coded = code_video(mode, yuv, plans, params, fps=fps, qp=qp, intra=intra, encoder=encoder, matrix=matrix,
                        cache=cache, display=display)
+    return measure_coded(coded, indices, detector, matrix, decoder, len(yuv))
+
+
+def measure_coded(coded, indices: Sequence[int], detector, matrix: str, decoder: str, frames: int | None = None):
+    """(file bytes, detections on the sampled decoded frames, encoder seconds, fresh encodes, coded) of a coded
+    video, decoded from its file bytes as `vcm decode` does."""
+    from vcm.coding.video import decode_units
+    from vcm.video_container import pack_video_file
+
     data = pack_video_file(coded.to_file())
-    decoded = decode_units(coded.mode, [(u.frames, u.data) for u in coded.units], display[0], display[1], decoder)
-    if len(decoded) != len(yuv):
-        raise VcmError(f"a coded clip decoded to {len(decoded)} frames, not {len(yuv)}", fix="report this bug")
+    decoded = decode_units(coded.mode, [(u.frames, u.data) for u in coded.units], coded.width, coded.height, decoder)
+    if len(decoded) != (coded.frames if frames is None else frames):
+        raise VcmError(f"a coded clip decoded to {len(decoded)} frames, not {coded.frames}", fix="report this bug")
     dets = detect_decoded(decoded, indices, detector, matrix)
-    fresh = sum(u.fresh_encodes for u in coded.units)
-    return len(data), dets, coded.encode_seconds, fresh, coded
+    return len(data), dets, coded.encode_seconds, sum(u.fresh_encodes for u in coded.units), coded
 
 
 def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, intra_period: int = 32,
                         modes: Sequence[str] | None = None, cache: bool = True, start: int = 0):
-    """`vcm benchmark` on videos: plain random-access VVC at each QP is the anchor; each video mode (frame,
-    objects, intra) with each predictor gives one point per offset. The first `frames` frames of each video are
-    coded; every `sample`-th frame (and the last) is detected, on the original (pseudo ground truth, the
-    objects the predictors see) and on the decoded video. mAP@0.5 over all sampled frames of all videos per
-    point; BD-rate on bpp vs mAP@0.5 against plain random access (vcm.metrics.rd). Returns the
-    vcm.pipelines.benchmark.BenchmarkReport (summary.json is its `to_json()`)."""
+    """`vcm benchmark` on videos, with the picture benchmark's measuring and point rules: plain random-access
+    VVC at each QP is the anchor (and plain uvg266 beside `ctu`, so that encoder's own gap shows); each video mode
+    (VIDEO_BENCH_MODES; any other is a VcmError) with each predictor gives one point per offset. The first
+    `frames` frames of each video are coded; every `sample`-th frame (and the last) is detected, on the original
+    (the boxes at the keep score are the pseudo ground truth and what the predictors see; weaker ones are
+    don't-care regions) and on the decoded video (boxes down to MAP_SCORE for mAP). Kept counts and mAP come from
+    `check_frames`, the rule `vcm encode`'s check uses. Rounds as for pictures: the fixed:Q baseline (Q the
+    median JRD) and the offsets / anchor QPs `span_points` asks for are added until every curve spans the anchor.
+    Returns the vcm.pipelines.benchmark.BenchmarkReport (summary.json is its `to_json()`)."""
     from vcm.codec import EncodeParams, create_encoder, rgb_to_yuv
-    from vcm.coding.video import analyse, detection_frames, plan_frames
+    from vcm.coding.video import analyse, ctu_encoder_for, detection_frames, plan_frames
     from vcm.detect import create_detector
     from vcm.fsutil import write_json_atomic
     from vcm.jrd import create_predictor
     from vcm.metrics.map import pseudo_map
-    from vcm.metrics.match import StillDetectedRule, still_detected_all
+    from vcm.metrics.match import StillDetectedRule
     from vcm.metrics.rd import PointRow, benchmark_bd, curve_point, rows_by_point, sort_points
-    from vcm.pipelines.benchmark import VIDEO_BD, BenchmarkReport, _machine, _versions, write_report
+    from vcm.pipelines.benchmark import (BASELINE_FROM, MAX_ROUNDS, VIDEO_BD, BenchmarkReport, _machine, _versions,
+                                         point_id, write_report)
     from vcm.report import write_points_csv
 
     t0 = time.perf_counter()
+    modes = [m for m in (modes if modes is not None else cfg.modes) if m != "plain"]
+    bad = [m for m in modes if m not in VIDEO_BENCH_MODES]
+    if bad:
+        raise VcmError(f"mode {bad[0]} does not apply to video", path=cfg.data,
+                       fix=f"use --modes plain,{','.join(m for m in VIDEO_BENCH_MODES if m != 'intra')} "
+                           f"(and --intra for all-intra objects mode)")
     if not cfg.command:
         cfg.command = cfg.command_line() + (f" --frames {frames} --sample {sample} --intra-period {intra_period}"
-                                            + (" --intra" if "intra" in (modes or ()) else ""))
+                                            + (" --intra" if "intra" in modes else ""))
     vids = list_videos(cfg.data, cfg.limit)
-    modes = [m for m in (modes if modes is not None else cfg.modes) if m != "plain"]
-    notes = [f"mode {m} does not apply to video: skipped" for m in modes if m not in VIDEO_BENCH_MODES]
-    modes = [m for m in modes if m in VIDEO_BENCH_MODES]
     det = create_detector(cfg.detector, **cfg.detector_options)
-    rule = StillDetectedRule.for_detector(det, iou=cfg.iou, keep_score=cfg.keep_score, detect_score=cfg.detect_score)
+    det_map = map_detector(det, cfg.detector, cfg.detector_options)
+    rule = StillDetectedRule.for_detector(det, iou=cfg.iou, keep_score=cfg.keep_score, detect_score=cfg.detect_score,
+                                          rank=cfg.rank)
     encoder = create_encoder(cfg.encoder)
     anchor = create_encoder(cfg.anchor_encoder) if cfg.anchor_encoder else encoder  # --anchor: plain VVC's encoder
+    ctu_enc = ctu_encoder_for(cfg.encoder) if "ctu" in modes else None  # no uvg266/VTM: an error before coding
     cfg.out.mkdir(parents=True, exist_ok=True)
-    preds = {spec: create_predictor(spec, detector=det, rule=rule, bg_qp=(cfg.bg_qps or (51,))[0], margin=cfg.margin,
-                                    preset=cfg.preset, encoder=encoder, matrix=cfg.matrix)
-             for spec in (cfg.jrd if modes else ())}
+    preds: dict[str, Any] = {}
+
+    def predictor(spec: str):
+        if spec not in preds:
+            preds[spec] = create_predictor(spec, detector=det, rule=rule, bg_qp=(cfg.bg_qps or (51,))[0],
+                                           margin=cfg.margin, preset=cfg.preset, encoder=encoder, matrix=cfg.matrix)
+        return preds[spec]
+
+    for spec in cfg.jrd if modes else ():
+        predictor(spec)  # a bad spec fails before any coding
     params = EncodeParams(qp=51, preset=cfg.preset, intra=False, intra_period=intra_period)
-    rows: list[PointRow] = []
-    originals: dict[str, list[Detections]] = {}
-    decoded_dets: dict[tuple[str, str], dict[str, list[Detections]]] = {}
-    fresh_total = 0
-    frames_of: dict[str, int] = {}
+    clips: dict[str, dict[str, Any]] = {}
     for v in vids:
-        key = v.name
         rgb, fps = read_clip(v, start, frames)
-        frames_of[key] = len(rgb)
-        yuv = [rgb_to_yuv(f, cfg.matrix) for f in rgb]
-        h, w = rgb[0].shape[:2]
         idx = detection_frames(len(rgb), sample)
         found = det.detect([rgb[i] for i in idx])
-        originals[key] = found
-        echo(f"{key}: {len(rgb)} frames {w}x{h} at {fps:g} fps, {sum(map(len, found))} objects on "
-             f"{len(idx)} sampled frames")
+        h, w = rgb[0].shape[:2]
+        clips[v.name] = {"rgb": rgb, "yuv": [rgb_to_yuv(f, cfg.matrix) for f in rgb], "fps": fps, "idx": idx,
+                         "found": found, "w": w, "h": h, "analyses": {}}
+        n_keep = sum(1 for f in found for d in f if rule.keeps(d))
+        echo(f"{v.name}: {len(rgb)} frames {w}x{h} at {fps:g} fps, {n_keep} objects at the keep score "
+             f"({sum(map(len, found))} boxes) on {len(idx)} sampled frames")
+    done: dict[tuple[str, str, str], tuple[PointRow, list[Detections]]] = {}
+    fresh_total = 0
 
-        def add(mode, predictor, pid, qp, offset, bg, nbytes, dets, secs, plans):
-            kept = sum(sum(still_detected_all(o, d, rule)) for o, d in zip(found, dets))
-            n_obj = sum(len(o) for o in found)
-            qps = [p.min_qp for p in plans] if plans else [qp]
-            rows.append(PointRow(key, mode, predictor, pid, qp, offset, bg, w, h, nbytes,
-                                 8.0 * nbytes / (w * h * len(rgb)), n_obj, kept, kept / n_obj if n_obj else 1.0,
-                                 round(secs, 4), min(qps), max(qps)))
-            decoded_dets.setdefault((f"{mode}/{predictor}", pid), {})[key] = dets
+    def point(key: str, mode: str, pred: str, pid: str, qp, offset, bg, compute, extra=None) -> None:
+        nonlocal fresh_total
+        if (key, f"{mode}/{pred}", pid) in done:
+            return
+        c = clips[key]
+        nbytes, dets, secs, fresh, coded = compute()
+        fresh_total += fresh
+        chk = check_frames(c["found"], dets, rule)
+        qps = [u.qp for u in coded.units]
+        chosen = None
+        if coded.mode == "auto":
+            chosen = " ".join(f"{a['chosen'][0]}@{a['chosen'][1]}" for a in coded.settings["auto"])
+        row = PointRow(key, mode, pred, pid, qp, offset, bg, c["w"], c["h"], nbytes,
+                       8.0 * nbytes / (c["w"] * c["h"] * len(c["rgb"])), chk.objects_total, chk.kept_total,
+                       chk.kept_fraction, round(secs, 4), min(qps), max(qps), chosen=chosen, **(extra or {}))
+        done[(key, f"{mode}/{pred}", pid)] = (row, dets)
 
-        empty = analyse(rgb, det, None, every=sample, detections=found)
-        plain_plans = plan_frames(empty, margin=cfg.margin)
-        for q in cfg.qps:
-            nbytes, dets, secs, fresh, _ = code_and_detect("plain", False, yuv, plain_plans, params, fps=fps, qp=q,
-                                                           encoder=anchor, matrix=cfg.matrix, decoder=cfg.decoder,
-                                                           indices=idx, detector=det, display=(w, h), cache=cache)
-            fresh_total += fresh
-            add("plain", "vvc", f"qp{q}", q, None, None, nbytes, dets, secs, None)
-        for spec, pred in preds.items():
-            an = analyse(rgb, det, pred, every=sample, detections=found)
-            for mode in modes:
-                for off in cfg.offsets_for(spec):
-                    for bg in (cfg.bg_qps or (None,)):
-                        plans = plan_frames(an, offset=off, bg_qp=51 if bg is None else bg, margin=cfg.margin)
-                        nbytes, dets, secs, fresh, _ = code_and_detect(
-                            "objects" if mode == "intra" else mode, mode == "intra", yuv, plans, params, fps=fps,
-                            qp=None, encoder=encoder, matrix=cfg.matrix, decoder=cfg.decoder, indices=idx,
-                            detector=det, display=(w, h), cache=cache)
-                        fresh_total += fresh
-                        pid = f"off{off:+d}" + (f"_bg{bg}" if bg is not None else "")
-                        add(mode, spec, pid, None, off, bg, nbytes, dets, secs, plans)
-    # one RD point per (curve, point): bits over all videos, mAP over all sampled frames of all videos
-    keys = [v.name for v in vids]
-    gts = [d for k in keys for d in originals[k]]
-    points = sort_points([curve_point(rs, pseudo_map(gts, [d for k in keys for d in decoded_dets[cp][k]]), len(gts),
-                                      sum(r.width * r.height * frames_of[r.picture] for r in rs))
-                          for cp, rs in rows_by_point(rows).items()])
+    def analysis(key: str, spec: str):
+        c = clips[key]
+        if spec not in c["analyses"]:
+            c["analyses"][spec] = analyse(c["rgb"], det, predictor(spec), every=sample, detections=c["found"],
+                                          rule=rule)
+        return c["analyses"][spec]
+
+    def coded_point(key: str, mode: str, intra: bool, plans, qp, enc):
+        c = clips[key]
+        return code_and_detect(mode, intra, c["yuv"], plans, params, fps=c["fps"], qp=qp, encoder=enc,
+                               matrix=cfg.matrix, decoder=cfg.decoder, indices=c["idx"], detector=det_map,
+                               display=(c["w"], c["h"]), cache=cache)
+
+    def auto_point(key: str, plans, offset: int):
+        from vcm.coding.video import choose_segments
+
+        c = clips[key]
+        coded, _ = choose_segments(c["yuv"], plans, params, fps=c["fps"], originals=dict(zip(c["idx"], c["found"])),
+                                   detector=det, rule=rule, offset=offset, encoder=encoder, matrix=cfg.matrix,
+                                   cache=cache, display=(c["w"], c["h"]), decoder=cfg.decoder)
+        return measure_coded(coded, c["idx"], det_map, cfg.matrix, cfg.decoder)
+
+    rounds: list[dict[str, Any]] = []
+    added = ["the given points"]
+    points = []
+    for rnd in range(1, MAX_ROUNDS + 1):
+        echo(f"round {rnd}: {'; '.join(added)}")
+        for key, c in clips.items():
+            plain_plans = plan_frames(analyse(c["rgb"], det, None, every=sample, detections=c["found"]),
+                                      margin=cfg.margin)
+            for q in cfg.all_qps:
+                point(key, "plain", "vvc", f"qp{q}", q, None, None,
+                      lambda q=q: coded_point(key, "plain", False, plain_plans, q, anchor))
+                if ctu_enc is not None:
+                    point(key, "plain", UVG266_PLAIN if ctu_enc.name == "uvg266" else ctu_enc.name, f"qp{q}", q,
+                          None, None, lambda q=q: coded_point(key, "plain", False, plain_plans, q, ctu_enc))
+            for spec in cfg.jrd if modes else ():
+                an = analysis(key, spec)
+                for mode in modes:
+                    for off, floor in jrd_points(cfg, spec):
+                        for bg in (cfg.bg_qps if cfg.bg_qps and mode in ("objects", "frame") else (None,)):
+                            plans = plan_frames(an, offset=off, bg_qp=51 if bg is None else bg, margin=cfg.margin,
+                                                qp_min=floor or 0)
+                            floor_kw = {"qp_min": floor} if floor is not None else {}
+                            pid = point_id(mode, offset=off, bg_qp=bg, **floor_kw)
+                            if mode == "auto":
+                                compute = (lambda plans=plans, off=off: auto_point(key, plans, off))
+                            else:
+                                compute = (lambda plans=plans, mode=mode: coded_point(
+                                    key, "objects" if mode == "intra" else mode, mode == "intra", plans, None,
+                                    ctu_enc if mode == "ctu" else encoder))
+                            point(key, mode, spec, pid, None, off, bg, compute, floor_kw)
+        points = _video_points(clips, done, rule)
+        rounds.append({"round": rnd, "added": added})
+        if not (modes and cfg.span) or rnd == MAX_ROUNDS:
+            break
+        added = []
+        if cfg.baseline == "auto" and not any(s.startswith("fixed:") for s in cfg.jrd):
+            jrds = [int(o.jrd) for sp in cfg.jrd if sp.split(":")[0] in BASELINE_FROM or sp.startswith("search")
+                    for c in clips.values() for objs in analysis_objects(c, sp) for o in objs]
+            if jrds:
+                import statistics
+
+                q = int(round(statistics.median(jrds)))
+                cfg.jrd = cfg.jrd + (f"fixed:{q}",)
+                predictor(cfg.jrd[-1])
+                added.append(f"baseline fixed:{q} (median JRD)")
+        added += span_video_points(points, cfg, {sp: [int(o.jrd) for c in clips.values()
+                                                     for objs in analysis_objects(c, sp) for o in objs]
+                                                for sp in cfg.jrd})
+        if not added:
+            break
+    rows = [r for r, _ in done.values()]
     bd = benchmark_bd(points)
-    n_frames = sum(frames_of.values())
+    keys = list(clips)
+    n_frames = sum(len(c["rgb"]) for c in clips.values())
     per_frame = {c: round(sum(p.encode_s for p in points if p.curve == c) / sum(p.curve == c for p in points)
                           / n_frames, 4) for c in dict.fromkeys(p.curve for p in points)}
+    enc_desc = {"name": encoder.name, "version": encoder.version()}
     report = BenchmarkReport(
         {k: bd[k] for k in VIDEO_BD}, len(vids), keys,
-        {**cfg.to_json(), "detector": det.spec, "ground_truth": "pseudo (detections on the original sampled frames)",
-         "rule": rule.to_json(), "rate": "bpp over all coded frames (whole vcm video file)",
-         "accuracy": "COCO mAP@0.5 over all sampled frames at each point", "anchor": "plain random-access VVC"},
-        _versions({"name": encoder.name, "version": encoder.version()}, det.describe(),
-                  {s: p.describe() for s, p in preds.items()}, {"name": anchor.name, "version": anchor.version()}),
+        {**cfg.to_json(), "detector": det.spec,
+         "ground_truth": "pseudo (detections on the original sampled frames at the keep score; boxes between the "
+                         "detect and keep score are don't-care regions)",
+         "rule": rule.to_json(), "rule_text": rule.describe(), "rate": "bpp over all coded frames (whole vcm video file)",
+         "accuracy": "COCO mAP@0.5 over all sampled frames at each point", "anchor": "plain random-access VVC",
+         "rounds": rounds},
+        _versions(enc_desc, det.describe(), {s: p.describe() for s, p in preds.items()},
+                  {"name": anchor.name, "version": anchor.version()}),
         _machine(), cfg.command or cfg.command_line(),
-        {"points_computed": len(points), "points_resumed": 0, "fresh_encodes": fresh_total,
+        {"points_computed": len(rows), "points_resumed": 0, "fresh_encodes": fresh_total, "rounds": len(rounds),
          "seconds": round(time.perf_counter() - t0, 2)},
         points,
         video={"frames": frames, "start": start, "sample": sample, "intra_period": intra_period,
-               "modes": ["plain", *modes], "notes": notes, "encode_s_per_frame": per_frame, "frames_coded": n_frames})
+               "modes": ["plain", *modes], "encode_s_per_frame": per_frame, "frames_coded": n_frames,
+               "ctu_encoder": ctu_enc.version() if ctu_enc is not None else None})
     write_points_csv(cfg.out / "points.csv", rows)
-    write_json_atomic(cfg.out / "detections.json", {"format": "vcm-video-benchmark-detections/1", "videos": {
-        k: {"original": [[d.to_json() for d in f] for f in originals[k]],
-            "points": {f"{c}/{p}": [[d.to_json() for d in f] for f in v[k]] for (c, p), v in decoded_dets.items()}}
+    write_json_atomic(cfg.out / "detections.json", {"format": "vcm-video-benchmark-detections/2", "videos": {
+        k: {"original": [[d.to_json() for d in f if rule.keeps(d)] for f in clips[k]["found"]],
+            "dont_care": [[d.to_json() for d in f if not rule.keeps(d)] for f in clips[k]["found"]],
+            "points": {f"{cv}/{pid}": [[d.to_json() for d in f] for f in dets]
+                       for (kk, cv, pid), (_, dets) in done.items() if kk == k}}
         for k in keys}})
     write_report(cfg.out, report, title=f"{len(vids)} video(s), {det.spec}, preset {cfg.preset}")
     return report
+
+
+def jrd_points(cfg, spec: str) -> list[tuple[int, int | None]]:
+    """(offset, QP floor) of every RD point of predictor `spec`: the picture benchmark's `points_for` (offsets,
+    then QP floors at offset 0) where the config has floors, else its offsets."""
+    points_for = getattr(cfg, "points_for", None)
+    return list(points_for(spec)) if points_for else [(o, None) for o in cfg.offsets_for(spec)]
+
+
+def span_video_points(points, cfg, jrds: dict[str, list[int]]) -> list[str]:
+    """The picture benchmark's `span_points` (what the curves still lack, added to `cfg`), given the JRDs of each
+    predictor where it takes them (its QP floors come from them)."""
+    import inspect
+
+    from vcm.pipelines.benchmark import span_points
+
+    if "jrds" in inspect.signature(span_points).parameters:
+        return span_points(points, cfg, jrds)
+    return span_points(points, cfg)
+
+
+def analysis_objects(clip: dict[str, Any], spec: str) -> list:
+    """The objects (with JRDs) of a clip's detected frames under predictor `spec`, where it was analysed."""
+    an = clip["analyses"].get(spec)
+    return [] if an is None else [an.objects[i] for i in an.detected_indices]
+
+
+def _video_points(clips: dict[str, dict[str, Any]], done: dict, rule) -> list:
+    """One curve point per (curve, point): bits over all videos, mAP over all sampled frames of all videos
+    (the keep-score boxes as ground truth, weaker ones don't-care: check_frames' rule)."""
+    from vcm.metrics.map import pseudo_map
+    from vcm.metrics.rd import curve_point, rows_by_point, sort_points
+
+    rows = [r for r, _ in done.values()]
+    dets_of = {(k, cv, pid): d for (k, cv, pid), (_, d) in done.items()}
+    gts, dcs = [], []
+    for c in clips.values():
+        gts += [Detections(f.width, f.height, tuple(d for d in f if rule.keeps(d))) for f in c["found"]]
+        dcs += [Detections(f.width, f.height, tuple(d for d in f if not rule.keeps(d))) for f in c["found"]]
+    out = []
+    for (cv, pid), rs in rows_by_point(rows).items():
+        if {r.picture for r in rs} != set(clips):
+            continue
+        decoded = [d for k in clips for d in dets_of[(k, cv, pid)]]
+        out.append(curve_point(rs, pseudo_map(gts, decoded, dont_care=dcs), len(gts),
+                               sum(r.width * r.height * len(clips[r.picture]["rgb"]) for r in rs)))
+    return sort_points(out)
