@@ -629,16 +629,28 @@ SPAN_STEP = 4  # span_points: the finer offsets step, and half the step between 
 BASELINE_FROM = ("prior", "dtjrd")  # the automatic fixed:Q baseline takes Q from the first of these run
 
 
-def _median_jrd(outcomes: dict[str, PictureOutcome], cfg: BenchmarkConfig) -> tuple[str, int] | None:
+def _median_jrd(jrds: dict[str, list[int]], cfg: BenchmarkConfig) -> tuple[str, int] | None:
     """(predictor, median JRD over the set's objects) of the predictor the baseline's QP comes from."""
     import statistics
 
     specs = [s for s in cfg.jrd if s.split(":")[0] in BASELINE_FROM] + [s for s in cfg.jrd if s.startswith("search")]
     for spec in specs:
-        values = [j for o in outcomes.values() for j in o.jrds.get(spec, []) if j is not None]
-        if values:
-            return spec, int(round(statistics.median(values)))
+        if jrds.get(spec):
+            return spec, int(round(statistics.median(jrds[spec])))
     return None
+
+
+def next_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig, jrds: dict[str, list[int]]) -> list[str]:
+    """What the next round adds, for the picture and the video benchmark: the fixed:Q baseline once (`cfg.baseline`
+    auto, Q the median JRD of the first of BASELINE_FROM run, else of search; added to `cfg.jrd`), then what
+    `span_points` finds missing. `jrds`: each predictor's JRDs over the set. Returns what was added."""
+    added = []
+    if cfg.baseline == "auto" and not any(s.startswith("fixed:") for s in cfg.jrd):
+        med = _median_jrd(jrds, cfg)
+        if med is not None:
+            cfg.jrd = cfg.jrd + (f"fixed:{med[1]}",)
+            added.append(f"baseline fixed:{med[1]} (median JRD of {med[0]})")
+    return added + span_points(points, cfg, jrds)
 
 
 def first_floors(jrds: Sequence[int]) -> list[int]:
@@ -793,15 +805,10 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> BenchmarkReport:
         rounds.append({"round": rnd, "added": added})
         if not (jrd_run and cfg.span) or rnd == MAX_ROUNDS:
             break
-        added = []
-        if cfg.baseline == "auto" and not any(s.startswith("fixed:") for s in cfg.jrd):
-            med = _median_jrd(outcomes, cfg)
-            if med is not None:
-                cfg.jrd = cfg.jrd + (f"fixed:{med[1]}",)
-                _predictor(cfg.jrd[-1])
-                added.append(f"baseline fixed:{med[1]} (median JRD of {med[0]})")
         jrds = {spec: [j for o in outcomes.values() for j in o.jrds.get(spec, []) if j is not None] for spec in cfg.jrd}
-        added += span_points(numbers.points, cfg, jrds)
+        added = next_points(numbers.points, cfg, jrds)
+        for spec in cfg.jrd:
+            _predictor(spec)  # the baseline's, built (and checked) here
         if not added:
             break
     det = _STATE["detector"]

@@ -501,7 +501,7 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
     from vcm.metrics.map import pseudo_map
     from vcm.metrics.match import StillDetectedRule
     from vcm.metrics.rd import PointRow, benchmark_bd, curve_point, rows_by_point, sort_points
-    from vcm.pipelines.benchmark import (BASELINE_FROM, MAX_ROUNDS, VIDEO_BD, BenchmarkReport, _machine, _versions,
+    from vcm.pipelines.benchmark import (MAX_ROUNDS, VIDEO_BD, BenchmarkReport, _machine, _versions, next_points,
                                          point_id, write_report)
     from vcm.report import write_points_csv
 
@@ -605,7 +605,7 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
             for spec in cfg.jrd if modes else ():
                 an = analysis(key, spec)
                 for mode in modes:
-                    for off, floor in jrd_points(cfg, spec):
+                    for off, floor in cfg.points_for(spec):
                         for bg in (cfg.bg_qps if cfg.bg_qps and mode in ("objects", "frame") else (None,)):
                             plans = plan_frames(an, offset=off, bg_qp=51 if bg is None else bg, margin=cfg.margin,
                                                 qp_min=floor or 0)
@@ -622,20 +622,10 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
         rounds.append({"round": rnd, "added": added})
         if not (modes and cfg.span) or rnd == MAX_ROUNDS:
             break
-        added = []
-        if cfg.baseline == "auto" and not any(s.startswith("fixed:") for s in cfg.jrd):
-            jrds = [int(o.jrd) for sp in cfg.jrd if sp.split(":")[0] in BASELINE_FROM or sp.startswith("search")
-                    for c in clips.values() for objs in analysis_objects(c, sp) for o in objs]
-            if jrds:
-                import statistics
-
-                q = int(round(statistics.median(jrds)))
-                cfg.jrd = cfg.jrd + (f"fixed:{q}",)
-                predictor(cfg.jrd[-1])
-                added.append(f"baseline fixed:{q} (median JRD)")
-        added += span_video_points(points, cfg, {sp: [int(o.jrd) for c in clips.values()
-                                                     for objs in analysis_objects(c, sp) for o in objs]
-                                                for sp in cfg.jrd})
+        added = next_points(points, cfg, {sp: [int(o.jrd) for c in clips.values()
+                                               for objs in analysis_objects(c, sp) for o in objs] for sp in cfg.jrd})
+        for sp in cfg.jrd:
+            predictor(sp)  # the baseline's, built (and checked) here
         if not added:
             break
     rows = [r for r, _ in done.values()]
@@ -671,25 +661,6 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
         for k in keys}})
     write_report(cfg.out, report, title=f"{len(vids)} video(s), {det.spec}, preset {cfg.preset}")
     return report
-
-
-def jrd_points(cfg, spec: str) -> list[tuple[int, int | None]]:
-    """(offset, QP floor) of every RD point of predictor `spec`: the picture benchmark's `points_for` (offsets,
-    then QP floors at offset 0) where the config has floors, else its offsets."""
-    points_for = getattr(cfg, "points_for", None)
-    return list(points_for(spec)) if points_for else [(o, None) for o in cfg.offsets_for(spec)]
-
-
-def span_video_points(points, cfg, jrds: dict[str, list[int]]) -> list[str]:
-    """The picture benchmark's `span_points` (what the curves still lack, added to `cfg`), given the JRDs of each
-    predictor where it takes them (its QP floors come from them)."""
-    import inspect
-
-    from vcm.pipelines.benchmark import span_points
-
-    if "jrds" in inspect.signature(span_points).parameters:
-        return span_points(points, cfg, jrds)
-    return span_points(points, cfg)
 
 
 def analysis_objects(clip: dict[str, Any], spec: str) -> list:
