@@ -41,7 +41,8 @@ def test_a_curve_above_the_anchor_gets_floors_then_a_higher_one(tmp_path):
     # the next round: still above the anchor's lowest mAP -> one higher floor; then nothing past 63
     curve += [_pt("objects/search", 0.7, 0.02, offset=0, qp_min=62)]
     span_points(_anchor() + curve, cfg, {"search": [30, 34, 38, 42, 46, 50, 54]})
-    assert cfg.floors_for("search")[-1] == 63
+    assert cfg.floors_for("search")[-1] == 64  # the end of every curve: no object protected
+    curve += [_pt("objects/search", 0.62, 0.01, offset=0, qp_min=64)]  # still above the anchor: nothing more
     assert not any("search" in a for a in span_points(_anchor() + curve, cfg, {}))
     assert cfg.points_for("search")[:2] == [(-4, None), (0, None)] and cfg.points_for("search")[2] == (0, 36)
 
@@ -75,13 +76,15 @@ def _rows(path: Path) -> dict[str, dict[str, str]]:
 def test_offset_and_floor_points_are_the_files_vcm_encode_writes(bus_jpg, tmp_path, nanodet_weights):
     out = tmp_path / "rep"
     res = CliRunner().invoke(main, ["benchmark", str(bus_jpg), "-o", str(out), "--jrd", "prior", "--qps", "42,47",
-                                    "--offsets=0,4", "--floors=50", "--modes", "plain,objects", "--no-span",
+                                    "--offsets=0,4", "--floors=50,64", "--modes", "plain,objects", "--no-span",
                                     "--baseline", "none", "--quiet"])
     assert res.exit_code == 0, res.output
     rows = _rows(out / "points.csv")
-    assert set(rows) == {"off+0", "off+4", "off+0_min50"} and rows["off+0_min50"]["qp_min"] == "50"
+    assert set(rows) == {"off+0", "off+4", "off+0_min50", "off+0_min64"} and rows["off+0_min50"]["qp_min"] == "50"
+    assert rows["off+0_min64"]["min_qp"] == "63" and int(rows["off+0_min64"]["kept"]) < int(rows["off+0"]["kept"])
     assert int(rows["off+0_min50"]["min_qp"]) >= 50 or rows["off+0_min50"]["chosen"] == "plain"
-    for pid, extra in (("off+4", ["--jrd-offset", "4"]), ("off+0_min50", ["--qp-min", "50"])):
+    for pid, extra in (("off+4", ["--jrd-offset", "4"]), ("off+0_min50", ["--qp-min", "50"]),
+                       ("off+0_min64", ["--qp-min", "64"])):
         f = tmp_path / f"{pid}.vcm"
         r = CliRunner().invoke(main, ["encode", str(bus_jpg), "-o", str(f), "--mode", "objects", "--jrd", "prior",
                                       *extra])
@@ -89,4 +92,4 @@ def test_offset_and_floor_points_are_the_files_vcm_encode_writes(bus_jpg, tmp_pa
         assert f.stat().st_size == int(rows[pid]["bytes"]), pid  # the benchmark's point is exactly this file
     # coarser than the JRDs is cheaper: rate falls with offset and floor by construction
     assert int(rows["off+0"]["bytes"]) >= int(rows["off+4"]["bytes"])
-    assert int(rows["off+0"]["bytes"]) >= int(rows["off+0_min50"]["bytes"])
+    assert int(rows["off+0"]["bytes"]) >= int(rows["off+0_min50"]["bytes"]) >= int(rows["off+0_min64"]["bytes"])

@@ -30,6 +30,9 @@ FRAME_TRIM = 0.1  # frame/blur QP: the lowest object QP after leaving out this f
 MERGE_QP_TOLERANCE = 3  # objects candidates: regions this close in QP may share one stream (docs/POLICY.md)
 
 
+GIVE_UP = MAX_QP + 1  # a QP floor above every QP: no object is protected, each is coded with the background
+
+
 def _check_qp(q: int, what: str) -> int:
     if not isinstance(q, (int, np.integer)) or not 0 <= int(q) <= MAX_QP:
         raise VcmError(f"{what} {q!r} is outside 0..63", fix=f"give {what} as a whole number between 0 and 63")
@@ -177,10 +180,10 @@ def plan(objects: Sequence[ObjectJRD], width: int, height: int, *, offset: int =
          qp_min: int = 0, margin: int = DEFAULT_MARGIN, align: int = DEFAULT_ALIGN) -> QPPlan:
     """Apply the QP policy to every object of a width x height picture."""
     bg_qp = _check_qp(bg_qp, "background QP")
-    qp_min = _check_qp(qp_min, "minimum QP")
+    qp_min = GIVE_UP if qp_min == GIVE_UP else _check_qp(qp_min, "minimum QP")
     if margin < 0:
         raise VcmError(f"margin {margin} is negative", fix="give a margin of 0 or more pixels")
     regions = tuple(
         QPRegion(i, crop_rect(o.detection.box, width, height, margin, align), object_qp(o.jrd, offset, qp_min), int(o.jrd))
-        for i, o in enumerate(objects))
+        for i, o in enumerate(objects) if qp_min <= MAX_QP)  # GIVE_UP: every object rides in the background
     return QPPlan(width, height, bg_qp, regions, int(offset), qp_min, int(margin), int(align))

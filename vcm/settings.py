@@ -70,7 +70,7 @@ FIELD_HELP: dict[str, str] = {
     "detect_score": "An object is still detected on a coded picture by a same-class box (IoU >= 0.5) scoring "
                     ">= this. Default: the detector's threshold.",
     "qp": "The QP of --mode plain.",
-    "qp_min": "QP floor: no object is coded finer than this (object QP = max(JRD + offset, floor); objects whose JRD lies below are given up to it).",
+    "qp_min": "QP floor: no object is coded finer than this (object QP = max(JRD + offset, floor); objects whose JRD lies below are given up to it; 64: no object is protected).",
     "margin": "Pixels of context coded around each box at the object's QP.",
     "encoder": "Encoder backend: ffmpeg (libvvenc, bundled), vvenc, vtm (VTM: `make vtm`) or uvg266 (found on PATH "
                "or $VCM_UVG266).",
@@ -153,8 +153,9 @@ class CodingSettings(DetectorSettings):
             v = getattr(self, name)
             if name == "bg_qp" and v == AUTO:
                 continue
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 63):
-                raise VcmError(f"{name} {v!r} is outside 0..63", fix=f"give {name} as a whole number 0..63")
+            top = 64 if name == "qp_min" else 63  # --qp-min 64: no object protected (vcm.qp.GIVE_UP)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= top):
+                raise VcmError(f"{name} {v!r} is outside 0..{top}", fix=f"give {name} as a whole number 0..{top}")
         if not isinstance(self.jrd_offset, int) or not -63 <= self.jrd_offset <= 63:
             raise VcmError(f"jrd_offset {self.jrd_offset!r} is outside -63..63", fix="give a whole number")
         if not isinstance(self.margin, int) or not 0 <= self.margin <= 4096:

@@ -23,22 +23,25 @@ _DEFAULTS = {f: getattr(CodingSettings(), f) for f in CodingSettings.field_names
 
 
 class QPNumber(Number):
-    """A QP: a whole number 0..63 (the error says "QP 64 is outside 0..63", as the encoder's own check)."""
+    """A QP: a whole number 0..63 (the error says "QP 64 is outside 0..63", as the encoder's own check); `top`
+    64 for the QP floor, where 64 protects no object."""
 
-    def __init__(self):
-        super().__init__(int, 0, 63)
+    def __init__(self, top: int = 63):
+        super().__init__(int, 0, top)
+        self.top = top
 
     def convert(self, value, param, ctx):
         try:
             q = int(str(value).strip()) if not isinstance(value, int) else value
         except ValueError:
-            self.fail(f"{value!r} is not a QP (a whole number 0..63)", param, ctx)
-        if not 0 <= q <= 63:
-            self.fail(f"QP {q} is outside 0..63", param, ctx)
+            self.fail(f"{value!r} is not a QP (a whole number 0..{self.top})", param, ctx)
+        if not 0 <= q <= self.top:
+            self.fail(f"QP {q} is outside 0..{self.top}", param, ctx)
         return q
 
 
 QP = QPNumber()
+QP_FLOOR = QPNumber(64)
 
 
 class QPOrAuto(click.ParamType):
@@ -127,7 +130,7 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "jrd_offset": (("--jrd-offset",), {"type": Number(int, -63, 63)}),
     "bg_qp": (("--bg-qp",), {"type": QPOrAuto()}),
     "qp": (("-q", "--qp"), {"type": QP}),
-    "qp_min": (("--qp-min",), {"type": QP}),
+    "qp_min": (("--qp-min",), {"type": QP_FLOOR}),
     "margin": (("--margin",), {"type": Number(int, 0, 4096)}),
     "encoder": (("--encoder",), {}),
     "preset": (("--preset",), {"type": click.Choice(PRESETS)}),

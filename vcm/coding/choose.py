@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from vcm.codec.base import EncodeParams
-from vcm.qp import MERGE_QP_TOLERANCE, QPPlan
+from vcm.qp import MAX_QP, MERGE_QP_TOLERANCE, QPPlan
 from vcm.settings import AUTO_BG_QPS  # background QPs tried by --bg-qp auto, coarsest first (one definition)
 
 AUTO_MODES = ("objects", "blur", "frame")
@@ -273,7 +273,7 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     def order(cs):
         return sorted(cs, key=lambda c: (c.bytes, c.name))
 
-    if any(r.qp > r.jrd for r in first.regions):
+    if first.qp_min > MAX_QP or any(r.qp > r.jrd for r in first.regions):
         # The plan's own candidates only: offering the plain reference moved by the offset lost most objects at +2
         # on the photo set (the reference is the last QP that keeps them): a cliff, not a coarser plan.
         pool = order(c for c in cands if c.mode != "plain")

@@ -108,8 +108,8 @@ class BenchmarkConfig:
         if self.offsets is not None:
             self.offsets = tuple(sorted({int(o) for o in self.offsets}))
         for q in self.floors:
-            if not 0 <= int(q) <= 63:
-                raise VcmError(f"QP floor {q} is outside 0..63", fix="give floors between 0 and 63, e.g. --floors 44,48")
+            if not 0 <= int(q) <= 64:
+                raise VcmError(f"QP floor {q} is outside 0..64", fix="give floors between 0 and 64, e.g. --floors 44,48")
         self.floors = tuple(sorted({int(q) for q in self.floors}))
         self.bg_qps = tuple(sorted({int(q) for q in self.bg_qps}))
         self.jrd = tuple(dict.fromkeys(s.strip() for s in self.jrd if s.strip()))
@@ -699,8 +699,8 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
             if lo > a_lo + eps:  # coarser: floors, not offsets (an offset above 0 loses every object at once)
                 if not floors:
                     want_floors.setdefault(pred, set()).update(first_floors(jrds.get(pred, [])))
-                elif max(floors) < 63:
-                    want_floors.setdefault(pred, set()).add(min(63, max(floors) + 2 * SPAN_STEP))
+                elif max(floors) <= 63:  # then 64: every object given up (the background alone), the curve's end
+                    want_floors.setdefault(pred, set()).add(min(64, max(floors) + 2 * SPAN_STEP))
             # no gap wider than MAX_GAP of the anchor's range between neighbouring floors (the fit would draw a
             # straight line across it): a floor halfway between
             ladder = sorted((p.qp_min, getattr(p, quality)) for p in ps if p.qp_min is not None)
