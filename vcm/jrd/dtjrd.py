@@ -27,6 +27,33 @@ from vcm.types import Detections, ObjectJRD
 CHECKPOINT_FORMAT = "vcm-dtjrd"
 CHECKPOINT_VERSION = 1
 SHIPPED_PREDICTOR = Path(__file__).resolve().parent.parent / "data" / "dtjrd_vit_s14.pt"
+# below these split sizes a validation MAE says little: `vcm train` warns and records it in the checkpoint
+MIN_TRAIN_CROPS = 100
+MIN_VAL_CROPS = 30
+FORCE_ENV = "VCM_DTJRD_FORCE"  # =1: use a checkpoint that did worse than its constant baseline anyway
+
+
+def split_size_warnings(n_train: int, n_val: int) -> list[str]:
+    """Why a training run on these split sizes cannot be trusted (empty: it can, as far as sizes go)."""
+    out = []
+    if n_train < MIN_TRAIN_CROPS:
+        out.append(f"only {n_train} training crops (< {MIN_TRAIN_CROPS}): the network cannot learn much")
+    if n_val < MIN_VAL_CROPS:
+        out.append(f"only {n_val} validation crops (< {MIN_VAL_CROPS}): the validation MAE, and the epoch "
+                   "it picks, are noise")
+    return out
+
+
+def worse_than_baseline(ckpt: dict[str, Any]) -> str | None:
+    """The reason a checkpoint must not be used as a predictor: its best validation MAE is worse than always
+    predicting the training median (None otherwise, or when it records no validation)."""
+    v = ckpt.get("val_metrics") or {}
+    if "mae" not in v or "baseline_mae" not in v:
+        return None
+    if float(v["mae"]) > float(v["baseline_mae"]) + 1e-9:
+        return (f"its validation MAE {float(v['mae']):.3f} is worse than the constant baseline's "
+                f"{float(v['baseline_mae']):.3f} (predict {v.get('baseline_median', '?')} for everything)")
+    return None
 
 
 def file_sha256(path: str | Path) -> str:
@@ -152,7 +179,7 @@ class DTJRDPredictor(JRDPredictor):
 
     def __init__(self, checkpoint_path: str | None, device: str | None = None, batch_size: int = 32,
                  decode: str | None = None, precision: str = "fp32",
-                 backbone_weights: str | None = None, **_: Any):
+                 backbone_weights: str | None = None, force: bool = False, **_: Any):
         if not checkpoint_path:
             if not SHIPPED_PREDICTOR.is_file():
                 raise VcmError("dtjrd needs a checkpoint (this install ships none)",
@@ -160,6 +187,13 @@ class DTJRDPredictor(JRDPredictor):
             checkpoint_path = str(SHIPPED_PREDICTOR)
         self.path = Path(checkpoint_path)
         ckpt = load_checkpoint(self.path)
+        import os
+
+        bad = worse_than_baseline(ckpt)
+        self.warnings = list(ckpt.get("warnings") or []) + ([bad] if bad else [])
+        if bad and not (force or os.environ.get(FORCE_ENV) == "1"):
+            raise VcmError(f"this DT-JRD checkpoint is not fit to predict: {bad}", path=self.path,
+                           fix=f"train it on more labelled crops, or set {FORCE_ENV}=1 to use it anyway")
         self.model, self.config = model_from_checkpoint(ckpt, self.path, backbone_weights)
         self.decode = decode or self.config.decode
         if self.decode not in DECODES:
@@ -185,7 +219,8 @@ class DTJRDPredictor(JRDPredictor):
         return {"predictor": self.name, "checkpoint": str(self.path), "checkpoint_sha256": self.sha256,
                 "backbone": self.config.backbone, "img_size": self.config.img_size, "resize": self.config.resize,
                 "decode": self.decode, "precision": self.precision, "data_fingerprint": self.data_fingerprint,
-                "variant": self.variant, "backbone_sha256": self.backbone_weights.get("sha256", "")}
+                "variant": self.variant, "backbone_sha256": self.backbone_weights.get("sha256", ""),
+                **({"warnings": self.warnings} if self.warnings else {})}
 
     def logits(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
         """Logits (N, 64) for RGB uint8 crops, batch by batch, on the predictor's device."""
@@ -223,4 +258,5 @@ class DTJRDPredictor(JRDPredictor):
 
 
 __all__ = ["DTJRDPredictor", "make_checkpoint", "load_checkpoint", "save_predictor", "load_predictor", "model_from_checkpoint", "atomic_torch_save",
-           "file_sha256", "resolve_device", "NUM_CLASSES"]
+           "file_sha256", "resolve_device", "NUM_CLASSES",
+           "split_size_warnings", "worse_than_baseline", "MIN_TRAIN_CROPS", "MIN_VAL_CROPS", "FORCE_ENV"]

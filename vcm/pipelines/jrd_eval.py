@@ -3,7 +3,8 @@
 Any predictor spec works: one with `predict_crops` (dtjrd) gets the crops in batches; any other gets each
 crop as a picture with one detection covering it, which is the crop rule applied to the crop itself. The
 constant-median baseline uses the training split's median when the dataset has one (an honest baseline
-for a held-out split), else the median of the evaluated labels.
+for a held-out split), else the median of the evaluated labels. A dtjrd checkpoint that lost to its own
+baseline is scored anyway (the other commands refuse it); its warnings are in `predictor["warnings"]`.
 """
 from __future__ import annotations
 
@@ -49,7 +50,10 @@ def evaluate(data: str | Path, jrd: str, split: str = "test", predictor_options:
 
         raise VcmError(f"the {split} split is empty", path=ds.root, fix="pick another --split")
     require_crops(ds, names)
-    predictor = create_predictor(jrd, **(predictor_options or {}))
+    options = dict(predictor_options or {})
+    if jrd.partition(":")[0] == "dtjrd":  # measuring a checkpoint that lost to its baseline is how one finds out
+        options.setdefault("force", True)
+    predictor = create_predictor(jrd, **options)
     preds: list[int] = []
     bar = tqdm(total=len(names), desc=f"jrd-eval {split}", unit="crop", disable=not progress, dynamic_ncols=True)
     batched = getattr(predictor, "predict_crops", None)
