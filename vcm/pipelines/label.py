@@ -69,6 +69,8 @@ class LabelConfig:
     seed: int = 0
     split: tuple[float, float, float] = L.SPLIT_FRACTIONS
     workers: int = 1
+    executor: str = "local"  # vcm.runner: local processes or Ray tasks (labels do not depend on it)
+    ray_address: str | None = None
     progress: bool = True
     command: str = ""
 
@@ -351,8 +353,11 @@ def run_label(cfg: LabelConfig) -> LabelSummary:
     from vcm.codec import create_encoder
     from vcm.detect import create_detector
 
+    from vcm.runner import check_executor
+
     t_start = time.perf_counter()
     out = cfg.out
+    check_executor(cfg.executor, cfg.ray_address)  # a bad --executor/--ray-address: before anything is written
     _check_out_dir(out)
     paths = list_pictures(cfg.pictures, exclude=[out])
     if not paths:
@@ -406,10 +411,12 @@ def run_label(cfg: LabelConfig) -> LabelSummary:
 
     global _WORKER
     workers = min(cfg.workers, max(1, len(tasks)))
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    if workers == 1:
+    ray = cfg.executor == "ray"
+    threads = 1 if ray else max(1, (os.cpu_count() or 1) // workers)  # a Ray task asks for one CPU
+    if workers == 1 and not ray:
         _WORKER = Labeller(cfg, detector)  # the detector built above, reused
-    run_tasks(_worker_task, tasks, workers=workers, initializer=_init_worker if workers > 1 else None,
+    run_tasks(_worker_task, tasks, workers=workers, initializer=_init_worker if workers > 1 or ray else None,
+              executor=cfg.executor, ray_address=cfg.ray_address,
               initargs=(cfg, threads), done=done, progress=cfg.progress, unit="pic", desc="vcm label",
               what="pictures", resume_hint=f"results so far are kept in {work}; run the same command again "
                                            "to go on where it stopped")
