@@ -331,3 +331,34 @@ def test_bad_checkpoints_are_one_line_errors(tmp_path):
         create_predictor(f"dtjrd:{other}")
     with pytest.raises(VcmError, match="needs a checkpoint|backbone weights"):
         create_predictor("dtjrd")
+
+
+def test_a_head_with_box_inputs_gets_them_from_each_detection(tmp_path, bus_jpg):
+    """A head that also takes per-object inputs (vcm.jrd.inputs: box size, position, score, class) rebuilds from its
+    checkpoint and computes them from the detection; without them a crop alone is refused in one line."""
+    from vcm.jrd.inputs import object_inputs
+
+    torch.manual_seed(1)
+    names = ("log2_area", "log2_rel_area", "cx", "score", "person")
+    config = ModelConfig.for_backbone("tiny", inputs=names)
+    model = build_model(config).eval()
+    assert model.head.in_features == 64 + len(names)
+    path = tmp_path / "inputs.pt"
+    atomic_torch_save(make_checkpoint(model, config, val_metrics={"mae": 1.0, "baseline_mae": 2.0}), path)
+    pred = create_predictor(f"dtjrd:{path}", device="cpu")
+    assert pred.inputs == names and pred.describe()["inputs"] == list(names)
+    picture = read_crop(bus_jpg)
+    h, w = picture.shape[:2]
+    dets = Detections(w, h, (Detection((50, 400, 250, 900), 0, "person", 0.9), Detection((0, 200, 810, 780), 5, "bus", 0.8)))
+    objs = pred.predict(picture, dets)
+    vec = np.stack([object_inputs(names, d.box, w, h, d.score, d.label) for d in dets])
+    assert vec[0, -1] == 1.0 and vec[1, -1] == 0.0 and vec[0, 3] == pytest.approx(0.9)
+    x = torch.from_numpy(np.stack([preprocess(crop_object(picture, d.box), 32, "stretch", IMAGENET_MEAN, IMAGENET_STD)
+                                   for d in dets]))
+    with torch.inference_mode():
+        ref = model(x, torch.from_numpy(vec))
+    assert [o.jrd for o in objs] == ref.argmax(1).tolist()
+    # the inputs matter: the same crops with other inputs give other logits
+    assert not torch.equal(pred.logits([crop_object(picture, d.box) for d in dets], vec * 0), ref)
+    with pytest.raises(VcmError, match="also needs each object's log2_area"):
+        pred.predict_crops([crop_object(picture, d.box) for d in dets])

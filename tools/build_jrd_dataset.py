@@ -105,27 +105,51 @@ def label(work: Path, groups: list[str], until: str | None, workers: int) -> lis
     return done
 
 
+FIELDS = ("picture", "name", "group", "width", "height", "x1", "y1", "x2", "y2", "class_id", "class", "score",
+          "jrd", "status")
+
+
+def _records(d: Path) -> list[dict]:
+    """The per-picture records `vcm label` stored under d/.work (finished pictures, also of a stopped run)."""
+    out = []
+    for f in sorted((d / ".work").glob("*.json")):
+        try:
+            out.append(json.loads(f.read_text()))
+        except ValueError:
+            continue  # a record being written when the run stopped: not finished
+    return out
+
+
 def finalize(work: Path, keep_score: float, out: Path | None = None) -> Path:
-    """WORK/ds: objects with score >= keep_score of every labelled group, split by group (crops copied)."""
+    """WORK/ds: objects with score >= keep_score of every labelled picture (from `vcm label`'s per-picture records,
+    so a group stopped half-way gives its finished pictures), split by group; crops copied."""
     info = json.loads((work / "split.json").read_text())
     out = out or work / "ds"
     labels, names, rows, src = {}, {"train": [], "val": [], "test": []}, [], {}
-    used, meta0 = [], None
+    used, meta0 = {}, None
     for g in info["groups"]:
         d = work / "labelled" / g
-        if not (d / "labels.csv").is_file():
+        recs = _records(d)
+        if not recs:
             continue
-        used.append(g)
-        meta0 = meta0 or json.loads((d / "meta.json").read_text())
+        used[g] = len(recs)
+        if meta0 is None and (d / "meta.json").is_file():
+            meta0 = json.loads((d / "meta.json").read_text())
         split = "train" if g.startswith("composed") else g
-        for r in csv.DictReader((d / "labels.csv").open()):
-            if r["jrd"] == "" or float(r["score"]) < keep_score:
-                continue
-            r = dict(r, group=g)
-            rows.append(r)
-            labels[r["name"]] = int(r["jrd"])
-            names[split].append(r["name"])
-            src[r["name"]] = d
+        for rec in recs:
+            for o in rec["objects"]:
+                if o.get("jrd") is None or float(o["score"]) < keep_score:
+                    continue
+                if not (d / "crops" / o["name"] / f"{o['name']}.png").is_file():
+                    continue
+                x1, y1, x2, y2 = o["box"]
+                rows.append({"picture": rec["picture"], "name": o["name"], "group": g, "width": rec["width"],
+                             "height": rec["height"], "x1": x1, "y1": y1, "x2": x2, "y2": y2,
+                             "class_id": o["class_id"], "class": o["label"], "score": o["score"], "jrd": o["jrd"],
+                             "status": o["status"]})
+                labels[o["name"]] = int(o["jrd"])
+                names[split].append(o["name"])
+                src[o["name"]] = d
     if not labels:
         raise SystemExit(f"nothing labelled under {work / 'labelled'}: run the label step first")
     if out.exists():
@@ -137,14 +161,15 @@ def finalize(work: Path, keep_score: float, out: Path | None = None) -> Path:
     for s, v in names.items():
         (out / f"{s}_names.json").write_text(json.dumps({"names": sorted(v)}) + "\n")
     with (out / "labels.csv").open("w") as f_out:
-        wr = csv.DictWriter(f_out, fieldnames=list(rows[0]), lineterminator="\n")
+        wr = csv.DictWriter(f_out, fieldnames=FIELDS, lineterminator="\n")
         wr.writeheader()
         wr.writerows(rows)
     natural = sum(1 for r in rows if not r["group"].startswith("composed"))
-    meta = dict(meta0 or {})
+    meta = {k: v for k, v in (meta0 or {}).items() if k not in ("counts", "split_pictures", "pictures_dir", "seed",
+                                                                  "split_fractions", "created")}
     meta["rule"] = dict(meta.get("rule") or {}, keep_score=keep_score)
     meta["split_rule"] = info["rule"]
-    meta["groups"] = used
+    meta["pictures_labelled"] = used
     meta["counts"] = {"crops": len(labels), "natural": natural, "composed": len(labels) - natural,
                       "splits": {s: len(v) for s, v in names.items()}}
     meta["command"] = " ".join(["python", "tools/build_jrd_dataset.py", "finalize", str(work),
@@ -159,7 +184,8 @@ def prior_labels(ds: Path, out: Path, split: str = "train") -> Path:
     doc: dict[str, dict] = {}
     for r in csv.DictReader((ds / "labels.csv").open()):
         if r["name"] in names:
-            d = doc.setdefault(r["group"] + "/" + r["picture"], {"bboxs": [], "OWJRD": []})
+            d = doc.setdefault(r["group"] + "/" + r["picture"], {"bboxs": [], "OWJRD": [],
+                                                                 "size": [int(r["width"]), int(r["height"])]})
             d["bboxs"].append([float(r[k]) for k in ("x1", "y1", "x2", "y2")])
             d["OWJRD"].append(int(r["jrd"]))
     out.write_text(json.dumps(doc, indent=1) + "\n")

@@ -219,27 +219,45 @@ class DTJRDPredictor(JRDPredictor):
         return {"predictor": self.name, "checkpoint": str(self.path), "checkpoint_sha256": self.sha256,
                 "backbone": self.config.backbone, "img_size": self.config.img_size, "resize": self.config.resize,
                 "decode": self.decode, "precision": self.precision, "data_fingerprint": self.data_fingerprint,
+                **({"inputs": list(self.config.inputs), "feature_inputs": self.config.feature_inputs}
+                   if self.config.inputs else {}),
                 "variant": self.variant, "backbone_sha256": self.backbone_weights.get("sha256", ""),
                 **({"warnings": self.warnings} if self.warnings else {})}
 
-    def logits(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
-        """Logits (N, 64) for RGB uint8 crops, batch by batch, on the predictor's device."""
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The per-object inputs (vcm.jrd.inputs) the head takes beside the crop; () for DT-JRD's own head."""
+        return tuple(self.config.inputs)
+
+    def logits(self, crops: Sequence[np.ndarray], inputs: np.ndarray | None = None) -> torch.Tensor:
+        """Logits (N, 64) for RGB uint8 crops (and, for a head that takes them, the (N, K) per-object inputs),
+        batch by batch, on the predictor's device."""
         c = self.config
+        if c.inputs and (inputs is None or len(inputs) != len(crops)):
+            raise VcmError(f"this DT-JRD predictor also needs each object's {', '.join(c.inputs)}", path=self.path,
+                           fix="predict from a picture and its detections, or give a dataset with labels.csv")
         out = []
         with torch.inference_mode():
             for i in range(0, len(crops), self.batch_size):
+                extra = torch.from_numpy(np.asarray(inputs[i:i + self.batch_size], np.float32)).to(self.device) \
+                    if c.inputs else None
+                if not c.feature_inputs:  # a head on the box inputs alone: no backbone pass
+                    out.append(self.model.head_of(None, extra).float().cpu())
+                    continue
                 x = np.stack([preprocess(r, c.img_size, c.resize, c.mean, c.std) for r in crops[i:i + self.batch_size]])
                 xt = torch.from_numpy(x).to(self.device, non_blocking=True)
                 if self._bf16_weights:
-                    out.append(self.model.head(self.model.features(xt.to(torch.bfloat16)).float()).cpu())
+                    feats = self.model.features(xt.to(torch.bfloat16)).float()
+                    out.append(self.model.head_of(feats, extra).cpu())
                     continue
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-                    out.append(self.model(xt).float().cpu())
+                    out.append(self.model(xt, extra).float().cpu())
         return torch.cat(out) if out else torch.zeros((0, c.num_classes))
 
-    def predict_crops(self, crops: Sequence[np.ndarray]) -> list[tuple[int, dict[str, Any]]]:
-        """(jrd, info) per crop; info has the softmax expectation and the 3 most likely QPs."""
-        logits = self.logits(crops)
+    def predict_crops(self, crops: Sequence[np.ndarray], inputs: np.ndarray | None = None) -> list[tuple[int, dict[str, Any]]]:
+        """(jrd, info) per crop; info has the softmax expectation and the 3 most likely QPs. `inputs`: the
+        (N, K) per-object inputs of a head that takes them (vcm.jrd.inputs.object_inputs)."""
+        logits = self.logits(crops, inputs)
         if len(logits) == 0:
             return []
         jrd, expectation, probs = decode_logits(logits, self.decode)
@@ -254,7 +272,14 @@ class DTJRDPredictor(JRDPredictor):
             raise VcmError(f"detections were made on a {detections.width}x{detections.height} picture, "
                            f"this one is {w}x{h}", fix="predict on the picture the detector saw")
         crops = [crop_object(picture, d.box) for d in detections]
-        return [ObjectJRD(d, jrd, self.name, info) for d, (jrd, info) in zip(detections, self.predict_crops(crops))]
+        inputs = None
+        if self.config.inputs:
+            from vcm.jrd.inputs import object_inputs
+
+            inputs = np.stack([object_inputs(self.config.inputs, d.box, w, h, d.score, d.label) for d in detections]) \
+                if len(detections) else np.zeros((0, len(self.config.inputs)), np.float32)
+        return [ObjectJRD(d, jrd, self.name, info)
+                for d, (jrd, info) in zip(detections, self.predict_crops(crops, inputs))]
 
 
 __all__ = ["DTJRDPredictor", "make_checkpoint", "load_checkpoint", "save_predictor", "load_predictor", "model_from_checkpoint", "atomic_torch_save",

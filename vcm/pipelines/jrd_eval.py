@@ -57,10 +57,12 @@ def evaluate(data: str | Path, jrd: str, split: str = "test", predictor_options:
     preds: list[int] = []
     bar = tqdm(total=len(names), desc=f"jrd-eval {split}", unit="crop", disable=not progress, dynamic_ncols=True)
     batched = getattr(predictor, "predict_crops", None)
+    need = tuple(getattr(predictor, "inputs", ()) or ())
+    inputs = dataset_inputs(ds, names, need) if need else None
     for i in range(0, len(names), chunk):
         crops = [read_crop(ds.crop_path(n)) for n in names[i:i + chunk]]
         if batched is not None:
-            preds.extend(j for j, _ in batched(crops))
+            preds.extend(j for j, _ in (batched(crops, inputs[i:i + chunk]) if need else batched(crops)))
         else:
             for c in crops:
                 h, w = c.shape[:2]
@@ -73,6 +75,26 @@ def evaluate(data: str | Path, jrd: str, split: str = "test", predictor_options:
     median = float(np.median([ds.labels[n] for n in train])) if train and split != "train" else None
     return EvalResult(score(truth, preds, median), split, list(names), truth, preds, predictor.describe(),
                       data_fingerprint(ds, names))
+
+
+def dataset_inputs(ds, names: list[str], inputs: tuple[str, ...]) -> np.ndarray:
+    """The per-object inputs (vcm.jrd.inputs) of the named crops, from the dataset's labels.csv (box, picture size,
+    score, class: what `vcm label` writes)."""
+    import csv
+
+    from vcm.errors import VcmError
+    from vcm.jrd.inputs import object_inputs
+
+    path = ds.root / "labels.csv"
+    rows = {}
+    if path.is_file():
+        rows = {r["name"]: r for r in csv.DictReader(path.open())}
+    missing = [n for n in names if n not in rows or not rows[n].get("width")]
+    if missing:
+        raise VcmError(f"this predictor needs each object's box and picture size; labels.csv lacks {missing[0]!r}",
+                       path=path, fix="evaluate on a dataset written by this `vcm label` (labels.csv with width, height)")
+    return np.stack([object_inputs(inputs, [float(rows[n][k]) for k in ("x1", "y1", "x2", "y2")], int(rows[n]["width"]),
+                                   int(rows[n]["height"]), float(rows[n]["score"]), rows[n]["class"]) for n in names])
 
 
 def write_json(path: str | Path, obj: Any) -> None:

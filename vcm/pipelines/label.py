@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 
 WORK_DIR = ".work"
 SEARCHES = ("smart", "full")
-CSV_FIELDS = ("picture", "name", "object", "x1", "y1", "x2", "y2", "class_id", "class", "score", "jrd", "rule_jrd",
-              "status", "detected")
+CSV_FIELDS = ("picture", "name", "object", "width", "height", "x1", "y1", "x2", "y2", "class_id", "class", "score",
+              "jrd", "rule_jrd", "status", "detected")
 FORMAT = 2  # version of the .work record layout (2: probes in objects mode, by vcm.jrd.search)
 
 
@@ -447,7 +447,8 @@ def write_dataset(cfg: LabelConfig, records: dict[str, dict], settings: dict, su
                 labels[o["name"]] = int(o["jrd"])
                 crops_by_picture.setdefault(pname, []).append(o["name"])
             x1, y1, x2, y2 = o["box"]
-            rows.append({"picture": rec["picture"], "name": o["name"], "object": o["k"], "x1": x1, "y1": y1,
+            rows.append({"picture": rec["picture"], "name": o["name"], "object": o["k"], "width": rec["width"],
+                         "height": rec["height"], "x1": x1, "y1": y1,
                          "x2": x2, "y2": y2, "class_id": o["class_id"], "class": o["label"], "score": o["score"],
                          "jrd": "" if o.get("jrd") is None else o["jrd"],
                          "rule_jrd": "" if o.get("rule_jrd") is None else o["rule_jrd"], "status": st,
