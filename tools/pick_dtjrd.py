@@ -70,6 +70,16 @@ def report(truth: list[int], pred, median: float, rows: dict, names: list[str]) 
     return s
 
 
+def distribution(labels) -> dict:
+    """n, median, mean, % <= 20, % >= 51 and the histogram in 8-QP bins: the OW-JRD comparison of docs/DTJRD.md."""
+    v = np.asarray(list(labels), float)
+    if not len(v):
+        return {"n": 0}
+    return {"n": int(len(v)), "median": float(np.median(v)), "mean": round(float(v.mean()), 1),
+            "pct_le_20": round(100 * float((v <= 20).mean()), 1), "pct_ge_51": round(100 * float((v >= 51).mean()), 1),
+            "hist8": np.histogram(v, bins=range(0, 72, 8))[0].tolist()}
+
+
 def features(ds_root: Path, names_by_split: dict[str, list[str]], log=print):
     """(model, spec, {split: plain features}, train flipped features) from the vit-s14 feature cache."""
     import torch
@@ -101,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ship", type=Path, default=None, help="write the pick here if it beats both baselines on test")
     ap.add_argument("--epochs", type=int, default=80)
     ap.add_argument("--patience", type=int, default=15)
+    ap.add_argument("--owjrd", type=Path, default=None, help="folder with the authors' JRD_info.json (distribution)")
     a = ap.parse_args(argv)
 
     from vcm.jrd.data import data_fingerprint, read_dataset
@@ -119,26 +130,39 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"dataset": str(a.ds), "counts": {s: len(v) for s, v in names.items()},
                      "natural_train": sum(not rows[n]["group"].startswith("composed") for n in names["train"]),
                      "train_median": median, "candidates": [], "baselines": {}}
+    composed = {n for n in names["train"] if rows[n]["group"].startswith("composed")}
+    results["distribution"] = {"train natural": distribution(ds.labels[n] for n in names["train"] if n not in composed),
+                               "train composed": distribution(ds.labels[n] for n in composed),
+                               "val": distribution(y["val"]), "test": distribution(y["test"])}
+    if a.owjrd and (a.owjrd / "JRD_info.json").is_file():
+        results["distribution"]["OW-JRD (authors)"] = distribution(json.loads((a.owjrd / "JRD_info.json").read_text()).values())
+    for k, d in results["distribution"].items():
+        print(f"labels {k:18s} {json.dumps(d)}")
     print(f"train {len(names['train'])} ({results['natural_train']} natural), val {len(names['val'])}, "
           f"test {len(names['test'])}; train median {median:g}")
     for s in ("val", "test"):
         results["baselines"][f"constant_{s}"] = report(y[s], [median] * len(y[s]), median, rows, names[s])
         results["baselines"][f"prior_{s}"] = report(y[s], _prior(rows, names[s]), median, rows, names[s])
     best = None
-    for kind, make in sets.items():
-        for lr in LRS:
-            views = np.stack([make("train"), make("train", flipped)], 1)
-            fit = fit_head(views, y["train"], make("val"), y["val"], epochs=a.epochs, lr=lr, patience=a.patience,
-                           batch_size=32, train_median=median)
-            w, b = fit.state["weight"].numpy(), fit.state["bias"].numpy()
-            pred = {s: (make(s) @ w.T + b).argmax(1) for s in ("train", "val", "test")}
-            c = {"inputs": kind, "lr": lr, "epoch": fit.best_epoch,
-                 **{s: report(y[s], pred[s], median, rows, names[s]) for s in ("train", "val", "test")}}
-            results["candidates"].append(c)
-            print(f"{kind:16s} lr {lr:<6g} epoch {fit.best_epoch:3d}: train {c['train']['mae']:.2f}  val "
-                  f"{c['val']['mae']:.2f}  test {c['test']['mae']:.2f}")
-            if best is None or c["val"]["mae"] < best[0]["val"]["mae"]:
-                best = (c, fit)
+    natural = np.array([n not in composed for n in names["train"]])
+    for data in ("natural+composed", "natural"):
+        keep = np.ones(len(natural), bool) if data == "natural+composed" else natural
+        if not keep.any():
+            continue
+        for kind, make in sets.items():
+            for lr in LRS:
+                views = np.stack([make("train"), make("train", flipped)], 1)[keep]
+                fit = fit_head(views, y["train"][keep], make("val"), y["val"], epochs=a.epochs, lr=lr,
+                               patience=a.patience, batch_size=32, train_median=median)
+                w, b = fit.state["weight"].numpy(), fit.state["bias"].numpy()
+                pred = {s: (make(s) @ w.T + b).argmax(1) for s in ("train", "val", "test")}
+                c = {"data": data, "inputs": kind, "lr": lr, "epoch": fit.best_epoch,
+                     **{s: report(y[s], pred[s], median, rows, names[s]) for s in ("train", "val", "test")}}
+                results["candidates"].append(c)
+                print(f"{data:17s} {kind:16s} lr {lr:<6g} epoch {fit.best_epoch:3d}: train {c['train']['mae']:.2f}  "
+                      f"val {c['val']['mae']:.2f}  test {c['test']['mae']:.2f} (E_[27,51] {c['test']['mae_27_51']:.2f})")
+                if best is None or c["val"]["mae"] < best[0]["val"]["mae"]:
+                    best = (c, fit)
     for s in ("val", "test"):
         print(f"baselines {s}: constant {results['baselines'][f'constant_{s}']['mae']:.2f}, prior "
               f"{results['baselines'][f'prior_{s}']['mae']:.2f}")
@@ -146,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     t = pick["test"]
     beats = (t["mae"] < results["baselines"]["prior_test"]["mae"]
              and t["mae"] < results["baselines"]["constant_test"]["mae"])
-    results["pick"] = {k: pick[k] for k in ("inputs", "lr", "epoch")} | {"test": t, "beats_baselines_on_test": beats}
-    print(f"pick (lowest val MAE): {pick['inputs']} lr {pick['lr']}: test MAE {t['mae']:.2f} "
+    results["pick"] = {k: pick[k] for k in ("data", "inputs", "lr", "epoch")} | {"test": t, "beats_baselines_on_test": beats}
+    print(f"pick (lowest val MAE): {pick['data']} {pick['inputs']} lr {pick['lr']}: test MAE {t['mae']:.2f} "
           f"(E_[27,51] {t['mae_27_51']:.2f}); {'beats' if beats else 'does NOT beat'} the prior "
           f"({results['baselines']['prior_test']['mae']:.2f}) and the constant "
           f"({results['baselines']['constant_test']['mae']:.2f}) on the test split")
@@ -160,6 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         ship(a.ship, model, mconf, ref, pick, fit, ds, names, median, argv)
         print(f"written: {a.ship} ({a.ship.stat().st_size} bytes)")
     return 0
+
+
+def _plain(obj):
+    """Plain JSON values (what torch.load(weights_only=True) reads back)."""
+    return json.loads(json.dumps(obj, default=float))
 
 
 def ship(path: Path, model, mconf, ref, pick: dict, fit, ds, names, median: float, argv) -> None:
@@ -179,10 +208,12 @@ def ship(path: Path, model, mconf, ref, pick: dict, fit, ds, names, median: floa
         net.head.bias.copy_(fit.state["bias"])
     cmd = " ".join(["python", "tools/pick_dtjrd.py", *(argv if argv is not None else sys.argv[1:])])
     save_predictor(path, net, conf, variant="head", trained=["head.weight", "head.bias"], backbone=ref,
-                   epoch=pick["epoch"], val_metrics=pick["val"], test_metrics=pick["test"], train_metrics=pick["train"],
+                   epoch=pick["epoch"], val_metrics=_plain(pick["val"]), test_metrics=_plain(pick["test"]),
+                   train_metrics=_plain(pick["train"]),
                    train_median=median, data_fingerprint=data_fingerprint(ds, names["train"] + names["val"]),
-                   label_meta=json.loads(json.dumps(ds.meta, default=str)), command=cmd, pick=pick["inputs"],
-                   lr=pick["lr"], warnings=[])
+                   label_meta=json.loads(json.dumps(ds.meta, default=str)), command=cmd,
+                   pick={k: pick[k] for k in ("data", "inputs", "lr", "epoch")},
+                   warnings=[])
 
 
 if __name__ == "__main__":

@@ -141,7 +141,31 @@ def _ray_call(run_id: str, shared: tuple, task):
     if initializer is not None and run_id not in _RAY_READY:
         initializer(*initargs)
         _RAY_READY.add(run_id)
-    return os.getpid(), fn(task)
+    return fn(task)
+
+
+def _bounded(tasks, workers: int, submit, ready, result, finish, failed, stop) -> None:
+    """Keep at most 2 x workers tasks in flight (an interrupt loses little): `submit(task)` -> handle, `ready(handles)`
+    -> the finished ones, `result(handle)`; a task whose worker died goes to `failed`; on any exception (an
+    interrupt) `stop(pending handles)` before it propagates. The one loop of the process pool and of Ray."""
+    queue, pending = list(tasks), {}
+    try:
+        while queue or pending:
+            while queue and len(pending) < 2 * workers:
+                t = queue.pop(0)
+                pending[submit(t)] = t
+            for h in ready(list(pending)):
+                t = pending.pop(h)
+                try:
+                    r = result(h)
+                except Exception as e:  # noqa: BLE001 - a worker that died (killed, out of memory)
+                    if failed is None:
+                        raise
+                    r = failed(t, e)
+                finish(t, r)
+    except BaseException:
+        stop(list(pending))
+        raise
 
 
 def _ray_start(workers: int, ray_address: str | None) -> bool:
@@ -171,25 +195,9 @@ def _run_ray(fn, tasks, workers, initializer, initargs, finish, failed, ray_addr
         call = ray.remote(num_cpus=1, max_retries=0)(_ray_call)
         run_id = uuid.uuid4().hex
         shared = ray.put((initializer, tuple(initargs), fn))
-        queue, pending = list(tasks), {}
-        try:
-            while queue or pending:
-                while queue and len(pending) < 2 * workers:  # bounded: an interrupt loses little
-                    t = queue.pop(0)
-                    pending[call.remote(run_id, shared, t)] = t
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                t = pending.pop(ready[0])
-                try:
-                    _pid, r = ray.get(ready[0])
-                except Exception as e:  # noqa: BLE001 - a worker that died (killed, out of memory)
-                    if failed is None:
-                        raise
-                    r = failed(t, e)
-                finish(t, r)
-        except BaseException:
-            for ref in pending:
-                ray.cancel(ref, force=True)
-            raise
+        _bounded(tasks, workers, lambda t: call.remote(run_id, shared, t),
+                 lambda handles: ray.wait(handles, num_returns=1)[0], ray.get, finish, failed,
+                 lambda handles: [ray.cancel(ref, force=True) for ref in handles])
     finally:
         if started:
             ray.shutdown()
@@ -237,28 +245,15 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], *, workers: int = 
 
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=initializer,
                                      initargs=tuple(initargs)) as pool:
-                queue, pending = list(tasks), {}
-                try:
-                    while queue or pending:
-                        while queue and len(pending) < 2 * workers:  # bounded: an interrupt loses little
-                            t = queue.pop(0)
-                            pending[pool.submit(fn, t)] = t
-                        ready, _ = wait(pending, return_when=FIRST_COMPLETED)
-                        for f in ready:
-                            t = pending.pop(f)
-                            try:
-                                r = f.result()
-                            except Exception as e:  # noqa: BLE001 - a worker that died (killed, out of memory)
-                                if failed is None:
-                                    raise
-                                r = failed(t, e)
-                            finish(t, r)
-                except BaseException:
+                def stop(_handles) -> None:
                     procs = list((getattr(pool, "_processes", None) or {}).values())
                     pool.shutdown(wait=False, cancel_futures=True)
                     for proc in procs:  # stop the workers: only the tasks in progress are lost
                         proc.terminate()
-                    raise
+
+                _bounded(tasks, workers, lambda t: pool.submit(fn, t),
+                         lambda handles: wait(handles, return_when=FIRST_COMPLETED)[0], lambda f: f.result(), finish,
+                         failed, stop)
     except KeyboardInterrupt:
         bar.close()
         err = VcmError(f"interrupted after {finished} of {len(tasks)} {what}; what was finished is kept",
