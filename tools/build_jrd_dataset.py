@@ -33,7 +33,8 @@ from pathlib import Path
 LABEL_KEEP = 0.3  # label every object the detector returns; the dataset may keep a subset
 VAL_MOD = 6  # scenes whose sha256 is 0 mod this: inner validation
 CHUNK = 40  # composed pictures per labelling group
-NATURAL = ("test", "val", "train")  # natural groups, labelled in this order
+NATURAL = ("test", "val", "train", "train-1")  # natural groups, labelled in this order; train-1: every other
+# natural training photo, so two labelling processes can work on the training photos at once
 RULE = ("test = photos_split 'val' part (natural, held out); val = natural 'train' photos whose scene sha256 is 0 "
         f"mod {VAL_MOD}; train = other natural 'train' photos + composed pictures (cut-outs pasted on those "
         "photos, vcm.jrd.compose); the 'benchmark' part is never read")
@@ -41,6 +42,11 @@ RULE = ("test = photos_split 'val' part (natural, held out); val = natural 'trai
 
 def _inner_val(scene: str) -> bool:
     return int(hashlib.sha256(scene.encode()).hexdigest(), 16) % VAL_MOD == 0
+
+
+def _split_of(group: str) -> str:
+    """train, val or test: the split a labelling group's objects go to."""
+    return "train" if group.startswith(("composed", "train")) else group
 
 
 def write_pictures(work: Path, composed: int, seed: int) -> dict:
@@ -51,9 +57,11 @@ def write_pictures(work: Path, composed: int, seed: int) -> dict:
     split = load_split()
     recs = split["pictures"]
     parts = dtjrd_pictures(split)
-    groups: dict[str, list] = {"test": list(parts["val"]), "val": [], "train": []}
+    groups: dict[str, list] = {"test": list(parts["val"]), "val": [], "train": [], "train-1": []}
     for p in parts["train"]:
         groups["val" if _inner_val(recs[p.id]["scene"]) else "train"].append(p)
+    groups["train"], groups["train-1"] = groups["train"][::2], groups["train"][1::2]
+    train_photos = groups["train"] + groups["train-1"]
     rows = []
     for g, photos in groups.items():
         d = work / "pictures" / g
@@ -61,7 +69,7 @@ def write_pictures(work: Path, composed: int, seed: int) -> dict:
         for p in photos:
             if not (d / p.name).is_file():
                 shutil.copyfile(p.path(), d / p.name)
-            rows.append({"name": p.name, "split": g, "id": p.id, "scene": recs[p.id]["scene"], "source": p.source,
+            rows.append({"name": p.name, "split": _split_of(g), "group": g, "id": p.id, "scene": recs[p.id]["scene"], "source": p.source,
                          "licence": p.licence, "credit": p.credit})
     # composed: cut-outs the detector finds something on (>= its threshold), on the train group's photos
     cuts = [c for c in parts["cutouts"] if recs[c.id].get("boxes", 0) > 0]
@@ -69,13 +77,18 @@ def write_pictures(work: Path, composed: int, seed: int) -> dict:
     for start in range(0, composed, CHUNK):
         g = f"composed-{start // CHUNK:03d}"
         idx = list(range(start, min(composed, start + CHUNK)))
-        chunks[g] = write_composed(work / "pictures" / g, groups["train"], cuts, seed, idx)
+        chunks[g] = write_composed(work / "pictures" / g, sorted(train_photos, key=lambda p: p.id), cuts, seed, idx)
         for name, rec in chunks[g].items():
             rows.append({"name": name, "split": "train", "composed": rec, "group": g})
     info = {"rule": RULE, "seed": seed, "composed": composed, "chunk": CHUNK, "val_mod": VAL_MOD,
             "photo_split": split.get("about", ""), "cutouts": [c.id for c in cuts],
             "groups": list(NATURAL) + sorted(chunks),
             "counts": {g: len(v) for g, v in groups.items()} | {"composed": composed}, "pictures": rows}
+    for g, photos in groups.items():  # a picture moved to another group by an older layout is not labelled twice
+        keep = {p.name for p in photos}
+        for f in (work / "pictures" / g).glob("*.png"):
+            if f.name not in keep:
+                f.unlink()
     (work / "split.json").write_text(json.dumps(info, indent=1) + "\n")
     return info
 
@@ -135,7 +148,7 @@ def finalize(work: Path, keep_score: float, out: Path | None = None) -> Path:
         used[g] = len(recs)
         if meta0 is None and (d / "meta.json").is_file():
             meta0 = json.loads((d / "meta.json").read_text())
-        split = "train" if g.startswith("composed") else g
+        split = _split_of(g)
         for rec in recs:
             for o in rec["objects"]:
                 if o.get("jrd") is None or float(o["score"]) < keep_score:

@@ -24,6 +24,9 @@ import numpy as np
 
 INPUT_NAMES = ("log2_area", "log2_rel_area", "log2_aspect", "cx", "cy", "score", "person")
 LRS = (0.01, 0.003)
+WEIGHT_DECAYS = (5e-5, 1e-2)  # DT-JRD's, and a strong one for a few hundred crops
+DECODES = ("argmax", "expectation")
+PICK_KEYS = ("data", "inputs", "lr", "weight_decay", "decode", "epoch")
 SIZE_CLASSES = (("small", 0, 32 ** 2), ("medium", 32 ** 2, 96 ** 2), ("large", 96 ** 2, float("inf")))
 
 
@@ -114,8 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--owjrd", type=Path, default=None, help="folder with the authors' JRD_info.json (distribution)")
     a = ap.parse_args(argv)
 
-    from vcm.jrd.data import data_fingerprint, read_dataset
+    import itertools
+
+    import torch
+
+    from vcm.jrd.data import read_dataset
     from vcm.jrd.head import fit_head
+    from vcm.jrd.model import decode_logits
 
     ds = read_dataset(a.ds)
     rows = _rows(a.ds)
@@ -150,19 +158,23 @@ def main(argv: list[str] | None = None) -> int:
         if not keep.any():
             continue
         for kind, make in sets.items():
-            for lr in LRS:
+            for lr, wd in itertools.product(LRS, WEIGHT_DECAYS):
                 views = np.stack([make("train"), make("train", flipped)], 1)[keep]
                 fit = fit_head(views, y["train"][keep], make("val"), y["val"], epochs=a.epochs, lr=lr,
-                               patience=a.patience, batch_size=32, train_median=median)
-                w, b = fit.state["weight"].numpy(), fit.state["bias"].numpy()
-                pred = {s: (make(s) @ w.T + b).argmax(1) for s in ("train", "val", "test")}
-                c = {"data": data, "inputs": kind, "lr": lr, "epoch": fit.best_epoch,
-                     **{s: report(y[s], pred[s], median, rows, names[s]) for s in ("train", "val", "test")}}
-                results["candidates"].append(c)
-                print(f"{data:17s} {kind:16s} lr {lr:<6g} epoch {fit.best_epoch:3d}: train {c['train']['mae']:.2f}  "
-                      f"val {c['val']['mae']:.2f}  test {c['test']['mae']:.2f} (E_[27,51] {c['test']['mae_27_51']:.2f})")
-                if best is None or c["val"]["mae"] < best[0]["val"]["mae"]:
-                    best = (c, fit)
+                               weight_decay=wd, patience=a.patience, batch_size=32, train_median=median)
+                w, b = fit.state["weight"], fit.state["bias"]
+                for decode in DECODES:
+                    pred = {s: decode_logits(torch.from_numpy(np.ascontiguousarray(make(s), np.float32)) @ w.T + b,
+                                             decode)[0].numpy() for s in ("train", "val", "test")}
+                    c = {"data": data, "inputs": kind, "lr": lr, "weight_decay": wd, "decode": decode,
+                         "epoch": fit.best_epoch,
+                         **{s: report(y[s], pred[s], median, rows, names[s]) for s in ("train", "val", "test")}}
+                    results["candidates"].append(c)
+                    print(f"{data:17s} {kind:16s} lr {lr:<6g} wd {wd:<6g} {decode:11s} epoch {fit.best_epoch:3d}: "
+                          f"train {c['train']['mae']:.2f}  val {c['val']['mae']:.2f}  test {c['test']['mae']:.2f} "
+                          f"(E_[27,51] {c['test']['mae_27_51']:.2f})")
+                    if best is None or c["val"]["mae"] < best[0]["val"]["mae"]:
+                        best = (c, fit)
     for s in ("val", "test"):
         print(f"baselines {s}: constant {results['baselines'][f'constant_{s}']['mae']:.2f}, prior "
               f"{results['baselines'][f'prior_{s}']['mae']:.2f}")
@@ -170,8 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     t = pick["test"]
     beats = (t["mae"] < results["baselines"]["prior_test"]["mae"]
              and t["mae"] < results["baselines"]["constant_test"]["mae"])
-    results["pick"] = {k: pick[k] for k in ("data", "inputs", "lr", "epoch")} | {"test": t, "beats_baselines_on_test": beats}
-    print(f"pick (lowest val MAE): {pick['data']} {pick['inputs']} lr {pick['lr']}: test MAE {t['mae']:.2f} "
+    results["pick"] = {k: pick[k] for k in PICK_KEYS} | {"test": t, "beats_baselines_on_test": beats}
+    print(f"pick (lowest val MAE): {pick['data']} {pick['inputs']} lr {pick['lr']} wd {pick['weight_decay']} "
+          f"{pick['decode']}: test MAE {t['mae']:.2f} "
           f"(E_[27,51] {t['mae_27_51']:.2f}); {'beats' if beats else 'does NOT beat'} the prior "
           f"({results['baselines']['prior_test']['mae']:.2f}) and the constant "
           f"({results['baselines']['constant_test']['mae']:.2f}) on the test split")
@@ -201,7 +214,8 @@ def ship(path: Path, model, mconf, ref, pick: dict, fit, ds, names, median: floa
     from vcm.jrd.model import DTJRDNet
 
     inputs = () if pick["inputs"] == "features" else INPUT_NAMES
-    conf = dataclasses.replace(mconf, inputs=tuple(inputs), feature_inputs=pick["inputs"] != "inputs")
+    conf = dataclasses.replace(mconf, inputs=tuple(inputs), feature_inputs=pick["inputs"] != "inputs",
+                               decode=pick["decode"])
     net = DTJRDNet(model.backbone, conf.num_classes, inputs=len(inputs), features=conf.feature_inputs)
     with torch.no_grad():
         net.head.weight.copy_(fit.state["weight"])
@@ -212,7 +226,7 @@ def ship(path: Path, model, mconf, ref, pick: dict, fit, ds, names, median: floa
                    train_metrics=_plain(pick["train"]),
                    train_median=median, data_fingerprint=data_fingerprint(ds, names["train"] + names["val"]),
                    label_meta=json.loads(json.dumps(ds.meta, default=str)), command=cmd,
-                   pick={k: pick[k] for k in ("data", "inputs", "lr", "epoch")},
+                   pick={k: pick[k] for k in PICK_KEYS},
                    warnings=[])
 
 
