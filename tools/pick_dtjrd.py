@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-INPUT_NAMES = ("log2_area", "log2_rel_area", "log2_aspect", "cx", "cy", "score", "person")
+INPUT_NAMES = ("log2_area", "log2_rel_area", "log2_aspect", "cx", "cy", "score", "person", "prior")
 LRS = (0.01, 0.003)
 WEIGHT_DECAYS = (5e-5, 1e-2)  # DT-JRD's, and a strong one for a few hundred crops
 DECODES = ("argmax", "expectation")
@@ -212,6 +212,7 @@ def ship(path: Path, model, mconf, ref, pick: dict, fit, ds, names, median: floa
     from vcm.jrd.data import data_fingerprint
     from vcm.jrd.dtjrd import save_predictor
     from vcm.jrd.model import DTJRDNet
+    from vcm.jrd.prior import load_prior
 
     inputs = () if pick["inputs"] == "features" else INPUT_NAMES
     conf = dataclasses.replace(mconf, inputs=tuple(inputs), feature_inputs=pick["inputs"] != "inputs",
@@ -227,7 +228,7 @@ def ship(path: Path, model, mconf, ref, pick: dict, fit, ds, names, median: floa
                    train_median=median, data_fingerprint=data_fingerprint(ds, names["train"] + names["val"]),
                    label_meta=json.loads(json.dumps(ds.meta, default=str)), command=cmd,
                    pick={k: pick[k] for k in PICK_KEYS},
-                   warnings=[])
+                   warnings=[], **({"prior_sha256": load_prior()["sha256"]} if "prior" in inputs else {}))
 
 
 if __name__ == "__main__":

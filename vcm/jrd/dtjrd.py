@@ -195,6 +195,12 @@ class DTJRDPredictor(JRDPredictor):
             raise VcmError(f"this DT-JRD checkpoint is not fit to predict: {bad}", path=self.path,
                            fix=f"train it on more labelled crops, or set {FORCE_ENV}=1 to use it anyway")
         self.model, self.config = model_from_checkpoint(ckpt, self.path, backbone_weights)
+        if "prior" in self.config.inputs:  # the head learned on the prior table's numbers: the same table only
+            from vcm.jrd.prior import load_prior
+
+            if ckpt.get("prior_sha256") != load_prior()["sha256"]:
+                raise VcmError("this DT-JRD checkpoint takes the box-size prior as an input, and this vcm ships "
+                               "another prior table", path=self.path, fix="re-train it (tools/pick_dtjrd.py)")
         self.decode = decode or self.config.decode
         if self.decode not in DECODES:
             raise VcmError(f"unknown decode {self.decode!r}", fix=f"use one of {', '.join(DECODES)}")

@@ -22,6 +22,7 @@ INPUTS = {
     "cy": "box centre y over the picture height (0..1)",
     "score": "the detector's score on the original",
     "person": "1 for the class 'person', else 0",
+    "prior": "the shipped box-size prior's JRD for the box (vcm/data/jrd_prior.json)",
 }
 
 
@@ -33,6 +34,11 @@ def object_inputs(names: Sequence[str], box: Sequence[float], width: int, height
     vals = {"log2_area": math.log2(w * h), "log2_rel_area": math.log2(w * h / max(1.0, float(width) * height)),
             "log2_aspect": math.log2(h / w), "cx": (x1 + x2) / 2 / max(1, width), "cy": (y1 + y2) / 2 / max(1, height),
             "score": float(score), "person": float(label == "person")}
+    if "prior" in names:
+        from vcm.jrd.prior import load_prior, prior_jrd
+        from vcm.types import Detection
+
+        vals["prior"] = float(prior_jrd(load_prior(), Detection((x1, y1, x2, y2), -1, label, float(score)))[0])
     unknown = [n for n in names if n not in vals]
     if unknown:
         raise VcmError(f"unknown DT-JRD input {unknown[0]!r}", fix=f"use some of {', '.join(INPUTS)}")
