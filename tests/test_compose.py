@@ -65,7 +65,7 @@ def test_build_split_never_reads_the_benchmark_part_and_composes_on_train_photos
     assert len(composed) == 3 and all(r["split"] == "train" and r["composed"]["background"] in train_ids
                                       for r in composed)
     assert (tmp_path / "pictures" / "composed-000" / composed[0]["name"]).is_file()
-    assert json.loads((tmp_path / "split.json").read_text())["groups"] == ["test", "val", "train", "composed-000"]
+    assert json.loads((tmp_path / "split.json").read_text())["groups"] == ["test", "val", "train", "train-1", "composed-000"]
     # a rerun keeps the pictures and writes the same split
     again = _tool().write_pictures(tmp_path, composed=3, seed=0)
     assert again["pictures"] == rows
