@@ -166,7 +166,14 @@ def test_cli_train_head_variant_with_a_feature_cache(tmp_path, monkeypatch):
     assert out.with_name(out.name + ".csv").exists()
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0 and "computing backbone features" not in r.output and "0 computed" in r.output
-    assert DTJRDPredictor(str(out), device="cpu").describe()["variant"] == "head"
+    assert DTJRDPredictor(str(out), device="cpu", force=True).describe()["variant"] == "head"
+    # the recorded train MAE is what jrd-eval gives on the saved head (60 crops: warned as too few)
+    assert "WARNING: only 42 training crops" in r.output and ckpt["warnings"]
+    r = CliRunner().invoke(main, ["jrd-eval", str(tmp_path / "ds"), "--jrd", f"dtjrd:{out}", "--split", "train",
+                                  "--device", "cpu", "-q"])
+    assert r.exit_code == 0, r.output
+    assert f"MAE: {ckpt['train_metrics']['mae']:.3f}" in r.output.splitlines()[0]
+    assert "WARNING (checkpoint): only 42 training crops" in r.output
     r = CliRunner().invoke(main, args[:-3] + ["--train", "last:5", "-q"])
     assert r.exit_code == 2 and "training variant" in r.output
 
@@ -289,6 +296,28 @@ def test_predictor_uses_the_dataset_crop_rule(tmp_path, tiny, zidane_jpg):
     assert from_picture.jrd == round(from_picture.info["expectation"])  # decode=expectation
 
 
+def test_a_checkpoint_worse_than_its_baseline_is_refused_unless_forced(tmp_path, tiny, monkeypatch):
+    """`vcm train` saved a head whose val MAE (50) lost to the constant (0) and `--jrd dtjrd:` used it: no more."""
+    model, config = tiny
+    worse = tmp_path / "worse.pt"
+    atomic_torch_save(make_checkpoint(model, config, val_metrics={"mae": 50.0, "baseline_mae": 0.0, "n": 1,
+                                                                  "baseline_median": 33.0}), worse)
+    monkeypatch.delenv("VCM_DTJRD_FORCE", raising=False)
+    with pytest.raises(VcmError) as e:
+        create_predictor(f"dtjrd:{worse}", device="cpu")
+    msg = str(e.value)
+    assert "validation MAE 50.000 is worse than the constant baseline's 0.000" in msg and "VCM_DTJRD_FORCE=1" in msg
+    assert "\n" not in msg and str(worse) in msg
+    forced = create_predictor(f"dtjrd:{worse}", device="cpu", force=True)
+    assert "worse than" in forced.describe()["warnings"][0]
+    monkeypatch.setenv("VCM_DTJRD_FORCE", "1")
+    assert create_predictor(f"dtjrd:{worse}", device="cpu").describe()["warnings"]
+    monkeypatch.delenv("VCM_DTJRD_FORCE")
+    better = tmp_path / "better.pt"
+    atomic_torch_save(make_checkpoint(model, config, val_metrics={"mae": 5.0, "baseline_mae": 8.0}), better)
+    assert "warnings" not in create_predictor(f"dtjrd:{better}", device="cpu").describe()
+
+
 def test_bad_checkpoints_are_one_line_errors(tmp_path):
     with pytest.raises(VcmError, match="checkpoint not found"):
         create_predictor(f"dtjrd:{tmp_path / 'missing.pt'}")
@@ -302,3 +331,34 @@ def test_bad_checkpoints_are_one_line_errors(tmp_path):
         create_predictor(f"dtjrd:{other}")
     with pytest.raises(VcmError, match="needs a checkpoint|backbone weights"):
         create_predictor("dtjrd")
+
+
+def test_a_head_with_box_inputs_gets_them_from_each_detection(tmp_path, bus_jpg):
+    """A head that also takes per-object inputs (vcm.jrd.inputs: box size, position, score, class) rebuilds from its
+    checkpoint and computes them from the detection; without them a crop alone is refused in one line."""
+    from vcm.jrd.inputs import object_inputs
+
+    torch.manual_seed(1)
+    names = ("log2_area", "log2_rel_area", "cx", "score", "person")
+    config = ModelConfig.for_backbone("tiny", inputs=names)
+    model = build_model(config).eval()
+    assert model.head.in_features == 64 + len(names)
+    path = tmp_path / "inputs.pt"
+    atomic_torch_save(make_checkpoint(model, config, val_metrics={"mae": 1.0, "baseline_mae": 2.0}), path)
+    pred = create_predictor(f"dtjrd:{path}", device="cpu")
+    assert pred.inputs == names and pred.describe()["inputs"] == list(names)
+    picture = read_crop(bus_jpg)
+    h, w = picture.shape[:2]
+    dets = Detections(w, h, (Detection((50, 400, 250, 900), 0, "person", 0.9), Detection((0, 200, 810, 780), 5, "bus", 0.8)))
+    objs = pred.predict(picture, dets)
+    vec = np.stack([object_inputs(names, d.box, w, h, d.score, d.label) for d in dets])
+    assert vec[0, -1] == 1.0 and vec[1, -1] == 0.0 and vec[0, 3] == pytest.approx(0.9)
+    x = torch.from_numpy(np.stack([preprocess(crop_object(picture, d.box), 32, "stretch", IMAGENET_MEAN, IMAGENET_STD)
+                                   for d in dets]))
+    with torch.inference_mode():
+        ref = model(x, torch.from_numpy(vec))
+    assert [o.jrd for o in objs] == ref.argmax(1).tolist()
+    # the inputs matter: the same crops with other inputs give other logits
+    assert not torch.equal(pred.logits([crop_object(picture, d.box) for d in dets], vec * 0), ref)
+    with pytest.raises(VcmError, match="also needs each object's log2_area"):
+        pred.predict_crops([crop_object(picture, d.box) for d in dets])

@@ -53,6 +53,21 @@ def test_training_beats_the_constant_median_baseline(trained):
     assert test.scores.mae < 0.75 * test.scores.baseline_mae, test.scores
 
 
+def test_reported_train_mae_is_what_jrd_eval_gives_on_the_saved_checkpoint(trained):
+    """The train MAE training reports (and records) is the saved network's on the training crops, as
+    `vcm jrd-eval --split train` measures it: not the running MAE of moving weights on flipped crops."""
+    from vcm.pipelines.jrd_eval import evaluate
+
+    ds, res, logs = trained
+    recorded = load_checkpoint(res.checkpoint)["train_metrics"]
+    ev = evaluate(ds.root, f"dtjrd:{res.checkpoint}", split="train", progress=False)
+    assert recorded["n"] == len(ds.names("train")) == ev.scores.n
+    assert ev.scores.mae == pytest.approx(recorded["mae"], abs=1e-9)
+    assert res.extra["train_metrics"]["mae"] == recorded["mae"]
+    assert any(f"train MAE {recorded['mae']:.3f}" in line for line in logs)
+    assert not load_checkpoint(res.checkpoint)["warnings"]  # 336 / 72 crops: not below the minimums
+
+
 def test_checkpoint_is_self_describing(trained):
     ds, res, _ = trained
     ckpt = load_checkpoint(res.checkpoint)
@@ -143,8 +158,11 @@ def test_cli_train_writes_checkpoint_csv_and_resume_state(tmp_path):
                                   "-q"])
     assert r.exit_code == 0, r.output
     assert "best: epoch" in r.output and "constant-median baseline" in r.output
+    # 42/9 crops: below the minimum split sizes, said at once and recorded in the checkpoint
+    assert "WARNING: only 42 training crops" in r.output and "WARNING: only 9 validation crops" in r.output
+    assert len(load_checkpoint(out)["warnings"]) == 2
     assert out.exists() and side_paths(out)[0].exists() and side_paths(out)[1].exists()
-    pred = DTJRDPredictor(str(out), device="cpu")
+    pred = DTJRDPredictor(str(out), device="cpu", force=True)  # a 2-epoch model may lose to the constant
     assert pred.describe()["data_fingerprint"] == load_checkpoint(out)["data_fingerprint"]
     r = CliRunner().invoke(main, ["train", str(tmp_path / "nope"), "-o", str(out), "--backbone", "tiny"])
     assert r.exit_code == 2 and "dataset folder not found" in r.output
@@ -193,7 +211,7 @@ def test_two_processes_under_torchrun(tmp_path):
     ckpt = load_checkpoint(out)
     assert not any(k.startswith("module.") for k in ckpt["state_dict"])  # saved unwrapped
     assert ckpt["val_metrics"]["n"] == len(read_dataset(tmp_path / "ds").names("val"))  # both shards counted
-    DTJRDPredictor(str(out), device="cpu")
+    DTJRDPredictor(str(out), device="cpu", force=True)
 
 
 def test_tools_run_with_tiny_settings(tmp_path):

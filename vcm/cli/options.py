@@ -104,6 +104,16 @@ def workers_option(help: str = "Processes, one picture each at a time.") -> Call
     return click.option("--workers", type=Number(int, 1, 1024), default=1, show_default=True, help=help)
 
 
+def executor_options(f):
+    """`--executor local|ray` and `--ray-address` of `vcm batch`, `vcm label` and `vcm benchmark` (vcm.runner)."""
+    f = click.option("--ray-address", default=None,
+                     help="Address of a running Ray cluster (host:port or ray://...). Default: start a local Ray "
+                          "with --workers CPUs.")(f)
+    return click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                        help="local: processes on this machine; ray: Ray tasks, at most 2 x --workers in flight "
+                             "(pip install 'vcm[ray]'; every node needs vcm and the input files).")(f)
+
+
 def decoder_option(f):
     from vcm.codec import DEFAULT_DECODER
 

@@ -27,6 +27,33 @@ from vcm.types import Detections, ObjectJRD
 CHECKPOINT_FORMAT = "vcm-dtjrd"
 CHECKPOINT_VERSION = 1
 SHIPPED_PREDICTOR = Path(__file__).resolve().parent.parent / "data" / "dtjrd_vit_s14.pt"
+# below these split sizes a validation MAE says little: `vcm train` warns and records it in the checkpoint
+MIN_TRAIN_CROPS = 100
+MIN_VAL_CROPS = 30
+FORCE_ENV = "VCM_DTJRD_FORCE"  # =1: use a checkpoint that did worse than its constant baseline anyway
+
+
+def split_size_warnings(n_train: int, n_val: int) -> list[str]:
+    """Why a training run on these split sizes cannot be trusted (empty: it can, as far as sizes go)."""
+    out = []
+    if n_train < MIN_TRAIN_CROPS:
+        out.append(f"only {n_train} training crops (< {MIN_TRAIN_CROPS}): the network cannot learn much")
+    if n_val < MIN_VAL_CROPS:
+        out.append(f"only {n_val} validation crops (< {MIN_VAL_CROPS}): the validation MAE, and the epoch "
+                   "it picks, are noise")
+    return out
+
+
+def worse_than_baseline(ckpt: dict[str, Any]) -> str | None:
+    """The reason a checkpoint must not be used as a predictor: its best validation MAE is worse than always
+    predicting the training median (None otherwise, or when it records no validation)."""
+    v = ckpt.get("val_metrics") or {}
+    if "mae" not in v or "baseline_mae" not in v:
+        return None
+    if float(v["mae"]) > float(v["baseline_mae"]) + 1e-9:
+        return (f"its validation MAE {float(v['mae']):.3f} is worse than the constant baseline's "
+                f"{float(v['baseline_mae']):.3f} (predict {v.get('baseline_median', '?')} for everything)")
+    return None
 
 
 def file_sha256(path: str | Path) -> str:
@@ -152,7 +179,7 @@ class DTJRDPredictor(JRDPredictor):
 
     def __init__(self, checkpoint_path: str | None, device: str | None = None, batch_size: int = 32,
                  decode: str | None = None, precision: str = "fp32",
-                 backbone_weights: str | None = None, **_: Any):
+                 backbone_weights: str | None = None, force: bool = False, **_: Any):
         if not checkpoint_path:
             if not SHIPPED_PREDICTOR.is_file():
                 raise VcmError("dtjrd needs a checkpoint (this install ships none)",
@@ -160,7 +187,20 @@ class DTJRDPredictor(JRDPredictor):
             checkpoint_path = str(SHIPPED_PREDICTOR)
         self.path = Path(checkpoint_path)
         ckpt = load_checkpoint(self.path)
+        import os
+
+        bad = worse_than_baseline(ckpt)
+        self.warnings = list(ckpt.get("warnings") or []) + ([bad] if bad else [])
+        if bad and not (force or os.environ.get(FORCE_ENV) == "1"):
+            raise VcmError(f"this DT-JRD checkpoint is not fit to predict: {bad}", path=self.path,
+                           fix=f"train it on more labelled crops, or set {FORCE_ENV}=1 to use it anyway")
         self.model, self.config = model_from_checkpoint(ckpt, self.path, backbone_weights)
+        if "prior" in self.config.inputs:  # the head learned on the prior table's numbers: the same table only
+            from vcm.jrd.prior import load_prior
+
+            if ckpt.get("prior_sha256") != load_prior()["sha256"]:
+                raise VcmError("this DT-JRD checkpoint takes the box-size prior as an input, and this vcm ships "
+                               "another prior table", path=self.path, fix="re-train it (tools/pick_dtjrd.py)")
         self.decode = decode or self.config.decode
         if self.decode not in DECODES:
             raise VcmError(f"unknown decode {self.decode!r}", fix=f"use one of {', '.join(DECODES)}")
@@ -185,26 +225,45 @@ class DTJRDPredictor(JRDPredictor):
         return {"predictor": self.name, "checkpoint": str(self.path), "checkpoint_sha256": self.sha256,
                 "backbone": self.config.backbone, "img_size": self.config.img_size, "resize": self.config.resize,
                 "decode": self.decode, "precision": self.precision, "data_fingerprint": self.data_fingerprint,
-                "variant": self.variant, "backbone_sha256": self.backbone_weights.get("sha256", "")}
+                **({"inputs": list(self.config.inputs), "feature_inputs": self.config.feature_inputs}
+                   if self.config.inputs else {}),
+                "variant": self.variant, "backbone_sha256": self.backbone_weights.get("sha256", ""),
+                **({"warnings": self.warnings} if self.warnings else {})}
 
-    def logits(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
-        """Logits (N, 64) for RGB uint8 crops, batch by batch, on the predictor's device."""
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The per-object inputs (vcm.jrd.inputs) the head takes beside the crop; () for DT-JRD's own head."""
+        return tuple(self.config.inputs)
+
+    def logits(self, crops: Sequence[np.ndarray], inputs: np.ndarray | None = None) -> torch.Tensor:
+        """Logits (N, 64) for RGB uint8 crops (and, for a head that takes them, the (N, K) per-object inputs),
+        batch by batch, on the predictor's device."""
         c = self.config
+        if c.inputs and (inputs is None or len(inputs) != len(crops)):
+            raise VcmError(f"this DT-JRD predictor also needs each object's {', '.join(c.inputs)}", path=self.path,
+                           fix="predict from a picture and its detections, or give a dataset with labels.csv")
         out = []
         with torch.inference_mode():
             for i in range(0, len(crops), self.batch_size):
+                extra = torch.from_numpy(np.asarray(inputs[i:i + self.batch_size], np.float32)).to(self.device) \
+                    if c.inputs else None
+                if not c.feature_inputs:  # a head on the box inputs alone: no backbone pass
+                    out.append(self.model.head_of(None, extra).float().cpu())
+                    continue
                 x = np.stack([preprocess(r, c.img_size, c.resize, c.mean, c.std) for r in crops[i:i + self.batch_size]])
                 xt = torch.from_numpy(x).to(self.device, non_blocking=True)
                 if self._bf16_weights:
-                    out.append(self.model.head(self.model.features(xt.to(torch.bfloat16)).float()).cpu())
+                    feats = self.model.features(xt.to(torch.bfloat16)).float()
+                    out.append(self.model.head_of(feats, extra).cpu())
                     continue
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-                    out.append(self.model(xt).float().cpu())
+                    out.append(self.model(xt, extra).float().cpu())
         return torch.cat(out) if out else torch.zeros((0, c.num_classes))
 
-    def predict_crops(self, crops: Sequence[np.ndarray]) -> list[tuple[int, dict[str, Any]]]:
-        """(jrd, info) per crop; info has the softmax expectation and the 3 most likely QPs."""
-        logits = self.logits(crops)
+    def predict_crops(self, crops: Sequence[np.ndarray], inputs: np.ndarray | None = None) -> list[tuple[int, dict[str, Any]]]:
+        """(jrd, info) per crop; info has the softmax expectation and the 3 most likely QPs. `inputs`: the
+        (N, K) per-object inputs of a head that takes them (vcm.jrd.inputs.object_inputs)."""
+        logits = self.logits(crops, inputs)
         if len(logits) == 0:
             return []
         jrd, expectation, probs = decode_logits(logits, self.decode)
@@ -219,8 +278,16 @@ class DTJRDPredictor(JRDPredictor):
             raise VcmError(f"detections were made on a {detections.width}x{detections.height} picture, "
                            f"this one is {w}x{h}", fix="predict on the picture the detector saw")
         crops = [crop_object(picture, d.box) for d in detections]
-        return [ObjectJRD(d, jrd, self.name, info) for d, (jrd, info) in zip(detections, self.predict_crops(crops))]
+        inputs = None
+        if self.config.inputs:
+            from vcm.jrd.inputs import object_inputs
+
+            inputs = np.stack([object_inputs(self.config.inputs, d.box, w, h, d.score, d.label) for d in detections]) \
+                if len(detections) else np.zeros((0, len(self.config.inputs)), np.float32)
+        return [ObjectJRD(d, jrd, self.name, info)
+                for d, (jrd, info) in zip(detections, self.predict_crops(crops, inputs))]
 
 
 __all__ = ["DTJRDPredictor", "make_checkpoint", "load_checkpoint", "save_predictor", "load_predictor", "model_from_checkpoint", "atomic_torch_save",
-           "file_sha256", "resolve_device", "NUM_CLASSES"]
+           "file_sha256", "resolve_device", "NUM_CLASSES",
+           "split_size_warnings", "worse_than_baseline", "MIN_TRAIN_CROPS", "MIN_VAL_CROPS", "FORCE_ENV"]

@@ -118,7 +118,7 @@ def fit_head(train_views: np.ndarray, y_train: np.ndarray, val_feats: np.ndarray
         else:
             bad += 1
         if log:
-            log(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} MAE {row['train_mae']:.3f} | val MAE "
+            log(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} running MAE {row['train_mae']:.3f} | val MAE "
                 f"{m.mae:.3f} (baseline {m.baseline_mae:.3f}){' *best*' if improved else ''}")
         if patience > 0 and bad >= patience and epoch + 1 < epochs:
             stopped = True
@@ -136,6 +136,7 @@ class HeadRun:
     feature_seconds: float
     features_computed: int
     feature_folder: str
+    train_metrics: dict[str, Any]
 
 
 def _plain(obj: Any) -> Any:
@@ -153,14 +154,19 @@ def train_head_variant(cfg: Any, log: Callable[[str], None], device: Any) -> Hea
     from vcm.fsutil import sha256_file
     from vcm.jrd.backbones import is_vit_s14, vit_s14_ref
     from vcm.jrd.data import training_data
-    from vcm.jrd.dtjrd import atomic_torch_save, make_checkpoint, save_predictor
+    from vcm.jrd.dtjrd import atomic_torch_save, make_checkpoint, save_predictor, split_size_warnings
     from vcm.jrd.features import FeatureCache, FeatureSpec
+    from vcm.jrd.model import decode_logits
+    from vcm.jrd.scoring import score
     from vcm.jrd.model import NORMALISATIONS, ModelConfig, build_model, default_pretrained
 
     ds, train_names, val_names, fingerprint = training_data(cfg.data)
     y_train = np.array([ds.labels[n] for n in train_names])
     y_val = np.array([ds.labels[n] for n in val_names])
     train_median = float(np.median(y_train))
+    warnings = split_size_warnings(len(train_names), len(val_names))
+    for w in warnings:
+        log(f"WARNING: {w}")
 
     mean, std = NORMALISATIONS[cfg.norm]
     mconf = ModelConfig.for_backbone(cfg.backbone, **({"img_size": cfg.img_size} if cfg.img_size else {}),
@@ -201,14 +207,22 @@ def train_head_variant(cfg: Any, log: Callable[[str], None], device: Any) -> Hea
     with torch.no_grad():
         model.head.weight.copy_(fit.state["weight"])
         model.head.bias.copy_(fit.state["bias"])
+        # the best head on the plain training crops, as `vcm jrd-eval --split train` scores the saved file
+        train_pred = decode_logits(torch.from_numpy(np.ascontiguousarray(plain, np.float32)) @ fit.state["weight"].T
+                                   + fit.state["bias"], cfg.decode)[0].numpy()
+    train_metrics = score(y_train.tolist(), train_pred.tolist(), train_median).to_json()
+    log(f"best epoch {fit.best_epoch}: train MAE {train_metrics['mae']:.3f} (the saved head on the training crops, "
+        f"as jrd-eval --split train scores it), val MAE {fit.best_val['mae']:.3f} (baseline "
+        f"{fit.best_val['baseline_mae']:.3f})")
     common = dict(variant="head", epoch=fit.best_epoch, val_metrics=fit.best_val, data_fingerprint=fingerprint,
+                  train_metrics=train_metrics, warnings=warnings,
                   train_config=_plain(cfg.settings()), train_median=train_median, label_meta=_plain(ds.meta),
                   command=" ".join(sys.argv), history=fit.history, feature_spec=_plain(dict(spec.__dict__)))
     if ref is not None:
         save_predictor(cfg.out, model.cpu(), mconf, trained=["head.weight", "head.bias"], backbone=ref, **common)
     else:
         atomic_torch_save(make_checkpoint(model.cpu(), mconf, **common), cfg.out)
-    return HeadRun(fit, feat_s, computed, str(cache.folder))
+    return HeadRun(fit, feat_s, computed, str(cache.folder), train_metrics)
 
 
 __all__ = ["fit_head", "HeadFit", "train_head_variant", "HeadRun", "cosine_lr"]

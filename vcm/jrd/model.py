@@ -75,11 +75,14 @@ class ModelConfig:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     decode: str = "argmax"  # "argmax" or "expectation"
+    inputs: tuple[str, ...] = ()  # per-object inputs beside the crop (vcm.jrd.inputs), fed to the head
+    feature_inputs: bool = True  # False: the head sees only `inputs` (a learned box prior)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["mean"] = [float(v) for v in self.mean]
         d["std"] = [float(v) for v in self.std]
+        d["inputs"] = list(self.inputs)
         return d
 
     @classmethod
@@ -89,6 +92,8 @@ class ModelConfig:
             d["mean"] = tuple(float(v) for v in d["mean"])
         if "std" in d:
             d["std"] = tuple(float(v) for v in d["std"])
+        if "inputs" in d:
+            d["inputs"] = tuple(str(v) for v in d["inputs"])
         return cls(**d)
 
     @classmethod
@@ -102,20 +107,35 @@ class ModelConfig:
 
 
 class DTJRDNet(nn.Module):
-    """ViT backbone -> mean of patch tokens -> linear head with one logit per QP class."""
+    """ViT backbone -> mean of patch tokens -> linear head with one logit per QP class. With `inputs` > 0 the
+    head also takes that many per-object values (box size, position, ...: vcm.jrd.inputs) after the features;
+    with `features=False` it takes only those."""
 
-    def __init__(self, backbone: nn.Module, num_classes: int = NUM_CLASSES):
+    def __init__(self, backbone: nn.Module, num_classes: int = NUM_CLASSES, inputs: int = 0, features: bool = True):
         super().__init__()
         self.backbone = backbone
         self.num_prefix_tokens = int(getattr(backbone, "num_prefix_tokens", 1))
-        self.head = nn.Linear(int(backbone.embed_dim), num_classes)
+        self.num_inputs, self.use_features = int(inputs), bool(features)
+        self.head = nn.Linear(int(backbone.embed_dim) * self.use_features + self.num_inputs, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.backbone.forward_features(x)  # (B, prefix + patches, D), after the final norm
         return tokens[:, self.num_prefix_tokens:].mean(dim=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+    def head_of(self, feats: torch.Tensor | None, inputs: torch.Tensor | None = None) -> torch.Tensor:
+        """The head on features (B, D) and per-object inputs (B, num_inputs), whichever it takes."""
+        parts = [feats] if self.use_features else []
+        if self.num_inputs:
+            if inputs is None or inputs.shape[-1] != self.num_inputs:
+                raise VcmError(f"this DT-JRD head needs {self.num_inputs} per-object inputs",
+                               fix="predict from a picture and its detections (the box gives them)")
+            parts.append(inputs.to(parts[0].dtype if parts else torch.float32))
+        return self.head(torch.cat(parts, dim=-1))
+
+    def forward(self, x: torch.Tensor, inputs: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.use_features:
+            return self.head_of(None, inputs)
+        return self.head_of(self.features(x), inputs)
 
 
 def _create_backbone(config: ModelConfig, pretrained: str | None) -> nn.Module:
@@ -164,7 +184,8 @@ def build_model(config: ModelConfig, pretrained: str | None = None) -> DTJRDNet:
     """Build the network. `pretrained`: None/"none" (random init), "hub" (timm by name) or a weights file."""
     if config.decode not in DECODES:
         raise VcmError(f"unknown decode {config.decode!r}", fix=f"use one of {', '.join(DECODES)}")
-    return DTJRDNet(_create_backbone(config, pretrained), config.num_classes)
+    return DTJRDNet(_create_backbone(config, pretrained), config.num_classes, len(config.inputs),
+                    config.feature_inputs)
 
 
 def freeze_embeddings(model: DTJRDNet) -> list[str]:

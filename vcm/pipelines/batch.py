@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable
 from vcm.errors import VcmError
 from vcm.settings import CodingSettings
 from vcm.fsutil import write_bytes_atomic, write_json_atomic
-from vcm.runner import Progress, digest, load_record, remove_stale_temps, run_tasks
+from vcm.runner import check_ray_address, digest, load_record, remove_stale_temps, run_tasks
 
 # bytes: the file written; plain_bytes: the plain VVC `vcm encode` compares with (what a batch user would
 # have paid; a video: plain random access at the lowest QP it uses); saving: 1 - bytes / plain_bytes in per cent; detected / to_keep / kept / lost: the object counts
@@ -233,64 +233,13 @@ def _process_task(task: tuple[BatchConfig, BatchItem]) -> ItemResult:
     return process_item(*task)
 
 
-def _run_local(cfg: BatchConfig, todo: list[BatchItem], done: Callable[[ItemResult], None]) -> None:
+def _run(cfg: BatchConfig, todo: list[BatchItem], done: Callable[[ItemResult], None]) -> None:
+    """The shared runner (vcm.runner): local processes or Ray tasks; each worker builds the detector once."""
     run_tasks(_process_task, [(cfg, it) for it in todo], workers=cfg.workers,
               done=lambda task, r: (done(r), f"{r.status} {r.input}")[1],
-              failed=lambda task, e: _crashed(task[1], e), progress=cfg.progress, unit="item", what="items")
+              failed=lambda task, e: _crashed(task[1], e), progress=cfg.progress, unit="item", what="items",
+              executor=cfg.executor, ray_address=cfg.ray_address)
 
-
-def check_ray_address(address: str, timeout: float = 5.0) -> None:
-    """A host:port (or ray://host:port) that does not answer is an error within seconds: Ray itself retries an
-    unreachable cluster for minutes, printing its own log lines. `auto` and other forms are left to Ray."""
-    import socket
-
-    host, sep, port = address.removeprefix("ray://").rpartition(":")
-    if not sep or not host or not port.isdigit():
-        return
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as e:
-        why = e.strerror or type(e).__name__ if not isinstance(e, socket.timeout) else f"no answer in {timeout:g} s"
-        raise VcmError(f"cannot reach the Ray cluster at {address} ({why})",
-                       fix="check --ray-address (host:port of a running `ray start --head`), or drop it to start "
-                           "a local Ray") from None
-
-
-def _run_ray(cfg: BatchConfig, todo: list[BatchItem], done: Callable[[ItemResult], None]) -> None:
-    """The same `process_item` as Ray tasks; Ray reuses its worker processes, so each builds the detector once."""
-    try:
-        import ray
-    except ImportError:
-        raise VcmError("the ray executor needs Ray", fix="pip install 'vcm[ray]' (or pip install ray)") from None
-    started = False
-    if not ray.is_initialized():
-        try:
-            if cfg.ray_address:
-                ray.init(address=cfg.ray_address, log_to_driver=False)
-            else:
-                ray.init(num_cpus=cfg.workers, include_dashboard=False, log_to_driver=False)
-        except Exception as e:  # noqa: BLE001 - connection errors come in many types
-            raise VcmError(f"cannot start or reach Ray ({type(e).__name__}: {e})".replace("\n", " ")[:300],
-                           fix="check --ray-address (host:port of a running `ray start --head`)") from None
-        started = True
-    try:
-        task = ray.remote(num_cpus=1)(process_item)
-        cfg_ref = ray.put(cfg)
-        refs = {task.remote(cfg_ref, it): it for it in todo}
-        pending = list(refs)
-        bar = Progress(len(pending), cfg.progress, "item")
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            try:
-                r = ray.get(ready[0])
-            except Exception as e:  # noqa: BLE001 - a worker that died: record, go on
-                r = _crashed(refs[ready[0]], e)
-            done(r)
-            bar.step(f"{r.status} {r.input}")
-        bar.close()
-    finally:
-        if started:
-            ray.shutdown()
 
 
 # ---------------------------------------------------------------------------------------------------- manifest
@@ -398,7 +347,7 @@ def run_batch(cfg: BatchConfig, echo: Callable[[str], None] = print) -> BatchRep
         results[r.input] = r
         save()
 
-    (_run_ray if cfg.executor == "ray" else _run_local)(cfg, todo, done)
+    _run(cfg, todo, done)
     report = summarize(list(results.values()), time.perf_counter() - t0, settings=settings, executor=cfg.executor,
                        workers=cfg.workers, worker_pids=sorted({r.report.get("worker_pid") for r in results.values()
                                                                 if r.report.get("worker_pid")}))

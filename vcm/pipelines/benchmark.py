@@ -76,6 +76,8 @@ class BenchmarkConfig:
     keep_score: float | None = None  # None: vcm.metrics.match.KEEP_SCORE (or the detector's threshold)
     detect_score: float | None = None  # None: the detector's threshold
     workers: int = 1
+    executor: str = "local"  # vcm.runner: local processes or Ray tasks (results do not depend on it)
+    ray_address: str | None = None
     limit: int | None = None  # only the first N pictures (sorted by name)
     progress: bool = True
     command: str = ""  # the command line, recorded to reproduce the run
@@ -765,6 +767,9 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> BenchmarkReport:
 
     The set is run in rounds: the first codes the given points; later rounds (`cfg.span`) add the fixed:Q
     baseline (`cfg.baseline`) and the points `span_points` finds missing, each round resuming the earlier ones."""
+    from vcm.runner import check_executor
+
+    check_executor(cfg.executor, cfg.ray_address)  # a bad --executor/--ray-address: before anything is written
     pics = list_pictures(cfg.data, cfg.limit)
     failed = _refuse_unreadable(pics, echo)
     pics = [p for p in pics if str(p) not in failed]
@@ -797,8 +802,9 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> BenchmarkReport:
     added: list[str] = ["the given points"]
     for rnd in range(1, MAX_ROUNDS + 1):
         outcomes.clear()
-        run_tasks(_picture_task, list(zip(map(str, pics), keys)), workers=cfg.workers,
-                  initializer=_init_worker if cfg.workers > 1 else None, initargs=(cfg,), done=done,
+        run_tasks(_picture_task, list(zip(map(str, pics), keys)), workers=cfg.workers, executor=cfg.executor,
+                  ray_address=cfg.ray_address, initargs=(cfg,), done=done,
+                  initializer=_init_worker if cfg.workers > 1 or cfg.executor == "ray" else None,
                   progress=cfg.progress, unit="picture", what=f"pictures (round {rnd}: {'; '.join(added)})",
                   resume_hint=f"finished points are kept in {cfg.out / WORK}; run the same command again")
         numbers = _collect(cfg, keys, outcomes)

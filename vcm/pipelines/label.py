@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 
 WORK_DIR = ".work"
 SEARCHES = ("smart", "full")
-CSV_FIELDS = ("picture", "name", "object", "x1", "y1", "x2", "y2", "class_id", "class", "score", "jrd", "rule_jrd",
-              "status", "detected")
+CSV_FIELDS = ("picture", "name", "object", "width", "height", "x1", "y1", "x2", "y2", "class_id", "class", "score",
+              "jrd", "rule_jrd", "status", "detected")
 FORMAT = 2  # version of the .work record layout (2: probes in objects mode, by vcm.jrd.search)
 
 
@@ -69,6 +69,8 @@ class LabelConfig:
     seed: int = 0
     split: tuple[float, float, float] = L.SPLIT_FRACTIONS
     workers: int = 1
+    executor: str = "local"  # vcm.runner: local processes or Ray tasks (labels do not depend on it)
+    ray_address: str | None = None
     progress: bool = True
     command: str = ""
 
@@ -351,8 +353,11 @@ def run_label(cfg: LabelConfig) -> LabelSummary:
     from vcm.codec import create_encoder
     from vcm.detect import create_detector
 
+    from vcm.runner import check_executor
+
     t_start = time.perf_counter()
     out = cfg.out
+    check_executor(cfg.executor, cfg.ray_address)  # a bad --executor/--ray-address: before anything is written
     _check_out_dir(out)
     paths = list_pictures(cfg.pictures, exclude=[out])
     if not paths:
@@ -406,10 +411,12 @@ def run_label(cfg: LabelConfig) -> LabelSummary:
 
     global _WORKER
     workers = min(cfg.workers, max(1, len(tasks)))
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    if workers == 1:
+    ray = cfg.executor == "ray"
+    threads = 1 if ray else max(1, (os.cpu_count() or 1) // workers)  # a Ray task asks for one CPU
+    if workers == 1 and not ray:
         _WORKER = Labeller(cfg, detector)  # the detector built above, reused
-    run_tasks(_worker_task, tasks, workers=workers, initializer=_init_worker if workers > 1 else None,
+    run_tasks(_worker_task, tasks, workers=workers, initializer=_init_worker if workers > 1 or ray else None,
+              executor=cfg.executor, ray_address=cfg.ray_address,
               initargs=(cfg, threads), done=done, progress=cfg.progress, unit="pic", desc="vcm label",
               what="pictures", resume_hint=f"results so far are kept in {work}; run the same command again "
                                            "to go on where it stopped")
@@ -440,7 +447,8 @@ def write_dataset(cfg: LabelConfig, records: dict[str, dict], settings: dict, su
                 labels[o["name"]] = int(o["jrd"])
                 crops_by_picture.setdefault(pname, []).append(o["name"])
             x1, y1, x2, y2 = o["box"]
-            rows.append({"picture": rec["picture"], "name": o["name"], "object": o["k"], "x1": x1, "y1": y1,
+            rows.append({"picture": rec["picture"], "name": o["name"], "object": o["k"], "width": rec["width"],
+                         "height": rec["height"], "x1": x1, "y1": y1,
                          "x2": x2, "y2": y2, "class_id": o["class_id"], "class": o["label"], "score": o["score"],
                          "jrd": "" if o.get("jrd") is None else o["jrd"],
                          "rule_jrd": "" if o.get("rule_jrd") is None else o["rule_jrd"], "status": st,

@@ -189,8 +189,15 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
         torch.set_num_threads(cfg.threads)
     try:
         if cfg.strategy == "head":  # the backbone frozen: train on cached features (vcm.jrd.head)
-            return _train_head(cfg, log, dist, device, csv_path)
-        return _train(cfg, log, dist, device, out, last_path, csv_path)
+            res = _train_head(cfg, log, dist, device, csv_path)
+        else:
+            res = _train(cfg, log, dist, device, out, last_path, csv_path)
+        from vcm.jrd.dtjrd import FORCE_ENV, worse_than_baseline
+
+        bad = worse_than_baseline({"val_metrics": res.best_val}) if dist.main else None
+        if bad:
+            log(f"WARNING: {bad}: `--jrd dtjrd:{out}` refuses this checkpoint (set {FORCE_ENV}=1 to use it anyway)")
+        return res
     finally:
         torch.set_num_threads(old_threads)
         dist.close()
@@ -207,7 +214,8 @@ def _train_head(cfg: TrainConfig, log, dist: _Dist, device, csv_path: Path) -> T
                        run.fit.stopped_early, 0, {"variant": "head", "device": str(device), "rank": 0,
                                                   "feature_seconds": run.feature_seconds,
                                                   "features_computed": run.features_computed,
-                                                  "feature_folder": run.feature_folder})
+                                                  "feature_folder": run.feature_folder,
+                                                  "train_metrics": run.train_metrics})
 
 
 def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Path, csv_path: Path) -> TrainResult:
@@ -216,7 +224,7 @@ def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Pat
     from tqdm import tqdm
 
     from vcm.jrd.data import CropSamples, training_data
-    from vcm.jrd.dtjrd import atomic_torch_save, make_checkpoint
+    from vcm.jrd.dtjrd import atomic_torch_save, make_checkpoint, split_size_warnings
     from vcm.jrd.loss import JRDLoss
     from vcm.jrd.backbones import is_vit_s14, vit_s14_ref
     from vcm.jrd.model import NORMALISATIONS, ModelConfig, apply_variant, build_model, default_pretrained
@@ -224,6 +232,9 @@ def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Pat
 
     ds, train_names, val_names, fingerprint = training_data(cfg.data)
     train_median = float(np.median([ds.labels[n] for n in train_names]))
+    warnings = split_size_warnings(len(train_names), len(val_names))
+    for w in warnings if dist.main else ():
+        log(f"WARNING: {w}")
 
     mean, std = NORMALISATIONS[cfg.norm]
     mconf = ModelConfig.for_backbone(cfg.backbone, **({"img_size": cfg.img_size} if cfg.img_size else {}),
@@ -369,21 +380,47 @@ def _train(cfg: TrainConfig, log, dist: _Dist, device, out: Path, last_path: Pat
             if improved:
                 atomic_torch_save(make_checkpoint(model, mconf, epoch=epoch + 1, val_metrics=best_val, backbone=ref,
                                                   trained=trained, variant=cfg.strategy, label_meta=ds.meta,
-                                                  command=" ".join(sys.argv), **common), out)
+                                                  command=" ".join(sys.argv), warnings=warnings, **common), out)
             atomic_torch_save(make_checkpoint(
                 model, mconf, epoch=epoch + 1, optimizer=opt.state_dict(), history=history, best_mae=best_mae,
                 best_epoch=best_epoch, best_val=best_val, bad_epochs=bad_epochs, stopped_early=stopped_early, **common),
                 last_path)
             _write_csv(csv_path, history)
-            log(f"epoch {epoch + 1}: train loss {train_loss:.4f} MAE {train_mae:.3f} | val MAE {m.mae:.3f} "
+            log(f"epoch {epoch + 1}: train loss {train_loss:.4f} running MAE {train_mae:.3f} | val MAE {m.mae:.3f} "
                 f"(baseline {m.baseline_mae:.3f}){' *best*' if improved else ''}")
         dist.barrier()
         if stopped_early:
             if dist.main:
                 log(f"early stop: no better validation MAE for {bad_epochs} epochs")
             break
-    return TrainResult(out, best_epoch, best_val, history, epochs_run, stopped_early, start_epoch,
-                       {"frozen": frozen, "device": str(device), "rank": dist.rank})
+    extra = {"frozen": frozen, "device": str(device), "rank": dist.rank}
+    if dist.main and epochs_run and out.is_file():
+        extra["train_metrics"] = _score_saved_on_train(model, out, CropSamples(
+            ds, train_names, mconf.img_size, mconf.resize, mean, std, train=False), [ds.labels[n] for n in train_names],
+            train_median, cfg, loss_fn, device, use_bf16, mconf.decode, log)
+    return TrainResult(out, best_epoch, best_val, history, epochs_run, stopped_early, start_epoch, extra)
+
+
+def _score_saved_on_train(model, out: Path, samples, truth: list[int], train_median: float, cfg: TrainConfig, loss_fn,
+                          device, use_bf16: bool, decode: str, log) -> dict[str, Any]:
+    """Score the saved (best-epoch) network on the training crops, unflipped and in eval mode (what `vcm jrd-eval
+    --split train` does with the file), and record it in the checkpoint as `train_metrics`. The per-epoch
+    "running" train MAE is measured while the weights move and on flipped crops: it is not this number."""
+    from torch.utils.data import DataLoader
+
+    from vcm.jrd.dtjrd import atomic_torch_save, load_checkpoint
+    from vcm.jrd.scoring import score
+
+    ckpt = load_checkpoint(out)
+    model.load_state_dict(ckpt["state_dict"], strict=not ckpt.get("backbone_weights"))
+    loader = DataLoader(samples, batch_size=cfg.batch_size, shuffle=False, **_loader_options(cfg.workers))
+    _, preds = _evaluate(model, loader, loss_fn, device, use_bf16, decode)
+    metrics = score(truth, preds, train_median).to_json()
+    ckpt["train_metrics"] = metrics
+    atomic_torch_save(ckpt, out)
+    log(f"best epoch {ckpt.get('epoch')}: train MAE {metrics['mae']:.3f} (the saved network on the training crops, as "
+        f"jrd-eval --split train scores it), val MAE {ckpt['val_metrics']['mae']:.3f}")
+    return metrics
 
 
 def _names(names: list[str], most: int = 6) -> str:
