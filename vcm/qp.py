@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from vcm.errors import VcmError
+from vcm.settings import GIVE_UP  # the QP floor that protects no object (one definition)
 from vcm.types import Box, ObjectJRD
 
 Rect = tuple[int, int, int, int]  # x, y, w, h in pixels of the (even-padded) picture
@@ -28,9 +29,6 @@ DEFAULT_ALIGN = 2
 MIN_SIZE = 16
 FRAME_TRIM = 0.1  # frame/blur QP: the lowest object QP after leaving out this fraction of the lowest
 MERGE_QP_TOLERANCE = 3  # objects candidates: regions this close in QP may share one stream (docs/POLICY.md)
-
-
-GIVE_UP = MAX_QP + 1  # a QP floor above every QP: no object is protected, each is coded with the background
 
 
 def _check_qp(q: int, what: str) -> int:

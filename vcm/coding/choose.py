@@ -273,6 +273,17 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     def order(cs):
         return sorted(cs, key=lambda c: (c.bytes, c.name))
 
+    def cap_by_plain(best: Candidate, why: str) -> tuple[Candidate, str]:
+        """`best`, or (plain_search) the smaller plain VVC that keeps the objects it keeps (smaller_plain_keeping)."""
+        if not (plain_search and protect):
+            return best, why
+        plain = smaller_plain_keeping(frame, first, params, best, check=check, kw=kw, known=cands)
+        if plain is None:
+            return best, why
+        if not any(c is plain for c in cands):  # coded afresh here, not one of coarsest_plain's probes
+            cands.append(plain)
+        return plain, why + f"; {plain.name} keeps the same objects in fewer bytes"
+
     if first.qp_min > MAX_QP or any(r.qp > r.jrd for r in first.regions):
         # The plan's own candidates only: offering the plain reference moved by the offset lost most objects at +2
         # on the photo set (the reference is the last QP that keeps them): a cliff, not a coarser plan.
@@ -282,13 +293,9 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
         asked = f"offset {offset:+d}" + (f", QP floor {first.qp_min}" if first.qp_min else "")
         why = (f"the plan at {asked} (coarser than the JRD, as asked): the cheapest candidate, "
                f"{sum(best.kept)}/{len(best.kept)} objects still detected")
-        if plain_search and protect:  # and never larger than a plain VVC that keeps the same objects, so a
-            # coarser plan never costs more than a finer one whose answer was such a plain file
-            plain = smaller_plain_keeping(frame, first, params, best, check=check, kw=kw, known=cands)
-            if plain is not None:
-                if not any(c is plain for c in cands):
-                    cands.append(plain)
-                best, why = plain, why + f"; {plain.name} keeps the same objects in fewer bytes"
+        # and never larger than a plain VVC that keeps the same objects, so a coarser plan never costs more than a
+        # finer one whose answer was such a plain file
+        best, why = cap_by_plain(best, why)
         return Choice(best, cands, why)
 
     def split(c: Candidate) -> Candidate | None:
@@ -352,10 +359,5 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
         best = min(eligible, key=lambda c: (-sum(c.kept), c.false_detections, c.bytes, c.name))
         why = (f"no candidate kept every object without a false detection: {best.name} keeps the most "
                f"({sum(best.kept)}/{len(best.kept)})")
-        if plain_search and protect:  # nor is it larger than a plain VVC that keeps the same objects
-            plain = smaller_plain_keeping(frame, first, params, best, check=check, kw=kw, known=cands)
-            if plain is not None:
-                if not any(c is plain for c in cands):  # coded afresh here, not one of coarsest_plain's probes
-                    cands.append(plain)
-                best, why = plain, why + f"; {plain.name} keeps the same objects in fewer bytes"
+        best, why = cap_by_plain(best, why)  # nor is it larger than a plain VVC that keeps the same objects
     return Choice(best, cands, why, reference=ref)

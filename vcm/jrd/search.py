@@ -135,7 +135,8 @@ class SearchPredictor(JRDPredictor):
         detector, rule = self._detector(), self._rule()
         # the original's every box: weaker ones are not false boxes when the rule ranks a coded picture's boxes,
         # as `vcm encode`'s check judges (without them a weak car beside a kept one made the kept one "lost")
-        everything = tuple(detections) + tuple(d for d in others if d not in tuple(detections))
+        asked = tuple(detections)
+        everything = asked + tuple(d for d in others if d not in asked)
         frame = rgb_to_yuv(picture, self.matrix)
         h, w = picture.shape[:2]
         params = EncodeParams(qp=self.bg_qp, preset=self.preset)

@@ -31,7 +31,7 @@ from vcm.errors import VcmError
 from vcm.fsutil import sha256_file, write_json_atomic
 from vcm.runner import digest, load_record, remove_stale_temps, run_tasks
 from vcm.settings import BENCH_JRD as DEFAULT_JRD, BENCH_MODES as DEFAULT_MODES, BENCH_OFFSETS as DEFAULT_OFFSETS
-from vcm.settings import BENCH_ANCHOR, BENCH_QPS as DEFAULT_QPS
+from vcm.settings import BENCH_ANCHOR, BENCH_QPS as DEFAULT_QPS, GIVE_UP
 from vcm.metrics.rd import CurvePoint, PointRow, aggregate, benchmark_bd
 from vcm.report import (SUMMARY_FORMAT, curve_points_to_json, plot_rd, read_points_csv, summary_lines,
                         write_curves_csv, write_points_csv, write_report_md, write_summary_json)
@@ -110,8 +110,9 @@ class BenchmarkConfig:
         if self.offsets is not None:
             self.offsets = tuple(sorted({int(o) for o in self.offsets}))
         for q in self.floors:
-            if not 0 <= int(q) <= 64:
-                raise VcmError(f"QP floor {q} is outside 0..64", fix="give floors between 0 and 64, e.g. --floors 44,48")
+            if not 0 <= int(q) <= GIVE_UP:
+                raise VcmError(f"QP floor {q} is outside 0..{GIVE_UP}",
+                               fix=f"give floors between 0 and {GIVE_UP}, e.g. --floors 44,48")
         self.floors = tuple(sorted({int(q) for q in self.floors}))
         self.bg_qps = tuple(sorted({int(q) for q in self.bg_qps}))
         self.jrd = tuple(dict.fromkeys(s.strip() for s in self.jrd if s.strip()))
@@ -701,8 +702,8 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
             if lo > a_lo + eps:  # coarser: floors, not offsets (an offset above 0 loses every object at once)
                 if not floors:
                     want_floors.setdefault(pred, set()).update(first_floors(jrds.get(pred, [])))
-                elif max(floors) <= 63:  # then 64: every object given up (the background alone), the curve's end
-                    want_floors.setdefault(pred, set()).add(min(64, max(floors) + 2 * SPAN_STEP))
+                elif max(floors) < GIVE_UP:  # last GIVE_UP: every object given up (the background alone)
+                    want_floors.setdefault(pred, set()).add(min(GIVE_UP, max(floors) + 2 * SPAN_STEP))
             # no gap wider than MAX_GAP of the anchor's range between neighbouring floors (the fit would draw a
             # straight line across it): a floor halfway between
             ladder = sorted((p.qp_min, getattr(p, quality)) for p in ps if p.qp_min is not None)
@@ -716,16 +717,13 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
             if hi < a_hi - eps and min(offs) > OFFSET_MIN and gains:
                 want.setdefault(pred, set()).add(max(OFFSET_MIN, min(offs) - SPAN_STEP))
             below_anchor |= lo < a_lo - eps
-    for pred, offs in want.items():
-        new = sorted(set(offs) - set(cfg.offsets_for(pred)))
-        if new:
-            cfg.extra_offsets[pred] = tuple(sorted(set(cfg.extra_offsets.get(pred, ())) | set(new)))
-            added.append(f"{pred} offsets {','.join(f'{o:+d}' for o in new)}")
-    for pred, fl in want_floors.items():
-        new = sorted(set(fl) - set(cfg.floors_for(pred)))
-        if new:
-            cfg.extra_floors[pred] = tuple(sorted(set(cfg.extra_floors.get(pred, ())) | set(new)))
-            added.append(f"{pred} QP floors {','.join(map(str, new))}")
+    for wanted, extra, have, what, fmt in ((want, cfg.extra_offsets, cfg.offsets_for, "offsets", "{:+d}"),
+                                           (want_floors, cfg.extra_floors, cfg.floors_for, "QP floors", "{}")):
+        for pred, values in wanted.items():
+            new = sorted(set(values) - set(have(pred)))
+            if new:
+                extra[pred] = tuple(sorted(set(extra.get(pred, ())) | set(new)))
+                added.append(f"{pred} {what} {','.join(fmt.format(v) for v in new)}")
     top = max(cfg.all_qps)
     if below_anchor and top < 62:
         cfg.extra_qps = tuple(sorted(set(cfg.extra_qps) | {min(62, top + 5)}))
