@@ -276,6 +276,7 @@ def test_coco_ground_truth_file_matches_pseudo_ground_truth(report, tmp_path):
     (["--jrd", "nosuch"], "unknown JRD predictor"),
     (["--detector", "nosuch"], "unknown detector"),
     (["--jrd", "dtjrd:missing.pt"], "checkpoint not found"),
+    (["--floors", "40,65"], "QP floor 65 is outside 0..64"),
 ])
 def test_bad_settings_are_one_line_errors(small_picture, tmp_path, args, words):
     code, text = _bench(str(small_picture), "-o", str(tmp_path / "r"), *args)

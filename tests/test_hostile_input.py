@@ -461,6 +461,7 @@ def test_nonsense_numbers_refused(ws, opt):
 @pytest.mark.parametrize("args, what", [
     (["vvc", "decode", "{s}", "-o", "{ws}/d.png", "--fps", 0], "--fps"),
     (["encode", "{ws}/small.png", "--jrd-offset", 99], "--jrd-offset"),
+    (["encode", "{ws}/small.png", "--qp-min", 65], "--qp-min"),
     (["detect", "{ws}/small.png", "--batch", 0], "--batch"),
     (["detect", "{ws}/small.png", "--conf", "nan"], "--conf"),
     (["map", "--gt", "{ws}/small.png", "--pred", "{ws}/small.png", "--max-dets", 0], "--max-dets"),
