@@ -67,3 +67,62 @@ def test_fixed_predictor_and_bad_specs():
     for spec in ("fixed", "fixed:abc", "fixed:64", "fixed:-1", "nosuch"):
         with pytest.raises(VcmError):
             create_predictor(spec)
+
+
+def _fit_prior_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fit_prior", Path(__file__).parents[1] / "tools/fit_prior.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _write_vcm_labels(root: Path, seed: int = 0) -> None:
+    """A `vcm label` dataset layout (labels.csv + <split>_names.json + meta.json) whose JRD rises with the
+    detection score (as nanodet's own labels do: a weak box is lost at the first blur), with noise, split by
+    picture; a composed group whose labels follow another law (to be left out by default)."""
+    import csv
+
+    rng = np.random.default_rng(seed)
+    rows, names = [], {"train": [], "val": [], "test": []}
+    for p in range(150):
+        split = "test" if p % 5 == 0 else "val" if p % 5 == 1 else "train"
+        group = "composed-000" if p % 7 == 6 and split == "train" else split
+        for k in range(3):
+            score = float(rng.uniform(0.3, 0.95))
+            w, h = (float(v) for v in rng.uniform(20, 300, size=2))
+            jrd = 2 if group.startswith("composed") else int(np.clip(round(20 + 40 * score + rng.normal(0, 2)), 0, 63))
+            name = f"{group}_p{p}_{k}"
+            rows.append({"picture": f"p{p}.png", "name": name, "group": group, "width": 640, "height": 480,
+                         "x1": 10, "y1": 10, "x2": 10 + w, "y2": 10 + h, "class_id": 0, "class": "person",
+                         "score": score, "jrd": jrd, "status": "labelled"})
+            names[split].append(name)
+    root.mkdir(parents=True)
+    with (root / "labels.csv").open("w", newline="") as fh:
+        wr = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        wr.writeheader()
+        wr.writerows(rows)
+    for split, ns in names.items():
+        (root / f"{split}_names.json").write_text(json.dumps({"names": ns}))
+    (root / "meta.json").write_text(json.dumps({"detector": {"detector": "nanodet"}, "rule": {"iou": 0.75}}))
+
+
+def test_fit_prior_on_a_vcm_dataset_finds_the_score_law_and_reports_held_out_error(tmp_path):
+    """tools/fit_prior.py DATASET: the detector's own labels, fitted on train+val by score (the law the labels
+    follow here), natural pictures only, the test split reported; the table then predicts by score."""
+    ds = tmp_path / "ds"
+    _write_vcm_labels(ds)
+    out = tmp_path / "jrd_prior_nanodet.json"
+    assert _fit_prior_module().main([str(ds), "-o", str(out), "--min-score", "0.3"]) == 0
+    t = json.loads(out.read_text())
+    assert "score" in t["model"] and t["group"] == "score" and t["detector"] == "nanodet"
+    fit = t["fit"]
+    assert fit["cv_mae_chosen"] < fit["constant_mae"] and fit["test_mae"]["chosen"] < 5 < fit["constant_mae"]
+    assert "natural photos only" in fit["labels"]  # the composed group (JRD 2) was left out
+    assert min(min(row) for row in t["table"]) > 20
+    p = create_predictor(f"prior:{out}")
+    pic = np.zeros((480, 640, 3), np.uint8)
+    weak, strong = (Detections(640, 480, (Detection((10, 10, 100, 100), 0, "person", s),)) for s in (0.35, 0.9))
+    assert p.predict(pic, weak)[0].jrd < p.predict(pic, strong)[0].jrd
+    assert p.describe()["table"] == str(out)

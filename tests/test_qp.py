@@ -101,3 +101,18 @@ def test_plan_without_objects_and_bad_values():
     d = qp.plan([obj((1, 2, 30, 40), 20)], 64, 48).to_json()
     assert d["regions"][0]["rect"] == list(qp.crop_rect((1, 2, 30, 40), 64, 48))
     assert np.isfinite(d["bg_qp"])
+
+
+def test_floor_gives_up_objects_hopeless_at_it():
+    """Under a QP floor an object whose JRD lies more than GIVE_UP_MARGIN below it is not protected (coded at the
+    floor it would be lost anyway); the others are coded at max(JRD + offset, floor); floor 64 protects none."""
+    from vcm.settings import GIVE_UP, GIVE_UP_MARGIN
+
+    objs = [obj((10, 10, 60, 90), 30), obj((200, 10, 260, 90), 44), obj((400, 10, 460, 90), 55)]
+    p = qp.plan(objs, 640, 480, qp_min=44)
+    assert [(r.index, r.qp) for r in p.regions] == [(1, 44), (2, 55)] and p.given_up == 1
+    edge = qp.plan(objs, 640, 480, qp_min=30 + GIVE_UP_MARGIN)  # exactly the margin above: still protected
+    assert [r.index for r in edge.regions] == [0, 1, 2] and edge.given_up == 0
+    assert qp.plan(objs, 640, 480).given_up == 0 and len(qp.plan(objs, 640, 480, offset=12).regions) == 3
+    none = qp.plan(objs, 640, 480, qp_min=GIVE_UP)
+    assert none.regions == () and none.given_up == 3 and none.min_qp == none.bg_qp

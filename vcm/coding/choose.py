@@ -284,7 +284,7 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
             cands.append(plain)
         return plain, why + f"; {plain.name} keeps the same objects in fewer bytes"
 
-    if first.qp_min > MAX_QP or any(r.qp > r.jrd for r in first.regions):
+    if first.given_up or any(r.qp > r.jrd for r in first.regions):
         # The plan's own candidates only: offering the plain reference moved by the offset lost most objects at +2
         # on the photo set (the reference is the last QP that keeps them): a cliff, not a coarser plan.
         pool = order(c for c in cands if c.mode != "plain")

@@ -1,8 +1,11 @@
-"""`prior`: a weight-free JRD guess from box size and shape, a table fitted on the OW-JRD labels.
+"""`prior`: a weight-free JRD guess, a small table looked up by box size (and detection score).
 
-The table and how it was fitted (data, cross-validated error, command) ship in `vcm/data/jrd_prior.json`;
-`tools/fit_prior.py` rebuilds it. OW-JRD has no class labels, so the prior ignores class names and works with
-any detector.
+Two kinds of table ship in `vcm/data/`, each with how it was fitted (data, cross-validated error, command);
+`tools/fit_prior.py` rebuilds both:
+- `jrd_prior_<detector>.json`: fitted on that detector's own JRDs (`vcm label` on the DT-JRD training photos),
+  by detection score and box size; used when the run's detector has one;
+- `jrd_prior.json`: fitted on the OW-JRD labels (another detector, no classes, no scores), by box size and
+  shape: the prior of every other detector.
 """
 from __future__ import annotations
 
@@ -24,18 +27,32 @@ from vcm.types import Detection, Detections, ObjectJRD
 FORMAT = "vcm-jrd-prior/1"
 
 
+DEFAULT_TABLE = "jrd_prior.json"  # the OW-JRD size table: any detector
+
+
+def bundled_table(detector: Any = None) -> str:
+    """The bundled table for a detector: its own (`jrd_prior_<spec>.json`) if one ships, else the OW-JRD one."""
+    spec = getattr(detector, "spec", None)
+    if isinstance(spec, str) and spec.isidentifier():
+        own = f"jrd_prior_{spec}.json"
+        if resources.files("vcm.data").joinpath(own).is_file():
+            return own
+    return DEFAULT_TABLE
+
+
 @lru_cache(maxsize=4)
-def load_prior(path: str | None = None) -> dict[str, Any]:
-    """The prior table: the bundled one, or a json written by tools/fit_prior.py."""
+def load_prior(path: str | None = None, bundled: str = DEFAULT_TABLE) -> dict[str, Any]:
+    """A prior table: a json written by tools/fit_prior.py, or the bundled one named `bundled`."""
     try:
-        text = Path(path).read_text() if path else resources.files("vcm").joinpath("data/jrd_prior.json").read_text()
+        text = Path(path).read_text() if path else resources.files("vcm.data").joinpath(bundled).read_text()
         doc = json.loads(text)
     except (OSError, ValueError) as e:
-        raise VcmError(f"cannot read the JRD prior table ({e})", path=path or "vcm/data/jrd_prior.json",
+        raise VcmError(f"cannot read the JRD prior table ({e})", path=path or f"vcm/data/{bundled}",
                        fix="rebuild it with tools/fit_prior.py") from None
     if doc.get("format") != FORMAT:
         raise VcmError(f"not a {FORMAT} table", path=path, fix="rebuild it with tools/fit_prior.py")
     doc["sha256"] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    doc["source"] = str(path) if path else bundled
     return doc
 
 
@@ -50,15 +67,17 @@ def prior_jrd(table: dict[str, Any], detection: Detection, count: int = 1) -> tu
         g = int(h / w > 1.5)
     elif group == "count":
         g = bisect.bisect_right([2, 5], count)
+    elif group == "score":  # a table fitted on a detector's own labels (tools/fit_prior.py DATASET)
+        g = bisect.bisect_right(table["score_edges"], detection.score)
     return int(table["table"][g][b]), {"area_bin": b, "group": g}
 
 
 class PriorPredictor(JRDPredictor):
     name = "prior"
 
-    def __init__(self, arg: str | None = None, **_: Any):
+    def __init__(self, arg: str | None = None, detector: Any = None, **_: Any):
         self.path = arg  # `prior:my_table.json` uses another table
-        self.table = load_prior(arg)
+        self.table = load_prior(arg, bundled_table(detector))
 
     def predict(self, picture: np.ndarray, detections: Detections, others=()) -> list[ObjectJRD]:
         out = []
@@ -68,5 +87,5 @@ class PriorPredictor(JRDPredictor):
         return out
 
     def describe(self) -> dict[str, Any]:
-        return {"predictor": "prior" + (f":{self.path}" if self.path else ""), "table_sha256": self.table["sha256"],
-                "cv_mae": self.table["fit"]["cv_mae_chosen"]}
+        return {"predictor": "prior" + (f":{self.path}" if self.path else ""), "table": self.table["source"],
+                "table_sha256": self.table["sha256"], "cv_mae": self.table["fit"]["cv_mae_chosen"]}

@@ -31,7 +31,7 @@ from vcm.errors import VcmError
 from vcm.fsutil import sha256_file, write_json_atomic
 from vcm.runner import digest, load_record, remove_stale_temps, run_tasks
 from vcm.settings import BENCH_JRD as DEFAULT_JRD, BENCH_MODES as DEFAULT_MODES, BENCH_OFFSETS as DEFAULT_OFFSETS
-from vcm.settings import BENCH_ANCHOR, BENCH_QPS as DEFAULT_QPS, GIVE_UP
+from vcm.settings import BENCH_ANCHOR, BENCH_QPS as DEFAULT_QPS, GIVE_UP, GIVE_UP_MARGIN
 from vcm.metrics.rd import CurvePoint, PointRow, aggregate, benchmark_bd
 from vcm.report import (SUMMARY_FORMAT, curve_points_to_json, plot_rd, read_points_csv, summary_lines,
                         write_curves_csv, write_points_csv, write_report_md, write_summary_json)
@@ -657,9 +657,10 @@ def next_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig, jrds: dict[s
 
 
 def first_floors(jrds: Sequence[int]) -> list[int]:
-    """The first QP floors of a curve, from its own JRDs: their quartiles (each floor gives up the objects whose
-    JRD lies below it: the dearest first) and two SPAN_STEPs past the largest (every object coarser than its JRD).
-    Only floors above the smallest JRD change a plan."""
+    """The first QP floors of a curve, from its own JRDs: their quartiles (a floor codes the objects whose JRD lies
+    below it at the floor and gives up those more than GIVE_UP_MARGIN below: the dearest first) and two SPAN_STEPs
+    past the largest (every object coarser than its JRD). Only floors above the smallest JRD change a plan; past
+    the largest JRD + GIVE_UP_MARGIN every object is given up (the GIVE_UP point)."""
     import numpy as np
 
     if not jrds:
@@ -703,7 +704,10 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
                 if not floors:
                     want_floors.setdefault(pred, set()).update(first_floors(jrds.get(pred, [])))
                 elif max(floors) < GIVE_UP:  # last GIVE_UP: every object given up (the background alone)
-                    want_floors.setdefault(pred, set()).add(min(GIVE_UP, max(floors) + 2 * SPAN_STEP))
+                    nxt = max(floors) + 2 * SPAN_STEP
+                    if jrds.get(pred) and nxt > max(jrds[pred]) + GIVE_UP_MARGIN:  # gives up every object
+                        nxt = GIVE_UP
+                    want_floors.setdefault(pred, set()).add(min(GIVE_UP, nxt))
             # no gap wider than MAX_GAP of the anchor's range between neighbouring floors (the fit would draw a
             # straight line across it): a floor halfway between
             ladder = sorted((p.qp_min, getattr(p, quality)) for p in ps if p.qp_min is not None)

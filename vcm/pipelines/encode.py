@@ -193,12 +193,14 @@ def _run_encode(input_path, output, settings: CodingSettings, detector: Any, det
     for i, d in enumerate(dets):
         r, st, o = det_of.get(i), by_index.get(i), jrd_of.get(i)
         shared = st is not None and keep_idx[protect[st.index]] != i  # in the stream of a touching object
-        status = ("below keep score" if o is None else "not protectable" if r is None
+        given_up = o is not None and r is None and qpmod.hopeless(o.jrd, plan.qp_min)  # hopeless at --qp-min
+        status = ("below keep score" if o is None else "given up under the QP floor" if given_up
+                  else "not protectable" if r is None
                   else "shares a stream" if shared else "own stream" if st is not None else "in background")
         objects.append({
             "box": [round(float(v), 2) for v in d.box], "label": d.label, "class_id": d.class_id,
             "score": round(float(d.score), 4),
-            "jrd": None if s.mode == "plain" or o is None or r is None else int(o.jrd),
+            "jrd": None if s.mode == "plain" or o is None or (r is None and not given_up) else int(o.jrd),
             "qp": st.qp if st else coded.qp, "rect": list(r.rect) if r else None, "bytes": st.bytes if st and not shared else None,
             "in_background": st is None, "status": status, "kept": o is not None and r is not None,
             "still_detected": still[i], "jrd_source": o.source if o else None,
@@ -265,9 +267,11 @@ def format_report(r: EncodeReport) -> str:
             jrd = "-" if o["jrd"] is None else str(o["jrd"])
             nb = "-" if o["bytes"] is None else str(o["bytes"])
             chk = {True: "still detected", False: "LOST", None: ""}[o["still_detected"]]
-            if o.get("status") in ("below keep score", "not protectable"):
+            if o.get("status") in ("below keep score", "not protectable", "given up under the QP floor"):
                 chk = {"below keep score": f"not kept (score < {s['rule']['keep_score']}): with the background",
-                       "not protectable": "no QP keeps it: coded with the background"}[o["status"]]
+                       "not protectable": "no QP keeps it: coded with the background",
+                       "given up under the QP floor": f"JRD far below --qp-min {s['qp_min']}: with the background"
+                       }[o["status"]]
             lines.append(f"  {i:>2}  {o['label'][:10]:<10} {o['score']:5.2f}  {box:<25} {jrd:>3} {o['qp']:>3} {nb:>7}  {chk}")
     else:
         lines.append("  no objects found: the file holds the background only")
