@@ -711,8 +711,9 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
             # no gap wider than MAX_GAP of the anchor's range between neighbouring floors (the fit would draw a
             # straight line across it): a floor halfway between
             ladder = sorted((p.qp_min, getattr(p, quality)) for p in ps if p.qp_min is not None)
+            every = max(jrds[pred]) + GIVE_UP_MARGIN if jrds.get(pred) else GIVE_UP  # past it: the GIVE_UP point
             for (f1, m1), (f2, m2) in zip(ladder, ladder[1:]):
-                if abs(m1 - m2) > MAX_GAP * (a_hi - a_lo) and f2 - f1 >= 2:
+                if abs(m1 - m2) > MAX_GAP * (a_hi - a_lo) and f2 - f1 >= 2 and (f1 + f2) // 2 <= every:
                     want_floors.setdefault(pred, set()).add((f1 + f2) // 2)
             # finer objects only while the finest point still gains (offsets <= 0 are capped by the smallest plain
             # VVC that keeps every object, so they stop gaining there)
