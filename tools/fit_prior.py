@@ -8,14 +8,14 @@ Two label sources:
   tools/build_jrd_dataset.py finalizes): the detector's own JRDs on the pictures it was measured on, with the
   detection score, which tells more about how much coding a detection survives than its size (a box found at 0.35
   is lost at the first blur; one at 0.9 survives far coarser). Fitted on its train and val splits, reported on
-  its test split, and shipped per detector as `vcm/data/jrd_prior_<detector>.json`.
+  its test split (beside the constant and the OW-JRD table); use it with `--jrd prior:TABLE.json`.
 
 The estimator is the median JRD per cell (it minimises the absolute error the paper reports). Candidate tables
 are compared by 10-fold cross-validation that splits by image (objects of one picture never sit on both sides);
 the smallest table within 0.02 of the best is refitted on all fitting labels and written with its numbers.
 
     python tools/fit_prior.py ../shared/owjrd/GTJRD_img_objects.json -o vcm/data/jrd_prior.json
-    python tools/fit_prior.py ~/.cache/vcm/jrd-dataset/ds -o vcm/data/jrd_prior_nanodet.json
+    python tools/fit_prior.py ~/.cache/vcm/jrd-dataset/ds -o prior_nanodet.json   # then --jrd prior:prior_nanodet.json
 """
 from __future__ import annotations
 
@@ -241,9 +241,8 @@ def fit_vcm(ds: Path, out: Path, folds: int, seed: int, min_score: float, compos
             "refit": "the chosen table refitted on all fitting labels",
             "command": f"python tools/fit_prior.py <dataset> -o {out.name}",
         },
-        "note": "JRDs are this detector's own, measured by `vcm label` with vcm's encoder and still-detected rule on "
-                "real photos (tools/build_jrd_dataset.py); `--jrd prior` uses this table when the detector matches "
-                "and the OW-JRD size table otherwise.",
+        "note": "JRDs are this detector's own, measured by `vcm label` with vcm's encoder and still-detected rule "
+                "(tools/build_jrd_dataset.py); use the table with `--jrd prior:FILE` and the same detector.",
     }
     write_atomic(out, doc)
     print(f"chosen: {chosen} (CV MAE {cv[chosen]:.3f}); test MAE {test_mae} -> {out}")

@@ -1,11 +1,9 @@
 """`prior`: a weight-free JRD guess, a small table looked up by box size (and detection score).
 
-Two kinds of table ship in `vcm/data/`, each with how it was fitted (data, cross-validated error, command);
-`tools/fit_prior.py` rebuilds both:
-- `jrd_prior_<detector>.json`: fitted on that detector's own JRDs (`vcm label` on the DT-JRD training photos),
-  by detection score and box size; used when the run's detector has one;
-- `jrd_prior.json`: fitted on the OW-JRD labels (another detector, no classes, no scores), by box size and
-  shape: the prior of every other detector.
+The bundled table, `vcm/data/jrd_prior.json`, is fitted on the OW-JRD labels (another detector, no classes, no
+scores), by box size and shape, so it works with any detector; it ships with how it was fitted (data,
+cross-validated error, command). `tools/fit_prior.py DATASET -o T.json` fits a table on a detector's own labels
+(a `vcm label` dataset), by detection score and box size; `--jrd prior:T.json` uses it.
 """
 from __future__ import annotations
 
@@ -27,32 +25,22 @@ from vcm.types import Detection, Detections, ObjectJRD
 FORMAT = "vcm-jrd-prior/1"
 
 
-DEFAULT_TABLE = "jrd_prior.json"  # the OW-JRD size table: any detector
-
-
-def bundled_table(detector: Any = None) -> str:
-    """The bundled table for a detector: its own (`jrd_prior_<spec>.json`) if one ships, else the OW-JRD one."""
-    spec = getattr(detector, "spec", None)
-    if isinstance(spec, str) and spec.isidentifier():
-        own = f"jrd_prior_{spec}.json"
-        if resources.files("vcm.data").joinpath(own).is_file():
-            return own
-    return DEFAULT_TABLE
+BUNDLED = "jrd_prior.json"  # the OW-JRD size table: any detector
 
 
 @lru_cache(maxsize=4)
-def load_prior(path: str | None = None, bundled: str = DEFAULT_TABLE) -> dict[str, Any]:
-    """A prior table: a json written by tools/fit_prior.py, or the bundled one named `bundled`."""
+def load_prior(path: str | None = None) -> dict[str, Any]:
+    """A prior table: the bundled one, or a json written by tools/fit_prior.py."""
     try:
-        text = Path(path).read_text() if path else resources.files("vcm.data").joinpath(bundled).read_text()
+        text = Path(path).read_text() if path else resources.files("vcm.data").joinpath(BUNDLED).read_text()
         doc = json.loads(text)
     except (OSError, ValueError) as e:
-        raise VcmError(f"cannot read the JRD prior table ({e})", path=path or f"vcm/data/{bundled}",
+        raise VcmError(f"cannot read the JRD prior table ({e})", path=path or f"vcm/data/{BUNDLED}",
                        fix="rebuild it with tools/fit_prior.py") from None
     if doc.get("format") != FORMAT:
         raise VcmError(f"not a {FORMAT} table", path=path, fix="rebuild it with tools/fit_prior.py")
     doc["sha256"] = hashlib.sha256(text.encode()).hexdigest()[:16]
-    doc["source"] = str(path) if path else bundled
+    doc["source"] = str(path) if path else BUNDLED
     return doc
 
 
@@ -75,9 +63,9 @@ def prior_jrd(table: dict[str, Any], detection: Detection, count: int = 1) -> tu
 class PriorPredictor(JRDPredictor):
     name = "prior"
 
-    def __init__(self, arg: str | None = None, detector: Any = None, **_: Any):
+    def __init__(self, arg: str | None = None, **_: Any):
         self.path = arg  # `prior:my_table.json` uses another table
-        self.table = load_prior(arg, bundled_table(detector))
+        self.table = load_prior(arg)
 
     def predict(self, picture: np.ndarray, detections: Detections, others=()) -> list[ObjectJRD]:
         out = []
