@@ -53,7 +53,15 @@ def test_a_wide_accuracy_gap_between_floors_gets_a_floor_halfway(tmp_path):
              _pt("objects/search", 0.45, 0.012, offset=0, qp_min=48),
              _pt("objects/search", 0.02, 0.005, offset=0, qp_min=61)]
     added = span_points(_anchor(lo=0.02) + curve, cfg, {"search": [30, 40, 50]})
-    assert cfg.floors_for("search") == (40, 48, 54, 61) and added == ["search QP floors 54"]  # 0.45 -> 0.02 only
+    # 0.45 -> 0.02, and 1.0 at offset 0 (the floor at the smallest JRD, 30) -> 0.65 at floor 40
+    assert cfg.floors_for("search") == (35, 40, 48, 54, 61) and added == ["search QP floors 35,54"]
+    # fixed:41 on the photos: 0.904 at offset 0, 0.325 at floor 45, nothing between
+    cfg = BenchmarkConfig(data=tmp_path, out=tmp_path / "r", jrd=("fixed:41",), offsets=(0,), floors=(45, 49, 64))
+    cliff = [_pt("objects/fixed:41", 0.904, 0.06, offset=0), _pt("objects/fixed:41", 0.325, 0.009, offset=0, qp_min=45),
+             _pt("objects/fixed:41", 0.207, 0.0056, offset=0, qp_min=49),
+             _pt("objects/fixed:41", 0.02, 0.004, offset=0, qp_min=64)]
+    added = span_points(_anchor(lo=0.02) + cliff, cfg, {"fixed:41": [41] * 6})
+    assert [a for a in added if "floors" in a] == ["fixed:41 QP floors 43"]  # none past 41 + 8: all given up there
 
 
 def test_a_curve_that_reaches_the_anchor_gets_no_floor_and_finer_offsets_only_while_gaining(tmp_path):

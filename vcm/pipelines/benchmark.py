@@ -675,7 +675,8 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
     """Add the RD points the measured curves still lack (the rule of docs/BDRATE.md "Points that span the anchor"):
     a JRD curve whose lowest mAP lies above the anchor's gets QP floors (`first_floors` of its JRDs `jrds[spec]`,
     then one more, higher, each round: object QP = max(JRD, floor), as `vcm encode --qp-min` writes it; and one
-    halfway between two floors whose accuracies lie more than MAX_GAP of the anchor's range apart), one
+    halfway between two floors whose accuracies lie more than MAX_GAP of the anchor's range apart, the offset-0
+    point counting as the floor at the smallest JRD), one
     whose highest lies below the anchor's a smaller offset, and when a JRD curve reaches below the anchor's
     coarsest point the anchor gets QP +5. Returns what was added (empty: done)."""
     from vcm.metrics.rd import ANCHOR
@@ -711,6 +712,9 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
             # no gap wider than MAX_GAP of the anchor's range between neighbouring floors (the fit would draw a
             # straight line across it): a floor halfway between
             ladder = sorted((p.qp_min, getattr(p, quality)) for p in ps if p.qp_min is not None)
+            if jrds.get(pred):  # the offset-0 point is the floor at the smallest JRD: the ladder's first rung
+                ladder = sorted(ladder + [(min(jrds[pred]), getattr(p, quality)) for p in ps
+                                          if p.qp_min is None and p.offset == 0])
             every = max(jrds[pred]) + GIVE_UP_MARGIN if jrds.get(pred) else GIVE_UP  # past it: the GIVE_UP point
             for (f1, m1), (f2, m2) in zip(ladder, ladder[1:]):
                 if abs(m1 - m2) > MAX_GAP * (a_hi - a_lo) and f2 - f1 >= 2 and (f1 + f2) // 2 <= every:
