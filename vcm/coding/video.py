@@ -361,10 +361,8 @@ def segment_input(mode: str, frames: Sequence[YuvFrame], plans: Sequence[QPPlan]
 # ------------------------------------------------------------------------------------------------ auto (per segment)
 AUTO_STEP = 2  # QP step of the per-segment search
 AUTO_STEPS = 4  # at most this many steps coarser than the family's first QP
-AUTO_MISSES = 2  # a family's search ends after this many coarser candidates in a row lost an object
 AUTO_FAMILIES = ("objects", "plain")  # the candidates of every segment, each searched from the plan's QP
 AUTO_CHECK = 4  # frames of a segment every trial is detected on; the written candidate is confirmed on all
-AUTO_PLAIN_ALWAYS = False  # search plain also where objects mode keeps every object at the plan's QP
 AUTO_WORKERS = 2  # trials coded side by side, each encoder on one thread (libvvenc gains nothing from a second)
 
 
@@ -468,16 +466,20 @@ def choose_segments(frames: Sequence[YuvFrame], plans: Sequence[QPPlan], params:
                     workers: int | None = None) -> tuple[CodedVideo, list[SegmentChoice]]:
     """`auto` mode: per segment, the detector in the loop decides the QP the JRDs only start from (a JRD is
     measured all-intra; random access codes most pictures at the GOP's offsets, and plain random access kept most
-    objects 4-8 QPs above the JRDs measured; docs/BENCHMARKS.md). Each family of AUTO_FAMILIES is coded at the
-    plan's segment QP and then AUTO_STEP coarser (up to AUTO_STEPS, until AUTO_MISSES in a row lose an object),
-    `workers` candidates side by side; every candidate is detected on `check` of the segment's frames with objects
-    (`check_positions`: the weakest, the fullest, then spread; 0: all) and passes when it keeps there as many
-    objects as the better of the plan as asked (objects mode at the segment QP) and plain random access at that
-    QP. The cheapest passing candidate is then confirmed on ALL the segment's frames with objects (it keeps as
-    many in all as the better of those two codings), else the next cheapest, so a segment is never larger than
-    the smallest plain random-access coding tried that keeps the same objects. plain is searched from one step
-    above objects' coarsest passing QP (at the same QP it costs more). Offsets above 0 write the objects plan at
-    that offset as it is (coarser, as asked)."""
+    objects 4-8 QPs above the JRDs measured; docs/BENCHMARKS.md).
+
+    Every candidate (mode, QP) is coded over the whole segment and detected on `check` of the segment's frames
+    with objects (`check_positions`: the weakest, the fullest, then spread; 0: all of them); it passes when it
+    keeps there as many objects as the bar: the better of the plan as asked (objects mode at the segment QP) and
+    plain random access at that QP (coded only where objects mode loses an object there). Each family of
+    AUTO_FAMILIES is searched over its first QP and up to AUTO_STEPS steps of AUTO_STEP coarser (`gallop`:
+    the middle and the coarsest side by side, then the one between), `workers` trials side by side; plain starts
+    one step above objects' coarsest passing QP (at the same QP it costs more) and is searched only where objects
+    mode at the plan's QP lost an object on the check frames (where it kept every one, plain never won on the
+    clips measured; docs/BENCHMARKS.md). The cheapest passing candidate is then confirmed on ALL the segment's
+    frames with objects (it keeps as many there as the better of the two plan-QP codings), else the next
+    cheapest, so a segment is never larger than the smallest plain random-access coding tried that keeps the
+    same objects. Offsets above 0 write the objects plan at that offset as it is (coarser, as asked)."""
     t0 = time.perf_counter()
     w, h = display or frames[0].display_size
     workers = max(1, min(AUTO_WORKERS if workers is None else workers, os.cpu_count() or 1))
@@ -501,8 +503,8 @@ def choose_segments(frames: Sequence[YuvFrame], plans: Sequence[QPPlan], params:
             target = tr.kept(key, every)
         else:
             # the bar: what the plan as asked keeps, or plain random access at the plan's QP if that keeps more
-            # (objects mode's low-passed background can cost a box its rank against a false box)
-            # (plain at the plan's QP is coded only where objects mode there loses an object on the check frames)
+            # (objects mode's low-passed background can cost a box its rank against a false box; plain is coded
+            # only where objects mode loses an object on the check frames: it cannot keep more than all)
             bars = [(m, max(0, min(63, start))) for m in AUTO_FAMILIES]
             bar = tr.kept(bars[0], sub)
             objects_keep_all = bar == sum(len(keep[p]) for p in sub)
@@ -512,19 +514,33 @@ def choose_segments(frames: Sequence[YuvFrame], plans: Sequence[QPPlan], params:
             def passes(key: tuple[str, int]) -> bool:
                 return tr.kept(key, sub) >= bar
 
+            def gallop(fam: str, qps: list[int]) -> None:
+                """The family's QPs (finest first): the first; where it fails the next (one flicker allowed);
+                where it passes the middle and the coarsest side by side, then the one between the two that
+                decide (a candidate passing coarser than one failing is taken as it is: it kept the objects)."""
+                if not passes((fam, qps[0])):
+                    if len(qps) > 1 and passes((fam, qps[1])):
+                        gallop(fam, qps[1:])
+                    return
+                lo, hi = 0, len(qps) - 1  # lo passes; above hi nothing is tried
+                while hi > lo:
+                    mid = (lo + hi + 1) // 2
+                    probe = [qps[mid]] + ([qps[hi]] if hi != mid and workers > 1 else [])
+                    tr.run([(fam, q) for q in probe], sub)
+                    if len(probe) > 1 and passes((fam, qps[hi])):
+                        return
+                    if passes((fam, qps[mid])):
+                        lo = mid
+                        hi = hi - 1 if len(probe) > 1 else hi
+                    else:
+                        hi = mid - 1
+
             first = start
             for fam in AUTO_FAMILIES:
-                if fam == "plain" and objects_keep_all and not AUTO_PLAIN_ALWAYS:
+                if fam == "plain" and objects_keep_all:
                     break  # objects mode keeps every object at the plan's QP: plain did not win there (measured)
-                qps = [max(0, min(63, first + k * AUTO_STEP)) for k in range(AUTO_STEPS + 1)]
-                misses, k = 0, 0
-                while k < len(qps) and misses < AUTO_MISSES:
-                    tr.run([(fam, q) for q in qps[k:k + workers]], sub)  # the next ones side by side
-                    for q in qps[k:k + workers]:
-                        k += 1
-                        misses = misses + 1 if not passes((fam, q)) else 0
-                        if misses == AUTO_MISSES:  # a single object flickering near its JRD does not end it
-                            break
+                qps = list(dict.fromkeys(max(0, min(63, first + k * AUTO_STEP)) for k in range(AUTO_STEPS + 1)))
+                gallop(fam, qps)
                 # plain codes the background objects mode low-passes: at the same QP it costs more (measured
                 # 17-21 % on the street clip), so the next family starts a step above the coarsest QP passing so far
                 first = max(q for (m, q) in tr.units if passes((m, q))) + AUTO_STEP
