@@ -98,10 +98,12 @@ def test_auto_writes_per_segment_the_cheapest_candidate_that_keeps_the_objects(c
     assert len(r.output.strip().splitlines()) <= 8 and "kept " in r.output
     if doc["mode"] == "auto":  # else plain at the plans' lowest QP was smaller (reported as the fallback)
         for g in doc["segments"]:
-            tried = {(m, q): (b, k) for m, q, b, k in g["tried"]}
-            target = max(tried[("objects", g["start_qp"])][1], tried[("plain", g["start_qp"])][1])
-            passing = [b for b, k in tried.values() if k >= target]
-            assert g["bytes"] == min(passing) and tried[(g["mode"], g["qp"])][0] == g["bytes"]
+            tried = {(m, q): (b, k) for m, q, b, k in g["tried"]}  # k: kept on the check frames
+            bar = max(k for (m, q), (b, k) in tried.items() if q == g["start_qp"])
+            failed = {(m, q) for m, q, k in g["confirmed"] if k < g["target"]}  # lost one on all frames
+            assert all(k < bar or c in failed for c, (b, k) in tried.items() if b < g["bytes"])
+            assert tried[(g["mode"], g["qp"])][0] == g["bytes"] and ("objects", g["start_qp"]) in tried
+            assert len(g["check_frames"]) <= 4 and g["confirmed"][-1][:2] == [g["mode"], g["qp"]]
     else:
         assert doc["settings"]["fallback"]["from"] == "auto"
     drawn = sorted(p.name for p in (tmp_path / "drawn").iterdir())

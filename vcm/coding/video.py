@@ -331,9 +331,11 @@ def ctu_encoder_for(encoder: str | Encoder) -> Encoder:
 
 def code_segment(mode: str, frames: Sequence[YuvFrame], plans: Sequence[QPPlan], s: Segment, qp: int,
                  params: EncodeParams, *, fps: float, encoder: str | Encoder = "ffmpeg", matrix: str = "bt709",
-                 cache: bool = True, suppress_factor: int = SUPPRESS_FACTOR, feather: int = FEATHER) -> CodedUnit:
+                 cache: bool = True, suppress_factor: int = SUPPRESS_FACTOR, feather: int = FEATHER,
+                 prepared: Sequence[YuvFrame] | None = None) -> CodedUnit:
     """Frames [s.start, s.end) as one closed-GOP random-access sequence in `mode` (plain, frame, objects, ctu)
-    at `qp` (ctu: the plans' CTU QPs, their lowest at the slice QP)."""
+    at `qp` (ctu: the plans' CTU QPs, their lowest at the slice QP). `prepared`: `segment_input` of the same
+    arguments, when already made (auto codes one segment at several QPs)."""
     fr = list(frames[s.start:s.end])
     if mode == "ctu":
         from vcm.coding.ctu import encode_ctu, segment_map
@@ -341,54 +343,147 @@ def code_segment(mode: str, frames: Sequence[YuvFrame], plans: Sequence[QPPlan],
         m = segment_map(list(plans[s.start:s.end]), limits=encoder.ctu_map_limits())
         r = encode_ctu(fr, [m], replace(params, intra=False), encoder, matrix, cache, fps, f"segment {s.index}")
         return CodedUnit(s.start, s.frames, m.base_qp, r.bitstream.read_bytes(), [r], int(not r.cached))
-    if mode == "objects":
-        fr = [suppress_background(f, [r.rect for r in p.regions], suppress_factor, feather)
-              for f, p in zip(fr, plans[s.start:s.end])]
+    fr = list(prepared) if prepared is not None else segment_input(mode, frames, plans, s, suppress_factor, feather)
     r = _encode_sequence(fr, qp, params, fps, encoder, matrix, cache, f"segment {s.index}")
     return CodedUnit(s.start, s.frames, int(qp), r.bitstream.read_bytes(), [r], int(not r.cached))
 
 
+def segment_input(mode: str, frames: Sequence[YuvFrame], plans: Sequence[QPPlan], s: Segment,
+                  suppress_factor: int = SUPPRESS_FACTOR, feather: int = FEATHER) -> list[YuvFrame]:
+    """The frames the encoder gets for segment `s` in `mode` (objects: the background suppressed)."""
+    fr = list(frames[s.start:s.end])
+    if mode == "objects":
+        fr = [suppress_background(f, [r.rect for r in p.regions], suppress_factor, feather)
+              for f, p in zip(fr, plans[s.start:s.end])]
+    return fr
+
+
 # ------------------------------------------------------------------------------------------------ auto (per segment)
 AUTO_STEP = 2  # QP step of the per-segment search
-AUTO_STEPS = 4  # at most this many steps coarser than the plan's segment QP
-AUTO_MISSES = 2  # a family's search ends after this many coarser candidates in a row lost an object
+AUTO_STEPS = 4  # at most this many steps coarser than the family's first QP
 AUTO_FAMILIES = ("objects", "plain")  # the candidates of every segment, each searched from the plan's QP
+AUTO_CHECK = 4  # frames of a segment every trial is detected on; the written candidate is confirmed on all
+AUTO_WORKERS = 2  # trials coded side by side, each encoder on one thread (libvvenc gains nothing from a second)
 
 
 @dataclass
 class SegmentChoice:
-    """What auto mode tried on one segment: (mode, QP, bytes, objects kept) per candidate, and the one written."""
+    """What auto mode tried on one segment: (mode, QP, bytes, objects kept on the check frames) per candidate,
+    the frames every trial was checked on, the candidates confirmed on all the segment's frames with objects
+    (mode, QP, objects kept there; the last one confirmed is written), and the one written (kept: on all)."""
 
     index: int
     start_qp: int
     objects: int  # objects to keep on the segment's detected frames
     tried: list[tuple[str, int, int, int]]
     chosen: tuple[str, int, int, int]
+    check_frames: list[int] = field(default_factory=list)
+    check_objects: int = 0  # objects to keep on the check frames
+    confirmed: list[tuple[str, int, int]] = field(default_factory=list)
+    target: int = 0  # objects the written candidate had to keep on all frames (the better plan-QP coding)
 
     def to_json(self) -> dict[str, Any]:
         return {"index": self.index, "start_qp": self.start_qp, "objects": self.objects,
-                "tried": [list(t) for t in self.tried], "chosen": list(self.chosen)}
+                "tried": [list(t) for t in self.tried], "chosen": list(self.chosen),
+                "check_frames": list(self.check_frames), "check_objects": self.check_objects,
+                "confirmed": [list(c) for c in self.confirmed], "target": self.target}
+
+
+def check_positions(keep: Sequence[Sequence[Any]], n: int) -> list[int]:
+    """Which of a segment's frames with objects (their kept boxes in frame order) every trial is checked on,
+    at most `n`: the frame whose weakest kept object scores lowest (the first to lose one), the frame with the
+    most kept objects, then frames spread evenly over the rest (so over the GOP's QP levels). In frame order."""
+    m = len(keep)
+    if m <= n:
+        return list(range(m))
+    pick = [min(range(m), key=lambda j: (min(d.score for d in keep[j]), j))]
+    most = max(range(m), key=lambda j: (len(keep[j]), -j))
+    if most not in pick and n > 1:
+        pick.append(most)
+    rest = [j for j in range(m) if j not in pick]
+    need = n - len(pick)
+    pick += [rest[int((k + 0.5) * len(rest) / need)] for k in range(need)]
+    return sorted(pick)
+
+
+class _SegmentTrials:
+    """One segment's candidates (mode, QP): coded once each, decoded, and detected frame by frame as needed;
+    `kept(key, positions)` counts the objects kept (the keep rule) on those of the segment's frames with objects."""
+
+    def __init__(self, frames, plans, sg: Segment, params: EncodeParams, idx: list[int], orig: list[Detections],
+                 keep: list[list[Any]], detector: Any, rule: Any, code_kw: dict, size: tuple[int, int],
+                 decoder: str, matrix: str, workers: int):
+        import threading
+
+        self.frames, self.plans, self.sg, self.params = frames, plans, sg, params
+        self.idx, self.orig, self.keep, self.detector, self.rule = idx, orig, keep, detector, rule
+        self.code_kw, self.size, self.decoder, self.matrix, self.workers = code_kw, size, decoder, matrix, workers
+        self.units: dict[tuple[str, int], CodedUnit] = {}
+        self.flags: dict[tuple[str, int], dict[int, int]] = {}  # key -> position -> objects kept there
+        self.inputs: dict[str, list[YuvFrame]] = {}  # mode -> the encoder's input frames
+        self._lock = threading.Lock()
+
+    def _one(self, key: tuple[str, int], positions: Sequence[int]) -> None:
+        from vcm.codec import yuv_to_rgb
+        from vcm.metrics.match import still_detected_all
+
+        mode, qp = key
+        if key not in self.units:
+            threads = 1 if self.workers > 1 else self.params.threads
+            with self._lock:
+                if mode not in self.inputs:  # made once per segment, not once per QP
+                    self.inputs[mode] = segment_input(mode, self.frames, self.plans, self.sg)
+            self.units[key] = code_segment(mode, self.frames, self.plans, self.sg, qp,
+                                           replace(self.params, threads=threads), prepared=self.inputs[mode],
+                                           **self.code_kw)
+            self.flags[key] = {}
+        todo = [p for p in positions if p not in self.flags[key]]
+        if not todo:
+            return
+        u = self.units[key]
+        dec = decode_units("plain", [(u.frames, u.data)], *self.size, self.decoder)
+        rgb = [yuv_to_rgb(dec[self.idx[p] - self.sg.start], self.matrix) for p in todo]
+        with self._lock:  # one detector run at a time (it uses the cores itself); the other trial codes meanwhile
+            found = self.detector.detect(rgb)
+        for p, f in zip(todo, found):
+            self.flags[key][p] = sum(still_detected_all(self.keep[p], f, self.rule, others=self.orig[p]))
+
+    def run(self, keys: Sequence[tuple[str, int]], positions: Sequence[int]) -> None:
+        """Code and check `keys` on `positions`, up to `workers` side by side."""
+        keys = [k for k in dict.fromkeys(keys) if k not in self.flags or any(p not in self.flags[k] for p in positions)]
+        _map(lambda k: self._one(k, positions), keys, self.workers)
+
+    def kept(self, key: tuple[str, int], positions: Sequence[int]) -> int:
+        self.run([key], positions)
+        return sum(self.flags[key][p] for p in positions)
 
 
 def choose_segments(frames: Sequence[YuvFrame], plans: Sequence[QPPlan], params: EncodeParams, *, fps: float,
                     originals: dict[int, Detections], detector: Any, rule: Any, offset: int = 0,
                     encoder: str | Encoder = "ffmpeg", matrix: str = "bt709", cache: bool = True,
                     display: tuple[int, int] | None = None, decoder: str = "pyav",
-                    progress: Callable[[int], None] | None = None) -> tuple[CodedVideo, list[SegmentChoice]]:
+                    progress: Callable[[int], None] | None = None, check: int = AUTO_CHECK,
+                    workers: int | None = None) -> tuple[CodedVideo, list[SegmentChoice]]:
     """`auto` mode: per segment, the detector in the loop decides the QP the JRDs only start from (a JRD is
     measured all-intra; random access codes most pictures at the GOP's offsets, and plain random access kept most
-    objects 4-8 QPs above the JRDs measured; docs/BENCHMARKS.md). Each family of AUTO_FAMILIES is coded at the
-    plan's segment QP and then AUTO_STEP coarser (up to AUTO_STEPS, until AUTO_MISSES in a row lose an object); a
-    candidate passes when it keeps as many of the segment's objects (the keep rule on its detected frames) as the
-    better of the plan as asked (objects mode at the segment QP) and plain random access at that QP; the cheapest of all candidates that keep that many is
-    written, so a segment is never larger than the smallest plain random-access coding tried that keeps the same
-    objects. plain is searched from one step above objects' coarsest passing QP (at the same QP it costs more).
-    Offsets above 0 write the objects plan at that offset as it is (coarser, as asked)."""
-    from vcm.codec import yuv_to_rgb
-    from vcm.metrics.match import still_detected_all
+    objects 4-8 QPs above the JRDs measured; docs/BENCHMARKS.md).
 
+    Every candidate (mode, QP) is coded over the whole segment and detected on `check` of the segment's frames
+    with objects (`check_positions`: the weakest, the fullest, then spread; 0: all of them); it passes when it
+    keeps there as many objects as the bar: the better of the plan as asked (objects mode at the segment QP) and
+    plain random access at that QP (coded only where objects mode loses an object there). Each family of
+    AUTO_FAMILIES is searched over its first QP and up to AUTO_STEPS steps of AUTO_STEP coarser (`gallop`:
+    the middle and the coarsest side by side, then the one between), `workers` trials side by side; plain starts
+    one step above objects' coarsest passing QP (at the same QP it costs more) and is searched only where objects
+    mode at the plan's QP lost an object on the check frames (where it kept every one, plain never won on the
+    clips measured; docs/BENCHMARKS.md). The cheapest passing candidate is then confirmed on ALL the segment's
+    frames with objects (it keeps as many there as the better of the two plan-QP codings), else the next
+    cheapest, so a segment is never larger than the smallest plain random-access coding tried that keeps the
+    same objects. Offsets above 0 write the objects plan at that offset as it is (coarser, as asked)."""
     t0 = time.perf_counter()
     w, h = display or frames[0].display_size
+    workers = max(1, min(AUTO_WORKERS if workers is None else workers, os.cpu_count() or 1))
+    code_kw = {"fps": fps, "encoder": encoder, "matrix": matrix, "cache": cache}
     units, choices = [], []
     for sg in plan_segments(plans, params.intra_period):
         # only frames with an object to keep can lose one: the others are neither decoded nor detected
@@ -396,48 +491,88 @@ def choose_segments(frames: Sequence[YuvFrame], plans: Sequence[QPPlan], params:
         orig = [originals[i] for i in idx]
         keep = [[d for d in o if rule.keeps(d)] for o in orig]
         n_keep = sum(map(len, keep))
-        memo: dict[tuple[str, int], tuple[CodedUnit, int]] = {}
-
-        def trial(mode: str, qp: int) -> tuple[CodedUnit, int]:
-            qp = max(0, min(63, int(qp)))
-            if (mode, qp) not in memo:
-                u = code_segment(mode, frames, plans, sg, qp, params, fps=fps, encoder=encoder, matrix=matrix,
-                                 cache=cache)
-                kept = 0
-                if n_keep:
-                    dec = decode_units("plain", [(u.frames, u.data)], w, h, decoder)
-                    found = detector.detect([yuv_to_rgb(dec[i - sg.start], matrix) for i in idx])
-                    kept = sum(sum(still_detected_all(k, f, rule, others=o)) for k, f, o in zip(keep, found, orig))
-                memo[(mode, qp)] = (u, kept)
-            return memo[(mode, qp)]
-
+        tr = _SegmentTrials(frames, plans, sg, params, idx, orig, keep, detector, rule, code_kw, (w, h), decoder,
+                            matrix, workers)
+        every = list(range(len(idx)))
+        sub = check_positions(keep, check) if check else every
         start = sg.qp
+        confirmed: list[tuple[str, int, int]] = []
         if offset > 0 or not n_keep:  # as asked (no object: the background QP, nothing to check)
-            u, kept = trial("objects", start)
-            target = kept
+            key = ("objects", max(0, min(63, start)))
+            tr.run([key], every)
+            target = tr.kept(key, every)
         else:
             # the bar: what the plan as asked keeps, or plain random access at the plan's QP if that keeps more
-            # (objects mode's low-passed background can cost a box its rank against a false box)
-            target = max(trial("objects", start)[1], trial("plain", start)[1])
+            # (objects mode's low-passed background can cost a box its rank against a false box; plain is coded
+            # only where objects mode loses an object on the check frames: it cannot keep more than all)
+            bars = [(m, max(0, min(63, start))) for m in AUTO_FAMILIES]
+            bar = tr.kept(bars[0], sub)
+            objects_keep_all = bar == sum(len(keep[p]) for p in sub)
+            if not objects_keep_all:
+                bar = max(bar, tr.kept(bars[1], sub))
+
+            def passes(key: tuple[str, int]) -> bool:
+                return tr.kept(key, sub) >= bar
+
+            def gallop(fam: str, qps: list[int]) -> None:
+                """The family's QPs (finest first): the first; where it fails the next (one flicker allowed);
+                where it passes the middle and the coarsest side by side, then the one between the two that
+                decide (a candidate passing coarser than one failing is taken as it is: it kept the objects)."""
+                if not passes((fam, qps[0])):
+                    if len(qps) > 1 and passes((fam, qps[1])):
+                        gallop(fam, qps[1:])
+                    return
+                lo, hi = 0, len(qps) - 1  # lo passes; above hi nothing is tried
+                while hi > lo:
+                    mid = (lo + hi + 1) // 2
+                    probe = [qps[mid]] + ([qps[hi]] if hi != mid and workers > 1 else [])
+                    tr.run([(fam, q) for q in probe], sub)
+                    if len(probe) > 1 and passes((fam, qps[hi])):
+                        return
+                    if passes((fam, qps[mid])):
+                        lo = mid
+                        hi = hi - 1 if len(probe) > 1 else hi
+                    else:
+                        hi = mid - 1
+
             first = start
             for fam in AUTO_FAMILIES:
-                misses = 0
-                for k in range(AUTO_STEPS + 1):  # a single object flickering near its JRD does not end the search
-                    misses = misses + 1 if trial(fam, first + k * AUTO_STEP)[1] < target else 0
-                    if misses == AUTO_MISSES:
-                        break
+                if fam == "plain" and objects_keep_all:
+                    break  # objects mode keeps every object at the plan's QP: plain did not win there (measured)
+                qps = list(dict.fromkeys(max(0, min(63, first + k * AUTO_STEP)) for k in range(AUTO_STEPS + 1)))
+                gallop(fam, qps)
                 # plain codes the background objects mode low-passes: at the same QP it costs more (measured
                 # 17-21 % on the street clip), so the next family starts a step above the coarsest QP passing so far
-                first = max(q for (m, q), (_, k) in memo.items() if k >= target) + AUTO_STEP
-        passing = [(len(u.data), m, q) for (m, q), (u, k) in memo.items() if k >= target]
-        _, m, q = min(passing)
-        u = memo[(m, q)][0]
-        u.results = [u.results[0]] + [r for x, _ in memo.values() if x is not u for r in x.results]  # all trials
-        u.fresh_encodes = sum(x.fresh_encodes for x, _ in memo.values())
+                first = max(q for (m, q) in tr.units if passes((m, q))) + AUTO_STEP
+            # the cheapest passing candidate that keeps as many on all frames as the better of the bars there
+            size = lambda k: (len(tr.units[k].data), k)  # noqa: E731
+            pool = sorted((k for k in tr.units if passes(k)), key=size)
+            pool += [bars[0]] if bars[0] not in pool else []
+            target = None
+            while pool:
+                key = pool.pop(0)
+                got = tr.kept(key, every)
+                if got < n_keep and target is None:  # the bars on every frame, only when needed
+                    target = max(tr.kept(b, every) for b in bars)
+                    pool = sorted(set(pool) | {b for b in bars if b != key and tr.kept(b, every) == target},
+                                  key=size)
+                confirmed.append((key[0], key[1], got))
+                if got >= (n_keep if target is None else target):
+                    break
+            else:  # unreachable: the better bar keeps the target by definition
+                raise AssertionError("no auto candidate kept the bar")
+            target = n_keep if target is None else target
+        m, q = key
+        u = tr.units[key]
+        others = [x for k, x in tr.units.items() if k != key]
+        u.results = [u.results[0]] + [r for x in others for r in x.results]  # all trials
+        u.fresh_encodes = sum(x.fresh_encodes for x in tr.units.values())
         units.append(u)
-        choices.append(SegmentChoice(sg.index, start, n_keep,
-                                     [(mm, qq, len(x.data), k) for (mm, qq), (x, k) in sorted(memo.items())],
-                                     (m, q, len(u.data), memo[(m, q)][1])))
+        choices.append(SegmentChoice(
+            sg.index, start, n_keep, [(mm, qq, len(x.data), tr.kept((mm, qq), sub)) for (mm, qq), x in
+                                      sorted(tr.units.items())],
+            (m, q, len(u.data), tr.kept(key, every)), [idx[p] for p in sub], sum(len(keep[p]) for p in sub),
+            confirmed, target))
         if progress is not None:
             progress(sg.frames)
     coded = CodedVideo("auto", w, h, fps, matrix, units, time.perf_counter() - t0,

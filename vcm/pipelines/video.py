@@ -256,7 +256,9 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Codin
              "mode": coded.mode if coded.mode != "auto" else auto_rec[k]["chosen"][0]}
         if k in auto_rec:
             g["start_qp"] = auto_rec[k]["start_qp"]
-            g["tried"] = auto_rec[k]["tried"]
+            g["tried"] = auto_rec[k]["tried"]  # (mode, QP, bytes, kept on the check frames)
+            for key in ("check_frames", "confirmed", "target"):
+                g[key] = auto_rec[k][key]
         segments.append(g)
     flags = dict(zip(idx, check.flags)) if check is not None else {}
     per_frame = []
