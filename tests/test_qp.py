@@ -116,3 +116,7 @@ def test_floor_gives_up_objects_hopeless_at_it():
     assert qp.plan(objs, 640, 480).given_up == 0 and len(qp.plan(objs, 640, 480, offset=12).regions) == 3
     none = qp.plan(objs, 640, 480, qp_min=GIVE_UP)
     assert none.regions == () and none.given_up == 3 and none.min_qp == none.bg_qp
+    # video (objects mode erases what it does not protect): hopeless objects are coded at the floor instead
+    video = qp.plan(objs, 640, 480, qp_min=44, give_up=False)
+    assert [(r.index, r.qp) for r in video.regions] == [(0, 44), (1, 44), (2, 55)] and video.given_up == 0
+    assert qp.plan(objs, 640, 480, qp_min=GIVE_UP, give_up=False).regions == ()

@@ -178,15 +178,17 @@ def bounding_box(a: Rect, b: Rect) -> Rect:
 
 
 def plan(objects: Sequence[ObjectJRD], width: int, height: int, *, offset: int = 0, bg_qp: int = DEFAULT_BG_QP,
-         qp_min: int = 0, margin: int = DEFAULT_MARGIN, align: int = DEFAULT_ALIGN) -> QPPlan:
-    """Apply the QP policy to every object of a width x height picture (a region per protected object)."""
+         qp_min: int = 0, margin: int = DEFAULT_MARGIN, align: int = DEFAULT_ALIGN, give_up: bool = True) -> QPPlan:
+    """Apply the QP policy to every object of a width x height picture (a region per protected object).
+    `give_up=False` codes a hopeless object at the floor instead (video: objects mode low-passes everything
+    outside the regions, so an unprotected object would be erased, not coded coarsely; QP 64 still protects none)."""
     bg_qp = _check_qp(bg_qp, "background QP")
     qp_min = GIVE_UP if qp_min == GIVE_UP else _check_qp(qp_min, "minimum QP")
     if margin < 0:
         raise VcmError(f"margin {margin} is negative", fix="give a margin of 0 or more pixels")
     regions = tuple(
         QPRegion(i, crop_rect(o.detection.box, width, height, margin, align), object_qp(o.jrd, offset, qp_min), int(o.jrd))
-        for i, o in enumerate(objects) if not hopeless(o.jrd, qp_min))
+        for i, o in enumerate(objects) if not hopeless(o.jrd, qp_min if give_up or qp_min > MAX_QP else 0))
     return QPPlan(width, height, bg_qp, regions, int(offset), qp_min, int(margin), int(align),
                   len(objects) - len(regions))
 

@@ -75,7 +75,7 @@ FIELD_HELP: dict[str, str] = {
     "detect_score": "An object is still detected on a coded picture by a same-class box (IoU >= 0.5) scoring "
                     ">= this. Default: the detector's threshold.",
     "qp": "The QP of --mode plain.",
-    "qp_min": "QP floor: no object is coded finer than this (object QP = max(JRD + offset, floor); an object whose JRD lies more than 8 below it rides in the background, where it would be lost anyway; 64: no object is protected).",
+    "qp_min": "QP floor: no object is coded finer than this (object QP = max(JRD + offset, floor); in pictures an object whose JRD lies more than 8 below it rides in the background, where it would be lost anyway; 64: no object is protected).",
     "margin": "Pixels of context coded around each box at the object's QP.",
     "encoder": "Encoder backend: ffmpeg (libvvenc, bundled), vvenc, vtm (VTM: `make vtm`) or uvg266 (found on PATH "
                "or $VCM_UVG266).",

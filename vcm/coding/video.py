@@ -107,7 +107,7 @@ def plan_frames(an: VideoAnalysis, *, offset: int = 0, bg_qp: int = 51, qp_min: 
 
     idx = an.detected_indices
     at = {i: qpmod.plan(an.objects[i], an.width, an.height, offset=offset, bg_qp=bg_qp, qp_min=qp_min,
-                        margin=margin) for i in idx}
+                        margin=margin, give_up=False) for i in idx}  # objects mode erases what it does not protect
     out, j = [], 0
     for i in range(len(an.detected)):
         while j + 1 < len(idx) and idx[j + 1] <= i:

@@ -643,17 +643,19 @@ def _median_jrd(jrds: dict[str, list[int]], cfg: BenchmarkConfig) -> tuple[str, 
     return None
 
 
-def next_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig, jrds: dict[str, list[int]]) -> list[str]:
+def next_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig, jrds: dict[str, list[int]],
+                gives_up: bool = True) -> list[str]:
     """What the next round adds, for the picture and the video benchmark: the fixed:Q baseline once (`cfg.baseline`
     auto, Q the median JRD of the first of BASELINE_FROM run, else of search; added to `cfg.jrd`), then what
-    `span_points` finds missing. `jrds`: each predictor's JRDs over the set. Returns what was added."""
+    `span_points` finds missing. `jrds`: each predictor's JRDs over the set; `gives_up`: whether a floor leaves
+    hopeless objects unprotected (pictures; video codes them at the floor). Returns what was added."""
     added = []
     if cfg.baseline == "auto" and not any(s.startswith("fixed:") for s in cfg.jrd):
         med = _median_jrd(jrds, cfg)
         if med is not None:
             cfg.jrd = cfg.jrd + (f"fixed:{med[1]}",)
             added.append(f"baseline fixed:{med[1]} (median JRD of {med[0]})")
-    return added + span_points(points, cfg, jrds)
+    return added + span_points(points, cfg, jrds, gives_up)
 
 
 def first_floors(jrds: Sequence[int]) -> list[int]:
@@ -671,7 +673,7 @@ def first_floors(jrds: Sequence[int]) -> list[int]:
 
 
 def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
-                jrds: dict[str, list[int]] | None = None) -> list[str]:
+                jrds: dict[str, list[int]] | None = None, gives_up: bool = True) -> list[str]:
     """Add the RD points the measured curves still lack (the rule of docs/BDRATE.md "Points that span the anchor"):
     a JRD curve whose lowest mAP lies above the anchor's gets QP floors (`first_floors` of its JRDs `jrds[spec]`,
     then one more, higher, each round: object QP = max(JRD, floor), as `vcm encode --qp-min` writes it; and one
@@ -706,7 +708,7 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
                     want_floors.setdefault(pred, set()).update(first_floors(jrds.get(pred, [])))
                 elif max(floors) < GIVE_UP:  # last GIVE_UP: every object given up (the background alone)
                     nxt = max(floors) + 2 * SPAN_STEP
-                    if jrds.get(pred) and nxt > max(jrds[pred]) + GIVE_UP_MARGIN:  # gives up every object
+                    if gives_up and jrds.get(pred) and nxt > max(jrds[pred]) + GIVE_UP_MARGIN:  # gives up all
                         nxt = GIVE_UP
                     want_floors.setdefault(pred, set()).add(min(GIVE_UP, nxt))
             # no gap wider than MAX_GAP of the anchor's range between neighbouring floors (the fit would draw a
@@ -715,7 +717,7 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
             if jrds.get(pred):  # the offset-0 point is the floor at the smallest JRD: the ladder's first rung
                 ladder = sorted(ladder + [(min(jrds[pred]), getattr(p, quality)) for p in ps
                                           if p.qp_min is None and p.offset == 0])
-            every = max(jrds[pred]) + GIVE_UP_MARGIN if jrds.get(pred) else GIVE_UP  # past it: the GIVE_UP point
+            every = max(jrds[pred]) + GIVE_UP_MARGIN if gives_up and jrds.get(pred) else GIVE_UP  # past: GIVE_UP
             for (f1, m1), (f2, m2) in zip(ladder, ladder[1:]):
                 if abs(m1 - m2) > MAX_GAP * (a_hi - a_lo) and f2 - f1 >= 2 and (f1 + f2) // 2 <= every:
                     want_floors.setdefault(pred, set()).add((f1 + f2) // 2)
