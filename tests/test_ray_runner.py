@@ -56,7 +56,7 @@ def test_benchmark_on_a_local_ray_gives_the_local_points(one_picture, tmp_path):
     assert (a / "detections.json").read_text() == (b / "detections.json").read_text()
 
 
-@pytest.mark.parametrize("cmd", ["label", "benchmark"])
+@pytest.mark.parametrize("cmd", ["label", "benchmark", "batch"])
 def test_bad_ray_settings_are_one_line_errors_before_anything_is_written(one_picture, tmp_path, cmd):
     out = tmp_path / "out"
     extra = ["--jrd", "prior"] if cmd == "benchmark" else []

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable
 from vcm.errors import VcmError
 from vcm.settings import CodingSettings
 from vcm.fsutil import write_bytes_atomic, write_json_atomic
-from vcm.runner import check_ray_address, digest, load_record, remove_stale_temps, run_tasks
+from vcm.runner import EXECUTORS, check_executor, digest, load_record, remove_stale_temps, run_tasks
 
 # bytes: the file written; plain_bytes: the plain VVC `vcm encode` compares with (what a batch user would
 # have paid; a video: plain random access at the lowest QP it uses); saving: 1 - bytes / plain_bytes in per cent; detected / to_keep / kept / lost: the object counts
@@ -34,7 +34,6 @@ MANIFEST_FIELDS = ("input", "output", "status", "bytes", "plain_bytes", "saving"
 COUNTS = ("detected", "to_keep", "kept", "lost")
 STATE_DIR = ".vcm-batch"
 HASH_LIMIT = 64 << 20  # inputs up to this size are also identified by their sha256
-EXECUTORS = ("local", "ray")
 
 
 @dataclass
@@ -314,8 +313,7 @@ def run_batch(cfg: BatchConfig, echo: Callable[[str], None] = print) -> BatchRep
     if not items:
         raise VcmError("no pictures or videos in this folder", path=cfg.in_dir,
                        fix="give a folder holding png/jpg/... pictures or mp4/mkv/... videos")
-    if cfg.executor == "ray" and cfg.ray_address:
-        check_ray_address(cfg.ray_address)  # before anything is written
+    check_executor(cfg.executor, cfg.ray_address)  # a bad --executor/--ray-address: before anything is written
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(cfg.out_dir)
     t0 = time.perf_counter()
