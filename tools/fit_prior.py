@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from vcm.fsutil import write_json_atomic
 
 BASELINE_CONSTANT = 41  # the OW-JRD README's constant predictor: MAE 7.50 on the test split
 MIN_PER_BIN = 40  # bins with fewer labels are merged into their neighbour (OW-JRD)
@@ -190,15 +190,6 @@ def choose(rows: dict[str, np.ndarray], candidates: dict, folds: int, seed: int,
     return cv, chosen
 
 
-def write_atomic(out: Path, doc: dict) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(doc, fh, indent=1)
-        fh.write("\n")
-    os.replace(tmp, out)
-
-
 def fit_vcm(ds: Path, out: Path, folds: int, seed: int, min_score: float, composed: bool = False) -> int:
     """The per-detector table from a vcm-labelled dataset: fitted on train+val, reported on test, on the objects
     the prior is asked about (`vcm encode` predicts JRDs for the objects it keeps: score >= the keep score)."""
@@ -244,7 +235,7 @@ def fit_vcm(ds: Path, out: Path, folds: int, seed: int, min_score: float, compos
         "note": "JRDs are this detector's own, measured by `vcm label` with vcm's encoder and still-detected rule "
                 "(tools/build_jrd_dataset.py); use the table with `--jrd prior:FILE` and the same detector.",
     }
-    write_atomic(out, doc)
+    write_json_atomic(out, doc, indent=1)
     print(f"chosen: {chosen} (CV MAE {cv[chosen]:.3f}); test MAE {test_mae} -> {out}")
     return 0
 
@@ -297,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
                 "with any detector). Areas are in pixels of COCO pictures (about 640x480); JRDs were labelled with "
                 "the DT-JRD authors' detector and VVC settings, not with vcm's detector and encoder.",
     }
-    write_atomic(args.out, doc)
+    write_json_atomic(args.out, doc, indent=1)
     print(f"chosen: {chosen} (CV MAE {cv[chosen]:.3f} vs constant 41: {const_mae:.3f}) -> {args.out}")
     return 0
 

@@ -188,7 +188,7 @@ def plan(objects: Sequence[ObjectJRD], width: int, height: int, *, offset: int =
         raise VcmError(f"margin {margin} is negative", fix="give a margin of 0 or more pixels")
     regions = tuple(
         QPRegion(i, crop_rect(o.detection.box, width, height, margin, align), object_qp(o.jrd, offset, qp_min), int(o.jrd))
-        for i, o in enumerate(objects) if not hopeless(o.jrd, qp_min if give_up or qp_min > MAX_QP else 0))
+        for i, o in enumerate(objects) if not (hopeless(o.jrd, qp_min) if give_up else qp_min > MAX_QP))
     return QPPlan(width, height, bg_qp, regions, int(offset), qp_min, int(margin), int(align),
                   len(objects) - len(regions))
 

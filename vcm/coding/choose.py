@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from vcm.codec.base import EncodeParams
-from vcm.qp import MAX_QP, MERGE_QP_TOLERANCE, QPPlan
+from vcm.qp import MERGE_QP_TOLERANCE, QPPlan
 from vcm.settings import AUTO_BG_QPS  # background QPs tried by --bg-qp auto, coarsest first (one definition)
 
 AUTO_MODES = ("objects", "blur", "frame")

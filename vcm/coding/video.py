@@ -499,7 +499,6 @@ def choose_segments(frames: Sequence[YuvFrame], plans: Sequence[QPPlan], params:
         confirmed: list[tuple[str, int, int]] = []
         if offset > 0 or not n_keep:  # as asked (no object: the background QP, nothing to check)
             key = ("objects", max(0, min(63, start)))
-            tr.run([key], every)
             target = tr.kept(key, every)
         else:
             # the bar: what the plan as asked keeps, or plain random access at the plan's QP if that keeps more
