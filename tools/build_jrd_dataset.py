@@ -30,6 +30,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from vcm.fsutil import atomic_path, write_json_atomic
+
 LABEL_KEEP = 0.3  # label every object the detector returns; the dataset may keep a subset
 VAL_MOD = 6  # scenes whose sha256 is 0 mod this: inner validation
 CHUNK = 40  # composed pictures per labelling group
@@ -89,7 +91,7 @@ def write_pictures(work: Path, composed: int, seed: int) -> dict:
         for f in (work / "pictures" / g).glob("*.png"):
             if f.name not in keep:
                 f.unlink()
-    (work / "split.json").write_text(json.dumps(info, indent=1) + "\n")
+    write_json_atomic(work / "split.json", info, indent=1)
     return info
 
 
@@ -170,10 +172,10 @@ def finalize(work: Path, keep_score: float, out: Path | None = None) -> Path:
     (out / "crops").mkdir(parents=True)
     for n in sorted(labels):
         shutil.copytree(src[n] / "crops" / n, out / "crops" / n)
-    (out / "JRD_info.json").write_text(json.dumps({n: labels[n] for n in sorted(labels)}, indent=1) + "\n")
+    write_json_atomic(out / "JRD_info.json", {n: labels[n] for n in sorted(labels)}, indent=1)
     for s, v in names.items():
-        (out / f"{s}_names.json").write_text(json.dumps({"names": sorted(v)}) + "\n")
-    with (out / "labels.csv").open("w") as f_out:
+        write_json_atomic(out / f"{s}_names.json", {"names": sorted(v)}, indent=None)
+    with atomic_path(out / "labels.csv") as tmp, tmp.open("w") as f_out:
         wr = csv.DictWriter(f_out, fieldnames=FIELDS, lineterminator="\n")
         wr.writeheader()
         wr.writerows(rows)
@@ -187,7 +189,7 @@ def finalize(work: Path, keep_score: float, out: Path | None = None) -> Path:
                       "splits": {s: len(v) for s, v in names.items()}}
     meta["command"] = " ".join(["python", "tools/build_jrd_dataset.py", "finalize", str(work),
                                 "--keep-score", str(keep_score)])
-    (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    write_json_atomic(out / "meta.json", meta, indent=1)
     return out
 
 
@@ -201,7 +203,7 @@ def prior_labels(ds: Path, out: Path, split: str = "train") -> Path:
                                                                  "size": [int(r["width"]), int(r["height"])]})
             d["bboxs"].append([float(r[k]) for k in ("x1", "y1", "x2", "y2")])
             d["OWJRD"].append(int(r["jrd"]))
-    out.write_text(json.dumps(doc, indent=1) + "\n")
+    write_json_atomic(out, doc, indent=1)
     return out
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vcm.fsutil import write_text_atomic
+
 INPUT_NAMES = ("log2_area", "log2_rel_area", "log2_aspect", "cx", "cy", "score", "person", "prior")
 LRS = (0.01, 0.003)
 WEIGHT_DECAYS = (5e-5, 1e-2)  # DT-JRD's, and a strong one for a few hundred crops
@@ -189,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({results['baselines']['prior_test']['mae']:.2f}) and the constant "
           f"({results['baselines']['constant_test']['mae']:.2f}) on the test split")
     if a.json:
-        a.json.write_text(json.dumps(results, indent=1, default=float) + "\n")
+        write_text_atomic(a.json, json.dumps(results, indent=1, default=float) + "\n")
     if a.ship:
         if not beats:
             print(f"not written: {a.ship} (the pick does not beat the baselines on held-out photos)")
