@@ -12,6 +12,7 @@ is ~100 kB). `dtjrd` with no path uses the predictor shipped in vcm/data when th
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -187,8 +188,6 @@ class DTJRDPredictor(JRDPredictor):
             checkpoint_path = str(SHIPPED_PREDICTOR)
         self.path = Path(checkpoint_path)
         ckpt = load_checkpoint(self.path)
-        import os
-
         bad = worse_than_baseline(ckpt)
         self.warnings = list(ckpt.get("warnings") or []) + ([bad] if bad else [])
         if bad and not (force or os.environ.get(FORCE_ENV) == "1"):
