@@ -4,6 +4,7 @@ libvvenc and decoder on bus.jpg."""
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -74,6 +75,45 @@ def test_a_curve_that_reaches_the_anchor_gets_no_floor_and_finer_offsets_only_wh
     flat = [_pt("objects/prior", 0.9, 0.1, offset=-4), _pt("objects/prior", 0.9, 0.05, offset=0)]
     span_points(_anchor() + flat, cfg2, {"prior": [40, 44]})
     assert cfg2.offsets_for("prior") == (-4, 0)  # the finer point did not gain: no finer one
+
+
+def test_a_curve_below_the_anchors_top_gets_finer_backgrounds_down_to_the_anchors_finest_qp(tmp_path):
+    cfg = BenchmarkConfig(data=tmp_path, out=tmp_path / "r", jrd=("search",), offsets=(-4, 0))
+    # mAP@0.5:0.95 tops out under the coarse background whatever the offset: the finest offset no longer gains
+    capped = [_pt("objects/search", 0.8, 0.06, offset=-4), _pt("objects/search", 0.8, 0.05, offset=0)]
+    added = span_points(_anchor() + capped, cfg, {"search": [40, 44]})
+    assert cfg.backgrounds_for("search") == (33, 39, 45) and "search background QPs 33,39,45" in added
+    assert cfg.offsets_for("search") == (-4, 0)  # not gaining: no finer offset
+    finer = [replace(_pt("objects/search", 0.85, 0.08, offset=0), bg_qp=b, point=f"off+0_bg{b}") for b in (45, 39)]
+    finer.append(replace(_pt("objects/search", 0.9, 0.3, offset=0), bg_qp=33, point="off+0_bg33"))
+    span_points(_anchor() + capped + finer, cfg, {"search": [40, 44]})
+    assert cfg.backgrounds_for("search") == (27, 33, 39, 45)  # the finer points count as the curve's top...
+    span_points(_anchor() + capped + finer, cfg, {"search": [40, 44]})
+    assert min(cfg.backgrounds_for("search")) == 22  # ...down to the anchor's finest QP, never past it
+    assert not any("background" in a for a in span_points(_anchor() + capped + finer, cfg, {"search": [40, 44]}))
+    # the finer points are not the offset-0 plan: its ladder and its "still gaining" test ignore them
+    video = BenchmarkConfig(data=tmp_path, out=tmp_path / "v", jrd=("search",), offsets=(-4, 0))
+    span_points(_anchor() + capped, video, {"search": [40, 44]}, gives_up=False, backgrounds=False)
+    assert video.backgrounds_for("search") == ()  # video has no finer-background points
+
+
+def test_a_finer_background_is_written_as_asked_and_is_the_benchmarks_point(bus_jpg, tmp_path, nanodet_weights):
+    out = tmp_path / "rep"
+    res = CliRunner().invoke(main, ["benchmark", str(bus_jpg), "-o", str(out), "--jrd", "prior", "--qps", "42,47",
+                                    "--offsets=0", "--bg-qps", "39", "--modes", "plain,objects", "--no-span",
+                                    "--baseline", "none", "--quiet"])
+    assert res.exit_code == 0, res.output
+    row = _rows(out / "points.csv")["off+0_bg39"]
+    sizes = {}
+    for name, extra in (("bg39", ["--bg-qp", "39"]), ("default", [])):
+        f = tmp_path / f"{name}.vcm"
+        r = CliRunner().invoke(main, ["encode", str(bus_jpg), "-o", str(f), "--mode", "objects", "--jrd", "prior",
+                                      *extra])
+        assert r.exit_code == 0, r.output
+        sizes[name] = f.stat().st_size
+    assert sizes["bg39"] == int(row["bytes"])  # the benchmark's point is exactly this file
+    # finer than the default backgrounds was asked: written although a smaller plain VVC keeps the same objects
+    assert sizes["bg39"] > 2 * sizes["default"] and int(row["kept"]) == int(row["objects"])
 
 
 def _rows(path: Path) -> dict[str, dict[str, str]]:

@@ -15,7 +15,8 @@ more than plain VVC at the lowest object QP).
 that still keeps every object (the detector in the loop, every coarser QP from 63 down), written instead whenever it is smaller,
 so no vcm file is larger than the plain VVC a user could have used for the same detections. A plan coarser than
 its JRDs (a positive JRD offset, or a `--qp-min` floor above some object's JRD) is written even when it loses
-objects: coarser was asked for.
+objects: coarser was asked for. A background finer than the default ones (`--bg-qp` below 51) was asked for
+too: the objects file at it is written even when a plain VVC that keeps the same objects is smaller.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from typing import Any, Sequence
 
 from vcm.codec.base import EncodeParams
 from vcm.qp import MERGE_QP_TOLERANCE, QPPlan
-from vcm.settings import AUTO_BG_QPS  # background QPs tried by --bg-qp auto, coarsest first (one definition)
+from vcm.settings import AUTO_BG_QPS, DEFAULT_BG_QP  # background QPs tried by --bg-qp auto, coarsest first (one definition)
 
 AUTO_MODES = ("objects", "blur", "frame")
 
@@ -244,7 +245,8 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     plain VVC a user could have used for the same detections. `offset` is the JRD offset the plans carry. When the
     plan codes some object coarser than its JRD (an offset above 0, a QP floor above the JRD) the user asked for
     coarser, and the file is the cheapest of the plan's candidates (it may lose objects: that was asked), never
-    larger than plain VVC at the plan's lowest object QP."""
+    larger than plain VVC at the plan's lowest object QP. A background finer than DEFAULT_BG_QP (`--bg-qp 45`) was
+    asked for too: the objects file at it that keeps the most objects, whatever plain VVC costs."""
     from concurrent.futures import ThreadPoolExecutor
 
     bgs = list(plans)  # coarsest first
@@ -283,6 +285,25 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
         if not any(c is plain for c in cands):  # coded afresh here, not one of coarsest_plain's probes
             cands.append(plain)
         return plain, why + f"; {plain.name} keeps the same objects in fewer bytes"
+
+    if bgs[-1] < DEFAULT_BG_QP and protect:
+        # A background finer than every default one (`--bg-qp` below 51): a better picture than the JRD plan's was
+        # asked for, at its cost. Objects mode is the one that codes a background (frame and blur have one QP), so
+        # the file is its cheapest background that keeps every object, else the one that keeps the most; not
+        # replaced by a smaller plain VVC (that one is coarser: what the user asked to go beyond). Its objects at or
+        # above the background QP ride in it: at a background below every object QP the file is plain VVC at it.
+        pool = order(c for c in cands if c.mode == "objects")
+        for bg in bgs[1:]:
+            pool.append(code_candidate(frame, plans[bg], "objects", params, **kw))
+            cands.append(pool[-1])
+        if not pool:
+            pool = [plain_c]
+        for c in pool:
+            check_candidate(c, **check)
+        best = min(pool, key=lambda c: (-sum(c.kept), c.false_detections, c.bytes, c.name))
+        why = (f"a background finer than the default ones (QP {bgs[-1]}), as asked: {best.name}, "
+               f"{sum(best.kept)}/{len(best.kept)} objects still detected")
+        return Choice(best, cands, why)
 
     if first.given_up or any(r.qp > r.jrd for r in first.regions):
         # The plan's own candidates only: offering the plain reference moved by the offset lost most objects at +2

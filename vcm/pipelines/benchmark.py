@@ -31,7 +31,7 @@ from vcm.errors import VcmError
 from vcm.fsutil import sha256_file, write_json_atomic
 from vcm.runner import digest, load_record, remove_stale_temps, run_tasks
 from vcm.settings import BENCH_JRD as DEFAULT_JRD, BENCH_MODES as DEFAULT_MODES, BENCH_OFFSETS as DEFAULT_OFFSETS
-from vcm.settings import BENCH_ANCHOR, BENCH_QPS as DEFAULT_QPS, GIVE_UP, GIVE_UP_MARGIN
+from vcm.settings import BENCH_ANCHOR, BENCH_QPS as DEFAULT_QPS, DEFAULT_BG_QP, GIVE_UP, GIVE_UP_MARGIN
 from vcm.metrics.rd import CurvePoint, PointRow, aggregate, benchmark_bd
 from vcm.report import (SUMMARY_FORMAT, curve_points_to_json, plot_rd, read_points_csv, summary_lines,
                         write_curves_csv, write_points_csv, write_report_md, write_summary_json)
@@ -123,6 +123,7 @@ class BenchmarkConfig:
         self.extra_offsets: dict[str, tuple[int, ...]] = {}  # added per predictor by span_points, run by run
         self.extra_floors: dict[str, tuple[int, ...]] = {}  # the same for QP floors
         self.extra_qps: tuple[int, ...] = ()  # anchor QPs added by span_points
+        self.extra_bgs: dict[str, tuple[int, ...]] = {}  # finer background QPs (offset 0) added by span_points
 
     @property
     def all_qps(self) -> tuple[int, ...]:
@@ -137,6 +138,10 @@ class BenchmarkConfig:
     def floors_for(self, predictor: str) -> tuple[int, ...]:
         """The QP floors (one RD point each, at offset 0) of this predictor: the given ones and those added."""
         return tuple(sorted(set(self.floors) | set(self.extra_floors.get(predictor, ()))))
+
+    def backgrounds_for(self, predictor: str) -> tuple[int, ...]:
+        """The finer background QPs (one RD point each, offset 0, objects mode's background) span_points added."""
+        return self.extra_bgs.get(predictor, ())
 
     def points_for(self, predictor: str) -> list[tuple[int, int | None]]:
         """Every (offset, floor) RD point of this predictor: the offsets without a floor, then the floors."""
@@ -187,6 +192,7 @@ class BenchmarkConfig:
         d["extra_offsets"] = {k: list(v) for k, v in self.extra_offsets.items()}
         d["extra_floors"] = {k: list(v) for k, v in self.extra_floors.items()}
         d["extra_qps"] = list(self.extra_qps)
+        d["extra_bgs"] = {k: list(v) for k, v in self.extra_bgs.items()}
         return d
 
 
@@ -444,16 +450,19 @@ def run_picture(path: str, key: str) -> PictureOutcome:
             modes = auto_modes() if mode == "auto" else (mode,)
             # a given background QP is one point per offset and QP; none given: chosen per picture (auto)
             bgs = [(bg,) for bg in cfg.bg_qps] if cfg.bg_qps and mode == "objects" else [tuple(AUTO_BG_QPS)]
-            for off, floor in cfg.points_for(spec):
-                for bg_set in bgs:
-                    bg = bg_set[0] if len(bg_set) == 1 else None
-                    settings = {"predictor": desc, "offset": off, "bg_qp": bg, "bg_qps": list(bg_set),
-                                **({"qp_min": floor} if floor is not None else {})}
-                    compute = (lambda off=off, floor=floor, bg_set=bg_set, modes=modes: _choose_point(
-                        frame, rgb.shape, modes, {b: qpmod.plan(objs, w, h, offset=off, margin=cfg.margin, bg_qp=b,
-                                                                qp_min=floor or 0)
-                                                  for b in bg_set}, protect, keep, original_all, off))
-                    point(mode, spec, point_id(mode, offset=off, bg_qp=bg, qp_min=floor), settings, compute, None)
+            # every point: the offsets and floors over those backgrounds, then the finer backgrounds span_points
+            # added (offset 0: the top of the curve, where the JRD plan's file stops gaining)
+            runs = ([(o, f, b) for o, f in cfg.points_for(spec) for b in bgs]
+                    + [(0, None, (b,)) for b in cfg.backgrounds_for(spec)])
+            for off, floor, bg_set in runs:
+                bg = bg_set[0] if len(bg_set) == 1 else None
+                settings = {"predictor": desc, "offset": off, "bg_qp": bg, "bg_qps": list(bg_set),
+                            **({"qp_min": floor} if floor is not None else {})}
+                compute = (lambda off=off, floor=floor, bg_set=bg_set, modes=modes: _choose_point(
+                    frame, rgb.shape, modes, {b: qpmod.plan(objs, w, h, offset=off, margin=cfg.margin, bg_qp=b,
+                                                            qp_min=floor or 0)
+                                              for b in bg_set}, protect, keep, original_all, off))
+                point(mode, spec, point_id(mode, offset=off, bg_qp=bg, qp_min=floor), settings, compute, None)
     out.seconds = time.perf_counter() - t0
     return out
 
@@ -628,6 +637,7 @@ def _machine() -> dict[str, Any]:
 MAX_ROUNDS = 8  # runs over the set: the first, then up to seven that add points (span_points)
 MAX_GAP = 0.25  # span_points: the widest accuracy step between neighbouring floor points, as a share of the anchor's
 OFFSET_MIN = -24  # span_points adds finer offsets down to this one (mAP@0.5:0.95 needs QP ~22 to reach the anchor's top)
+BG_STEP = 6  # span_points: the step between the finer background QPs it adds (one quantiser-step doubling)
 SPAN_STEP = 4  # span_points: the finer offsets step, and half the step between added QP floors
 BASELINE_FROM = ("prior", "dtjrd")  # the automatic fixed:Q baseline takes Q from the first of these run
 
@@ -644,18 +654,19 @@ def _median_jrd(jrds: dict[str, list[int]], cfg: BenchmarkConfig) -> tuple[str, 
 
 
 def next_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig, jrds: dict[str, list[int]],
-                gives_up: bool = True) -> list[str]:
+                gives_up: bool = True, backgrounds: bool = True) -> list[str]:
     """What the next round adds, for the picture and the video benchmark: the fixed:Q baseline once (`cfg.baseline`
     auto, Q the median JRD of the first of BASELINE_FROM run, else of search; added to `cfg.jrd`), then what
     `span_points` finds missing. `jrds`: each predictor's JRDs over the set; `gives_up`: whether a floor leaves
-    hopeless objects unprotected (pictures; video codes them at the floor). Returns what was added."""
+    hopeless objects unprotected (pictures; video codes them at the floor); `backgrounds`: whether finer background
+    points exist (pictures). Returns what was added."""
     added = []
     if cfg.baseline == "auto" and not any(s.startswith("fixed:") for s in cfg.jrd):
         med = _median_jrd(jrds, cfg)
         if med is not None:
             cfg.jrd = cfg.jrd + (f"fixed:{med[1]}",)
             added.append(f"baseline fixed:{med[1]} (median JRD of {med[0]})")
-    return added + span_points(points, cfg, jrds, gives_up)
+    return added + span_points(points, cfg, jrds, gives_up, backgrounds)
 
 
 def first_floors(jrds: Sequence[int]) -> list[int]:
@@ -673,13 +684,14 @@ def first_floors(jrds: Sequence[int]) -> list[int]:
 
 
 def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
-                jrds: dict[str, list[int]] | None = None, gives_up: bool = True) -> list[str]:
+                jrds: dict[str, list[int]] | None = None, gives_up: bool = True, backgrounds: bool = True) -> list[str]:
     """Add the RD points the measured curves still lack (the rule of docs/BDRATE.md "Points that span the anchor"):
     a JRD curve whose lowest mAP lies above the anchor's gets QP floors (`first_floors` of its JRDs `jrds[spec]`,
     then one more, higher, each round: object QP = max(JRD, floor), as `vcm encode --qp-min` writes it; and one
     halfway between two floors whose accuracies lie more than MAX_GAP of the anchor's range apart, the offset-0
     point counting as the floor at the smallest JRD), one
-    whose highest lies below the anchor's a smaller offset, and when a JRD curve reaches below the anchor's
+    whose highest lies below the anchor's a smaller offset and (`backgrounds`: pictures) finer background QPs at
+    offset 0 (45, 39, 33, then 6 lower each round, down to the anchor's finest QP), and when a JRD curve reaches below the anchor's
     coarsest point the anchor gets QP +5. Returns what was added (empty: done)."""
     from vcm.metrics.rd import ANCHOR
 
@@ -693,6 +705,7 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
     added: list[str] = []
     want: dict[str, set[int]] = {}
     want_floors: dict[str, set[int]] = {}
+    want_bgs: dict[str, set[int]] = {}
     below_anchor = False
     for quality in ("map50", "map"):  # mAP@0.5 and mAP@0.5:0.95: both headlines must span
         a_lo, a_hi = min(getattr(p, quality) for p in anchor), max(getattr(p, quality) for p in anchor)
@@ -702,6 +715,7 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
                 continue
             pred = curve.split("/", 1)[1]
             offs, floors = cfg.offsets_for(pred), cfg.floors_for(pred)
+            plan_ps = [p for p in ps if (p.bg_qp or DEFAULT_BG_QP) >= DEFAULT_BG_QP]  # not the finer backgrounds
             lo, hi = min(getattr(p, quality) for p in ps), max(getattr(p, quality) for p in ps)
             if lo > a_lo + eps:  # coarser: floors, not offsets (an offset above 0 loses every object at once)
                 if not floors:
@@ -715,7 +729,7 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
             # straight line across it): a floor halfway between
             ladder = sorted((p.qp_min, getattr(p, quality)) for p in ps if p.qp_min is not None)
             if jrds.get(pred):  # the offset-0 point is the floor at the smallest JRD: the ladder's first rung
-                ladder = sorted(ladder + [(min(jrds[pred]), getattr(p, quality)) for p in ps
+                ladder = sorted(ladder + [(min(jrds[pred]), getattr(p, quality)) for p in plan_ps
                                           if p.qp_min is None and p.offset == 0])
             every = max(jrds[pred]) + GIVE_UP_MARGIN if gives_up and jrds.get(pred) else GIVE_UP  # past: GIVE_UP
             for (f1, m1), (f2, m2) in zip(ladder, ladder[1:]):
@@ -723,13 +737,24 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
                     want_floors.setdefault(pred, set()).add((f1 + f2) // 2)
             # finer objects only while the finest point still gains (offsets <= 0 are capped by the smallest plain
             # VVC that keeps every object, so they stop gaining there)
-            finest = sorted((p for p in ps if p.qp_min is None), key=lambda p: p.offset)
+            finest = sorted((p for p in plan_ps if p.qp_min is None), key=lambda p: p.offset)
             gains = len(finest) < 2 or getattr(finest[0], quality) > getattr(finest[1], quality) + 1e-9
             if hi < a_hi - eps and min(offs) > OFFSET_MIN and gains:
                 want.setdefault(pred, set()).add(max(OFFSET_MIN, min(offs) - SPAN_STEP))
+            # and finer backgrounds (offset 0): the coarse background caps what mAP@0.5:0.95 sees (box precision,
+            # false boxes) whatever the objects' QPs; at a background below every object QP the file is plain VVC
+            # at it, so the curve meets the anchor's top
+            if hi < a_hi - eps and backgrounds:
+                have_bgs = cfg.backgrounds_for(pred)
+                nxt = ([DEFAULT_BG_QP - k * BG_STEP for k in (1, 2, 3)] if not have_bgs
+                       else [min(have_bgs) - BG_STEP])
+                new_bgs = {max(b, min(cfg.all_qps)) for b in nxt} - set(cfg.bg_qps)  # the last: the anchor's finest
+                if new_bgs:
+                    want_bgs.setdefault(pred, set()).update(new_bgs)
             below_anchor |= lo < a_lo - eps
     for wanted, extra, have, what, fmt in ((want, cfg.extra_offsets, cfg.offsets_for, "offsets", "{:+d}"),
-                                           (want_floors, cfg.extra_floors, cfg.floors_for, "QP floors", "{}")):
+                                           (want_floors, cfg.extra_floors, cfg.floors_for, "QP floors", "{}"),
+                                           (want_bgs, cfg.extra_bgs, cfg.backgrounds_for, "background QPs", "{}")):
         for pred, values in wanted.items():
             new = sorted(set(values) - set(have(pred)))
             if new:

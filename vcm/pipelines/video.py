@@ -626,7 +626,8 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
             break
         added = next_points(points, cfg, {sp: [int(o.jrd) for c in clips.values()
                                                for objs in analysis_objects(c, sp) for o in objs] for sp in cfg.jrd},
-                            gives_up=False)  # video codes hopeless objects at the floor (vcm.coding.video.plan_frames)
+                            gives_up=False, backgrounds=False)  # video codes hopeless objects at the floor
+        # (vcm.coding.video.plan_frames) and has no finer-background points
         for sp in cfg.jrd:
             predictor(sp)  # the baseline's, built (and checked) here
         if not added:
