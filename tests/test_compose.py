@@ -69,3 +69,34 @@ def test_build_split_never_reads_the_benchmark_part_and_composes_on_train_photos
     # a rerun keeps the pictures and writes the same split
     again = _tool().write_pictures(tmp_path, composed=3, seed=0)
     assert again["pictures"] == rows
+
+
+def test_stopping_the_build_stops_its_labeller(tmp_path):
+    """`kill` of tools/build_jrd_dataset.py stops the `vcm label` it runs (an orphan went on labelling the group
+    beside the rerun that resumed it)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "child.pid"
+    child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    driver = (f"import importlib.util, os, sys; spec = importlib.util.spec_from_file_location('b', "
+              f"{str(REPO / 'tools/build_jrd_dataset.py')!r}); m = importlib.util.module_from_spec(spec); "
+              f"spec.loader.exec_module(m); m.run_child([sys.executable, '-c', {child!r}], dict(os.environ))")
+    tool = subprocess.Popen([sys.executable, "-c", driver])
+    for _ in range(300):
+        if pid_file.is_file() and pid_file.read_text():
+            break
+        time.sleep(0.1)
+    grandchild = int(pid_file.read_text())
+    os.kill(tool.pid, signal.SIGTERM)
+    assert tool.wait(timeout=60) != 0  # stopped, not finished
+    for _ in range(100):
+        if not Path(f"/proc/{grandchild}").exists() or "Z" in Path(f"/proc/{grandchild}/stat").read_text().split()[2]:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(grandchild, signal.SIGKILL)
+        raise AssertionError("the labeller outlived the build tool")

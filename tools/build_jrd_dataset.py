@@ -95,6 +95,31 @@ def write_pictures(work: Path, composed: int, seed: int) -> dict:
     return info
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run_child(cmd: list[str], env: dict[str, str]) -> None:
+    """Run `cmd` to the end (checked); when this tool is stopped (Ctrl-C, `kill`), the child is stopped too: an
+    orphaned `vcm label` went on labelling the group beside the rerun that resumed it."""
+    import signal
+
+    proc = subprocess.Popen(cmd, env=env)
+    old = signal.signal(signal.SIGTERM, _stop)
+    try:
+        rc = proc.wait()
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        if proc.poll() is None:  # stopped while the child runs: it keeps what it finished (atomic records)
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    if rc:
+        raise subprocess.CalledProcessError(rc, cmd)
+
+
 def label(work: Path, groups: list[str], until: str | None, workers: int) -> list[str]:
     """vcm label each group into WORK/labelled/<group> (resumable); returns the groups finished."""
     vcm = [sys.executable, "-m", "vcm"]
@@ -113,9 +138,8 @@ def label(work: Path, groups: list[str], until: str | None, workers: int) -> lis
         if not src.is_dir():
             continue
         print(f"labelling {g} ({dt.datetime.now(dt.timezone.utc):%H:%M:%S} UTC)", flush=True)
-        subprocess.run(vcm + ["label", str(src), "-o", str(work / "labelled" / g), "--detector", "nanodet",
-                              "--keep-score", str(LABEL_KEEP), "--workers", str(workers), "--quiet"],
-                       check=True, env=env)
+        run_child(vcm + ["label", str(src), "-o", str(work / "labelled" / g), "--detector", "nanodet",
+                         "--keep-score", str(LABEL_KEEP), "--workers", str(workers), "--quiet"], env)
         done.append(g)
     return done
 
