@@ -97,6 +97,22 @@ def test_a_curve_below_the_anchors_top_gets_finer_backgrounds_down_to_the_anchor
     assert video.backgrounds_for("search") == ()  # video has no finer-background points
 
 
+def test_finer_background_points_count_only_for_the_quality_that_needs_them():
+    from vcm.metrics.rd import needed_points
+
+    def bg(map50: float, map_: float, bpp: float, b: int) -> CurvePoint:
+        return replace(_pt("objects/search", map50, bpp, offset=0), map=map_, bg_qp=b, point=f"off+0_bg{b}")
+
+    plan = [replace(_pt("objects/search", 0.99, 0.01, offset=0), map=0.70)]  # mAP@0.5 at the top, 0.5:0.95 not
+    finer = [bg(0.97, 0.72, 0.05, 45), bg(0.99, 0.98, 0.2, 33), bg(1.0, 0.99, 0.4, 27)]
+    anchor = [replace(p, map=p.map50) for p in _anchor()]  # both qualities 0.4..1.0: the top is 1.0 - 0.03
+    pts = anchor + plan + finer
+    assert needed_points(pts, "map50") == anchor + plan  # the plan's points reach 0.99: the tail would bend the fit
+    assert needed_points(pts, "map") == anchor + plan + finer[:2]  # up to the first that reaches the top (0.98)
+    given = [bg(0.97, 0.72, 0.05, 45)]  # a curve made of given --bg-qps points only keeps them all
+    assert needed_points(anchor + given, "map50") == anchor + given
+
+
 def test_a_finer_background_is_written_as_asked_and_is_the_benchmarks_point(bus_jpg, tmp_path, nanodet_weights):
     out = tmp_path / "rep"
     res = CliRunner().invoke(main, ["benchmark", str(bus_jpg), "-o", str(out), "--jrd", "prior", "--qps", "42,47",

@@ -693,7 +693,7 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
     whose highest lies below the anchor's a smaller offset and (`backgrounds`: pictures) finer background QPs at
     offset 0 (45, 39, 33, then 6 lower each round, down to the anchor's finest QP), and when a JRD curve reaches below the anchor's
     coarsest point the anchor gets QP +5. Returns what was added (empty: done)."""
-    from vcm.metrics.rd import ANCHOR
+    from vcm.metrics.rd import ANCHOR, finer_background, top_margin
 
     jrds = jrds or {}
     by_curve: dict[str, list[CurvePoint]] = {}
@@ -709,13 +709,13 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
     below_anchor = False
     for quality in ("map50", "map"):  # mAP@0.5 and mAP@0.5:0.95: both headlines must span
         a_lo, a_hi = min(getattr(p, quality) for p in anchor), max(getattr(p, quality) for p in anchor)
-        eps = max(0.01, 0.05 * (a_hi - a_lo))
+        eps = top_margin(a_lo, a_hi)
         for curve, ps in by_curve.items():
             if curve == ANCHOR or ps[0].offset is None:
                 continue
             pred = curve.split("/", 1)[1]
             offs, floors = cfg.offsets_for(pred), cfg.floors_for(pred)
-            plan_ps = [p for p in ps if (p.bg_qp or DEFAULT_BG_QP) >= DEFAULT_BG_QP]  # not the finer backgrounds
+            plan_ps = [p for p in ps if not finer_background(p)]
             lo, hi = min(getattr(p, quality) for p in ps), max(getattr(p, quality) for p in ps)
             if lo > a_lo + eps:  # coarser: floors, not offsets (an offset above 0 loses every object at once)
                 if not floors:
