@@ -97,7 +97,7 @@ def test_a_curve_below_the_anchors_top_gets_finer_backgrounds_down_to_the_anchor
     assert video.backgrounds_for("search") == ()  # video has no finer-background points
 
 
-def test_finer_background_points_count_only_for_the_quality_that_needs_them():
+def test_finer_background_points_count_only_for_the_quality_that_needs_them(tmp_path):
     from vcm.metrics.rd import needed_points
 
     def bg(map50: float, map_: float, bpp: float, b: int) -> CurvePoint:
@@ -111,6 +111,13 @@ def test_finer_background_points_count_only_for_the_quality_that_needs_them():
     assert needed_points(pts, "map") == anchor + plan + finer[:2]  # up to the first that reaches the top (0.98)
     given = [bg(0.97, 0.72, 0.05, 45)]  # a curve made of given --bg-qps points only keeps them all
     assert needed_points(anchor + given, "map50") == anchor + given
+    # curves.csv says which points each quality uses, and `vcm bdrate` reads it so
+    from vcm.metrics.bdrate import read_rd_curve
+    from vcm.report import write_curves_csv
+
+    write_curves_csv(tmp_path / "curves.csv", pts)
+    table, _ = read_rd_curve(tmp_path / "curves.csv", "objects/search")
+    assert list(table.curve("map50")[0]) == [0.01] and list(table.curve("map")[0]) == [0.01, 0.05, 0.2]
 
 
 def test_a_finer_background_is_written_as_asked_and_is_the_benchmarks_point(bus_jpg, tmp_path, nanodet_weights):

@@ -47,13 +47,15 @@ def _parse(name: str, text: str) -> Any:
     return text if text != "" or name not in _OPTIONAL_TEXT else None
 
 
-def rows_to_csv(rows: Iterable[Any], columns: Sequence[str]) -> str:
+def rows_to_csv(rows: Iterable[Any], columns: Sequence[str], extra: dict[str, Sequence[Any]] | None = None) -> str:
+    """Dataclass rows as CSV text; `extra`: more columns, one value per row."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    for r in rows:
+    extra = extra or {}
+    w.writerow(list(columns) + list(extra))
+    for i, r in enumerate(rows):
         d = asdict(r)
-        w.writerow([_cell(d[c]) for c in columns])
+        w.writerow([_cell(d[c]) for c in columns] + [_cell(v[i]) for v in extra.values()])
     return buf.getvalue()
 
 
@@ -79,8 +81,16 @@ def read_points_csv(path: str | Path) -> list[PointRow]:
 
 
 def write_curves_csv(path: str | Path, points: Iterable[CurvePoint]) -> None:
+    """Every point of every curve, and in `bd` the qualities whose BD numbers use it (vcm.metrics.rd.needed_points:
+    a finer-background point counts only where the curve needs it), so `vcm bdrate curves.csv --curve C` gives the
+    summary's numbers."""
+    from vcm.metrics.rd import BD_QUALITIES, needed_points
+
+    points = list(points)
+    used = {q: {id(p) for p in needed_points(points, q)} for q in BD_QUALITIES}
+    bd = [" ".join(q for q in BD_QUALITIES if id(p) in used[q]) for p in points]
     with atomic_path(path) as tmp:
-        tmp.write_text(rows_to_csv(points, CURVE_FIELDS))
+        tmp.write_text(rows_to_csv(points, CURVE_FIELDS, {"bd": bd}))
 
 
 def curve_points_to_json(points: Iterable[CurvePoint]) -> dict[str, list[dict[str, Any]]]:

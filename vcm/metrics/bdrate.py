@@ -317,9 +317,15 @@ class RDTable:
     qualities: dict[str, tuple[float, ...]]  # column -> values, in file order
     lines: tuple[int, ...]  # file line of each point (1 = the header)
     curves: tuple[str, ...] | None = None  # the `curve` column (`vcm benchmark`'s curves.csv), if there is one
+    bd: tuple[frozenset, ...] | None = None  # the `bd` column of curves.csv: the qualities each point counts for
+
+    def rows(self, column: str) -> list[int]:
+        """The rows a BD number at `column` uses: all, or (a `bd` column) those it names `column` in."""
+        return [i for i in range(len(self.rates)) if self.bd is None or column in self.bd[i]]
 
     def curve(self, column: str) -> tuple[np.ndarray, np.ndarray]:
-        return np.array(self.rates), np.array(self.qualities[column])
+        keep = self.rows(column)
+        return np.array([self.rates[i] for i in keep]), np.array([self.qualities[column][i] for i in keep])
 
     def curve_names(self) -> list[str]:
         return list(dict.fromkeys(self.curves or ()))
@@ -338,7 +344,8 @@ class RDTable:
         keep = [i for i, c in enumerate(self.curves) if c == match[0]]
         return RDTable(self.path, self.rate_column, tuple(self.rates[i] for i in keep),
                        {c: tuple(v[i] for i in keep) for c, v in self.qualities.items()},
-                       tuple(self.lines[i] for i in keep), tuple(self.curves[i] for i in keep))
+                       tuple(self.lines[i] for i in keep), tuple(self.curves[i] for i in keep),
+                       None if self.bd is None else tuple(self.bd[i] for i in keep))
 
 
 def read_rd_table(path: str | Path) -> RDTable:
@@ -367,7 +374,8 @@ def read_rd_table(path: str | Path) -> RDTable:
                        f"column ({'/'.join(QUALITY_COLUMNS)}); found {','.join(header)}", path=p, fix=fix)
     ri = header.index(rate_col)
     ci = header.index("curve") if "curve" in header else None
-    rates, lines, quals, curves = [], [], {c: [] for c in qcols}, []
+    bi = header.index("bd") if "bd" in header else None  # curves.csv: the qualities each point counts for
+    rates, lines, quals, curves, bd = [], [], {c: [] for c in qcols}, [], []
     for n, row in rows[1:]:
         if len(row) != len(header):
             raise VcmError(f"line {n} has {len(row)} fields, the header has {len(header)}", path=p, fix=fix)
@@ -384,10 +392,12 @@ def read_rd_table(path: str | Path) -> RDTable:
         lines.append(n)
         if ci is not None:
             curves.append(row[ci].strip())
+        if bi is not None:
+            bd.append(frozenset(row[bi].split()))
         for c, v in zip(qcols, vals[1:]):
             quals[c].append(v)
     return RDTable(p, rate_col, tuple(rates), {c: tuple(v) for c, v in quals.items()}, tuple(lines),
-                   tuple(curves) if ci is not None else None)
+                   tuple(curves) if ci is not None else None, tuple(bd) if bi is not None else None)
 
 
 MAP_COLUMNS = {"map50": "mAP@0.5", "map": "mAP@0.5:0.95", "map50_95": "mAP@0.5:0.95"}
@@ -427,7 +437,7 @@ def read_rd_curve(path: str | Path, curve: str | None = None, default: str | Non
                      f"mAP@0.5, or map50_95 to say so")
     if "map50_95" in quals and "map" not in quals:
         quals["map"] = quals.pop("map50_95")
-    return RDTable(t.path, t.rate_column, t.rates, quals, t.lines, t.curves), notes
+    return RDTable(t.path, t.rate_column, t.rates, quals, t.lines, t.curves, t.bd), notes
 
 
 def check_curve(table: RDTable, column: str, min_points: int = MIN_POINTS) -> None:
@@ -435,15 +445,16 @@ def check_curve(table: RDTable, column: str, min_points: int = MIN_POINTS) -> No
     first violation is a VcmError naming the file and the line."""
     fix = "fix the CSV, or ask for a fit (--monotone cubic|isotonic)"
     r, q = table.curve(column)
+    lines = [table.lines[k] for k in table.rows(column)]
     if len(r) < min_points:
-        where = f"lines {table.lines[0]}-{table.lines[-1]}" if len(r) else "no data lines"
+        where = f"lines {lines[0]}-{lines[-1]}" if len(r) else "no data lines"
         raise VcmError(f"{len(r)} points ({where}); BD needs at least {min_points}", path=table.path, fix=fix)
     order = np.argsort(r, kind="stable")
     for i, j in zip(order, order[1:]):
         if r[i] == r[j]:
-            raise VcmError(f"line {table.lines[j]}: rate {r[j]:g} repeats line {table.lines[i]}", path=table.path,
+            raise VcmError(f"line {lines[j]}: rate {r[j]:g} repeats line {lines[i]}", path=table.path,
                            fix=fix)
         if q[j] <= q[i]:
-            raise VcmError(f"line {table.lines[j]}: {column} {q[j]:g} at rate {r[j]:g} does not rise above "
-                           f"{q[i]:g} at rate {r[i]:g} (line {table.lines[i]}): the curve is not monotone",
+            raise VcmError(f"line {lines[j]}: {column} {q[j]:g} at rate {r[j]:g} does not rise above "
+                           f"{q[i]:g} at rate {r[i]:g} (line {lines[i]}): the curve is not monotone",
                            path=table.path, fix=fix)

@@ -259,6 +259,9 @@ def curves_from_points(points: Sequence[Any], quality: str = "map50") -> dict[st
     return out
 
 
+BD_QUALITIES = ("map50", "map", "kept_fraction")  # the qualities a benchmark gives BD numbers for
+
+
 def top_margin(lo: float, hi: float) -> float:
     """How far below the anchor's best accuracy (its range lo..hi) a curve's best may stop and still reach it."""
     return max(0.01, 0.05 * (hi - lo))
@@ -305,7 +308,7 @@ def benchmark_bd(points: Sequence[Any], anchor: str = ANCHOR, *, monotone: str =
     """All BD numbers of a benchmark summary: bd_rate (mAP@0.5), bd_rate_map (mAP@0.5:0.95), bd_rate_kept
     (kept fraction) and saving_at_equal_map, each keyed by curve; each from the points it needs (`needed_points`)."""
     out: dict[str, Any] = {"bd_fit": monotone}
-    for key, q in (("bd_rate", "map50"), ("bd_rate_map", "map"), ("bd_rate_kept", "kept_fraction")):
+    for key, q in zip(("bd_rate", "bd_rate_map", "bd_rate_kept"), BD_QUALITIES):
         out[key] = compare_curves(curves_from_points(needed_points(points, q, anchor), q), anchor, monotone=monotone,
                                   quality=q)
     c = curves_from_points(needed_points(points, "map50", anchor), "map50")
