@@ -128,12 +128,15 @@ def test_a_finer_background_is_written_as_asked_and_is_the_benchmarks_point(bus_
     assert res.exit_code == 0, res.output
     row = _rows(out / "points.csv")["off+0_bg39"]
     sizes = {}
-    for name, extra in (("bg39", ["--bg-qp", "39"]), ("default", [])):
+    for name, mode, extra in (("bg39", "objects", ["--bg-qp", "39"]), ("default", "objects", []),
+                              ("frame bg39", "frame", ["--bg-qp", "39"]), ("frame", "frame", [])):
         f = tmp_path / f"{name}.vcm"
-        r = CliRunner().invoke(main, ["encode", str(bus_jpg), "-o", str(f), "--mode", "objects", "--jrd", "prior",
+        r = CliRunner().invoke(main, ["encode", str(bus_jpg), "-o", str(f), "--mode", mode, "--jrd", "prior",
                                       *extra])
         assert r.exit_code == 0, r.output
         sizes[name] = f.stat().st_size
+    # frame mode has no background to code finer (one QP): its file does not change with --bg-qp
+    assert sizes["frame bg39"] == sizes["frame"]
     assert sizes["bg39"] == int(row["bytes"])  # the benchmark's point is exactly this file
     # finer than the default backgrounds was asked: written although a smaller plain VVC keeps the same objects
     assert sizes["bg39"] > 2 * sizes["default"] and int(row["kept"]) == int(row["objects"])

@@ -286,18 +286,17 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
             cands.append(plain)
         return plain, why + f"; {plain.name} keeps the same objects in fewer bytes"
 
-    if bgs[-1] < DEFAULT_BG_QP and protect:
+    if bgs[-1] < DEFAULT_BG_QP and protect and "objects" in modes:
         # A background finer than every default one (`--bg-qp` below 51): a better picture than the JRD plan's was
-        # asked for, at its cost. Objects mode is the one that codes a background (frame and blur have one QP), so
-        # the file is its cheapest background that keeps every object, else the one that keeps the most; not
-        # replaced by a smaller plain VVC (that one is coarser: what the user asked to go beyond). Its objects at or
-        # above the background QP ride in it: at a background below every object QP the file is plain VVC at it.
+        # asked for, at its cost. Objects mode is the one that codes a background (frame and blur have one QP and
+        # take the usual path), so the file is its cheapest background that keeps every object, else the one that
+        # keeps the most; not replaced by a smaller plain VVC (that one is coarser: what the user asked to go
+        # beyond). Its objects at or above the background QP ride in it: at a background below every object QP the
+        # file is plain VVC at it.
         pool = order(c for c in cands if c.mode == "objects")
         for bg in bgs[1:]:
             pool.append(code_candidate(frame, plans[bg], "objects", params, **kw))
             cands.append(pool[-1])
-        if not pool:
-            pool = [plain_c]
         for c in pool:
             check_candidate(c, **check)
         best = min(pool, key=lambda c: (-sum(c.kept), c.false_detections, c.bytes, c.name))

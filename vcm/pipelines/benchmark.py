@@ -451,9 +451,10 @@ def run_picture(path: str, key: str) -> PictureOutcome:
             # a given background QP is one point per offset and QP; none given: chosen per picture (auto)
             bgs = [(bg,) for bg in cfg.bg_qps] if cfg.bg_qps and mode == "objects" else [tuple(AUTO_BG_QPS)]
             # every point: the offsets and floors over those backgrounds, then the finer backgrounds span_points
-            # added (offset 0: the top of the curve, where the JRD plan's file stops gaining)
+            # added (offset 0: the top of the curve, where the JRD plan's file stops gaining; only where objects
+            # mode codes a background: frame and blur have one QP)
             runs = ([(o, f, b) for o, f in cfg.points_for(spec) for b in bgs]
-                    + [(0, None, (b,)) for b in cfg.backgrounds_for(spec)])
+                    + [(0, None, (b,)) for b in cfg.backgrounds_for(spec) if "objects" in modes])
             for off, floor, bg_set in runs:
                 bg = bg_set[0] if len(bg_set) == 1 else None
                 settings = {"predictor": desc, "offset": off, "bg_qp": bg, "bg_qps": list(bg_set),
