@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from vcm.errors import VcmError
+from vcm.settings import DEFAULT_BG_QP
 from vcm.metrics.bdrate import (DEFAULT_FIT, METHODS, MIN_OVERLAP, MIN_POINTS, bd_compare, read_rd_table,
                                 saving_at_equal_quality)
 
@@ -269,8 +270,6 @@ def top_margin(lo: float, hi: float) -> float:
 
 def finer_background(p: Any) -> bool:
     """A JRD point at a background finer than the default ones (`vcm encode --bg-qp` below DEFAULT_BG_QP)."""
-    from vcm.settings import DEFAULT_BG_QP
-
     return getattr(p, "offset", None) is not None and p.bg_qp is not None and int(p.bg_qp) < DEFAULT_BG_QP
 
 
