@@ -3,10 +3,13 @@
     python tools/pick_dtjrd.py WORK/ds --json WORK/pick.json                       # measure only
     python tools/pick_dtjrd.py WORK/ds --json WORK/pick.json --ship vcm/data/dtjrd_vit_s14.pt
 
-Candidates, all a 64-way head trained with DT-JRD's recipe (Gaussian soft labels, SGD, cosine, early stopping
-on the val split) on cached vit-s14 features (the `--train head` cache): `features` (DT-JRD's head), `features+
-inputs` (plus box size, shape, position, detector score and class: vcm.jrd.inputs, as AMT-JRD adds) and
-`inputs` (the box inputs alone: a learned prior). Each at a few learning rates; the pick is the lowest val MAE.
+Candidates, all a 64-way head on cached vit-s14 features (the `--train head` cache): `features` (DT-JRD's head),
+`features+inputs` (plus box size, shape, position, detector score and class: vcm.jrd.inputs, as AMT-JRD adds) and
+`inputs` (the box inputs alone: a learned prior). Each trained two ways: `softlabel`, DT-JRD's recipe (Gaussian
+soft labels, SGD, cosine, early stopping on the val split) at a few learning rates and weight decays, and
+`median`, a ridge-penalised median regression written as a Gaussian head (vcm.jrd.head.fit_median_head) at a
+few penalties. The pick is the lowest cross-validated MAE over the natural training crops (CV_RULE: folds by
+scene; the 45-crop val split is too small to pick among dozens of candidates and early stopping has seen it).
 Baselines on the same objects: the constant train median and the shipped box-size prior (vcm/data/jrd_prior.json).
 Everything is reported on the test split (natural photos never trained on, never used to pick): MAE (E_A), MAE on
 labels in [27, 51], mean signed error, and MAE per size class (box area < 32^2, < 96^2, larger).
@@ -28,8 +31,41 @@ INPUT_NAMES = ("log2_area", "log2_rel_area", "log2_aspect", "cx", "cy", "score",
 LRS = (0.01, 0.003)
 WEIGHT_DECAYS = (5e-5, 1e-2)  # DT-JRD's, and a strong one for a few hundred crops
 DECODES = ("argmax", "expectation")
-PICK_KEYS = ("data", "inputs", "lr", "weight_decay", "decode", "epoch")
+PICK_KEYS = ("data", "inputs", "fit", "lr", "weight_decay", "lam", "decode", "epoch")
+MEDIAN_LAMBDAS = (1.0, 10.0, 100.0, 1000.0)  # ridge penalties of the median-regression head (standardised inputs)
 SIZE_CLASSES = (("small", 0, 32 ** 2), ("medium", 32 ** 2, 96 ** 2), ("large", 96 ** 2, float("inf")))
+
+
+CV_FOLDS = 5
+CV_RULE = (f"{CV_FOLDS}-fold cross-validation over the natural training crops, folds by scene (sha256 of the scene "
+           f"mod {CV_FOLDS}); composed pictures train in every fold and are never scored; softlabel fits stop early on "
+           "the val split, which no fold scores")
+
+
+def cv_folds(ds: Path, rows: dict[str, dict], train_names: list[str], composed: set[str]) -> np.ndarray:
+    """Fold (0..CV_FOLDS-1) of each training crop by its scene (WORK/split.json beside the dataset, else the
+    picture), -1 for a composed crop. Why not the val split: its 45 crops of 33 photos are too few to pick
+    among dozens of candidates, and early stopping has already looked at them."""
+    import hashlib
+
+    split = ds.parent / "split.json"
+    recs = json.loads(split.read_text()).get("pictures", []) if split.is_file() else []
+    scene = {p["name"]: p["scene"] for p in recs if p.get("scene")}
+    out = []
+    for n in train_names:
+        pic = rows[n]["picture"]
+        key = scene.get(pic, pic)
+        out.append(-1 if n in composed else int(hashlib.sha256(key.encode()).hexdigest(), 16) % CV_FOLDS)
+    return np.array(out)
+
+
+def _decode(x: np.ndarray, state: dict, decode: str) -> np.ndarray:
+    import torch
+
+    from vcm.jrd.model import decode_logits
+
+    logits = torch.from_numpy(np.ascontiguousarray(x, np.float32)) @ state["weight"].T + state["bias"]
+    return decode_logits(logits, decode)[0].numpy()
 
 
 def _rows(ds: Path) -> dict[str, dict]:
@@ -124,8 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from vcm.jrd.data import read_dataset
-    from vcm.jrd.head import fit_head
-    from vcm.jrd.model import decode_logits
+    from vcm.jrd.head import fit_head, fit_median_head
 
     ds = read_dataset(a.ds)
     rows = _rows(a.ds)
@@ -155,28 +190,52 @@ def main(argv: list[str] | None = None) -> int:
         results["baselines"][f"prior_{s}"] = report(y[s], _prior(rows, names[s]), median, rows, names[s])
     best = None
     natural = np.array([n not in composed for n in names["train"]])
+    folds = cv_folds(a.ds, rows, names["train"], composed)
+    results["cv"] = {"folds": CV_FOLDS, "crops": int((folds >= 0).sum()), "rule": CV_RULE}
+    cv_truth = y["train"][folds >= 0]
+    cv_const = np.concatenate([np.abs(np.median(y["train"][(folds != k) & natural]) - y["train"][folds == k])
+                               for k in range(CV_FOLDS)])
+    results["baselines"]["constant_cv"] = {"mae": round(float(cv_const.mean()), 3)}
+    results["baselines"]["prior_cv"] = {"mae": round(float(np.mean(np.abs(np.asarray(
+        _prior(rows, [n for n, f in zip(names["train"], folds) if f >= 0])) - cv_truth))), 3)}
     for data in ("natural+composed", "natural"):
         keep = np.ones(len(natural), bool) if data == "natural+composed" else natural
-        if not keep.any():
-            continue
+        if data == "natural" and not composed:
+            continue  # the same candidates again
         for kind, make in sets.items():
-            for lr, wd in itertools.product(LRS, WEIGHT_DECAYS):
-                views = np.stack([make("train"), make("train", flipped)], 1)[keep]
-                fit = fit_head(views, y["train"][keep], make("val"), y["val"], epochs=a.epochs, lr=lr,
-                               weight_decay=wd, patience=a.patience, batch_size=32, train_median=median)
-                w, b = fit.state["weight"], fit.state["bias"]
-                for decode in DECODES:
-                    pred = {s: decode_logits(torch.from_numpy(np.ascontiguousarray(make(s), np.float32)) @ w.T + b,
-                                             decode)[0].numpy() for s in ("train", "val", "test")}
-                    c = {"data": data, "inputs": kind, "lr": lr, "weight_decay": wd, "decode": decode,
-                         "epoch": fit.best_epoch,
+            plain_x = make("train")
+            views = np.stack([plain_x, make("train", flipped)], 1)
+            fits = [({"fit": "softlabel", "lr": lr, "weight_decay": wd, "lam": None},
+                     lambda m, lr=lr, wd=wd: fit_head(views[m], y["train"][m], make("val"), y["val"], epochs=a.epochs,
+                                                      lr=lr, weight_decay=wd, patience=a.patience, batch_size=32,
+                                                      train_median=median), DECODES)
+                    for lr, wd in itertools.product(LRS, WEIGHT_DECAYS)]
+            fits += [({"fit": "median", "lr": None, "weight_decay": None, "lam": lam},
+                      lambda m, lam=lam: fit_median_head(views[m], y["train"][m], make("val"), y["val"], lam=lam,
+                                                         train_median=median), ("argmax",))
+                     for lam in MEDIAN_LAMBDAS]
+            for how, run, decodes in fits:
+                held = {d: [] for d in decodes}
+                for k in range(CV_FOLDS):  # the pick's number: crops of scenes the fit never saw
+                    f = run(keep & (folds != k))
+                    for d in decodes:
+                        held[d].append(_decode(plain_x[folds == k], f.state, d) - y["train"][folds == k])
+                fit = run(keep)
+                for decode in decodes:
+                    pred = {s: _decode(make(s), fit.state, decode) for s in ("train", "val", "test")}
+                    c = {"data": data, "inputs": kind, **how, "decode": decode, "epoch": fit.best_epoch,
+                         "cv": {"mae": round(float(np.abs(np.concatenate(held[decode])).mean()), 3)},
                          **{s: report(y[s], pred[s], median, rows, names[s]) for s in ("train", "val", "test")}}
                     results["candidates"].append(c)
-                    print(f"{data:17s} {kind:16s} lr {lr:<6g} wd {wd:<6g} {decode:11s} epoch {fit.best_epoch:3d}: "
-                          f"train {c['train']['mae']:.2f}  val {c['val']['mae']:.2f}  test {c['test']['mae']:.2f} "
-                          f"(E_[27,51] {c['test']['mae_27_51']:.2f})")
-                    if best is None or c["val"]["mae"] < best[0]["val"]["mae"]:
+                    knob = (f"lam {how['lam']:<6g}" if how["fit"] == "median"
+                            else f"lr {how['lr']:<6g} wd {how['weight_decay']:<6g}")
+                    print(f"{data:17s} {kind:16s} {how['fit']:9s} {knob:17s} {decode:11s} epoch {fit.best_epoch:3d}: "
+                          f"cv {c['cv']['mae']:.2f}  train {c['train']['mae']:.2f}  val {c['val']['mae']:.2f}  "
+                          f"test {c['test']['mae']:.2f} (E_[27,51] {c['test']['mae_27_51']:.2f})")
+                    if best is None or c["cv"]["mae"] < best[0]["cv"]["mae"]:
                         best = (c, fit)
+    print(f"baselines cv: constant {results['baselines']['constant_cv']['mae']:.2f}, prior "
+          f"{results['baselines']['prior_cv']['mae']:.2f}")
     for s in ("val", "test"):
         print(f"baselines {s}: constant {results['baselines'][f'constant_{s}']['mae']:.2f}, prior "
               f"{results['baselines'][f'prior_{s}']['mae']:.2f}")
@@ -185,8 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     beats = (t["mae"] < results["baselines"]["prior_test"]["mae"]
              and t["mae"] < results["baselines"]["constant_test"]["mae"])
     results["pick"] = {k: pick[k] for k in PICK_KEYS} | {"test": t, "beats_baselines_on_test": beats}
-    print(f"pick (lowest val MAE): {pick['data']} {pick['inputs']} lr {pick['lr']} wd {pick['weight_decay']} "
-          f"{pick['decode']}: test MAE {t['mae']:.2f} "
+    print(f"pick (lowest cv MAE): {pick['data']} {pick['inputs']} {pick['fit']} lr {pick['lr']} wd "
+          f"{pick['weight_decay']} lam {pick['lam']} {pick['decode']}: test MAE {t['mae']:.2f} "
           f"(E_[27,51] {t['mae_27_51']:.2f}); {'beats' if beats else 'does NOT beat'} the prior "
           f"({results['baselines']['prior_test']['mae']:.2f}) and the constant "
           f"({results['baselines']['constant_test']['mae']:.2f}) on the test split")
