@@ -329,8 +329,6 @@ def test_bad_checkpoints_are_one_line_errors(tmp_path):
     torch.save({"state_dict": {}}, other)
     with pytest.raises(VcmError, match="not a vcm DT-JRD checkpoint"):
         create_predictor(f"dtjrd:{other}")
-    with pytest.raises(VcmError, match="needs a checkpoint|backbone weights"):
-        create_predictor("dtjrd")
 
 
 def test_a_head_with_box_inputs_gets_them_from_each_detection(tmp_path, bus_jpg):
@@ -362,3 +360,61 @@ def test_a_head_with_box_inputs_gets_them_from_each_detection(tmp_path, bus_jpg)
     assert not torch.equal(pred.logits([crop_object(picture, d.box) for d in dets], vec * 0), ref)
     with pytest.raises(VcmError, match="also needs each object's log2_area"):
         pred.predict_crops([crop_object(picture, d.box) for d in dets])
+
+
+def test_a_regression_head_decodes_to_its_rounded_prediction_within_the_qp_range():
+    """regression_head writes mu(x) = w x + c as a Gaussian 64-way head: argmax is mu rounded, clamped to 0..63."""
+    from vcm.jrd.head import regression_head
+
+    w, c = np.array([2.0, -1.0]), 30.0
+    state = regression_head(w, c, sigma=4.0)
+    x = np.array([[0.0, 0.0], [5.2, 0.0], [3.0, 7.4], [40.0, 0.0], [-30.0, 5.0]], np.float32)
+    jrd = decode_logits(torch.from_numpy(x) @ state["weight"].T + state["bias"], "argmax")[0].numpy()
+    assert jrd.tolist() == [30, 40, 29, 63, 0]
+
+
+def test_fit_median_head_follows_the_median_where_least_squares_follows_outliers():
+    """The median regression is not pulled by a fifth of labels far off (JRD labels of flickering detections);
+    the least-squares line through the same points is, so the median head has the lower MAE on clean data."""
+    from vcm.jrd.head import fit_median_head
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(8, 18, (300, 1))
+    y = np.rint(2 * x[:, 0] + 10 + rng.normal(0, 1, 300))
+    y[::5] = 5  # outliers: lost early
+    xv = rng.uniform(8, 18, (100, 1))
+    yv = np.rint(2 * xv[:, 0] + 10)
+    fit = fit_median_head(x, y, xv, yv, lam=0.01)
+    ls = np.linalg.lstsq(np.c_[np.ones(300), x], y, rcond=None)[0]
+    ls_mae = float(np.abs(np.rint(ls[0] + ls[1] * xv[:, 0]) - yv).mean())
+    assert fit.best_val["mae"] < 1.0 < ls_mae
+    # the head on raw inputs decodes to the validation MAE it reports
+    pred = decode_logits(torch.from_numpy(xv.astype(np.float32)) @ fit.state["weight"].T + fit.state["bias"],
+                         "argmax")[0].numpy()
+    assert float(np.abs(pred - yv).mean()) == pytest.approx(fit.best_val["mae"])
+
+
+def test_the_shipped_predictor_loads_with_no_path_and_predicts_from_the_box(bus_jpg, nanodet_weights):
+    """`--jrd dtjrd` with no path: vcm/data/dtjrd_vit_s14.pt (tools/pick_dtjrd.py --ship), package data, small,
+    with its command, data fingerprint and held-out numbers; a head on the box inputs alone builds no backbone."""
+    from vcm.detect import create_detector
+    from vcm.jrd.dtjrd import SHIPPED_PREDICTOR
+
+    assert SHIPPED_PREDICTOR.is_file() and SHIPPED_PREDICTOR.stat().st_size < 5_000_000
+    ckpt = load_checkpoint(SHIPPED_PREDICTOR)
+    assert "tools/pick_dtjrd.py" in ckpt["command"] and ckpt["data_fingerprint"]
+    assert ckpt["test_metrics"]["mae"] < ckpt["test_metrics"]["baseline_mae"]
+    pred = create_predictor("dtjrd", device="cpu")
+    info = pred.describe()
+    assert info["checkpoint"] == str(SHIPPED_PREDICTOR) and not info.get("warnings")
+    if not pred.config.feature_inputs:
+        assert not any(p.numel() for p in pred.model.backbone.parameters())
+    picture = read_crop(bus_jpg)
+    dets = create_detector("nanodet").detect([picture])[0]
+    objs = pred.predict(picture, dets)
+    assert len(objs) == len(dets) and all(0 <= o.jrd <= 63 for o in objs)
+    # the box matters: the same detections shrunk to a quarter of their size get other JRDs
+    small = Detections(dets.width, dets.height, tuple(
+        Detection((d.box[0], d.box[1], d.box[0] + (d.box[2] - d.box[0]) / 4, d.box[1] + (d.box[3] - d.box[1]) / 4),
+                  d.class_id, d.label, d.score) for d in dets))
+    assert [o.jrd for o in pred.predict(picture, small)] != [o.jrd for o in objs]

@@ -133,7 +133,11 @@ def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "",
                           backbone_weights: str | Path | None = None) -> tuple[DTJRDNet, ModelConfig]:
     config = ModelConfig.from_json(ckpt["config"])
     ref = ckpt.get("backbone_weights")
-    if ref:
+    if ref and not config.feature_inputs:  # a head on the box inputs alone never runs the backbone: none is built
+        placeholder = torch.nn.Module()
+        placeholder.embed_dim = 0
+        model = DTJRDNet(placeholder, config.num_classes, inputs=len(config.inputs), features=False)
+    elif ref:
         from vcm.jrd.backbones import FETCH_FIX, vit_s14_path, weights_sha256
 
         if ref.get("name") != "vit-s14":
