@@ -96,3 +96,28 @@ def test_subsampled_choice_agrees_with_the_full_check(segment_run):
             assert same[0] == sub.chosen[3]
             compared += 1
     assert compared
+
+
+
+def test_the_final_check_reuses_the_judges_boxes_of_the_written_segments(segment_run, bikes_mp4):
+    """With `judge` (the final check's detector: nanodet down to score 0.05) the trials count the same objects and
+    write the same bytes, and each choice's `found` is exactly the judge's boxes on the written segments decoded
+    as one stream: so `vcm encode` does not detect those frames again for its check."""
+    an, det, rule, runs = segment_run
+    judge = create_detector("nanodet", conf=0.05)
+    rgb, fps = read_video_rgb(bikes_mp4, START + N)
+    yuv = [rgb_to_yuv(f) for f in rgb[START:]]
+    params = EncodeParams(qp=51, intra=False, intra_period=PERIOD)
+    coded, choices = choose_segments(yuv, plan_frames(an), params, fps=fps, originals=an.originals, detector=det,
+                                     rule=rule, cache=False, check=1, judge=judge)
+    assert [u.data for u in coded.units] == [u.data for u in runs[1][0].units]
+    assert [c.chosen for c in choices] == [c.chosen for c in runs[1][1]]
+    dec = decode_units("plain", [(u.frames, u.data) for u in coded.units], coded.width, coded.height)
+    reused = 0
+    for c, u in zip(choices, coded.units):
+        with_objects = [i for i in range(u.start, u.start + u.frames) if any(map(rule.keeps, an.originals[i]))]
+        assert sorted(c.found) == with_objects
+        for i, f in c.found.items():
+            assert f == judge.detect([yuv_to_rgb(dec[i])])[0]
+            reused += 1
+    assert reused

@@ -381,6 +381,8 @@ class SegmentChoice:
     check_objects: int = 0  # objects to keep on the check frames
     confirmed: list[tuple[str, int, int]] = field(default_factory=list)
     target: int = 0  # objects the written candidate had to keep on all frames (the better plan-QP coding)
+    # frame index -> the judge's boxes on the written candidate, decoded (choose_segments' `judge`); not in JSON
+    found: dict[int, Detections] = field(default_factory=dict, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"index": self.index, "start_qp": self.start_qp, "objects": self.objects,
@@ -412,14 +414,18 @@ class _SegmentTrials:
 
     def __init__(self, frames, plans, sg: Segment, params: EncodeParams, idx: list[int], orig: list[Detections],
                  keep: list[list[Any]], detector: Any, rule: Any, code_kw: dict, size: tuple[int, int],
-                 decoder: str, matrix: str, workers: int):
+                 decoder: str, matrix: str, workers: int, judge: Any = None):
         import threading
 
         self.frames, self.plans, self.sg, self.params = frames, plans, sg, params
         self.idx, self.orig, self.keep, self.detector, self.rule = idx, orig, keep, detector, rule
         self.code_kw, self.size, self.decoder, self.matrix, self.workers = code_kw, size, decoder, matrix, workers
+        # judge: the final check's detector (boxes down to a lower score: a plain filter of `detector`'s), run
+        # instead of `detector` so the written segment's boxes serve the final check too (no second detection)
+        self.judge = judge
         self.units: dict[tuple[str, int], CodedUnit] = {}
         self.flags: dict[tuple[str, int], dict[int, int]] = {}  # key -> position -> objects kept there
+        self.found: dict[tuple[str, int], dict[int, Detections]] = {}  # key -> position -> the judge's boxes
         self.inputs: dict[str, list[YuvFrame]] = {}  # mode -> the encoder's input frames
         self._lock = threading.Lock()
 
@@ -444,8 +450,13 @@ class _SegmentTrials:
         dec = decode_units("plain", [(u.frames, u.data)], *self.size, self.decoder)
         rgb = [yuv_to_rgb(dec[self.idx[p] - self.sg.start], self.matrix) for p in todo]
         with self._lock:  # one detector run at a time (it uses the cores itself); the other trial codes meanwhile
-            found = self.detector.detect(rgb)
+            found = (self.judge or self.detector).detect(rgb)
         for p, f in zip(todo, found):
+            if self.judge is not None:  # the judge's boxes kept, the detector's own (its threshold) counted
+                self.found.setdefault(key, {})[p] = f
+                if self.judge is not self.detector:
+                    f = Detections(f.width, f.height,
+                                   tuple(d for d in f if d.score >= self.detector.score_threshold))
             self.flags[key][p] = sum(still_detected_all(self.keep[p], f, self.rule, others=self.orig[p]))
 
     def run(self, keys: Sequence[tuple[str, int]], positions: Sequence[int]) -> None:
@@ -463,7 +474,7 @@ def choose_segments(frames: Sequence[YuvFrame], plans: Sequence[QPPlan], params:
                     encoder: str | Encoder = "ffmpeg", matrix: str = "bt709", cache: bool = True,
                     display: tuple[int, int] | None = None, decoder: str = "pyav",
                     progress: Callable[[int], None] | None = None, check: int = AUTO_CHECK,
-                    workers: int | None = None) -> tuple[CodedVideo, list[SegmentChoice]]:
+                    workers: int | None = None, judge: Any = None) -> tuple[CodedVideo, list[SegmentChoice]]:
     """`auto` mode: per segment, the detector in the loop decides the QP the JRDs only start from (a JRD is
     measured all-intra; random access codes most pictures at the GOP's offsets, and plain random access kept most
     objects 4-8 QPs above the JRDs measured; docs/BENCHMARKS.md).
@@ -479,7 +490,12 @@ def choose_segments(frames: Sequence[YuvFrame], plans: Sequence[QPPlan], params:
     clips measured; docs/BENCHMARKS.md). The cheapest passing candidate is then confirmed on ALL the segment's
     frames with objects (it keeps as many there as the better of the two plan-QP codings), else the next
     cheapest, so a segment is never larger than the smallest plain random-access coding tried that keeps the
-    same objects. Offsets above 0 write the objects plan at that offset as it is (coarser, as asked)."""
+    same objects. Offsets above 0 write the objects plan at that offset as it is (coarser, as asked).
+
+    `judge`: the detector the final check runs on decoded frames (`detector` with boxes down to a lower score,
+    Detector.conf_is_a_filter); the trials run it instead and count the boxes at `detector`'s threshold (the
+    same count), and each choice's `found` holds its boxes on the written candidate's frames with objects, so
+    the final check does not detect those frames again."""
     t0 = time.perf_counter()
     w, h = display or frames[0].display_size
     workers = max(1, min(AUTO_WORKERS if workers is None else workers, os.cpu_count() or 1))
@@ -492,7 +508,7 @@ def choose_segments(frames: Sequence[YuvFrame], plans: Sequence[QPPlan], params:
         keep = [[d for d in o if rule.keeps(d)] for o in orig]
         n_keep = sum(map(len, keep))
         tr = _SegmentTrials(frames, plans, sg, params, idx, orig, keep, detector, rule, code_kw, (w, h), decoder,
-                            matrix, workers)
+                            matrix, workers, judge)
         every = list(range(len(idx)))
         sub = check_positions(keep, check) if check else every
         start = sg.qp
@@ -571,7 +587,7 @@ def choose_segments(frames: Sequence[YuvFrame], plans: Sequence[QPPlan], params:
             sg.index, start, n_keep, [(mm, qq, len(x.data), tr.kept((mm, qq), sub)) for (mm, qq), x in
                                       sorted(tr.units.items())],
             (m, q, len(u.data), tr.kept(key, every)), [idx[p] for p in sub], sum(len(keep[p]) for p in sub),
-            confirmed, target))
+            confirmed, target, {idx[p]: f for p, f in tr.found.get(key, {}).items()}))
         if progress is not None:
             progress(sg.frames)
     coded = CodedVideo("auto", w, h, fps, matrix, units, time.perf_counter() - t0,
