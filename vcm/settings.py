@@ -66,7 +66,7 @@ FIELD_HELP: dict[str, str] = {
     "classes": "Keep only these classes: ids or names, e.g. 0,2 or person,car.",
     "device": "Detector device: cpu, cuda:0 (default: cuda if available, for detectors that use it).",
     "jrd": "JRD predictor: search (detector in the loop, exact), prior (size table, instant), "
-           "dtjrd:CKPT (trained model), fixed:Q.",
+           "dtjrd (the shipped model, nanodet's labels) or dtjrd:CKPT (your trained model), fixed:Q.",
     "jrd_offset": "Object QP = JRD + offset (clamped to --qp-min..63).",
     "bg_qp": "Background QP, or auto: per picture the coarsest of 63, 57, 51 that keeps every object and adds "
              "no false detection. Below 51: a finer background asked for, written even where a smaller plain VVC "
