@@ -79,10 +79,13 @@ def test_never_larger_than_plain_on_every_bundled_picture(detector, nanodet_weig
 
 @pytest.mark.slow
 def test_never_larger_than_plain_keeping_the_same_objects_on_the_photos(nanodet_weights):
-    """The photo set (not tuned on): every sixth benchmark photo with the prior, two with the oracle."""
+    """The photo set (not tuned on): every sixth benchmark photo with the prior, six with the shipped DT-JRD
+    predictor, two with the oracle."""
     pics = bundled_pictures("photos")
     for p in pics[::6]:
         _check(p.path(), "nanodet", "auto")
+    for p in pics[3::12]:
+        _check(p.path(), "nanodet", "auto", jrd="dtjrd")
     for p in pics[1::36]:
         _check(p.path(), "nanodet", "auto", jrd="search")
 
