@@ -184,3 +184,69 @@ def test_last_k_predictor_holds_the_trained_blocks_only(tmp_path, onnx_file, bus
     torch.save(ckpt, tmp_path / "other.pt")
     with pytest.raises(VcmError, match="not the ones this checkpoint was trained on"):
         load_predictor(tmp_path / "other.pt")
+
+
+def _pick_tool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pick_dtjrd", Path(__file__).parent.parent / "tools/pick_dtjrd.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_pick_tool_cross_validates_and_ships_a_head_that_loads(tmp_path, onnx_file, bus_jpg, zidane_jpg, one_thread,
+                                                                monkeypatch):
+    """tools/pick_dtjrd.py on a small dataset of real crops whose label follows the detector's score (what the box
+    size table cannot see): the pick is the lowest cross-validated MAE, it beats the constant and the prior on the
+    test split, `--ship` writes it, and `--jrd dtjrd:PATH` predicts with it from a detection's box and score."""
+    import csv
+
+    from PIL import Image
+
+    from vcm.jrd import create_predictor
+    from vcm.types import Detection, Detections
+
+    monkeypatch.setenv("VCM_CACHE_DIR", str(tmp_path / "cache"))
+    ds = tmp_path / "ds"
+    rng = np.random.default_rng(3)
+    rows, labels, names = [], {}, {"train": [], "val": [], "test": []}
+    pics = {p.name: read_crop(p) for p in (bus_jpg, zidane_jpg)}
+    for k in range(90):
+        pic_name = ("bus.jpg", "zidane.jpg")[k % 2]
+        pic = pics[pic_name]
+        h, w = pic.shape[:2]
+        bw, bh = rng.uniform(40, w / 2), rng.uniform(40, h / 2)
+        x1, y1 = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
+        score = float(rng.uniform(0.3, 0.95))
+        jrd = int(round(20 + 30 * score + rng.normal(0, 1)))
+        name = f"p{k:02d}_{pic_name[:-4]}"
+        (ds / "crops" / name).mkdir(parents=True)
+        Image.fromarray(crop_object(pic, (x1, y1, x1 + bw, y1 + bh))).save(ds / "crops" / name / f"{name}.png")
+        split = "test" if k % 6 == 0 else "val" if k % 6 == 1 else "train"
+        names[split].append(name)
+        labels[name] = jrd
+        rows.append({"picture": f"pic{k // 3}.png", "name": name, "group": split, "width": w, "height": h,
+                     "x1": x1, "y1": y1, "x2": x1 + bw, "y2": y1 + bh, "class_id": 0, "class": "person",
+                     "score": score, "jrd": jrd, "status": "labelled"})
+    (ds / "JRD_info.json").write_text(json.dumps(labels))
+    for s, v in names.items():
+        (ds / f"{s}_names.json").write_text(json.dumps({"names": v}))
+    with (ds / "labels.csv").open("w", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=list(rows[0]))
+        wr.writeheader()
+        wr.writerows(rows)
+    tool = _pick_tool()
+    out, report = tmp_path / "dtjrd.pt", tmp_path / "pick.json"
+    assert tool.main([str(ds), "--json", str(report), "--ship", str(out), "--epochs", "4", "--patience", "2"]) == 0
+    r = json.loads(report.read_text())
+    assert r["pick"]["beats_baselines_on_test"] and out.is_file()
+    assert min(c["cv"]["mae"] for c in r["candidates"]) == next(
+        c["cv"]["mae"] for c in r["candidates"] if all(c[k] == r["pick"][k] for k in tool.PICK_KEYS))
+    assert r["pick"]["test"]["mae"] < 0.5 * r["baselines"]["constant_test"]["mae"]
+    pred = create_predictor(f"dtjrd:{out}", device="cpu")
+    pic = pics["bus.jpg"]
+    dets = Detections(pic.shape[1], pic.shape[0], (Detection((50, 400, 245, 905), 0, "person", 0.4),
+                                                   Detection((50, 400, 245, 905), 0, "person", 0.9)))
+    low, high = (o.jrd for o in pred.predict(pic, dets))
+    assert abs(low - 32) <= 4 and abs(high - 47) <= 4

@@ -157,8 +157,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import itertools
 
-    import torch
-
     from vcm.jrd.data import read_dataset
     from vcm.jrd.head import fit_head, fit_median_head
 
