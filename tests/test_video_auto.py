@@ -98,7 +98,6 @@ def test_subsampled_choice_agrees_with_the_full_check(segment_run):
     assert compared
 
 
-
 def test_the_final_check_reuses_the_judges_boxes_of_the_written_segments(segment_run, bikes_mp4):
     """With `judge` (the final check's detector: nanodet down to score 0.05) the trials count the same objects and
     write the same bytes, and each choice's `found` is exactly the judge's boxes on the written segments decoded

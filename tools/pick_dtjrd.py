@@ -59,15 +59,6 @@ def cv_folds(ds: Path, rows: dict[str, dict], train_names: list[str], composed: 
     return np.array(out)
 
 
-def _decode(x: np.ndarray, state: dict, decode: str) -> np.ndarray:
-    import torch
-
-    from vcm.jrd.model import decode_logits
-
-    logits = torch.from_numpy(np.ascontiguousarray(x, np.float32)) @ state["weight"].T + state["bias"]
-    return decode_logits(logits, decode)[0].numpy()
-
-
 def _rows(ds: Path) -> dict[str, dict]:
     return {r["name"]: r for r in csv.DictReader((ds / "labels.csv").open())}
 
@@ -158,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     import itertools
 
     from vcm.jrd.data import read_dataset
-    from vcm.jrd.head import fit_head, fit_median_head
+    from vcm.jrd.head import fit_head, fit_median_head, head_jrds
 
     ds = read_dataset(a.ds)
     rows = _rows(a.ds)
@@ -217,10 +208,10 @@ def main(argv: list[str] | None = None) -> int:
                 for k in range(CV_FOLDS):  # the pick's number: crops of scenes the fit never saw
                     f = run(keep & (folds != k))
                     for d in decodes:
-                        held[d].append(_decode(plain_x[folds == k], f.state, d) - y["train"][folds == k])
+                        held[d].append(head_jrds(f.state, plain_x[folds == k], d) - y["train"][folds == k])
                 fit = run(keep)
                 for decode in decodes:
-                    pred = {s: _decode(make(s), fit.state, decode) for s in ("train", "val", "test")}
+                    pred = {s: head_jrds(fit.state, make(s), decode) for s in ("train", "val", "test")}
                     c = {"data": data, "inputs": kind, **how, "decode": decode, "epoch": fit.best_epoch,
                          "cv": {"mae": round(float(np.abs(np.concatenate(held[decode])).mean()), 3)},
                          **{s: report(y[s], pred[s], median, rows, names[s]) for s in ("train", "val", "test")}}

@@ -130,6 +130,17 @@ def fit_head(train_views: np.ndarray, y_train: np.ndarray, val_feats: np.ndarray
     return HeadFit(best_state, history, best_epoch, best_val, stopped)
 
 
+def head_jrds(state: dict[str, Any], x: np.ndarray, decode: str = "argmax") -> np.ndarray:
+    """The JRD of each row of raw features `x` under a saved head state {"weight", "bias"}: what the predictor
+    and `vcm jrd-eval` get from that head (one decode for training, picking and scoring)."""
+    import torch
+
+    from vcm.jrd.model import decode_logits
+
+    logits = torch.from_numpy(np.ascontiguousarray(x, np.float32)) @ state["weight"].T + state["bias"]
+    return decode_logits(logits, decode)[0].numpy()
+
+
 def regression_head(w: np.ndarray, c: float, sigma: float, num_classes: int = 64) -> dict[str, Any]:
     """A 64-way Linear head whose softmax is a Gaussian of width `sigma` around the regression mu(x) = w x + c:
     logit_k = -(k - mu)^2 / (2 sigma^2) + (terms without k) = k (w x) / sigma^2 + (k c - k^2 / 2) / sigma^2.
@@ -175,7 +186,7 @@ def fit_median_head(train_views: np.ndarray, y_train: np.ndarray, val_feats: np.
     c = float(coef[0] - w @ mu)
     sigma = max(1.0, 1.4826 * float(np.median(np.abs(x @ w + c - y))))
     state = regression_head(w, c, sigma, num_classes)
-    pred = np.clip(np.rint(np.asarray(val_feats, np.float64) @ w + c), 0, num_classes - 1).astype(int)
+    pred = head_jrds(state, val_feats)
     median = float(np.median(y_train)) if train_median is None else float(train_median)
     m = score(np.asarray(y_val).tolist(), pred.tolist(), median)
     return HeadFit(state, [], 0, dict(m.to_json(), epoch=0, sigma=sigma, lam=float(lam)), False)
@@ -209,7 +220,6 @@ def train_head_variant(cfg: Any, log: Callable[[str], None], device: Any) -> Hea
     from vcm.jrd.data import training_data
     from vcm.jrd.dtjrd import atomic_torch_save, make_checkpoint, save_predictor, split_size_warnings
     from vcm.jrd.features import FeatureCache, FeatureSpec
-    from vcm.jrd.model import decode_logits
     from vcm.jrd.scoring import score
     from vcm.jrd.model import NORMALISATIONS, ModelConfig, build_model, default_pretrained
 
@@ -260,9 +270,8 @@ def train_head_variant(cfg: Any, log: Callable[[str], None], device: Any) -> Hea
     with torch.no_grad():
         model.head.weight.copy_(fit.state["weight"])
         model.head.bias.copy_(fit.state["bias"])
-        # the best head on the plain training crops, as `vcm jrd-eval --split train` scores the saved file
-        train_pred = decode_logits(torch.from_numpy(np.ascontiguousarray(plain, np.float32)) @ fit.state["weight"].T
-                                   + fit.state["bias"], cfg.decode)[0].numpy()
+    # the best head on the plain training crops, as `vcm jrd-eval --split train` scores the saved file
+    train_pred = head_jrds(fit.state, plain, cfg.decode)
     train_metrics = score(y_train.tolist(), train_pred.tolist(), train_median).to_json()
     log(f"best epoch {fit.best_epoch}: train MAE {train_metrics['mae']:.3f} (the saved head on the training crops, "
         f"as jrd-eval --split train scores it), val MAE {fit.best_val['mae']:.3f} (baseline "
@@ -278,4 +287,5 @@ def train_head_variant(cfg: Any, log: Callable[[str], None], device: Any) -> Hea
     return HeadRun(fit, feat_s, computed, str(cache.folder), train_metrics)
 
 
-__all__ = ["fit_head", "fit_median_head", "regression_head", "HeadFit", "train_head_variant", "HeadRun", "cosine_lr"]
+__all__ = ["fit_head", "fit_median_head", "head_jrds", "regression_head", "HeadFit", "train_head_variant", "HeadRun",
+           "cosine_lr"]
