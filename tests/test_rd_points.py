@@ -4,6 +4,7 @@ libvvenc and decoder on bus.jpg."""
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -167,3 +168,21 @@ def test_offset_and_floor_points_are_the_files_vcm_encode_writes(bus_jpg, tmp_pa
     # coarser than the JRDs is cheaper: rate falls with offset and floor by construction
     assert int(rows["off+0"]["bytes"]) >= int(rows["off+4"]["bytes"])
     assert int(rows["off+0"]["bytes"]) >= int(rows["off+0_min50"]["bytes"]) >= int(rows["off+0_min64"]["bytes"])
+
+
+def test_a_floor_holds_for_the_plain_fall_back_too(bus_jpg, tmp_path, nanodet_weights):
+    """`--qp-min 56` with every JRD at 56: objects mode there loses two people, and the plain VVC that keeps them
+    all is QP 52. That file used to be written (a floor point finer than its floor: on the photos 28-33 floor
+    points of the prior and dtjrd curves were such rescues); now nothing is coded below the floor and the people
+    lost there stay lost, as they do when the floor lies above their JRD."""
+    out = {}
+    for floor in (52, 56):
+        f = tmp_path / f"min{floor}.vcm"
+        rep = tmp_path / f"min{floor}.json"
+        r = CliRunner().invoke(main, ["encode", str(bus_jpg), "-o", str(f), "--mode", "objects", "--jrd",
+                                      f"fixed:{floor}", "--qp-min", str(floor), "--json", str(rep)])
+        assert r.exit_code == 0, r.output
+        out[floor] = json.loads(rep.read_text())
+        assert min(s["qp"] for s in out[floor]["streams"]) >= floor, (floor, out[floor]["streams"])
+    assert out[52]["counts"]["lost"] == 0  # at 52 (its plain keeping QP) every object is kept
+    assert out[56]["counts"]["lost"] > 0 and out[56]["total_bytes"] < out[52]["total_bytes"]

@@ -152,7 +152,8 @@ def check_candidate(c: Candidate, *, detector, rule, protect, original, decoder:
 
 
 def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, check: dict, kw: dict,
-                   beat: int | None = None, known: Sequence[Candidate] = ()) -> tuple[Candidate | None, list[Candidate]]:
+                   beat: int | None = None, known: Sequence[Candidate] = (),
+                   floor: int = 0) -> tuple[Candidate | None, list[Candidate]]:
     """Plain VVC at the coarsest QP that still keeps every object without a false detection (the detector in the
     loop). First a QP that passes: `start_qp` (the lowest object QP of the plan at offset 0), else down in steps of
     DOWN_STEP (at most DOWN_TRIES). Then every coarser QP from 63 down, the first that passes wins: detection is not
@@ -160,8 +161,9 @@ def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, 
     smaller files. A QP whose file is not smaller than `beat` bytes (the best candidate so far) or than the passing
     plain file is not checked, so those probes cost an encode and no detection, and once two QPs in a row give
     files that large the scan stops (finer QPs give larger files: a plain file is near-monotone in its QP).
-    `known`: plain candidates coded already (reused by QP). Returns the passing plain candidate (None: none found)
-    and every plain candidate coded."""
+    `known`: plain candidates coded already (reused by QP). `floor`: no QP below it is tried (`--qp-min`: no
+    object is coded finer than the floor, the plain fall-back included). Returns the passing plain candidate
+    (None: none found) and every plain candidate coded."""
     tried: list[Candidate] = []
     have = {int(c.coded.qp): c for c in known}
 
@@ -176,11 +178,11 @@ def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, 
 
     good = None
     for k in range(DOWN_TRIES):
-        q = max(0, start_qp - k * DOWN_STEP)
+        q = max(floor, start_qp - k * DOWN_STEP)
         if passes(at(q)):
             good = q
             break
-        if q == 0:
+        if q == floor:
             break
     if good is None:
         return None, tried
@@ -214,12 +216,12 @@ def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, 
 
 
 def smaller_plain_keeping(frame, plan: QPPlan, params: EncodeParams, best: Candidate, *, check: dict, kw: dict,
-                          known: Sequence[Candidate] = ()) -> Candidate | None:
+                          known: Sequence[Candidate] = (), floor: int = 0) -> Candidate | None:
     """The coarsest plain VVC smaller than `best` that keeps every object `best` keeps with no more false detections
     (None: none): when no candidate keeps every object, the file is still no larger than the plain VVC that keeps
-    the same ones. QPs from 63 down, until a plain file is not smaller than `best`."""
+    the same ones. QPs from 63 down to `floor`, until a plain file is not smaller than `best`."""
     have = {int(c.coded.qp): c for c in known if c.name.startswith("plain@")}
-    for q in range(63, -1, -1):
+    for q in range(63, floor - 1, -1):
         c = have.get(q) or code_candidate(frame, plan, "plain", params, qp=q, name=f"plain@{q}", **kw)
         if c.bytes >= best.bytes:
             return None
@@ -245,8 +247,10 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     plain VVC a user could have used for the same detections. `offset` is the JRD offset the plans carry. When the
     plan codes some object coarser than its JRD (an offset above 0, a QP floor above the JRD) the user asked for
     coarser, and the file is the cheapest of the plan's candidates (it may lose objects: that was asked), never
-    larger than plain VVC at the plan's lowest object QP. A background finer than DEFAULT_BG_QP (`--bg-qp 45`) was
-    asked for too: the objects file at it that keeps the most objects, whatever plain VVC costs."""
+    larger than plain VVC at the plan's lowest object QP. Under a QP floor (the plan's `qp_min`) no plain
+    fall-back is finer than the floor either: an object that is lost at its QP there stays lost. A background finer
+    than DEFAULT_BG_QP (`--bg-qp 45`) was asked for too: the objects file at it that keeps the most objects,
+    whatever plain VVC costs."""
     from concurrent.futures import ThreadPoolExecutor
 
     bgs = list(plans)  # coarsest first
@@ -271,6 +275,10 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     # are never decoded.
     check = dict(detector=detector, rule=rule, protect=protect, original=original, decoder=decoder, matrix=matrix,
                  cache=cache)
+    # A QP floor (`--qp-min`) holds for the plain fall-backs too: an object whose JRD was over-predicted is lost at
+    # the floor rather than rescued by a plain VVC finer than it (on the photos 28-33 floor points of the prior and
+    # dtjrd curves were such rescues, 15-27 % of their bytes; one QP for every object never took that path).
+    floor = int(first.qp_min) if 0 < int(first.qp_min) <= 63 else 0
 
     def order(cs):
         return sorted(cs, key=lambda c: (c.bytes, c.name))
@@ -279,7 +287,7 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
         """`best`, or (plain_search) the smaller plain VVC that keeps the objects it keeps (smaller_plain_keeping)."""
         if not (plain_search and protect):
             return best, why
-        plain = smaller_plain_keeping(frame, first, params, best, check=check, kw=kw, known=cands)
+        plain = smaller_plain_keeping(frame, first, params, best, check=check, kw=kw, known=cands, floor=floor)
         if plain is None:
             return best, why
         if not any(c is plain for c in cands):  # coded afresh here, not one of coarsest_plain's probes
@@ -359,14 +367,16 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     if not plain_search and best is None and check_candidate(plain_c, **check).passed:
         ref = plain_c
     if plain_search and protect:  # nothing to keep: the mode's own (background) file is the answer
-        start = min(r.jrd for r in first.regions)  # the lowest object QP of the plan at offset 0
+        start = max(floor, min(r.jrd for r in first.regions))  # the lowest object QP of the plan at offset 0
         ref, tried = coarsest_plain(frame, first, params, max(0, min(63, start)), check=check, kw=kw,
-                                    beat=best.bytes if best is not None else None, known=[plain_c])
+                                    beat=best.bytes if best is not None else None, known=[plain_c], floor=floor)
         cands.extend(tried)
-    if ref is not None and best is None and ref.bytes > plain_c.bytes:
-        # plain at the lowest object QP lost an object and a finer plain keeps them all: the candidates between the
-        # two sizes are now cheaper than the reference, so they are checked too (cheapest first)
-        for c in order(c for c in cands if c.mode != "plain" and plain_c.bytes < c.bytes < ref.bytes):
+    if best is None and (ref is not None and ref.bytes > plain_c.bytes or ref is None and floor and plain_search):
+        # plain at the lowest object QP lost an object and a finer plain keeps them all (or, under a floor, no plain
+        # at or above it does): the candidates between the two sizes (above plain's) are now cheaper than the
+        # reference, so they are checked too (cheapest first)
+        cap = ref.bytes if ref is not None else float("inf")
+        for c in order(c for c in cands if c.mode != "plain" and plain_c.bytes < c.bytes < cap):
             if (c if c.checked else check_candidate(c, **check)).passed:
                 best = c
                 break
