@@ -293,3 +293,36 @@ def test_make_photo_split_reproduces_the_shipped_file(fetched, nanodet_weights):
     finally:
         sys.path.pop(0)
     assert make_photo_split.main(["--check"]) == 0
+
+
+def test_benchmark_warns_where_the_shipped_dtjrd_learned_from_the_pictures(fetched, split, tmp_path, nanodet_weights):
+    """Issue 21's ten "untuned" photos were DT-JRD training photos: a `--jrd dtjrd` benchmark on such pictures now
+    says so (one line, and summary.json lists them); a benchmark photo and a `dtjrd:CKPT` raise nothing."""
+    from click.testing import CliRunner
+
+    from vcm.cli import main
+    from vcm.photos import catalogue, trained_on
+
+    small = {p.id: p for p in catalogue() if p.id.startswith("gcompris/categorization/")}
+    train = next(p for i, p in sorted(small.items()) if split["pictures"].get(i, {}).get("split") == "train"
+                 and split["pictures"][i]["kind"] == "photo" and split["pictures"][i]["objects"])
+    bench = next(p for i, p in sorted(small.items()) if split["pictures"].get(i, {}).get("split") == "benchmark")
+    held = next(p for i, p in sorted(small.items()) if split["pictures"].get(i, {}).get("split") == "val")
+    assert trained_on([f"x/{train.name}", bench.name, held.name, "bus.jpg"], split) == [f"x/{train.name}"]
+    data = tmp_path / "pics"
+    data.mkdir()
+    for p in (train, bench):
+        (data / p.name).write_bytes(p.path().read_bytes())
+    out = tmp_path / "rep"
+    args = ["benchmark", str(data), "-o", str(out), "--qps", "42,47", "--offsets=0", "--modes", "plain,objects",
+            "--no-span", "--baseline", "none", "--quiet"]
+    res = CliRunner().invoke(main, [*args, "--jrd", "dtjrd"])
+    assert res.exit_code == 0, res.output
+    assert f"1 of the 2 pictures (first {train.name})" in res.output and "not held out" in res.output
+    assert json.loads((out / "summary.json").read_text())["settings"]["dtjrd_trained_on"] == [train.name]
+    from vcm.jrd.dtjrd import SHIPPED_PREDICTOR
+
+    res = CliRunner().invoke(main, [*args[:3], str(tmp_path / "rep2"), *args[4:], "--jrd",
+                                    f"dtjrd:{SHIPPED_PREDICTOR}"])
+    assert res.exit_code == 0, res.output
+    assert "not held out" not in res.output

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path, PurePosixPath
+from typing import Sequence
 
 from vcm.datasets import DATA_SETS, FETCH_FIX, data_root
 from vcm.errors import VcmError
@@ -319,6 +320,16 @@ def cutouts(split: dict | None = None) -> list[Photo]:
     split = split or load_split()
     by_id = {p.id: p for p in catalogue()}
     return [by_id[i] for i, rec in sorted(split["pictures"].items()) if rec["kind"] == "cutout" and i in by_id]
+
+
+def trained_on(names: Sequence[str], split: dict | None = None) -> list[str]:
+    """The names among `names` (file names or paths, as a benchmark lists its pictures) that are pictures of the
+    split's `train` part, named as the photo sets write them (`Photo.name`): what the shipped DT-JRD head learned
+    from (natural photos, and the cut-outs composed onto them). Its numbers on those are not held out; the `val`
+    part is its test split and the `benchmark` part is never trained on."""
+    split = split or load_split()
+    train = {i.replace("/", "__") for i, rec in split["pictures"].items() if rec["split"] == "train"}
+    return [n for n in names if PurePosixPath(str(n).replace("\\", "/")).stem in train]
 
 
 def dtjrd_pictures(split: dict | None = None) -> dict[str, list[Photo]]:

@@ -780,6 +780,22 @@ def _collect(cfg: BenchmarkConfig, keys: list[str], outcomes: dict[str, PictureO
     return summarize(cfg.out, cfg.gt)
 
 
+def _trained_on(cfg: BenchmarkConfig, keys: Sequence[str], echo) -> list[str]:
+    """The set's pictures the shipped dtjrd learned from (`vcm.photos.trained_on`), with a warning line: its
+    curves there are not held out (issue 21's ten "untuned" photos were such pictures). A `dtjrd:CKPT` is the
+    user's own and its training set unknown here, so only the bare `dtjrd` is checked."""
+    if "dtjrd" not in cfg.jrd:
+        return []
+    from vcm.photos import trained_on
+
+    seen = trained_on(keys)
+    if seen:
+        echo(f"warning: {len(seen)} of the {len(keys)} pictures (first {seen[0]}) are photos the shipped dtjrd "
+             "learned from (the photo split's train part): its numbers on them are not held out "
+             "(summary.json settings.dtjrd_trained_on lists them)")
+    return seen
+
+
 def _refuse_unreadable(pics: Sequence[Path], echo) -> dict[str, str]:
     """Pictures whose header already says they cannot be coded (a decompression bomb, a FIFO): each fails alone,
     with its one-line reason, and the run goes on over the others."""
@@ -822,6 +838,7 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> BenchmarkReport:
     jrd_run = any(m in JRD_MODES for m in cfg.modes)
     for spec in cfg.jrd if jrd_run else ():
         _predictor(spec)  # same for a bad predictor spec or checkpoint
+    trained = _trained_on(cfg, keys, echo) if jrd_run else []
     cfg.out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(cfg.out / WORK)  # what a killed run's atomic writes left
     outcomes: dict[str, PictureOutcome] = {}
@@ -860,7 +877,8 @@ def run_benchmark(cfg: BenchmarkConfig, echo=print) -> BenchmarkReport:
         {**cfg.to_json(), "detector": det.spec, "ground_truth": numbers.ground_truth,
          "rule": _STATE["rule"].to_json(), "rule_text": _STATE["rule"].describe(),
          "rate": "bpp over the set (all streams + placement)",
-         "accuracy": "COCO mAP over all pictures at each point", "rounds": rounds},
+         "accuracy": "COCO mAP over all pictures at each point", "rounds": rounds,
+         **({"dtjrd_trained_on": trained} if trained else {})},
         _versions(_STATE["encoder"], det.describe(), preds, _STATE["anchor"]), _machine(),
         cfg.command or cfg.command_line(),
         {"points_computed": counts["points_computed"], "points_resumed": len(results) - counts["points_computed"],
