@@ -329,7 +329,7 @@ def trained_on(names: Sequence[str], split: dict | None = None) -> list[str]:
     part is its test split and the `benchmark` part is never trained on."""
     split = split or load_split()
     train = {i.replace("/", "__") for i, rec in split["pictures"].items() if rec["split"] == "train"}
-    return [n for n in names if PurePosixPath(str(n).replace("\\", "/")).stem in train]
+    return [n for n in names if Path(n).stem in train]
 
 
 def dtjrd_pictures(split: dict | None = None) -> dict[str, list[Photo]]:

@@ -366,16 +366,17 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     ref = None
     if not plain_search and best is None and check_candidate(plain_c, **check).passed:
         ref = plain_c
-    if plain_search and protect:  # nothing to keep: the mode's own (background) file is the answer
+    searched = plain_search and bool(protect)  # nothing to keep: the mode's own (background) file is the answer
+    if searched:
         start = max(floor, min(r.jrd for r in first.regions))  # the lowest object QP of the plan at offset 0
         ref, tried = coarsest_plain(frame, first, params, max(0, min(63, start)), check=check, kw=kw,
                                     beat=best.bytes if best is not None else None, known=[plain_c], floor=floor)
         cands.extend(tried)
-    if best is None and (ref is not None and ref.bytes > plain_c.bytes or ref is None and floor and plain_search):
-        # plain at the lowest object QP lost an object and a finer plain keeps them all (or, under a floor, no plain
-        # at or above it does): the candidates between the two sizes (above plain's) are now cheaper than the
-        # reference, so they are checked too (cheapest first)
-        cap = ref.bytes if ref is not None else float("inf")
+    # plain at the lowest object QP lost an object and a finer plain keeps them all (or, under a floor, the search
+    # found none at or above it that does): the candidates dearer than plain's, up to the reference's size, are
+    # now the cheaper way to keep them, so they are checked too (cheapest first)
+    cap = ref.bytes if ref is not None else (float("inf") if searched and floor else None)
+    if best is None and cap is not None and cap > plain_c.bytes:
         for c in order(c for c in cands if c.mode != "plain" and plain_c.bytes < c.bytes < cap):
             if (c if c.checked else check_candidate(c, **check)).passed:
                 best = c
