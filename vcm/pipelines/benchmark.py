@@ -31,6 +31,7 @@ from vcm.errors import VcmError
 from vcm.fsutil import sha256_file, write_json_atomic
 from vcm.runner import digest, load_record, remove_stale_temps, run_tasks
 from vcm.settings import BENCH_JRD as DEFAULT_JRD, BENCH_MODES as DEFAULT_MODES, BENCH_OFFSETS as DEFAULT_OFFSETS
+from vcm.qp import MAX_QP
 from vcm.settings import BENCH_ANCHOR, BENCH_QPS as DEFAULT_QPS, DEFAULT_BG_QP, GIVE_UP, GIVE_UP_MARGIN
 from vcm.metrics.rd import CurvePoint, PointRow, aggregate, benchmark_bd
 from vcm.report import (SUMMARY_FORMAT, curve_points_to_json, plot_rd, read_points_csv, summary_lines,
@@ -697,6 +698,9 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
     from vcm.metrics.rd import ANCHOR, finer_background, top_margin
 
     jrds = jrds or {}
+    # the last floor: pictures GIVE_UP (every object given up: the background alone, the coarsest file); video 63
+    # (its segments without a protected object are coded at the background QP, finer than objects at 63)
+    last = GIVE_UP if gives_up else MAX_QP
     by_curve: dict[str, list[CurvePoint]] = {}
     for p in points:
         by_curve.setdefault(p.curve, []).append(p)
@@ -721,11 +725,11 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
             if lo > a_lo + eps:  # coarser: floors, not offsets (an offset above 0 loses every object at once)
                 if not floors:
                     want_floors.setdefault(pred, set()).update(first_floors(jrds.get(pred, [])))
-                elif max(floors) < GIVE_UP:  # last GIVE_UP: every object given up (the background alone)
+                elif max(floors) < last:
                     nxt = max(floors) + 2 * SPAN_STEP
                     if gives_up and jrds.get(pred) and nxt > max(jrds[pred]) + GIVE_UP_MARGIN:  # gives up all
                         nxt = GIVE_UP
-                    want_floors.setdefault(pred, set()).add(min(GIVE_UP, nxt))
+                    want_floors.setdefault(pred, set()).add(min(last, nxt))
             # no gap wider than MAX_GAP of the anchor's range between neighbouring floors (the fit would draw a
             # straight line across it): a floor halfway between
             ladder = sorted((p.qp_min, getattr(p, quality)) for p in ps if p.qp_min is not None)
