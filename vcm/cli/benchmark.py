@@ -43,7 +43,8 @@ def _words(ctx, param, value):
                    "originals are the ground truth (pseudo ground truth).")
 @detector_options
 @click.option("--jrd", default=",".join(BENCH_JRD), show_default=True, callback=_words,
-              help="JRD predictors, comma-separated: search (the oracle), prior, dtjrd:CKPT, fixed:Q.")
+              help="JRD predictors, comma-separated: search (the oracle), prior, dtjrd (the shipped model) or "
+                   "dtjrd:CKPT, fixed:Q.")
 @click.option("--qps", default=",".join(map(str, BENCH_QPS)), show_default=True, callback=_ints,
               help="QPs of the plain VVC anchor.")
 @click.option("--offsets", default=None, callback=_ints,
