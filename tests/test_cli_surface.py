@@ -108,6 +108,7 @@ def test_output_is_o_output_everywhere_and_q_is_the_qp():
     (["detect", "x.jpg", "--batch", "4"], "batch_size", 4),
     (["label", "in", "-o", "o", "--min-score", "0.2", "-q"], "detect_score", 0.2),
     (["label", "in", "-o", "o", "-q"], "quiet", True),
+    (["encode", "clip.mp4", "--quiet"], "quiet", True),  # `vcm --help`: --quiet on every command with a bar
     (["train", "d", "--out", "m.pt", "--size", "64"], "img_size", 64),
     (["vvc", "encode", "x.jpg", "--qp", "37", "--out", "y.266", "--no-cache"], "cache", False),
     (["benchmark", "--bundled", "-o", "report"], "bundled", "default"),

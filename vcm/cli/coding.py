@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from vcm.cli.options import coding_options, emit, json_option, output_option, pop_settings
+from vcm.cli.options import coding_options, emit, json_option, output_option, pop_settings, quiet_option
 
 
 
@@ -26,7 +26,8 @@ from vcm.cli.options import coding_options, emit, json_option, output_option, po
                    "coloured by whether it still shows it (green: still detected, red: lost, orange: not checked with "
                    "--no-check, grey: not kept). A video: a folder, one frame_NNNN.png per detected frame.")
 @coding_options("intra", "intra_period", "detect_every", "start", "max_frames")
-def encode(picture, out, example, json_path, draw_path, **opts):
+@quiet_option(short=False)
+def encode(picture, out, example, json_path, draw_path, quiet, **opts):
     """Code a picture for machines: every detected object at its JRD, the background coarser.
 
     \b
@@ -73,7 +74,8 @@ def encode(picture, out, example, json_path, draw_path, **opts):
 
         import sys
 
-        vreport = run_encode_video(src, out, settings, progress=sys.stderr.isatty(), draw=draw_path)
+        vreport = run_encode_video(src, out, settings, progress=sys.stderr.isatty() and not quiet,
+                                   draw=draw_path)
         emit(json_path, vreport.to_json(), format_video_report(vreport))
         return
     if settings.video_only_given():
