@@ -122,3 +122,18 @@ def test_frame_qp_is_robust_to_one_fragile_object():
     assert QPPlan(64, 64, 51, regions).frame_qp == 40  # 1 of 10 left out
     assert QPPlan(64, 64, 51, regions[:5]).frame_qp == 5  # 1 of 5 is not left out
     assert QPPlan(64, 64, 51, ()).frame_qp == 51
+
+
+def test_a_lost_object_is_coded_finer_before_plain_vvc_of_the_whole_picture(nanodet_weights):
+    """`vcm encode --jrd prior` on a Scratch room photo (a DT-JRD training photo, two small people): objects mode
+    at the prior's QPs loses a person; the objects it lost are coded finer (`vcm.coding.choose`: `lower`) and that
+    file keeps both in ~0.9 kB, where the plain fall-back (plain VVC at the coarsest QP that keeps both) wrote
+    8.8 kB. Still never larger than plain at the lowest object QP nor than a plain VVC keeping the same objects."""
+    from vcm.photos import catalogue
+
+    photo = next(p for p in catalogue() if p.id == "scratch/Backgrounds/Indoors/the-movies-inside")
+    rep = vcm.encode(photo.path(), jrd="prior")
+    choice = rep.settings["choice"]
+    assert "/finer" in choice["chosen"], choice
+    assert rep.check["still_detected"] == rep.check["objects"] == 2, rep.check
+    _check(photo.path(), "nanodet", "auto")

@@ -7,7 +7,9 @@ stream (`QPPlan.object_streams`); one that fails the check is tried again with o
 `vcm decode` does and detected again until one passes; it *passes* when every
 object the machine must keep is still detected (the shared rule, vcm.metrics.match) and no new box at the
 keep score appears where the original had none (a false detection). The written file is the cheapest passing
-candidate that is not larger than plain VVC at the lowest object QP; when none passes, the one (not larger
+candidate that is not larger than plain VVC at the lowest object QP. When none passes, `vcm encode` and the
+benchmark (`lower`) first code the objects the objects file lost finer, round by round, as the search's
+verification does for its own JRDs; when still none passes, the one (not larger
 than plain) that keeps the most objects with the fewest false detections (the invariant: a vcm file never costs
 more than plain VVC at the lowest object QP).
 
@@ -151,6 +153,32 @@ def check_candidate(c: Candidate, *, detector, rule, protect, original, decoder:
     return c
 
 
+def _lower_lost(frame, cands: list, params: EncodeParams, limit: int, *, check: dict, kw: dict) -> Candidate | None:
+    """The objects candidate keeping the most objects (cheapest among them), coded again with the objects it lost
+    finer, round by round (`lower_step`), until one keeps every object without a false detection (returned) or
+    the file would be larger than `limit` bytes or no lost object can go finer (None). Each new candidate joins
+    `cands`."""
+    own = [c for c in cands if c.mode == "objects" and c.checked]
+    if not own:
+        return None
+    base = min(own, key=lambda c: (-sum(c.kept), c.bytes, c.name))
+    plan, lost = base.coded.plan, {i for i, k in enumerate(base.kept) if not k}
+    for round_ in range(LOWER_ROUNDS):
+        if not lost:
+            return None  # every object kept: a false detection failed it, which finer objects do not mend
+        plan = lowered_plan(plan, lost, lower_step(round_))
+        if plan is None:
+            return None
+        c = code_candidate(frame, plan, "objects", params, name=f"{base.name}/finer{round_ + 1}", **kw)
+        cands.append(c)
+        if c.bytes > limit:
+            return None
+        if check_candidate(c, **check).passed:
+            return c
+        lost |= {i for i, k in enumerate(c.kept) if not k}
+    return None
+
+
 def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, check: dict, kw: dict,
                    beat: int | None = None, known: Sequence[Candidate] = (),
                    floor: int = 0) -> tuple[Candidate | None, list[Candidate]]:
@@ -233,18 +261,38 @@ def smaller_plain_keeping(frame, plan: QPPlan, params: EncodeParams, best: Candi
 
 
 DOWN_STEP, DOWN_TRIES = 4, 3  # coarsest_plain: how far below the lowest object QP it looks for a plain that keeps all
+LOWER_STEP, LOWER_ROUNDS = 3, 6  # lowering a lost object's QP: 3 QPs a round, 6 from the third, 12 from the fifth
+
+
+def lower_step(round_: int) -> int:
+    """How many QPs an object still lost is lowered in lowering round `round_` (0-based): the plan choice's
+    `lower` and the search's verification share it."""
+    return LOWER_STEP * 2 ** (round_ // 2)
+
+
+def lowered_plan(plan: QPPlan, lost: set[int], step: int) -> QPPlan | None:
+    """`plan` with the regions of `lost` (indices into the protected objects) `step` QPs finer, never below its
+    floor; None when none can go lower."""
+    regions = tuple(replace(r, qp=max(int(plan.qp_min), 0, r.qp - step)) if r.index in lost else r
+                    for r in plan.regions)
+    return None if regions == plan.regions else replace(plan, regions=regions)
 
 
 def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequence[str], detector, rule, protect,
            original, encoder="ffmpeg", matrix="bt709", cache=True, display=None, decoder: str = "pyav",
-           workers: int = 2, plain_search: bool = False, offset: int = 0) -> Choice:
+           workers: int = 2, plain_search: bool = False, offset: int = 0, lower: bool = False) -> Choice:
     """The cheapest candidate of `modes` (objects over the background QPs in `plans`, coarsest first) and plain
     VVC at the lowest object QP that passes and is not larger than plain. `plans` maps background QP -> plan
     (the same object QPs); frame, blur, ctu and plain use the first plan.
 
     `plain_search`: the plain reference is plain VVC at the coarsest QP that still keeps every object
     (`coarsest_plain`, searched from the lowest object QP of the plan at offset 0), so no file is larger than the
-    plain VVC a user could have used for the same detections. `offset` is the JRD offset the plans carry. When the
+    plain VVC a user could have used for the same detections. `lower`: when no candidate keeps every object, the
+    objects the cheapest objects candidate lost are coded finer (`lower_step` QPs a round, at most LOWER_ROUNDS,
+    while the file is not larger than plain VVC at the plan's lowest object QP) before any plain fall-back, as the
+    search's verification does for its own JRDs: a JRD over-predicted for one object made the file a plain VVC
+    of the whole picture (on the photos 65 of 73 offset-0 files of the prior were plain VVC). `offset` is the JRD
+    offset the plans carry. When the
     plan codes some object coarser than its JRD (an offset above 0, a QP floor above the JRD) the user asked for
     coarser, and the file is the cheapest of the plan's candidates (it may lose objects: that was asked), never
     larger than plain VVC at the plan's lowest object QP. Under a QP floor (the plan's `qp_min`) no plain
@@ -361,6 +409,8 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
             best = t
             break
         prev = c
+    if best is None and lower and protect:
+        best = _lower_lost(frame, cands, params, plain_c.bytes, check=check, kw=kw)
     # The plain reference: plain at the lowest object QP, or (plain_search) the coarsest plain that keeps every
     # object; a passing plain file smaller than the best candidate is written instead.
     ref = None

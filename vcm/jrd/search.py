@@ -44,7 +44,6 @@ from vcm.errors import VcmError
 from vcm.jrd.base import JRDPredictor
 from vcm.types import Detections, ObjectJRD
 
-VERIFY_STEP, VERIFY_ROUNDS = 3, 6
 
 
 class SearchPredictor(JRDPredictor):
@@ -251,7 +250,9 @@ class SearchPredictor(JRDPredictor):
             # kept the most objects in the fewest bytes: a plan whose objects file failed was "verified" by plain
             # VVC at its lowest object QP (on 10 untuned photos 3.5x the objects file 4 QPs finer, which passed)
             best = None
-            for rounds in range(VERIFY_ROUNDS + 1):
+            from vcm.coding.choose import LOWER_ROUNDS, lower_step
+
+            for rounds in range(LOWER_ROUNDS + 1):
                 try:
                     verified, own, nbytes, own_bytes = look(jrds, members)
                 except VcmError:  # libvvenc refuses near-lossless QPs on small crops: no finer round
@@ -262,10 +263,10 @@ class SearchPredictor(JRDPredictor):
                 if best is None or score > best[0]:
                     best = (score, list(jrds), verified)
                 lost = [i for i in members if not own[i] and jrds[i] > self.qmin]
-                if not lost or rounds == VERIFY_ROUNDS or own_bytes >= -best[0][1]:
+                if not lost or rounds == LOWER_ROUNDS or own_bytes >= -best[0][1]:
                     break
                 for i in lost:
-                    jrds[i] = max(self.qmin, jrds[i] - VERIFY_STEP * 2 ** (rounds // 2))
+                    jrds[i] = max(self.qmin, jrds[i] - lower_step(rounds))
             jrds, verified = best[1], best[2]
         seconds = time.perf_counter() - t0
         self.last_stats = {"probes": len(probes), "probed_qps": sorted(probes), "encodes": encodes,

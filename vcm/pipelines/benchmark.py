@@ -370,7 +370,7 @@ def _choose_point(frame, rgb_shape, modes: Sequence[str], plans: dict, protect: 
     choice = choose(frame, plans, EncodeParams(qp=first.bg_qp, preset=cfg.preset), modes=modes,
                     detector=_STATE["detector_map"], rule=_STATE["rule"], protect=protect, original=original_all,
                     encoder=cfg.encoder, matrix=cfg.matrix, display=(w, h), decoder=cfg.decoder,
-                    plain_search=True, offset=offset)
+                    plain_search=True, offset=offset, lower=True)
     c = choice.chosen
     fields_, dets, _ = _row_fields(c.coded, c.found, keep, w, h, original_all, nbytes=c.bytes)
     fresh = sum(0 if st.result.cached else 1 for cand in choice.candidates for st in cand.coded.streams)

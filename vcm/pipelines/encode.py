@@ -157,7 +157,7 @@ def _run_encode(input_path, output, settings: CodingSettings, detector: Any, det
         modes = auto_modes() if s.mode == "auto" else (s.mode,)
         choice = choose(frame, plans, params, modes=modes, detector=det, rule=rule, protect=protected,
                         original=dets, encoder=encoder, matrix=s.matrix, cache=cache, display=(w, h),
-                        plain_search=True, offset=s.jrd_offset)
+                        plain_search=True, offset=s.jrd_offset, lower=True)
         coded = choice.chosen.coded
     total = write_vcm_file(output, to_vcm_file(coded))
     plan = coded.plan
