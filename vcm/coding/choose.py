@@ -169,7 +169,8 @@ def _lower_lost(frame, cands: list, params: EncodeParams, limit: int, *, check: 
         plan = lowered_plan(plan, lost, lower_step(round_))
         if plan is None:
             return None
-        c = code_candidate(frame, plan, "objects", params, name=f"{base.name}/finer{round_ + 1}", **kw)
+        c = code_candidate(frame, plan, "objects", params, name=f"{base.name}/finer{round_ + 1}",
+                           merge_tolerance=-1 if "/split" in base.name else MERGE_QP_TOLERANCE, **kw)
         cands.append(c)
         if c.bytes > limit:
             return None
@@ -288,7 +289,7 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     `plain_search`: the plain reference is plain VVC at the coarsest QP that still keeps every object
     (`coarsest_plain`, searched from the lowest object QP of the plan at offset 0), so no file is larger than the
     plain VVC a user could have used for the same detections. `lower`: when no candidate keeps every object, the
-    objects the cheapest objects candidate lost are coded finer (`lower_step` QPs a round, at most LOWER_ROUNDS,
+    objects lost by the objects candidate that keeps the most are coded finer (`lower_step` QPs a round, at most LOWER_ROUNDS,
     while the file is not larger than plain VVC at the plan's lowest object QP) before any plain fall-back, as the
     search's verification does for its own JRDs: a JRD over-predicted for one object made the file a plain VVC
     of the whole picture (on the photos 65 of 73 offset-0 files of the prior were plain VVC). `offset` is the JRD
