@@ -289,11 +289,11 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     `plain_search`: the plain reference is plain VVC at the coarsest QP that still keeps every object
     (`coarsest_plain`, searched from the lowest object QP of the plan at offset 0), so no file is larger than the
     plain VVC a user could have used for the same detections. `lower`: when no candidate keeps every object, the
-    objects lost by the objects candidate that keeps the most are coded finer (`lower_step` QPs a round, at most LOWER_ROUNDS,
-    while the file is not larger than plain VVC at the plan's lowest object QP) before any plain fall-back, as the
-    search's verification does for its own JRDs: a JRD over-predicted for one object made the file a plain VVC
-    of the whole picture (on the photos 65 of 73 offset-0 files of the prior were plain VVC). `offset` is the JRD
-    offset the plans carry. When the
+    objects lost by the objects candidate that keeps the most are coded finer (`lower_step` QPs a round, at most
+    LOWER_ROUNDS, until the file is larger than plain VVC at the plan's lowest object QP) before any plain
+    fall-back, as the search's verification does for its own JRDs: a JRD over-predicted for one object made the
+    file a plain VVC of the whole picture (on the photos 65 of 73 offset-0 files of the prior were plain VVC).
+    `offset` is the JRD offset the plans carry. When the
     plan codes some object coarser than its JRD (an offset above 0, a QP floor above the JRD) the user asked for
     coarser, and the file is the cheapest of the plan's candidates (it may lose objects: that was asked), never
     larger than plain VVC at the plan's lowest object QP. Under a QP floor (the plan's `qp_min`) no plain
