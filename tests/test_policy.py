@@ -51,6 +51,8 @@ def _check(path, detector: str, mode: str, jrd: str = "prior") -> None:
         # file, or a candidate dearer than plain at the lowest QP (e.g. a lost object coded finer) but smaller
         ref = choice.get("plain_reference")
         assert ref and chosen["bytes"] <= ref["bytes"] and not plain["passed"], (path, choice)
+        if choice["chosen"].startswith("plain@"):  # a plain file there is the reference itself
+            assert ref["name"] == choice["chosen"], (path, choice)
     else:
         assert rep.total_bytes <= plain["bytes"], (path, detector, mode, choice)
     assert rep.total_bytes == len(rep.data)

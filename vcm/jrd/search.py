@@ -45,7 +45,6 @@ from vcm.jrd.base import JRDPredictor
 from vcm.types import Detections, ObjectJRD
 
 
-
 class SearchPredictor(JRDPredictor):
     """Options (the encode pipeline passes its own, so the search sees what the decoder will show):
     detector (a Detector, default hog-person), rule (StillDetectedRule, default the detector's threshold),
