@@ -226,9 +226,17 @@ def test_doctor_lists_every_weight_set_with_its_state(tmp_path, nanodet_weights)
         assert ("verified" if row["ok"] else f"vcm weights fetch {name}") in row["detail"]
     assert rows["weights nanodet"]["ok"] and "nanodet (default)" in rows["detectors"]["detail"]
     assert rows["encode cache"]["ok"]
-    empty = {"VCM_WEIGHTS_DIR": str(tmp_path / "none")}  # the same machine with no weights fetched
+    from vcm.datasets import DATA_SETS, is_installed
+
+    assert rows["data photos"]["ok"] == all(map(is_installed, DATA_SETS.values())), rows["data photos"]
+    # the same machine with no weights nor photos fetched and no external encoder on PATH: each row names its fix
+    empty = {"VCM_WEIGHTS_DIR": str(tmp_path / "none"), "VCM_DATA_DIR": str(tmp_path / "nodata"),
+             "VCM_VVENC": "", "PATH": "/usr/bin:/bin"}
     rows = {r["name"]: r for r in json.loads(ok(vcm("doctor", "--json", "-", env=empty)))["rows"]}
     assert not rows["weights nanodet"]["ok"] and "vcm weights fetch nanodet" in rows["weights nanodet"]["detail"]
+    assert not rows["data photos"]["ok"] and "vcm weights fetch photos" in rows["data photos"]["detail"]
+    assert not rows["encoder vvenc"]["ok"] and "set VCM_VVENC" in rows["encoder vvenc"]["detail"], rows["encoder vvenc"]
+    assert "--encoder ffmpeg" in rows["encoder vvenc"]["detail"]
 
 
 @pytest.mark.slow

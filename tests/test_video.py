@@ -70,6 +70,33 @@ def test_detection_frames_and_carried_boxes(analysis):
     assert [r.qp for r in plans[0].regions] == [max(0, o.jrd - 3) for o in analysis.objects[0]]
 
 
+def test_the_predictor_sees_each_frames_weaker_boxes_and_the_bar_moves_per_frame(clip_rgb, nanodet_weights):
+    """A frame's boxes below the keep score are real objects, not false boxes: the predictor gets them as `others`
+    (the search judges with them, as `vcm encode` does for a picture); progress() once per predicted frame."""
+    from vcm.detect import create_detector
+    from vcm.jrd.prior import PriorPredictor
+    from vcm.metrics.match import StillDetectedRule
+
+    class Seen(PriorPredictor):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def predict(self, picture, detections, others=()):
+            self.calls.append((tuple(detections), tuple(others)))
+            return super().predict(picture, detections, others)
+
+    det = create_detector("nanodet")
+    rule = StillDetectedRule.for_detector(det)
+    pred, steps = Seen(), []
+    an = analyse(clip_rgb[0], det, pred, every=2, rule=rule, progress=lambda: steps.append(1))
+    assert len(steps) == len(pred.calls) == len(an.detected_indices)
+    for (keep, others), i in zip(pred.calls, an.detected_indices):
+        assert set(others) == set(an.originals[i]) and set(keep) <= set(others)
+        assert all(rule.keeps(d) for d in keep)
+    assert any(len(o) > len(k) for k, o in pred.calls), "no frame with a weaker box: the test shows nothing"
+
+
 def test_segments_take_the_lowest_object_qp(analysis):
     plans = plan_frames(analysis, bg_qp=50)
     segs = plan_segments(plans, 4)

@@ -9,7 +9,9 @@ from vcm.cli.options import emit, json_option
 @click.command()
 @json_option("the findings")
 def doctor(json_path):
-    """Show which VVC encoders/decoders, torch devices and detector weights are usable.
+    """Show which VVC encoders/decoders, torch devices, detector weights and photo data sets are usable.
+
+    Each missing part names what adds it (the fetch command, the variable to set, the option to use instead).
 
     \b
     Example:

@@ -66,11 +66,15 @@ def detection_frames(n: int, every: int) -> list[int]:
 
 
 def analyse(frames: Sequence[np.ndarray], detector: Any, predictor: Any | None, *, every: int = 1,
-            fixed_jrd: int = 63, detections: Sequence[Detections] | None = None, rule: Any = None) -> VideoAnalysis:
+            fixed_jrd: int = 63, detections: Sequence[Detections] | None = None, rule: Any = None,
+            progress: Callable[[], None] | None = None) -> VideoAnalysis:
     """Detect on every `every`-th RGB frame (and the last) and predict each object's JRD there (without a
     predictor every object gets `fixed_jrd`: placement only, as for plain coding). `detections`: the
     detector's output on those frames, when already known. With `rule`, only the objects it must keep
-    (vcm.metrics.match) are the frames' objects, and objects no QP keeps get no region (as for pictures)."""
+    (vcm.metrics.match) are the frames' objects, and objects no QP keeps get no region (as for pictures); the
+    predictor sees the frame's weaker boxes as `others` (not false boxes: the one still-detected rule, as
+    `vcm encode` gives a picture's). `progress()` is called once per predicted frame (`--jrd search` takes
+    seconds a frame)."""
     n = len(frames)
     h, w = frames[0].shape[:2]
     idx = detection_frames(n, every)
@@ -84,8 +88,12 @@ def analyse(frames: Sequence[np.ndarray], detector: Any, predictor: Any | None, 
         found = [Detections(f.width, f.height, tuple(d for d in f if rule.keeps(d))) for f in found]
     t_det = time.perf_counter() - t
     t = time.perf_counter()
-    objs_at = {i: (predictor.predict(frames[i], d) if predictor is not None
-                   else [ObjectJRD(x, int(fixed_jrd), "plain") for x in d]) for i, d in zip(idx, found)}
+    objs_at = {}
+    for i, d in zip(idx, found):
+        objs_at[i] = (predictor.predict(frames[i], d, others=tuple(originals[i])) if predictor is not None
+                      else [ObjectJRD(x, int(fixed_jrd), "plain") for x in d])
+        if progress is not None:
+            progress()
     objs_at = {i: [o for o in objs if not o.info.get("never_detected")] for i, objs in objs_at.items()}
     t_pred = time.perf_counter() - t
     dets, detected, objects = [], [], []

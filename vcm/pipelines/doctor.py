@@ -1,4 +1,5 @@
-"""Find out what is usable here: encoders, decoders (with a real round trip), torch and detector weights."""
+"""Find out what is usable here: encoders, decoders (with a real round trip), torch, detector weights and the
+photo data sets, each missing part with the command or setting that adds it."""
 from __future__ import annotations
 
 import importlib.metadata
@@ -69,6 +70,28 @@ def _weight_rows() -> list[dict[str, Any]]:
     return rows
 
 
+def _missing(program: Any) -> str:
+    """Why an external encoder or decoder is not used, and how to get it (its own fix line)."""
+    built = program.built_exe() if hasattr(program, "built_exe") else None  # a build vcm does not use by itself
+    if built:
+        return f"not found on PATH; built at {built}: export {program.env_var}={built} to use it"
+    env, fallback = getattr(program, "env_var", ""), getattr(program, "fallback", "")
+    return "not found on PATH" + (f": put it on PATH, set {env}, or use {fallback}" if env and fallback else "")
+
+
+def _data_rows() -> list[dict[str, Any]]:
+    """The photo data sets (`--bundled photos`, the DT-JRD dataset): installed as pinned, or the fetch command."""
+    from vcm.datasets import DATA_SETS, data_dir, is_installed
+
+    missing = [ds.name for ds in DATA_SETS.values() if not is_installed(ds)]
+    if not missing:
+        return [{"name": "data photos", "ok": True,
+                 "detail": f"{', '.join(DATA_SETS)} installed as pinned in {data_dir()} (--bundled photos)"}]
+    return [{"name": "data photos", "ok": False,
+             "detail": f"{', '.join(missing)} missing from {data_dir()}: vcm weights fetch photos "
+                       "(needed by --bundled photos and the DT-JRD dataset only)"}]
+
+
 def _cache_row() -> dict[str, Any]:
     from vcm.codec.cache import cache_dir_problem, default_cache_dir
 
@@ -100,7 +123,8 @@ def format_doctor(report: DoctorReport) -> str:
 
 
 def diagnose() -> DoctorReport:
-    """Every encoder and decoder tried with a real round trip, torch's devices and the detector weights."""
+    """Every encoder and decoder tried with a real round trip, torch's devices, the detector weights and the photo
+    data sets."""
     rows = []
     from vcm.codec.ffmpeg import ffmpeg_exe, ffmpeg_info
 
@@ -116,9 +140,7 @@ def diagnose() -> DoctorReport:
     for name in ENCODERS:
         enc = create_encoder(name, check=False)
         if not enc.available():
-            built = enc.built_exe() if hasattr(enc, "built_exe") else None  # a build vcm does not use by itself
-            rows.append({"name": f"encoder {name}", "ok": False, "detail": "not found on PATH" + (
-                f"; built at {built}: export {enc.env_var}={built} to use it" if built else "")})
+            rows.append({"name": f"encoder {name}", "ok": False, "detail": _missing(enc)})
             continue
         ok, detail = _round_trip(name, "pyav")
         exe = getattr(enc, "exe", None)
@@ -129,7 +151,7 @@ def diagnose() -> DoctorReport:
     for name in DECODERS:
         dec = create_decoder(name, check=False)
         if not dec.available():
-            rows.append({"name": f"decoder {name}", "ok": False, "detail": "not found"})
+            rows.append({"name": f"decoder {name}", "ok": False, "detail": _missing(dec)})
             continue
         ok, detail = _round_trip(working_enc[0], name) if working_enc else (False, "no working encoder to test with")
         rows.append({"name": f"decoder {name}", "ok": ok, "detail": f"{dec.version()}: {detail}"})
@@ -137,5 +159,6 @@ def diagnose() -> DoctorReport:
             working_dec.append(name)
     rows.append({"name": "torch", "ok": True, "detail": _torch_info()})
     rows += _weight_rows()
+    rows += _data_rows()
     rows.append(_cache_row())
     return DoctorReport(rows, working_enc, working_dec, bool(working_enc and working_dec))

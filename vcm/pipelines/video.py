@@ -167,7 +167,9 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Codin
 
     idx = detection_frames(len(rgb), s.detect_every)
     n_seg = -(-len(rgb) // s.intra_period)
-    bar = Progress(len(idx) * (2 if s.check or draw else 1) + n_seg, progress, "step", f"vcm encode {input_path.name}")
+    # steps: detect, predict (a search takes seconds a frame) and check each detected frame, code each segment
+    steps = len(idx) * (1 + (s.mode != "plain") + bool(s.check or draw)) + n_seg
+    bar = Progress(steps, progress, "step", f"vcm encode {input_path.name}")
     try:
         det = detector if detector is not None else build_detector(s)
         rule = s.rule_for(det)
@@ -185,7 +187,7 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Codin
             for _ in idx[k:k + 8]:
                 bar.step("detect")
         an = analyse(rgb, det, predictor, every=s.detect_every, fixed_jrd=s.qp if s.qp is not None else 63, rule=rule,
-                     detections=found)
+                     detections=found, progress=(lambda: bar.step("predict")) if predictor is not None else None)
         secs.update(an.seconds)
         secs["detect"] = time.perf_counter() - t - an.seconds["predict"]
         plans = plan_frames(an, offset=s.jrd_offset, bg_qp=s.bg_qp, qp_min=s.qp_min, margin=s.margin)
