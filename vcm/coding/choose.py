@@ -8,8 +8,8 @@ stream (`QPPlan.object_streams`); one that fails the check is tried again with o
 object the machine must keep is still detected (the shared rule, vcm.metrics.match) and no new box at the
 keep score appears where the original had none (a false detection). The written file is the cheapest passing
 candidate that is not larger than plain VVC at the lowest object QP. When none passes, `vcm encode` and the
-benchmark (`lower`) first code the objects the objects file lost finer, round by round, as the search's
-verification does for its own JRDs; when still none passes, the one (not larger
+benchmark (`lower`) first code the objects the objects file lost finer, round by round (the search's
+verification is this same choice); when still none passes, the one (not larger
 than plain) that keeps the most objects with the fewest false detections (the invariant: a vcm file never costs
 more than plain VVC at the lowest object QP).
 
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from vcm.codec.base import EncodeParams
+from vcm.errors import VcmError
 from vcm.qp import MERGE_QP_TOLERANCE, QPPlan
 from vcm.settings import AUTO_BG_QPS, DEFAULT_BG_QP  # background QPs tried by --bg-qp auto, coarsest first (one definition)
 
@@ -155,28 +156,33 @@ def check_candidate(c: Candidate, *, detector, rule, protect, original, decoder:
 
 def _lower_lost(frame, cands: list, params: EncodeParams, limit: int, *, check: dict, kw: dict) -> Candidate | None:
     """The objects candidate keeping the most objects (cheapest among them), coded again with the objects it lost
-    finer, round by round (`lower_step`), until one keeps every object without a false detection (returned) or
-    the file would be larger than `limit` bytes or no lost object can go finer (None). Each new candidate joins
-    `cands`."""
+    finer, round by round (`lower_step`; each round lowers the objects the last round's file still lost, and a
+    lowered object stays lowered), until one keeps every object without a false detection (returned) or the file
+    would be larger than `limit` bytes or no lost object can go finer or the encoder refuses the finer QP (None).
+    Each new candidate joins `cands`. The search's verification (vcm.jrd.search) is this same choice."""
     own = [c for c in cands if c.mode == "objects" and c.checked]
     if not own:
         return None
     base = min(own, key=lambda c: (-sum(c.kept), c.bytes, c.name))
-    plan, lost = base.coded.plan, {i for i, k in enumerate(base.kept) if not k}
+    plan, last = base.coded.plan, base
     for round_ in range(LOWER_ROUNDS):
+        lost = {i for i, k in enumerate(last.kept) if not k}
         if not lost:
             return None  # every object kept: a false detection failed it, which finer objects do not mend
         plan = lowered_plan(plan, lost, lower_step(round_))
         if plan is None:
             return None
-        c = code_candidate(frame, plan, "objects", params, name=f"{base.name}/finer{round_ + 1}",
-                           merge_tolerance=-1 if "/split" in base.name else MERGE_QP_TOLERANCE, **kw)
+        try:
+            c = code_candidate(frame, plan, "objects", params, name=f"{base.name}/finer{round_ + 1}",
+                               merge_tolerance=-1 if "/split" in base.name else MERGE_QP_TOLERANCE, **kw)
+        except VcmError:  # libvvenc refuses near-lossless QPs on small crops: no finer round
+            return None
         cands.append(c)
         if c.bytes > limit:
             return None
         if check_candidate(c, **check).passed:
             return c
-        lost |= {i for i, k in enumerate(c.kept) if not k}
+        last = c
     return None
 
 
@@ -266,8 +272,8 @@ LOWER_STEP, LOWER_ROUNDS = 3, 6  # lowering a lost object's QP: 3 QPs a round, 6
 
 
 def lower_step(round_: int) -> int:
-    """How many QPs an object still lost is lowered in lowering round `round_` (0-based): the plan choice's
-    `lower` and the search's verification share it."""
+    """How many QPs an object still lost is lowered in lowering round `round_` (0-based) of the plan choice's
+    `lower` (which the search's verification runs too)."""
     return LOWER_STEP * 2 ** (round_ // 2)
 
 

@@ -23,14 +23,15 @@ this with `vcm.labeling.smart_search` (a Boyer-Moore-style window scan: about r/
 exact); `search:sweep` probes every QP and applies the rule to the full sweep (the brute force).
 tests/test_search.py proves the two equal on a real picture.
 
-With `verify` (default) the plan with every object at its own JRD goes through the same plan choice as
-`vcm encode` (vcm.coding.choose: objects mode at the background QP, objects at or above it in the background,
-or plain VVC at the lowest object QP when that is cheaper) and the written file is checked once more; an object
-the plan's objects-mode file loses (its neighbours now sit at other QPs, the background is no longer filled under
-it) is lowered (3 QPs a round, then 6, then 12; at most 6 rounds, while that file is still smaller than the best
-written so far), and the JRDs of the round whose written file keeps the most
-objects in the fewest bytes are returned. So at offset 0 the oracle's file keeps every
-object it can within the "never larger than plain VVC at the lowest object QP" invariant.
+With `verify` (default) the plan with every object at its own JRD goes through the plan choice of
+`vcm encode` itself (vcm.coding.choose with `lower`: objects mode at the background QP, objects at or above it in
+the background, plain VVC at the lowest object QP when that is cheaper) and the written file is checked once
+more; an object the plan's objects-mode file loses (its neighbours now sit at other QPs, the background is no
+longer filled under it) is coded finer by that choice (3 QPs a round, then 6, then 12; at most 6 rounds, while
+the file is not larger than plain VVC at the lowest object QP), and the QPs of the file it writes are the JRDs
+returned (`lowered_by_verify` says by how much). So at offset 0 the oracle's file keeps every object it can
+within the "never larger than plain VVC at the lowest object QP" invariant, and `vcm encode --jrd search` writes
+that file from these JRDs.
 """
 from __future__ import annotations
 
@@ -167,31 +168,31 @@ class SearchPredictor(JRDPredictor):
             rgb = yuv_to_rgb(assemble(pieces, w, h), self.matrix)
             return still_detected_all(detections, detector.detect([rgb])[0], rule, others=everything)
 
-        def look(qps: Sequence[int], members: Sequence[int]) -> tuple[list[bool], list[bool], int, int]:
-            """Each object of `members` at its own QP: which of them the file `vcm encode --mode objects` writes
-            from this plan keeps (vcm.coding.choose: objects at this background QP, objects at or above it riding
-            in the background, or plain VVC at the lowest object QP, the cheapest that keeps every object and is
-            not larger than plain), so what is verified is what the written file decodes to; which of them the
-            plan's own objects-mode file keeps (it may lose one that plain VVC at the lowest QP keeps, at several
-            times its size); the written file's bytes and the objects-mode file's. The others (no QP keeps them) are left out of the plan,
-            as `vcm encode` leaves them out."""
+        def look(qps: Sequence[int], members: Sequence[int]) -> tuple[list[int], list[bool], int]:
+            """The plan with each object of `members` at its QP through `vcm encode`'s plan choice
+            (vcm.coding.choose with `lower`: objects mode at this background QP, an object it loses coded finer round
+            by round, or plain VVC at the lowest object QP, the cheapest that keeps every object): the QPs of the file
+            it writes (the lowered ones where it wrote a lowered objects file), which objects that file keeps, and
+            how many lowering rounds it coded. The others (no QP keeps them) are left out of the plan, as `vcm
+            encode` leaves them out."""
             nonlocal encodes
             from vcm.coding.choose import choose
 
             final = plan([ObjectJRD(detections[i], int(qps[i]), "search") for i in members], w, h,
                          bg_qp=self.bg_qp, margin=self.margin, align=self.align)
-            protect = [detections[i] for i in members]
             picked = choose(frame, {self.bg_qp: final}, params, modes=("objects",), detector=detector, rule=rule,
-                            protect=protect, original=everything, encoder=self.encoder,
-                            matrix=self.matrix, cache=cache, display=(w, h))
+                            protect=[detections[i] for i in members], original=everything, encoder=self.encoder,
+                            matrix=self.matrix, cache=cache, display=(w, h), lower=True)
             # the probes' crops come back from the cache: only what was coded afresh counts
             encodes += sum(not st.result.cached for c in picked.candidates for st in c.coded.streams)
-            kept = dict(zip(members, picked.chosen.kept))
-            own = [c for c in picked.candidates if c.mode == "objects" and c.checked]
-            best_own = max(own, key=lambda c: (sum(c.kept), -c.bytes)) if own else picked.chosen
-            own_kept = dict(zip(members, best_own.kept))
-            return ([kept.get(i, False) for i in range(n)], [own_kept.get(i, False) for i in range(n)],
-                    picked.chosen.bytes, best_own.bytes)
+            chosen, out = picked.chosen, list(qps)
+            if chosen.mode == "objects":  # lowered where an object was lost: region k is members[k]
+                asked = {r.index: r.qp for r in final.regions}
+                for r in chosen.coded.plan.regions:
+                    out[members[r.index]] -= asked[r.index] - r.qp
+            kept = dict(zip(members, chosen.kept))
+            rounds = sum("/finer" in c.name for c in picked.candidates)
+            return out, [kept.get(i, False) for i in range(n)], rounds
 
         def probe(qps: Sequence[int]) -> dict[int, list[bool] | None]:
             """Every asked QP at once: all crops in one batch (ffmpeg: one process), then one detection per QP.
@@ -244,29 +245,7 @@ class SearchPredictor(JRDPredictor):
         verified: list[bool] | None = None
         rounds = 0
         if self.verify and members:
-            # Lower what the plan's objects-mode file loses (3 QPs a round, 6 from the third, 12 from the fifth)
-            # while that file is still smaller than the best written so far, and keep the round whose written file
-            # kept the most objects in the fewest bytes: a plan whose objects file failed was "verified" by plain
-            # VVC at its lowest object QP (on 10 untuned photos 3.5x the objects file 4 QPs finer, which passed)
-            best = None
-            from vcm.coding.choose import LOWER_ROUNDS, lower_step
-
-            for rounds in range(LOWER_ROUNDS + 1):
-                try:
-                    verified, own, nbytes, own_bytes = look(jrds, members)
-                except VcmError:  # libvvenc refuses near-lossless QPs on small crops: no finer round
-                    if best is None:
-                        raise
-                    break
-                score = (sum(verified[i] for i in members), -nbytes)
-                if best is None or score > best[0]:
-                    best = (score, list(jrds), verified)
-                lost = [i for i in members if not own[i] and jrds[i] > self.qmin]
-                if not lost or rounds == LOWER_ROUNDS or own_bytes >= -best[0][1]:
-                    break
-                for i in lost:
-                    jrds[i] = max(self.qmin, jrds[i] - lower_step(rounds))
-            jrds, verified = best[1], best[2]
+            jrds, verified, rounds = look(jrds, members)
         seconds = time.perf_counter() - t0
         self.last_stats = {"probes": len(probes), "probed_qps": sorted(probes), "encodes": encodes,
                            "verify_rounds": rounds + 1 if verified is not None else 0, "seconds": round(seconds, 3),
