@@ -239,6 +239,16 @@ def test_doctor_lists_every_weight_set_with_its_state(tmp_path, nanodet_weights)
     assert "--encoder ffmpeg" in rows["encoder vvenc"]["detail"]
 
 
+def test_a_missing_encoder_is_refused_with_its_own_fix_and_an_anchor_in_anchor_terms(tmp_path, bus_jpg):
+    no_vtm = {"VCM_VTM_ENCODER": "", "VCM_VTM_CACHE": str(tmp_path / "no-vtm"), "PATH": "/usr/bin:/bin"}
+    refused(vcm("vvc", "encode", bus_jpg, "-q", 40, "-o", tmp_path / "x.266", "--encoder", "vtm", env=no_vtm),
+            "encoder 'vtm'", "set VCM_VTM_ENCODER", "make vtm", "vcm doctor")
+    err = refused(vcm("benchmark", "--bundled", "default", "-o", tmp_path / "rep", "--anchor", "vtm", env=no_vtm),
+                  "--anchor vtm", "leave --anchor out", "--encoder ffmpeg")
+    assert "use --encoder" not in err  # the JRD modes' option is not the anchor's fix
+    assert not (tmp_path / "rep").exists() and not (tmp_path / "x.266").exists()
+
+
 @pytest.mark.slow
 def test_doctor_finds_the_uvg266_build_in_the_cache(tmp_path, uvg266_exe):
     build = tmp_path / "uvg" / "8bit" / "bin"

@@ -72,8 +72,10 @@ def __getattr__(name: str):
 def _create(registry: dict, kind: str, name: str, check: bool):
     obj = Registry(kind, registry, fix=f"use one of: {', '.join(registry)}").resolve(name)()
     if check and not obj.available():
+        fix = obj.missing_fix() if hasattr(obj, "missing_fix") else (
+            f"use --{kind} {DEFAULT_ENCODER if kind == 'encoder' else DEFAULT_DECODER}")
         raise VcmError(f"{kind} {name!r} is not usable on this machine (program missing)",
-                       fix=f"run `vcm doctor`, or use --{kind} {DEFAULT_ENCODER if kind == 'encoder' else DEFAULT_DECODER}")
+                       fix=f"{fix}; `vcm doctor` lists what works here")
     return obj
 
 

@@ -111,10 +111,16 @@ class ExternalProgram:
     def version(self) -> str:
         return f"{Path(self.exe).name if self.exe else self.programs[0]} {program_version(self.exe, self.version_pattern)}"
 
+    def missing_fix(self) -> str:
+        """What makes the program usable when it is missing (every error and `vcm doctor` say it this way)."""
+        built = None if self.uses_builds else self.built_exe()  # a build vcm does not use by itself
+        if built:
+            return f"built at {built}: export {self.env_var}={built} to use it"
+        return f"put it on PATH, set {self.env_var}, or use {self.fallback}"
+
     def require_exe(self) -> str:
         if not self.exe:
-            raise VcmError(f"{' or '.join(self.programs)} not found",
-                           fix=f"put it on PATH, set {self.env_var}, or use {self.fallback}")
+            raise VcmError(f"{' or '.join(self.programs)} not found", fix=self.missing_fix())
         return self.exe
 
 

@@ -220,6 +220,21 @@ class PictureOutcome:
 
 
 # ---------------------------------------------------------------------------------------------- pictures
+def anchor_encoder(cfg: "BenchmarkConfig", encoder):
+    """The plain-VVC anchor's encoder (`--anchor`; none: the JRD modes' `encoder`); a missing one is refused in
+    `--anchor` terms (its own fix names --encoder, another option)."""
+    from vcm.codec import create_encoder
+
+    if not cfg.anchor_encoder:
+        return encoder
+    anchor = create_encoder(cfg.anchor_encoder, check=False)
+    if not anchor.available():
+        raise VcmError(f"--anchor {cfg.anchor_encoder}: that encoder is not usable on this machine (program missing)",
+                       fix=f"leave --anchor out (plain VVC by --encoder {cfg.encoder}), or make "
+                           f"{cfg.anchor_encoder} usable (`vcm doctor` says how)")
+    return anchor
+
+
 def list_pictures(data: Path, limit: int | None = None) -> list[Path]:
     """The pictures in DATA (not recursive), sorted by name: the set the benchmark runs over."""
     from vcm.media import PICTURE_EXTS
@@ -289,7 +304,7 @@ def _init_worker(cfg: BenchmarkConfig) -> None:
     if det.conf_is_a_filter and "conf" not in cfg.detector_options:
         det_map = create_detector(cfg.detector, **{**cfg.detector_options, "conf": MAP_SCORE})
     enc = create_encoder(cfg.encoder)
-    anchor = create_encoder(cfg.anchor_encoder) if cfg.anchor_encoder else enc
+    anchor = anchor_encoder(cfg, enc)
     rule = StillDetectedRule.for_detector(det, iou=cfg.iou, keep_score=cfg.keep_score, detect_score=cfg.detect_score,
                                           rank=cfg.rank)
     _STATE.clear()

@@ -71,12 +71,8 @@ def _weight_rows() -> list[dict[str, Any]]:
 
 
 def _missing(program: Any) -> str:
-    """Why an external encoder or decoder is not used, and how to get it (its own fix line)."""
-    built = program.built_exe() if hasattr(program, "built_exe") else None  # a build vcm does not use by itself
-    if built:
-        return f"not found on PATH; built at {built}: export {program.env_var}={built} to use it"
-    env, fallback = getattr(program, "env_var", ""), getattr(program, "fallback", "")
-    return "not found on PATH" + (f": put it on PATH, set {env}, or use {fallback}" if env and fallback else "")
+    """Why an external encoder or decoder is not used, and what makes it usable (the program's own fix line)."""
+    return "not found on PATH" + (f": {program.missing_fix()}" if hasattr(program, "missing_fix") else "")
 
 
 def _data_rows() -> list[dict[str, Any]]:

@@ -511,8 +511,8 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
     from vcm.metrics.map import pseudo_map
     from vcm.metrics.match import StillDetectedRule
     from vcm.metrics.rd import PointRow, benchmark_bd, curve_point, rows_by_point, sort_points
-    from vcm.pipelines.benchmark import (MAX_ROUNDS, VIDEO_BD, BenchmarkReport, _machine, _versions, next_points,
-                                         point_id, write_report)
+    from vcm.pipelines.benchmark import (MAX_ROUNDS, VIDEO_BD, BenchmarkReport, _machine, _versions, anchor_encoder,
+                                         next_points, point_id, write_report)
     from vcm.report import write_points_csv
 
     t0 = time.perf_counter()
@@ -531,7 +531,7 @@ def run_video_benchmark(cfg, echo=print, *, frames: int = 32, sample: int = 4, i
     rule = StillDetectedRule.for_detector(det, iou=cfg.iou, keep_score=cfg.keep_score, detect_score=cfg.detect_score,
                                           rank=cfg.rank)
     encoder = create_encoder(cfg.encoder)
-    anchor = create_encoder(cfg.anchor_encoder) if cfg.anchor_encoder else encoder  # --anchor: plain VVC's encoder
+    anchor = anchor_encoder(cfg, encoder)  # --anchor: plain VVC's encoder
     ctu_enc = ctu_encoder_for(cfg.encoder) if "ctu" in modes else None  # no uvg266/VTM: an error before coding
     cfg.out.mkdir(parents=True, exist_ok=True)
     preds: dict[str, Any] = {}
