@@ -283,10 +283,11 @@ def _tool(name):
 
 def test_bench_video_tool_runs(capsys):
     """tools/bench_video.py end to end on 3 frames (its numbers go to docs/BENCHMARKS.md)."""
-    assert _tool("bench_video").main(["--frames", "3", "--start", "64", "--skip-bd"]) == 0
+    assert _tool("bench_video").main(["--frames", "3", "--start", "64", "--skip-bd", "--detect-every", "2"]) == 0
     out = capsys.readouterr().out
     for mode in ("plain", "frame", "objects", "intra"):
         assert f"| {mode} |" in out
+    assert "detected every 2 frame(s)" in out and "(every 2)" in out
 
 
 def test_benchmark_command_accepts_a_video(clip_mkv, tmp_path):

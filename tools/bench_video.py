@@ -6,6 +6,7 @@ bikes.mp4) or any clip (`--clip`).
     python tools/bench_video.py                        # 32 frames from frame 56, prints Markdown
     python tools/bench_video.py --frames 8 --skip-bd   # quick timing only
     python tools/bench_video.py --start 0 --frames 64 --skip-bd --modes objects,auto   # issue 22's timing
+    python tools/bench_video.py --start 0 --frames 64 --skip-bd --modes objects,auto --detect-every 2   # as benchmarked
     python tools/bench_video.py --clip street.avi --frames 24 --skip-bd
 """
 from __future__ import annotations
@@ -37,9 +38,11 @@ def clip_frames(clip: Path | None, out: Path, start: int, frames: int) -> tuple[
 
 
 def timing(clip: Path, qp: int, jrd: str, intra_period: int, runs: int, detector: str,
-           modes: tuple[str, ...] = MODES) -> list[dict]:
+           modes: tuple[str, ...] = MODES, every: int = 1) -> list[dict]:
     """Encoder seconds per frame of every mode, each run with the cache off, modes interleaved per run; plain at
-    `qp`, the JRD modes at offset 0. auto's time includes its detector in the loop (decode + detect per trial)."""
+    `qp`, the JRD modes at offset 0. auto's time includes its detector in the loop (decode + detect per trial);
+    `every`: the detected frames (`vcm encode --detect-every`; `vcm benchmark VIDEO --sample k` runs auto with
+    k), which auto checks its trials on."""
     from vcm.pipelines.video import read_clip
     from vcm.codec import EncodeParams, rgb_to_yuv
     from vcm.coding.video import analyse, choose_segments, code_video, plan_frames
@@ -52,7 +55,7 @@ def timing(clip: Path, qp: int, jrd: str, intra_period: int, runs: int, detector
     det = create_detector(detector)
     rule = StillDetectedRule.for_detector(det)
     t = time.perf_counter()
-    an = analyse(rgb, det, create_predictor(jrd), every=1, rule=rule)
+    an = analyse(rgb, det, create_predictor(jrd), every=every, rule=rule)
     analysis_s = time.perf_counter() - t
     plans = plan_frames(an)
     params = EncodeParams(qp=51, intra=False, intra_period=intra_period)
@@ -180,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--qps", default="22,27,32,37,42,47")
     ap.add_argument("--offsets", default="-8,-4,0,4")
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--detect-every", type=int, default=1,
+                    help="timing: detect every k-th frame (auto checks its trials there; the benchmark's --sample)")
     ap.add_argument("--skip-bd", action="store_true")
     ap.add_argument("--skip-timing", action="store_true")
     ap.add_argument("--tubes", action="store_true", help="also measure the object-tube alternative (prototype)")
@@ -196,16 +201,17 @@ def main(argv: list[str] | None = None) -> int:
           f"Clip: {name} frames {a.start}-{a.start + a.frames - 1} ({fps:g} fps), detector {a.detector}, jrd {a.jrd}, "
           f"intra period {a.intra_period}, preset faster.\n")
     if not a.skip_timing:
-        rows = timing(clip, a.qp, a.jrd, a.intra_period, a.runs, a.detector, tuple(a.modes.split(",")))
+        rows = timing(clip, a.qp, a.jrd, a.intra_period, a.runs, a.detector, tuple(a.modes.split(",")),
+                      a.detect_every)
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"Encode time per frame (cache off, best of {a.runs}; plain at QP {a.qp}, JRD modes at offset 0; "
-              "CPU: this process and its encoders):\n")
+              f"detected every {a.detect_every} frame(s); CPU: this process and its encoders):\n")
         print("| mode | encode s/frame | vs plain RA | CPU s/frame | CPU vs plain RA | bytes | trials |")
         print("|---|---|---|---|---|---|---|")
         for r in rows:
             print(f"| {r['mode']} | {r['s_per_frame']:.3f} | {r['ratio']:.2f}x | {r['cpu_s_per_frame']:.3f} | "
                   f"{r['cpu_ratio']:.2f}x | {r['bytes']} | {'' if r['trials'] is None else r['trials']} |")
-        print(f"\nDetection + JRD ({a.jrd}) on every frame: {rows[0]['analysis_s_per_frame']:.3f} s/frame "
+        print(f"\nDetection + JRD ({a.jrd}) on the detected frames (every {a.detect_every}): {rows[0]['analysis_s_per_frame']:.3f} s/frame "
               f"(shared by all JRD modes). Load average after timing: {load:.1f}.\n")
     if not a.skip_bd:
         from vcm.pipelines.benchmark import BenchmarkConfig
