@@ -226,6 +226,7 @@ def test_each_label_is_checked_through_the_plan_choice(smart_run):
     for o in labelled:
         assert o["detected"][o["rule_jrd"]] == "1"
         assert o["verified"] is True or o["jrd"] == 36  # kept, or at the lowest QP asked for
+        assert o["jrd"] >= 36  # the lowering never goes below the lowest QP asked for
         assert o["rule_jrd"] - o["jrd"] == o.get("lowered_by_verify", 0) >= 0
 
 

@@ -123,3 +123,24 @@ def test_an_object_lost_in_its_crop_is_searched_in_the_whole_picture(monument):
     for o in pic:
         assert o.info["status"] == L.DROPPED and o.info["rule_jrd"] is None  # `vcm label`: dropped (crop rule)
         assert not o.info["never_detected"] and o.jrd == o.info["picture_jrd"] or o.info.get("lowered_by_verify")
+
+
+def test_the_verification_never_lowers_below_the_lowest_qp_searched(small_bus, nanodet_weights):
+    """The plan choice's lowering (objects the written file loses are coded finer) stops at the searched range's
+    lowest QP, the plan's floor: `vcm label --qps 50-63` gives no label below 50. On this picture nanodet's
+    objects at their JRDs lose one in the objects file, so the lowering runs."""
+    from vcm.detect import create_detector
+    from vcm.metrics.match import StillDetectedRule
+    from vcm.types import Detections
+
+    rgb = small_bus[0]
+    det = create_detector("nanodet")
+    rule = StillDetectedRule.for_detector(det)
+    found = det.detect([rgb])[0]
+    keep = Detections(found.width, found.height, tuple(d for d in found if rule.keeps(d)))
+    p = create_predictor("search", detector=det, rule=rule, margin=24, qmin=50)
+    got = p.predict(rgb, keep, others=tuple(found))
+    assert got and all(50 <= o.jrd <= 63 for o in got), [(o.jrd, o.info) for o in got]
+    assert p.last_stats["verify_rounds"] >= 1
+    assert any(o.info.get("lowered_by_verify") or o.info.get("verified") is False for o in got), \
+        "every object kept at its JRD: the lowering did not run"

@@ -297,7 +297,7 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     plain VVC a user could have used for the same detections. `lower`: when no candidate keeps every object, the
     objects lost by the objects candidate that keeps the most are coded finer (`lower_step` QPs a round, at most
     LOWER_ROUNDS, until the file is larger than plain VVC at the plan's lowest object QP) before any plain
-    fall-back, as the search's verification does for its own JRDs: a JRD over-predicted for one object made the
+    fall-back (the search's verification runs this too): a JRD over-predicted for one object made the
     file a plain VVC of the whole picture (on the photos 65 of 73 offset-0 files of the prior were plain VVC).
     `offset` is the JRD offset the plans carry. When the
     plan codes some object coarser than its JRD (an offset above 0, a QP floor above the JRD) the user asked for

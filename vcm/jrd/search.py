@@ -178,8 +178,10 @@ class SearchPredictor(JRDPredictor):
             nonlocal encodes
             from vcm.coding.choose import choose
 
+            # the lowest QP searched is the plan's floor: the lowering never codes an object finer than it (`vcm
+            # label --qps 36-63` labels no object below 36)
             final = plan([ObjectJRD(detections[i], int(qps[i]), "search") for i in members], w, h,
-                         bg_qp=self.bg_qp, margin=self.margin, align=self.align)
+                         bg_qp=self.bg_qp, qp_min=self.qmin, margin=self.margin, align=self.align)
             picked = choose(frame, {self.bg_qp: final}, params, modes=("objects",), detector=detector, rule=rule,
                             protect=[detections[i] for i in members], original=everything, encoder=self.encoder,
                             matrix=self.matrix, cache=cache, display=(w, h), lower=True)
