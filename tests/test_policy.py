@@ -4,6 +4,8 @@ same decode and detector), and what is written keeps every object a passing cand
 nanodet and HOG detectors. The bundled sets run in the slow step; two pictures always."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import vcm
@@ -140,4 +142,10 @@ def test_a_lost_object_is_coded_finer_before_plain_vvc_of_the_whole_picture(nano
     choice = rep.settings["choice"]
     assert "/finer" in choice["chosen"], choice
     assert rep.check["still_detected"] == rep.check["objects"] == 2, rep.check
+    # the round that kept both lowered by 3 QPs; raised back by a bisection (`_raise_back`), the file is the
+    # smallest that still keeps both, smaller than that round's
+    cands = {c["name"]: c for c in choice["candidates"]}
+    rounds = [c for n, c in cands.items() if re.fullmatch(r"objects@\d+(/split)?/finer\d+", n) and c["passed"]]
+    assert rounds and re.search(r"/finer\d+-\d+$", choice["chosen"]), choice["chosen"]
+    assert cands[choice["chosen"]]["bytes"] < min(c["bytes"] for c in rounds)
     _check(photo.path(), "nanodet", "auto")

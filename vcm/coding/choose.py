@@ -157,33 +157,64 @@ def check_candidate(c: Candidate, *, detector, rule, protect, original, decoder:
 def _lower_lost(frame, cands: list, params: EncodeParams, limit: int, *, check: dict, kw: dict) -> Candidate | None:
     """The objects candidate keeping the most objects (cheapest among them), coded again with the objects it lost
     finer, round by round (`lower_step`; each round lowers the objects the last round's file still lost, and a
-    lowered object stays lowered), until one keeps every object without a false detection (returned) or the file
-    would be larger than `limit` bytes or no lost object can go finer or the encoder refuses the finer QP (None).
-    Each new candidate joins `cands`. The search's verification (vcm.jrd.search) is this same choice."""
+    lowered object stays lowered), until one keeps every object without a false detection or the file would be
+    larger than `limit` bytes or no lost object can go finer or the encoder refuses the finer QP (None). The
+    passing round's objects are then raised back towards the QPs the round before lost them (`_raise_back`), and
+    the smallest passing file is returned. Each new candidate joins `cands`. The search's verification
+    (vcm.jrd.search) is this same choice."""
     own = [c for c in cands if c.mode == "objects" and c.checked]
     if not own:
         return None
     base = min(own, key=lambda c: (-sum(c.kept), c.bytes, c.name))
     plan, last = base.coded.plan, base
+    tolerance = -1 if "/split" in base.name else MERGE_QP_TOLERANCE
+
+    def coded(p: QPPlan, name: str) -> Candidate | None:
+        try:
+            c = code_candidate(frame, p, "objects", params, name=f"{base.name}/{name}", merge_tolerance=tolerance,
+                               **kw)
+        except VcmError:  # libvvenc refuses near-lossless QPs on small crops: no finer round
+            return None
+        cands.append(c)
+        return c
+
     for round_ in range(LOWER_ROUNDS):
         lost = {i for i, k in enumerate(last.kept) if not k}
         if not lost:
             return None  # every object kept: a false detection failed it, which finer objects do not mend
-        plan = lowered_plan(plan, lost, lower_step(round_))
+        before, plan = plan, lowered_plan(plan, lost, lower_step(round_))
         if plan is None:
             return None
-        try:
-            c = code_candidate(frame, plan, "objects", params, name=f"{base.name}/finer{round_ + 1}",
-                               merge_tolerance=-1 if "/split" in base.name else MERGE_QP_TOLERANCE, **kw)
-        except VcmError:  # libvvenc refuses near-lossless QPs on small crops: no finer round
-            return None
-        cands.append(c)
-        if c.bytes > limit:
+        c = coded(plan, f"finer{round_ + 1}")
+        if c is None or c.bytes > limit:
             return None
         if check_candidate(c, **check).passed:
-            return c
+            return _raise_back(c, before, lost, lambda p, k: coded(p, f"finer{round_ + 1}-{k}"), check)
         last = c
     return None
+
+
+def _raise_back(good: Candidate, before: QPPlan, lowered: set[int], code, check: dict) -> Candidate:
+    """`good` (a lowering round that keeps every object) with the objects that round lowered raised back by a
+    bisection between their QPs in `good` and in `before` (the round that lost them), the smallest passing file
+    returned: the rounds lower by 3, 6, then 12 QPs, so the passing one may sit far below the coarsest QP that
+    keeps the object (an OpenCV photo's kite went 34 -> 4 by 3, 3, 6, 6, 12 and is kept at 25). `code(plan, k)`
+    codes a candidate (None: the encoder refused it). Costs about log2(step) probes."""
+    was = {r.index: r.qp for r in before.regions}
+    plan = good.coded.plan
+    lo, hi = 0, max(was[r.index] - r.qp for r in plan.regions if r.index in lowered)
+    best, k = good, 0
+    while hi - lo > 1:
+        mid, k = (lo + hi) // 2, k + 1
+        raised = replace(plan, regions=tuple(replace(r, qp=min(was[r.index], r.qp + mid)) if r.index in lowered
+                                             else r for r in plan.regions))
+        c = code(raised, k)
+        if c is not None and check_candidate(c, **check).passed:
+            lo = mid
+            best = c if c.bytes <= best.bytes else best
+        else:
+            hi = mid
+    return best
 
 
 def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, check: dict, kw: dict,

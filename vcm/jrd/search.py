@@ -28,7 +28,8 @@ With `verify` (default) the plan with every object at its own JRD goes through t
 the background, plain VVC at the lowest object QP when that is cheaper) and the written file is checked once
 more; an object the plan's objects-mode file loses (its neighbours now sit at other QPs, the background is no
 longer filled under it) is coded finer by that choice (3 QPs a round, then 6, then 12; at most 6 rounds, while
-the file is not larger than plain VVC at the lowest object QP), and the QPs of the file it writes are the JRDs
+the file is not larger than plain VVC at the lowest object QP; the passing round's objects raised back by a
+bisection towards the QPs the round before lost them), and the QPs of the file it writes are the JRDs
 returned (`lowered_by_verify` says by how much). So at offset 0 the oracle's file keeps every object it can
 within the "never larger than plain VVC at the lowest object QP" invariant, and `vcm encode --jrd search` writes
 that file from these JRDs.
