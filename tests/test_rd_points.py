@@ -195,23 +195,3 @@ def test_a_floor_holds_for_the_plain_fall_back_too(bus_jpg, tmp_path, nanodet_we
         assert min(s["qp"] for s in out[floor]["streams"]) >= floor, (floor, out[floor]["streams"])
     assert out[52]["counts"]["lost"] == 0  # at 52 (its plain keeping QP) every object is kept
     assert out[56]["counts"]["lost"] > 0 and out[56]["total_bytes"] < out[52]["total_bytes"]
-
-
-def test_the_anchor_goes_past_its_coarsest_qp_only_as_far_as_the_jrd_curves_reach(tmp_path):
-    """The default set's numbers: the anchor ends at QP 57 with mAP@0.5 0.323 (0.528 at 52), the JRD curves at
-    0.236. A fixed +5 went to QP 62 (0.013) and widened the union of the ranges past the overlap rule on
-    mAP@0.5:0.95; the line through 52 and 57 reaches 0.236 three QPs further."""
-    from vcm.pipelines.benchmark import anchor_step
-
-    qs = (22, 27, 32, 37, 42, 47, 52, 57)
-    m50 = (1.0, 0.999, 0.994, 0.979, 0.935, 0.673, 0.528, 0.323)
-    anchor = [replace(_pt(ANCHOR, m, 1.0 / (i + 1), qp=q), map=m * 0.7) for i, (q, m) in enumerate(zip(qs, m50))]
-    assert anchor_step(anchor, "map50", 0.236) == 3
-    assert anchor_step(anchor, "map50", 0.0) == 5  # never more than 5 a round
-    assert anchor_step(anchor, "map50", 0.32) == 1  # at least 1
-    cfg = BenchmarkConfig(data=tmp_path, out=tmp_path / "r", jrd=("search",), offsets=(0,), floors=(50, 64))
-    cfg.extra_qps = (52, 57)
-    low = [_pt("objects/search", 0.995, 0.01, offset=0), _pt("objects/search", 0.5, 0.006, offset=0, qp_min=50),
-           replace(_pt("objects/search", 0.236, 0.004, offset=0, qp_min=64), map=0.17)]
-    added = span_points(anchor + low, cfg, {"search": [40, 50, 55]})
-    assert "anchor QP 60" in added and 62 not in cfg.extra_qps, added

@@ -655,7 +655,6 @@ MAX_ROUNDS = 8  # runs over the set: the first, then up to seven that add points
 MAX_GAP = 0.25  # span_points: the widest accuracy step between neighbouring floor points, as a share of the anchor's
 OFFSET_MIN = -24  # span_points adds finer offsets down to this one (mAP@0.5:0.95 needs QP ~22 to reach the anchor's top)
 BG_STEP = 6  # span_points: the step between the finer background QPs it adds (one quantiser-step doubling)
-ANCHOR_STEP = 5  # span_points: the most QPs one round adds past the anchor's coarsest (anchor_step)
 SPAN_STEP = 4  # span_points: the finer offsets step, and half the step between added QP floors
 BASELINE_FROM = ("prior", "dtjrd")  # the automatic fixed:Q baseline takes Q from the first of these run
 
@@ -710,8 +709,7 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
     point counting as the floor at the smallest JRD), one
     whose highest lies below the anchor's a smaller offset and (`backgrounds`: pictures) finer background QPs at
     offset 0 (45, 39, 33, then 6 lower each round, down to the anchor's finest QP), and when a JRD curve reaches below the anchor's
-    coarsest point the anchor gets the QP its two coarsest points predict to reach it (`anchor_step`, +1 to +5).
-    Returns what was added (empty: done)."""
+    coarsest point the anchor gets QP +5. Returns what was added (empty: done)."""
     from vcm.metrics.rd import ANCHOR, finer_background, top_margin
 
     jrds = jrds or {}
@@ -728,7 +726,7 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
     want: dict[str, set[int]] = {}
     want_floors: dict[str, set[int]] = {}
     want_bgs: dict[str, set[int]] = {}
-    reach: dict[str, float] = {}  # quality -> the lowest JRD point below the anchor's coarsest
+    below_anchor = False
     for quality in ("map50", "map"):  # mAP@0.5 and mAP@0.5:0.95: both headlines must span
         a_lo, a_hi = min(getattr(p, quality) for p in anchor), max(getattr(p, quality) for p in anchor)
         eps = top_margin(a_lo, a_hi)
@@ -773,8 +771,7 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
                 new_bgs = {max(b, min(cfg.all_qps)) for b in nxt} - set(cfg.bg_qps)  # the last: the anchor's finest
                 if new_bgs:
                     want_bgs.setdefault(pred, set()).update(new_bgs)
-            if lo < a_lo - eps:
-                reach[quality] = min(lo, reach.get(quality, lo))
+            below_anchor |= lo < a_lo - eps
     for wanted, extra, have, what, fmt in ((want, cfg.extra_offsets, cfg.offsets_for, "offsets", "{:+d}"),
                                            (want_floors, cfg.extra_floors, cfg.floors_for, "QP floors", "{}"),
                                            (want_bgs, cfg.extra_bgs, cfg.backgrounds_for, "background QPs", "{}")):
@@ -784,28 +781,10 @@ def span_points(points: Sequence[CurvePoint], cfg: BenchmarkConfig,
                 extra[pred] = tuple(sorted(set(extra.get(pred, ())) | set(new)))
                 added.append(f"{pred} {what} {','.join(fmt.format(v) for v in new)}")
     top = max(cfg.all_qps)
-    if reach and top < 62:
-        q = min(62, top + max(anchor_step(anchor, quality, lo) for quality, lo in reach.items()))
-        cfg.extra_qps = tuple(sorted(set(cfg.extra_qps) | {q}))
-        added.append(f"anchor QP {q}")
+    if below_anchor and top < 62:
+        cfg.extra_qps = tuple(sorted(set(cfg.extra_qps) | {min(62, top + 5)}))
+        added.append(f"anchor QP {min(62, top + 5)}")
     return added
-
-
-def anchor_step(anchor: Sequence[CurvePoint], quality: str, target: float) -> int:
-    """How many QPs past its coarsest the anchor goes to reach `target` (a JRD curve's lowest accuracy): the line
-    through its two coarsest points, extended, 1 to ANCHOR_STEP QPs. A fixed +5 took the default set's anchor from
-    QP 57 (mAP@0.5 0.32) to 62 (0.01) for JRD curves that end at 0.24, and the union of the ranges grew so much
-    that every objects curve's mAP@0.5:0.95 fell under the overlap rule (68-74 %)."""
-    import math
-
-    pts = sorted((p.qp, getattr(p, quality)) for p in anchor if p.qp is not None)
-    if len(pts) < 2:
-        return ANCHOR_STEP
-    (q1, m1), (q2, m2) = pts[-2], pts[-1]
-    slope = (m1 - m2) / (q2 - q1)  # accuracy lost per QP
-    if slope <= 1e-9:
-        return ANCHOR_STEP
-    return max(1, min(ANCHOR_STEP, math.ceil((m2 - target) / slope)))
 
 
 def _collect(cfg: BenchmarkConfig, keys: list[str], outcomes: dict[str, PictureOutcome]) -> BenchmarkNumbers:
