@@ -198,8 +198,8 @@ def _raise_back(good: Candidate, before: QPPlan, lowered: set[int], code, check:
     """`good` (a lowering round that keeps every object) with the objects that round lowered raised back by a
     bisection between their QPs in `good` and in `before` (the round that lost them), the smallest passing file
     returned: the rounds lower by 3, 6, then 12 QPs, so the passing one may sit far below the coarsest QP that
-    keeps the object (an OpenCV photo's kite went 34 -> 4 by 3, 3, 6, 6, 12 and is kept at 25). `code(plan, k)`
-    codes a candidate (None: the encoder refused it). Costs about log2(step) probes."""
+    keeps the object (an OpenCV photo's kite went 34 -> 4 by 3, 3, 6, 6, 12; raised back, it is kept at 15).
+    `code(plan, k)` codes a candidate (None: the encoder refused it). Costs about log2(step) probes."""
     was = {r.index: r.qp for r in before.regions}
     plan = good.coded.plan
     lo, hi = 0, max(was[r.index] - r.qp for r in plan.regions if r.index in lowered)

@@ -36,6 +36,7 @@ that file from these JRDs.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 from typing import Any, Sequence
@@ -194,7 +195,8 @@ class SearchPredictor(JRDPredictor):
                 for r in chosen.coded.plan.regions:
                     out[members[r.index]] -= asked[r.index] - r.qp
             kept = dict(zip(members, chosen.kept))
-            rounds = sum("/finer" in c.name for c in picked.candidates)
+            # lowering rounds only (`objects@51/finer2`), not the raise-back's probes after one (`/finer2-1`)
+            rounds = sum(bool(re.search(r"/finer\d+$", c.name)) for c in picked.candidates)
             return out, [kept.get(i, False) for i in range(n)], rounds
 
         def probe(qps: Sequence[int]) -> dict[int, list[bool] | None]:
