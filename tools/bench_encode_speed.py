@@ -6,7 +6,10 @@ candidate coded and checked), `--jrd prior --mode objects`, and `--jrd search`. 
 plain and the CPU seconds (the command and its encoder processes: on a loaded machine the wall time follows the
 CPU time, not the core count). Targets: `--jrd search` <= 8 s per picture; `--jrd prior` <= 1.5x plain.
 `--cache cold` runs every command with an empty encode cache of its own (a new picture with the default
-settings: identical encodes inside one command are coded once) instead of `--no-cache`.
+settings: identical encodes inside one command are coded once) instead of `--no-cache`; `--cache warm` with the
+user's own encode cache as it stands ($VCM_CACHE_DIR or ~/.cache/vcm/encodes: a researcher's holds tens of
+thousands of entries), each command on a picture no command coded before (+-1 grey level of random noise), so
+every encode misses a full cache (what caught the cache's scan on every store).
 
     python tools/bench_encode_speed.py --repeat 3
     python tools/bench_encode_speed.py --crops --repeat 5     # crop streams: one ffmpeg run vs one per crop
@@ -54,6 +57,35 @@ def pictures(folder: Path) -> list[Path]:
         cv2.imwrite(str(dst), cv2.resize(img, (640, 480), interpolation=cv2.INTER_AREA))
         out.append(dst)
     return out
+
+
+def vcm_env(tree: Path | None, cwd: Path) -> dict[str, str]:
+    """The environment that runs `python -m vcm` from `tree` (None: this checkout), checked: run from `cwd`, not
+    from a checkout, since `-m` puts the working folder first on sys.path and its vcm would shadow PYTHONPATH
+    (until 2026-12-07 every --baseline run from the repository root timed this checkout twice)."""
+    tree = (tree or Path(__file__).resolve().parents[1]).resolve()
+    env = dict(os.environ, YOLO_OFFLINE="1", HF_HUB_OFFLINE="1", PYTHONPATH=str(tree))
+    got = subprocess.run([sys.executable, "-c", "import vcm; print(vcm.__file__)"], env=env, cwd=cwd, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    want = tree / "vcm"
+    if Path(got).resolve().parent != want:
+        raise SystemExit(f"python -m vcm would run {got}, not {want}: is {tree} a checkout (with vcm/ in it)?")
+    return env
+
+
+def shifted(picture: Path, k: int, folder: Path) -> Path:
+    """`picture` with random noise of +-1 grey level: a picture no earlier command (of this run or any earlier
+    one) coded, so every encode misses the cache, its crops' included (a changed pixel alone leaves the crops
+    away from it cached)."""
+    import cv2
+    import numpy as np
+
+    img = cv2.imread(str(picture)).astype(np.int16)
+    img += np.random.default_rng(int.from_bytes(os.urandom(8), "little")).integers(-1, 2, img.shape, dtype=np.int16)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    dst = folder / f"{picture.stem}+{k}.png"
+    cv2.imwrite(str(dst), img)
+    return dst
 
 
 CROP_SIZES = {"64x64": (64, 64), "230x324": (230, 324), "400x600": (400, 600)}
@@ -113,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--runs", default=",".join(RUNS), help="which runs, comma-separated")
-    ap.add_argument("--cache", choices=("off", "cold"), default="off",
-                    help="off: --no-cache; cold: an empty encode cache per command")
+    ap.add_argument("--cache", choices=("off", "cold", "warm"), default="off",
+                    help="off: --no-cache; cold: an empty encode cache per command; warm: the user's cache, new "
+                         "pictures")
     ap.add_argument("--crops", action="store_true", help="time crop streams: one ffmpeg run against one per crop")
     ap.add_argument("--baseline", type=Path, help="a checkout of the code before: its runs interleaved with ours")
     ap.add_argument("--compare-jrds", type=int, default=0, metavar="N",
@@ -134,23 +167,26 @@ def main(argv: list[str] | None = None) -> int:
     import shutil
 
     trees = {"": None} if args.baseline is None else {"": None, " [before]": args.baseline.resolve()}
+    envs = {t: vcm_env(tree, tmp) for t, tree in trees.items()}
     rows = [(n, t) for n in names for t in trees]
     times: dict[tuple, list[float]] = {r: [] for r in rows}
     cpu: dict[tuple, list[float]] = {r: [] for r in rows}
     loads = []
+    fresh = 0  # --cache warm: pictures made so far (one per command)
     for _ in range(args.repeat):
         for n, t in rows:  # interleaved: every run, before and after, sees the same machine load
-            env = dict(os.environ, YOLO_OFFLINE="1", HF_HUB_OFFLINE="1")
-            if trees[t] is not None:
-                env["PYTHONPATH"] = str(trees[t])
+            env = dict(envs[t])
             for p in pics:
                 cache = ["--no-cache"]
                 if args.cache == "cold":
                     cache, env["VCM_CACHE_DIR"] = [], str(tmp / "cache")
                     shutil.rmtree(tmp / "cache", ignore_errors=True)
+                elif args.cache == "warm":
+                    cache, fresh = [], fresh + 1
+                    p = shifted(p, fresh, tmp)
                 r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
                 subprocess.run([sys.executable, "-m", "vcm", "encode", str(p), "-o", str(tmp / f"{p.stem}.266"),
-                                *cache, *RUNS[n]], check=True, env=env, capture_output=True)
+                                *cache, *RUNS[n]], check=True, env=env, cwd=tmp, capture_output=True)
                 times[(n, t)].append(time.perf_counter() - t0)
                 r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 cpu[(n, t)].append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
@@ -192,18 +228,16 @@ def compare_jrds(baseline: Path, n: int) -> int:
         if rule.must_keep(det.detect_one(read_picture(bp.path()))):
             chosen.append(bp)
     tmp = Path(tempfile.mkdtemp(prefix="vcm-bench-jrds-"))
+    envs = {"": vcm_env(None, tmp), " [before]": vcm_env(baseline.resolve(), tmp)}
     differ, secs = 0, {"": [], " [before]": []}
     print(f"{'picture':<28} {'JRDs before':<22} {'JRDs after':<22} {'probes':>9} {'s before':>8} {'s after':>8}")
     for bp in chosen:
         got = {}
-        for t, tree in (("", None), (" [before]", baseline.resolve())):
-            env = dict(os.environ, YOLO_OFFLINE="1", HF_HUB_OFFLINE="1")
-            if tree is not None:
-                env["PYTHONPATH"] = str(tree)
+        for t, env in envs.items():
             out = tmp / f"{bp.name}{t.strip()}.json"
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-m", "vcm", "encode", str(bp.path()), "-o", str(tmp / "x.266"),
-                            "--no-cache", "--jrd", "search", "--json", str(out)], check=True, env=env,
+                            "--no-cache", "--jrd", "search", "--json", str(out)], check=True, env=env, cwd=tmp,
                            capture_output=True)
             secs[t].append(time.perf_counter() - t0)
             rep = json.loads(out.read_text())
