@@ -149,3 +149,24 @@ def test_a_lost_object_is_coded_finer_before_plain_vvc_of_the_whole_picture(nano
     assert rounds and re.search(r"/finer\d+-\d+$", choice["chosen"]), choice["chosen"]
     assert cands[choice["chosen"]]["bytes"] < min(c["bytes"] for c in rounds)
     _check(photo.path(), "nanodet", "auto")
+
+
+def test_a_false_box_on_an_object_is_mended_by_coding_that_object_finer(nanodet_weights):
+    """GCompris' bison photo (a benchmark photo; 5 objects at the keep score): every objects file at the prior's QPs
+    makes up one box on the big cow (`+1 false`), also the round that keeps all five. The lowering used to stop
+    there ("finer objects do not mend a false detection") and the file was plain VVC at QP 31, 148 kB; now the
+    objects under a false box are coded finer too (`under_false_boxes`) and an objects file keeps all five with no
+    false box in ~12 kB."""
+    from vcm.photos import catalogue
+
+    photo = next(p for p in catalogue() if p.name == "gcompris__explore_world_animals__animals__bison.png")
+    rep = vcm.encode(photo.path(), jrd="prior", mode="objects")
+    choice = rep.settings["choice"]
+    cands = {c["name"]: c for c in choice["candidates"]}
+    assert re.search(r"^objects@\d+(/split)?/finer\d+", choice["chosen"]), choice["chosen"]
+    chosen = cands[choice["chosen"]]
+    assert chosen["passed"] and chosen["kept"] == chosen["objects"] == 5, chosen
+    # the round before kept at least as many objects but made up a box: it was lowered for the false box
+    first = cands[re.sub(r"/finer\d+(-\d+)?$", "", choice["chosen"])]
+    assert first["false_detections"] >= 1 and not first["passed"], first
+    assert rep.total_bytes < 40_000 and rep.check["still_detected"] == 5, (rep.total_bytes, rep.check)
