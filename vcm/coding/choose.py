@@ -348,7 +348,8 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     (`coarsest_plain`, searched from the lowest object QP of the plan at offset 0), so no file is larger than the
     plain VVC a user could have used for the same detections. `lower`: when no candidate keeps every object, the
     objects lost by the objects candidate that keeps the most are coded finer (`lower_step` QPs a round, at most
-    LOWER_ROUNDS, until the file is larger than plain VVC at the plan's lowest object QP) before any plain
+    LOWER_ROUNDS, until the file is larger than plain VVC at the plan's lowest object QP, or where that plain
+    file loses an object (plain_search) than the smallest plain VVC that keeps them all) before any plain
     fall-back (the search's verification runs this too): a JRD over-predicted for one object made the
     file a plain VVC of the whole picture (on the photos 65 of 73 offset-0 files of the prior were plain VVC).
     `offset` is the JRD offset the plans carry. When the
@@ -468,19 +469,33 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
             best = t
             break
         prev = c
+    searched = plain_search and bool(protect)  # nothing to keep: the mode's own (background) file is the answer
+    ref, found_ref = None, False
+
+    def plain_reference(beat: int | None) -> Candidate | None:
+        """(plain_search) plain VVC at the coarsest QP that keeps every object, searched from the lowest object QP
+        of the plan at offset 0."""
+        start = max(floor, min(r.jrd for r in first.regions))
+        got, tried = coarsest_plain(frame, first, params, max(0, min(63, start)), check=check, kw=kw, beat=beat,
+                                    known=[plain_c], floor=floor)
+        cands.extend(tried)
+        return got
+
     if best is None and lower and protect:
-        best = _lower_lost(frame, cands, params, plain_c.bytes, check=check, kw=kw)
+        limit = plain_c.bytes
+        if searched and not check_candidate(plain_c, **check).passed:
+            # plain at the lowest object QP loses an object: the file may cost what the smallest plain VVC that
+            # keeps them all costs, so the lowering may go that far (measured: a crab photo's objects file lost the
+            # crab, its first finer round cost more than that plain file, and plain VVC at QP 42 was written)
+            ref, found_ref = plain_reference(None), True
+            limit = max(limit, ref.bytes) if ref is not None else limit
+        best = _lower_lost(frame, cands, params, limit, check=check, kw=kw)
     # The plain reference: plain at the lowest object QP, or (plain_search) the coarsest plain that keeps every
     # object; a passing plain file smaller than the best candidate is written instead.
-    ref = None
     if not plain_search and best is None and check_candidate(plain_c, **check).passed:
         ref = plain_c
-    searched = plain_search and bool(protect)  # nothing to keep: the mode's own (background) file is the answer
-    if searched:
-        start = max(floor, min(r.jrd for r in first.regions))  # the lowest object QP of the plan at offset 0
-        ref, tried = coarsest_plain(frame, first, params, max(0, min(63, start)), check=check, kw=kw,
-                                    beat=best.bytes if best is not None else None, known=[plain_c], floor=floor)
-        cands.extend(tried)
+    if searched and not found_ref:
+        ref = plain_reference(best.bytes if best is not None else None)
     # plain at the lowest object QP lost an object and a finer plain keeps them all (or, under a floor, the search
     # found none at or above it that does): the candidates dearer than plain's, up to the reference's size, are
     # now the cheaper way to keep them, so they are checked too (cheapest first)
