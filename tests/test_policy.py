@@ -188,3 +188,17 @@ def test_the_lowering_may_cost_what_the_plain_vvc_that_keeps_the_objects_costs(n
     ref = choice["plain_reference"]
     assert ref is not None and rep.total_bytes < ref["bytes"], (rep.total_bytes, ref)
     assert rep.check["still_detected"] == rep.check["objects"] == 1, rep.check
+
+
+def test_the_summary_says_smallest_plain_only_when_the_scan_coded_every_coarser_qp(nanodet_weights, tmp_path):
+    """The plain scan stops once plain files grow larger than vcm's file, so the plain VVC it found need not be the
+    smallest that keeps every object (measured: a bison photo printed QP 30 where QP 31 keeps all five too): the
+    summary says "smallest" only when every coarser QP was coded, and names the QPs it did not code."""
+    from vcm.pipelines.encode import example_picture, format_report
+
+    rep = vcm.encode(example_picture(), tmp_path / "e.266", jrd="prior")
+    assert rep.plain_keeping is not None and rep.plain_keeping["not_coded"] is None
+    assert "smallest plain VVC that keeps every object" in format_report(rep)
+    rep.plain_keeping = dict(rep.plain_keeping, not_coded=[40, 50])
+    text = format_report(rep)
+    assert "smallest plain VVC" not in text and "plain QPs 40-50 not coded: larger than this file, as at QP 51" in text

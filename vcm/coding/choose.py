@@ -80,11 +80,13 @@ class Choice:
     candidates: list[Candidate] = field(default_factory=list)
     reason: str = ""
     reference: Candidate | None = None  # the smallest passing plain VVC found (None: none passes, or not searched)
+    reference_skipped: tuple[int, int] | None = None  # plain QPs coarser than the reference the scan did not code
 
     def to_json(self) -> dict[str, Any]:
         return {"chosen": self.chosen.name, "reason": self.reason, "candidates": [c.to_json() for c in self.candidates],
                 "plain_reference": None if self.reference is None else
-                {"name": self.reference.name, "qp": self.reference.coded.qp, "bytes": self.reference.bytes}}
+                {"name": self.reference.name, "qp": self.reference.coded.qp, "bytes": self.reference.bytes,
+                 "not_coded": list(self.reference_skipped) if self.reference_skipped else None}}
 
 
 def file_bytes(coded) -> int:
@@ -240,7 +242,7 @@ def _raise_back(good: Candidate, before: QPPlan, lowered: set[int], code, check:
 
 def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, check: dict, kw: dict,
                    beat: int | None = None, known: Sequence[Candidate] = (),
-                   floor: int = 0) -> tuple[Candidate | None, list[Candidate]]:
+                   floor: int = 0) -> tuple[Candidate | None, list[Candidate], tuple[int, int] | None]:
     """Plain VVC at the coarsest QP that still keeps every object without a false detection (the detector in the
     loop). First a QP that passes: `start_qp` (the lowest object QP of the plan at offset 0), else down in steps of
     DOWN_STEP (at most DOWN_TRIES). Then every coarser QP from 63 down, the first that passes wins: detection is not
@@ -250,7 +252,8 @@ def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, 
     files that large the scan stops (finer QPs give larger files: a plain file is near-monotone in its QP).
     `known`: plain candidates coded already (reused by QP). `floor`: no QP below it is tried (`--qp-min`: no
     object is coded finer than the floor, the plain fall-back included). Returns the passing plain candidate
-    (None: none found) and every plain candidate coded."""
+    (None: none found), every plain candidate coded, and the QPs (lo, hi) the scan stopped before coding (files
+    larger than `beat`; so the candidate returned need not be the smallest passing plain file), else None."""
     tried: list[Candidate] = []
     have = {int(c.coded.qp): c for c in known}
 
@@ -272,7 +275,7 @@ def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, 
         if q == floor:
             break
     if good is None:
-        return None, tried
+        return None, tried, None
     best = have[good]
     bar = best.bytes if beat is None else min(best.bytes, beat)
     qs = list(range(63, good, -1))  # coarsest first: the first that passes is the smallest passing plain file
@@ -280,7 +283,7 @@ def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, 
 
     with ThreadPoolExecutor(2) as pool:  # the next QP is encoded while this one is decoded and detected
         ahead: dict[int, Any] = {}
-        too_large = 0
+        too_large, skipped = 0, None
         for i, q in enumerate(qs):
             for q2 in qs[i:i + 2]:
                 if q2 not in have and q2 not in ahead:
@@ -292,14 +295,17 @@ def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, 
             if have[q].bytes >= bar:
                 too_large += 1
                 if too_large >= 2:
+                    # plain files larger than `beat` (the best candidate), not than the passing plain file: the
+                    # QPs left may hold a smaller passing plain file, larger than that candidate though
+                    skipped = (good + 1, q - 1) if q - 1 > good and bar < best.bytes else None
                     break
                 continue
             too_large = 0
             if passes(have[q]):
-                return have[q], tried
+                return have[q], tried, None
         for f in ahead.values():  # the encode coded ahead of a stop: finished (the pool waits), not used
             f.cancel()
-    return best, tried
+    return best, tried, skipped
 
 
 def smaller_plain_keeping(frame, plan: QPPlan, params: EncodeParams, best: Candidate, *, check: dict, kw: dict,
@@ -470,14 +476,15 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
             break
         prev = c
     searched = plain_search and bool(protect)  # nothing to keep: the mode's own (background) file is the answer
-    ref, found_ref = None, False
+    ref, found_ref, skipped = None, False, None
 
     def plain_reference(beat: int | None) -> Candidate | None:
         """(plain_search) plain VVC at the coarsest QP that keeps every object, searched from the lowest object QP
         of the plan at offset 0."""
         start = max(floor, min(r.jrd for r in first.regions))
-        got, tried = coarsest_plain(frame, first, params, max(0, min(63, start)), check=check, kw=kw, beat=beat,
-                                    known=[plain_c], floor=floor)
+        nonlocal skipped
+        got, tried, skipped = coarsest_plain(frame, first, params, max(0, min(63, start)), check=check, kw=kw,
+                                             beat=beat, known=[plain_c], floor=floor)
         cands.extend(tried)
         return got
 
@@ -515,4 +522,4 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
         why = (f"no candidate kept every object without a false detection: {best.name} keeps the most "
                f"({sum(best.kept)}/{len(best.kept)})")
         best, why = cap_by_plain(best, why)  # nor is it larger than a plain VVC that keeps the same objects
-    return Choice(best, cands, why, reference=ref)
+    return Choice(best, cands, why, reference=ref, reference_skipped=skipped if ref is not None else None)

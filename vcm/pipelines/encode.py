@@ -183,7 +183,8 @@ def _run_encode(input_path, output, settings: CodingSettings, detector: Any, det
         pc = next(c for c in choice.candidates if c.name == "plain")
         plain = {"qp": pc.coded.qp, "bytes": pc.bytes, "psnr_y": pc.coded.streams[0].result.psnr}
         if choice.reference is not None:
-            keeping = {"qp": choice.reference.coded.qp, "bytes": choice.reference.bytes}
+            keeping = {"qp": choice.reference.coded.qp, "bytes": choice.reference.bytes,
+                       "not_coded": list(choice.reference_skipped) if choice.reference_skipped else None}
     secs["total"] = time.perf_counter() - t_all
 
     det_of = {keep_idx[protect[r.index]]: r for r in plan.regions}  # detection index -> its region
@@ -282,8 +283,11 @@ def format_report(r: EncodeReport) -> str:
         line += f", Y-PSNR {r.psnr_y:.2f} dB against the original"
     if r.plain_keeping:
         p = r.plain_keeping
-        line += (f"   | smallest plain VVC that keeps every object: QP {p['qp']}, {p['bytes']} bytes "
-                 f"({100.0 * r.total_bytes / p['bytes']:.1f} % of it)")
+        gap = p.get("not_coded")  # the scan stopped where plain files grew larger than this file
+        line += (f"   | {'plain VVC' if gap else 'smallest plain VVC'} that keeps every object: QP {p['qp']}, "
+                 f"{p['bytes']} bytes ({100.0 * r.total_bytes / p['bytes']:.1f} % of it"
+                 + (f"; plain QPs {gap[0]}-{gap[1]} not coded: larger than this file, as at QP {gap[1] + 1})"
+                    if gap else ")"))
     elif r.plain_min_qp:
         p = r.plain_min_qp
         line += (f"   | plain VVC at the lowest object QP {p['qp']}: {p['bytes']} bytes "
