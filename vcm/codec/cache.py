@@ -6,8 +6,8 @@ renamed, so processes sharing the folder never see half an entry (two processes 
 write the same bytes). A size cap evicts the least recently used entries. Checking the cap scans every entry
 (0.35 s at 30,000 entries), so a process scans only after storing `_slack` bytes since its last scan, or when no
 process scanned for EVICT_EVERY_S (the `.evicted` stamp); the cap may be exceeded by about `_slack` per process
-for a while. (Scanning on every store made `vcm label` of one 512x384 picture with 6 objects take 173 s, 150 of
-them in the scans, with a warm cache of 30,000 entries.) The JSON records the sha256 of the bitstream and `get`
+for a while. (Scanning on every store made `vcm label` of three 512x384 pictures take 228 s, 173 of them in the
+scans, with a warm cache of 30,000 entries.) The JSON records the sha256 of the bitstream and `get`
 checks it (microseconds for a few-kB stream): an entry with a flipped byte, or any entry
 without the hash, is a miss and is coded again, never served.
 Location: $VCM_CACHE_DIR, else ~/.cache/vcm/encodes. Cap: $VCM_CACHE_MAX_MB (default 4096). Small state files
