@@ -55,13 +55,17 @@ class Candidate:
     coded: Any  # CodedPicture
     bytes: int  # the file vcm would write (streams + placement)
     kept: list[bool] | None = None  # per protected object; None: not checked (a cheaper candidate passed)
-    false_detections: int | None = None
+    false: list | None = None  # the boxes the coding made up (`false_boxes`); None: not checked
     seconds: float = 0.0
     found: Any = None  # the detections on the decoded picture
 
     @property
     def checked(self) -> bool:
         return self.kept is not None
+
+    @property
+    def false_detections(self) -> int | None:
+        return None if self.false is None else len(self.false)
 
     @property
     def passed(self) -> bool:
@@ -113,14 +117,12 @@ def false_detections(original, found, rule) -> int:
     return len(false_boxes(original, found, rule))
 
 
-def under_false_boxes(c: Candidate, rule, original) -> set[int]:
+def under_false_boxes(c: Candidate) -> set[int]:
     """The protected objects (region indices) whose coded area holds the centre of one of `c`'s false boxes: a box
     the coding made up on or beside an object (measured: a second cow on a coarse cow, which made every objects
     file of a bison photo fail and the written file plain VVC 25x larger), which coding that object finer mends.
     A false box in the background alone belongs to no object: finer objects do not mend it."""
-    if not c.false_detections or c.found is None:
-        return set()
-    centres = [((d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2) for d in false_boxes(original, c.found, rule)]
+    centres = [((d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2) for d in c.false or ()]
     return {r.index for r in c.coded.plan.regions
             if any(r.rect[0] <= x < r.rect[0] + r.rect[2] and r.rect[1] <= y < r.rect[1] + r.rect[3]
                    for x, y in centres)}
@@ -169,7 +171,7 @@ def check_candidate(c: Candidate, *, detector, rule, protect, original, decoder:
     t0 = time.perf_counter()
     c.found = detect_coded(c.coded, detector, decoder, matrix, memo=cache)
     c.kept = still_detected_all(protect, c.found, rule, others=original)
-    c.false_detections = false_detections(original, c.found, rule)
+    c.false = false_boxes(original, c.found, rule)
     c.seconds += time.perf_counter() - t0
     return c
 
@@ -200,8 +202,7 @@ def _lower_lost(frame, cands: list, params: EncodeParams, limit: int, *, check: 
         return c
 
     for round_ in range(LOWER_ROUNDS):
-        lost = {i for i, k in enumerate(last.kept) if not k} | under_false_boxes(last, check["rule"],
-                                                                                check["original"])
+        lost = {i for i, k in enumerate(last.kept) if not k} | under_false_boxes(last)
         if not lost:
             return None  # every object kept: a false box in the background alone failed it, which finer objects
             # do not mend
@@ -481,8 +482,8 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     def plain_reference(beat: int | None) -> Candidate | None:
         """(plain_search) plain VVC at the coarsest QP that keeps every object, searched from the lowest object QP
         of the plan at offset 0."""
-        start = max(floor, min(r.jrd for r in first.regions))
         nonlocal skipped
+        start = max(floor, min(r.jrd for r in first.regions))
         got, tried, skipped = coarsest_plain(frame, first, params, max(0, min(63, start)), check=check, kw=kw,
                                              beat=beat, known=[plain_c], floor=floor)
         cands.extend(tried)
@@ -490,7 +491,7 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
 
     if best is None and lower and protect:
         limit = plain_c.bytes
-        if searched and not check_candidate(plain_c, **check).passed:
+        if searched and not (plain_c if plain_c.checked else check_candidate(plain_c, **check)).passed:
             # plain at the lowest object QP loses an object: the file may cost what the smallest plain VVC that
             # keeps them all costs, so the lowering may go that far (measured: a crab photo's objects file lost the
             # crab, its first finer round cost more than that plain file, and plain VVC at QP 42 was written)
