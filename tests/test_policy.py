@@ -202,3 +202,23 @@ def test_the_summary_says_smallest_plain_only_when_the_scan_coded_every_coarser_
     rep.plain_keeping = dict(rep.plain_keeping, not_coded=[40, 50])
     text = format_report(rep)
     assert "smallest plain VVC" not in text and "plain QPs 40-50 not coded: larger than this file, as at QP 51" in text
+
+
+def test_an_object_lost_by_plain_vvc_at_its_jrd_is_kept_by_a_checked_objects_file(nanodet_weights):
+    """GCompris' sheep photo (a benchmark photo; one sheep filling the picture): the search's JRD is 51, but plain
+    VVC loses the sheep at QPs 43-51 (kept at 42) and so does every candidate no larger than plain at QP 51. The
+    objects file (907 B) was dearer than that failing plain file, so it was never checked and the lowering had
+    nothing to start from; the plain scan stopped 3 x 4 QPs down; the file was plain VVC at QP 63 keeping nothing.
+    Now the objects files up to the plain reference's size are checked first: the sheep is kept, in far fewer
+    bytes than the plain VVC that keeps it."""
+    from vcm.photos import catalogue
+
+    photo = next(p for p in catalogue() if p.name == "gcompris__explore_farm_animals__animals__sheep.png")
+    rep = vcm.encode(photo.path(), jrd="search")
+    choice = rep.settings["choice"]
+    cands = {c["name"]: c for c in choice["candidates"]}
+    assert not cands["plain"]["passed"], cands["plain"]
+    assert rep.check["still_detected"] == rep.check["objects"] == 1, (choice["chosen"], rep.check)
+    ref = choice["plain_reference"]
+    assert ref is not None and rep.total_bytes < ref["bytes"], (rep.total_bytes, ref)
+    _check(photo.path(), "nanodet", "auto", jrd="search")

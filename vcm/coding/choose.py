@@ -185,7 +185,7 @@ def _lower_lost(frame, cands: list, params: EncodeParams, limit: int, *, check: 
     passing round's objects are then raised back towards the QPs the round before lost them (`_raise_back`), and
     the smallest passing file is returned. Each new candidate joins `cands`. The search's verification
     (vcm.jrd.search) is this same choice."""
-    own = [c for c in cands if c.mode == "objects" and c.checked]
+    own = [c for c in cands if c.mode == "objects" and c.checked and not c.passed and c.bytes <= limit]
     if not own:
         return None
     base = min(own, key=lambda c: (-sum(c.kept), c.bytes, c.name))
@@ -326,7 +326,7 @@ def smaller_plain_keeping(frame, plan: QPPlan, params: EncodeParams, best: Candi
     return None
 
 
-DOWN_STEP, DOWN_TRIES = 4, 3  # coarsest_plain: how far below the lowest object QP it looks for a plain that keeps all
+DOWN_STEP, DOWN_TRIES = 4, 5  # coarsest_plain: how far below the lowest object QP it looks for a plain that keeps all
 LOWER_STEP, LOWER_ROUNDS = 3, 6  # lowering a lost object's QP: 3 QPs a round, 6 from the third, 12 from the fifth
 
 
@@ -353,7 +353,8 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
 
     `plain_search`: the plain reference is plain VVC at the coarsest QP that still keeps every object
     (`coarsest_plain`, searched from the lowest object QP of the plan at offset 0), so no file is larger than the
-    plain VVC a user could have used for the same detections. `lower`: when no candidate keeps every object, the
+    plain VVC a user could have used for the same detections. `lower`: when no candidate keeps every object, or
+    only ones dearer than an objects candidate that lost some, the
     objects lost by the objects candidate that keeps the most are coded finer (`lower_step` QPs a round, at most
     LOWER_ROUNDS, until the file is larger than plain VVC at the plan's lowest object QP, or where that plain
     file loses an object (plain_search) than the smallest plain VVC that keeps them all) before any plain
@@ -497,7 +498,21 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
             # crab, its first finer round cost more than that plain file, and plain VVC at QP 42 was written)
             ref, found_ref = plain_reference(None), True
             limit = max(limit, ref.bytes) if ref is not None else limit
-        best = _lower_lost(frame, cands, params, limit, check=check, kw=kw)
+            # the objects files dearer than that failing plain file were never checked: the cheapest that keeps
+            # them all wins, else the lowering starts from them (a sheep filling the picture: objects@63 ~0.9 kB
+            # against plain VVC at QP 51's 0.8 kB, both losing it; plain VVC keeps it from QP 42, 6.2 kB)
+            for c in order(c for c in cands if c.mode == "objects" and not c.checked and c.bytes < limit):
+                if check_candidate(c, **check).passed:
+                    best = c
+                    break
+        if best is None:
+            best = _lower_lost(frame, cands, params, limit, check=check, kw=kw)
+    elif best is not None and lower and protect:
+        # a passing candidate dearer than an objects file that lost an object (blur or plain VVC at a fragile
+        # object's QP): the lowering's rounds are candidates too, tried while they cost less (Palais des Papes:
+        # blur at QP 22 21 kB, where objects@51 kept 3 of 4 people in 7.8 kB)
+        lowered = _lower_lost(frame, cands, params, best.bytes - 1, check=check, kw=kw)
+        best = lowered if lowered is not None and lowered.bytes < best.bytes else best
     # The plain reference: plain at the lowest object QP, or (plain_search) the coarsest plain that keeps every
     # object; a passing plain file smaller than the best candidate is written instead.
     if not plain_search and best is None and check_candidate(plain_c, **check).passed:
