@@ -172,6 +172,11 @@ def rects_touch(a: Rect, b: Rect) -> bool:
     return a[0] <= b[0] + b[2] and b[0] <= a[0] + a[2] and a[1] <= b[1] + b[3] and b[1] <= a[1] + a[3]
 
 
+def rects_overlap(a: Rect, b: Rect) -> bool:
+    """Rectangles that share pixels (an edge alone is not enough, unlike `rects_touch`)."""
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
 def bounding_box(a: Rect, b: Rect) -> Rect:
     x, y = min(a[0], b[0]), min(a[1], b[1])
     return x, y, max(a[0] + a[2], b[0] + b[2]) - x, max(a[1] + a[3], b[1] + b[3]) - y

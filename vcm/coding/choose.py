@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 from vcm.codec.base import EncodeParams
 from vcm.errors import VcmError
-from vcm.qp import MERGE_QP_TOLERANCE, QPPlan
+from vcm.qp import MERGE_QP_TOLERANCE, QPPlan, rects_overlap
 from vcm.settings import AUTO_BG_QPS, DEFAULT_BG_QP  # background QPs tried by --bg-qp auto, coarsest first (one definition)
 
 AUTO_MODES = ("objects", "blur", "frame")
@@ -133,9 +133,12 @@ def overlapping(plan: QPPlan, which: set[int]) -> set[int]:
     small object is detected in (measured: a sheep at the edge of a cow's crop stayed lost down to QP 0 while the
     cow's crop around it sat at QP 47)."""
     rects = [r.rect for r in plan.regions if r.index in which]
-    return {r.index for r in plan.regions if r.index not in which and any(
-        r.rect[0] < x + w and x < r.rect[0] + r.rect[2] and r.rect[1] < y + h and y < r.rect[1] + r.rect[3]
-        for x, y, w, h in rects)}
+    return {r.index for r in plan.regions if r.index not in which and any(rects_overlap(r.rect, o) for o in rects)}
+
+
+def checked_once(c: Candidate, check: dict) -> Candidate:
+    """`c`, checked once: a candidate already decoded and judged with this choice's `check` is not judged again."""
+    return c if c.checked else check_candidate(c, **check)
 
 
 _FOUND: dict[tuple, Any] = {}  # (detector, decoder, streams) -> detections: a candidate coded twice is detected once
@@ -280,7 +283,7 @@ def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, 
         return have[q]
 
     def passes(c: Candidate) -> bool:
-        return (c if c.checked else check_candidate(c, **check)).passed
+        return checked_once(c, check).passed
 
     good = None
     for k in range(DOWN_TRIES):
@@ -334,8 +337,7 @@ def smaller_plain_keeping(frame, plan: QPPlan, params: EncodeParams, best: Candi
         c = have.get(q) or code_candidate(frame, plan, "plain", params, qp=q, name=f"plain@{q}", **kw)
         if c.bytes >= best.bytes:
             return None
-        if not c.checked:
-            check_candidate(c, **check)
+        checked_once(c, check)
         if all(k or not b for k, b in zip(c.kept, best.kept)) and c.false_detections <= best.false_detections:
             return c
     return None
@@ -507,7 +509,7 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
 
     if best is None and lower and protect:
         limit = plain_c.bytes
-        if searched and not (plain_c if plain_c.checked else check_candidate(plain_c, **check)).passed:
+        if searched and not checked_once(plain_c, check).passed:
             # plain at the lowest object QP loses an object: the file may cost what the smallest plain VVC that
             # keeps them all costs, so the lowering may go that far (measured: a crab photo's objects file lost the
             # crab, its first finer round cost more than that plain file, and plain VVC at QP 42 was written)
@@ -540,7 +542,7 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     cap = ref.bytes if ref is not None else (float("inf") if searched and floor else None)
     if best is None and cap is not None and cap > plain_c.bytes:
         for c in order(c for c in cands if c.mode != "plain" and plain_c.bytes < c.bytes < cap):
-            if (c if c.checked else check_candidate(c, **check)).passed:
+            if checked_once(c, check).passed:
                 best = c
                 break
     if ref is not None and (best is None or ref.bytes < best.bytes):
@@ -548,7 +550,7 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
     if best is not None:
         why = "cheapest candidate that keeps every object" + (" (plain VVC)" if best.mode == "plain" else "")
     else:  # none passes: the most objects kept, the fewest false detections, the fewest bytes
-        eligible = [check_candidate(c, **check) if not c.checked else c for c in cands if c.bytes <= plain_c.bytes]
+        eligible = [checked_once(c, check) for c in cands if c.bytes <= plain_c.bytes]
         best = min(eligible, key=lambda c: (-sum(c.kept), c.false_detections, c.bytes, c.name))
         why = (f"no candidate kept every object without a false detection: {best.name} keeps the most "
                f"({sum(best.kept)}/{len(best.kept)})")
