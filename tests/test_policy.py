@@ -238,3 +238,20 @@ def test_an_object_its_own_qp_does_not_mend_gets_its_neighbours_coded_finer(nano
     assert re.search(r"^objects@\d+(/split)?/finer\d+", choice["chosen"]), choice["chosen"]
     assert rep.check["still_detected"] == rep.check["objects"] == 5, rep.check
     assert rep.total_bytes < 40_000, rep.total_bytes
+
+
+def test_the_lowering_starts_again_from_the_other_stream_layout_when_its_first_base_finds_nothing(nanodet_weights):
+    """Scratch's hay-field background with the prior (three small sheep, JRDs 36-40): one stream per sheep kept one
+    of them where the merged stream kept none, so the lowering started from the split file; its rounds never kept
+    all three and the file was plain VVC at QP 33, 8.7 kB. The merged layout's rounds keep all three in ~5.4 kB:
+    when the first base's rounds find no file, the lowering starts again from another background, then from the
+    other stream layout."""
+    from vcm.photos import catalogue
+
+    photo = next(p for p in catalogue() if p.name == "scratch__Backgrounds__Outdoors__hay_field.png")
+    rep = vcm.encode(photo.path(), jrd="prior", mode="objects")
+    choice = rep.settings["choice"]
+    assert re.search(r"^objects@\d+/finer\d+", choice["chosen"]), choice["chosen"]
+    assert rep.check["still_detected"] == rep.check["objects"] == 3, rep.check
+    ref = choice["plain_reference"]
+    assert ref is not None and rep.total_bytes < 0.8 * ref["bytes"], (rep.total_bytes, ref)

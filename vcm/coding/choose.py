@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
+import numpy as np
+
 from vcm.codec.base import EncodeParams
 from vcm.errors import VcmError
 from vcm.qp import MERGE_QP_TOLERANCE, QPPlan, rects_overlap
@@ -280,6 +282,24 @@ def _raise_back(good: Candidate, before: QPPlan, lowered: set[int], code, check:
         else:
             hi = mid
     return best
+
+
+def raised_to_median(good: Candidate, frame, params: EncodeParams, *, check: dict, kw: dict) -> Candidate:
+    """`good` (a passing objects file) with every object finer than the median object QP raised to it, when that
+    file passes too and is smaller: one encode and one check. A JRD measured in another context (the search's probe
+    codes every object at one QP over a filled background; a lowering round lowers what its file lost) can sit far
+    below what the written file needs (Palais des Papes, the oracle: a person's JRD 22 beside others at 32)."""
+    regions = good.coded.plan.regions
+    m = int(np.median([r.qp for r in regions])) if len(regions) > 1 else 0
+    if all(r.qp >= m for r in regions):
+        return good
+    raised = replace(good.coded.plan, regions=tuple(replace(r, qp=max(r.qp, m)) for r in regions))
+    try:
+        c = code_candidate(frame, raised, "objects", params, name=good.name + "/median",
+                           merge_tolerance=-1 if "/split" in good.name else MERGE_QP_TOLERANCE, **kw)
+    except VcmError:
+        return good
+    return c if check_candidate(c, **check).passed and c.bytes < good.bytes else good
 
 
 def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, check: dict, kw: dict,
@@ -568,6 +588,11 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
             if checked_once(c, check).passed:
                 best = c
                 break
+    if best is not None and best.mode == "objects" and lower and protect:
+        median = raised_to_median(best, frame, params, check=check, kw=kw)
+        if median is not best:
+            cands.append(median)
+            best = median
     if ref is not None and (best is None or ref.bytes < best.bytes):
         best = ref
     if best is not None:
