@@ -255,3 +255,21 @@ def test_the_lowering_starts_again_from_the_other_stream_layout_when_its_first_b
     assert rep.check["still_detected"] == rep.check["objects"] == 3, rep.check
     ref = choice["plain_reference"]
     assert ref is not None and rep.total_bytes < 0.8 * ref["bytes"], (rep.total_bytes, ref)
+
+
+def test_objects_finer_than_the_median_object_qp_are_raised_to_it_when_the_file_still_passes(nanodet_weights):
+    """GCompris' Palais des Papes with the oracle (four small people): the search measured one person's JRD at 22
+    (its probe codes every object at one QP over a filled background) beside two at 32, and the passing file coded
+    it at 22. Raised to the median object QP (32) the file still keeps all four and is far smaller."""
+    from vcm.photos import catalogue
+
+    photo = next(p for p in catalogue() if p.name == "gcompris__explore_monuments__france__palaisdesPapes.png")
+    rep = vcm.encode(photo.path(), jrd="search", mode="objects")
+    choice = rep.settings["choice"]
+    assert choice["chosen"].endswith("/median"), choice["chosen"]
+    cands = {c["name"]: c for c in choice["candidates"]}
+    before = cands[choice["chosen"][:-len("/median")]]
+    assert before["passed"] and rep.total_bytes < 0.8 * before["bytes"], (rep.total_bytes, before)
+    assert rep.check["still_detected"] == rep.check["objects"] == 4, rep.check
+    qps = sorted(o["qp"] for o in rep.objects if o["kept"])
+    assert min(qps) >= 30, qps  # the person measured at 22 rides at the median

@@ -9,7 +9,8 @@ object the machine must keep is still detected (the shared rule, vcm.metrics.mat
 keep score appears where the original had none (a false detection). The written file is the cheapest passing
 candidate that is not larger than plain VVC at the lowest object QP. When none passes, `vcm encode` and the
 benchmark (`lower`) first code the objects the objects file lost (or made up a box on) finer, round by round
-(the search's verification is this same choice); when still none passes, the one (not larger
+(the search's verification is this same choice), and a passing objects file's objects finer than the median
+object QP are raised to it where that file passes too and is smaller; when still none passes, the one (not larger
 than plain) that keeps the most objects with the fewest false detections (the invariant: a vcm file never costs
 more than plain VVC at the lowest object QP).
 
