@@ -273,3 +273,19 @@ def test_objects_finer_than_the_median_object_qp_are_raised_to_it_when_the_file_
     assert rep.check["still_detected"] == rep.check["objects"] == 4, rep.check
     qps = sorted(o["qp"] for o in rep.objects if o["kept"])
     assert min(qps) >= 30, qps  # the person measured at 22 rides at the median
+
+
+def test_a_finer_background_asked_for_keeps_the_objects_the_default_one_keeps(nanodet_weights):
+    """A finer background is a better picture asked for: its file must not lose what the JRD plan's file keeps.
+    Scratch's hay field, one QP (43) for its three sheep: at the default backgrounds the lowering keeps all three;
+    at `--bg-qp 45` the objects file was written as it came, keeping none (on the photos one QP for every object
+    kept 59 % of the objects at background 45). Now the lowering runs there too."""
+    from vcm.photos import catalogue
+
+    photo = next(p for p in catalogue() if p.name == "scratch__Backgrounds__Outdoors__hay_field.png")
+    default = vcm.encode(photo.path(), jrd="fixed:43", mode="objects")
+    finer = vcm.encode(photo.path(), jrd="fixed:43", mode="objects", bg_qp=45)
+    assert default.check["still_detected"] == default.check["objects"] == 3, default.check
+    assert finer.check["still_detected"] == finer.check["objects"] == 3, (finer.settings["choice"]["chosen"],
+                                                                          finer.check)
+    assert finer.settings["choice"]["chosen"].startswith("objects@45/"), finer.settings["choice"]["chosen"]
