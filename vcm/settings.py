@@ -70,7 +70,7 @@ FIELD_HELP: dict[str, str] = {
     "jrd_offset": "Object QP = JRD + offset (clamped to --qp-min..63).",
     "bg_qp": "Background QP, or auto: per picture the coarsest of 63, 57, 51 that keeps every object and adds "
              "no false detection. Below 51: a finer background asked for, written even where a smaller plain VVC "
-             "keeps the same objects.",
+             "keeps the same objects; the objects it loses are coded finer, as at the default backgrounds.",
     "keep_score": "Objects the machine must keep: score >= this on the original (weaker boxes are coded with the "
                   "background). Default: 0.5, or the detector's threshold if higher.",
     "detect_score": "An object is still detected on a coded picture by a same-class box (IoU >= 0.5) scoring "
