@@ -72,6 +72,12 @@ class Candidate:
         return None if self.false is None else len(self.false)
 
     @property
+    def merge_tolerance(self) -> int:
+        """The stream layout a re-coding of it keeps: one stream per object for a split candidate and those coded
+        from one (`.../split/finer2`), else touching objects with close QPs merged (`QPPlan.object_streams`)."""
+        return -1 if "/split" in self.name else MERGE_QP_TOLERANCE
+
+    @property
     def passed(self) -> bool:
         return self.checked and all(self.kept) and self.false_detections == 0
 
@@ -208,12 +214,9 @@ def _lower_lost(frame, cands: list, params: EncodeParams, limit: int, *, check: 
     if not own:
         return None
     first = own[0]
-
-    def split(c: Candidate) -> bool:
-        return "/split" in c.name
-
-    others = (next((c for c in own if c.bg_qp != first.bg_qp and split(c) == split(first)), None),
-              next((c for c in own if split(c) != split(first)), None))
+    layout = first.merge_tolerance
+    others = (next((c for c in own if c.bg_qp != first.bg_qp and c.merge_tolerance == layout), None),
+              next((c for c in own if c.merge_tolerance != layout), None))
     for base in (first, *others):
         got = None if base is None else _lower_rounds(frame, base, cands, params, limit, check=check, kw=kw)
         if got is not None:
@@ -230,12 +233,11 @@ def _lower_rounds(frame, base: Candidate, cands: list, params: EncodeParams, lim
     passing round's objects are then raised back towards the QPs the round before lost them (`_raise_back`), and
     the smallest passing file is returned. Each new candidate joins `cands`."""
     plan, last = base.coded.plan, base
-    tolerance = -1 if "/split" in base.name else MERGE_QP_TOLERANCE
 
     def coded(p: QPPlan, name: str) -> Candidate | None:
         try:
-            c = code_candidate(frame, p, "objects", params, name=f"{base.name}/{name}", merge_tolerance=tolerance,
-                               **kw)
+            c = code_candidate(frame, p, "objects", params, name=f"{base.name}/{name}",
+                               merge_tolerance=base.merge_tolerance, **kw)
         except VcmError:  # libvvenc refuses near-lossless QPs on small crops: no finer round
             return None
         cands.append(c)
@@ -296,13 +298,15 @@ def raised_to_median(good: Candidate, frame, params: EncodeParams, cands: list, 
     if good.mode != "objects" or not good.passed:
         return good
     regions = good.coded.plan.regions
-    m = int(np.median([r.qp for r in regions])) if len(regions) > 1 else 0
+    if len(regions) < 2:
+        return good
+    m = int(np.median([r.qp for r in regions]))
     if all(r.qp >= m for r in regions):
         return good
     raised = replace(good.coded.plan, regions=tuple(replace(r, qp=max(r.qp, m)) for r in regions))
     try:
         c = code_candidate(frame, raised, "objects", params, name=good.name + "/median",
-                           merge_tolerance=-1 if "/split" in good.name else MERGE_QP_TOLERANCE, **kw)
+                           merge_tolerance=good.merge_tolerance, **kw)
     except VcmError:
         return good
     cands.append(c)
