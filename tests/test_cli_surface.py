@@ -84,7 +84,16 @@ def test_coding_settings_take_the_settings_default_everywhere():
         if p.name in defaults and not p.required and (cmd, p.name) not in EXEMPT:
             assert _default(p) == defaults[p.name], (cmd, p.name, _default(p), defaults[p.name])
     jrd = {cmd: _default(p) for cmd, p in _options() if p.name == "jrd" and cmd in ("encode", "batch", "predict")}
-    assert jrd == {"encode": "search", "batch": "search", "predict": "search"}, jrd
+    assert jrd == {"encode": "auto", "batch": "auto", "predict": "auto"}, jrd
+
+
+def test_jrd_auto_is_the_search_for_a_picture_and_the_prior_for_a_video():
+    """`--jrd auto` resolved in one place (CodingSettings.for_media); an explicit predictor is kept as given."""
+    s = CodingSettings()
+    assert (s.for_media(video=False).jrd, s.for_media(video=True).jrd) == ("search", "prior")
+    assert (s.for_media(video=False).bg_qp, s.for_media(video=True).bg_qp) == ("auto", 51)
+    given = CodingSettings(jrd="dtjrd", bg_qp=45)
+    assert given.for_media(video=True) == given and given.for_media(video=False) == given
 
 
 def test_output_is_o_output_everywhere_and_q_is_the_qp():

@@ -83,6 +83,16 @@ def test_video_without_video_frames_says_so(tmp_path):
     assert not list(tmp_path.glob("*.266"))
 
 
+def test_a_video_with_no_jrd_given_is_coded_with_the_prior(tmp_path, bikes_mp4, nanodet_weights):
+    """`--jrd auto` (the default) is the box-size prior for a video: its auto mode climbs each segment's QP with
+    the detector in the loop, and a search per frame cost minutes for no smaller file (docs/BENCHMARKS.md)."""
+    out = ok(vcm("encode", bikes_mp4, "-o", tmp_path / "c.266", "--frames", 3, "--no-check", "--json",
+                 tmp_path / "c.json"))
+    assert "jrd prior (offset +0)" in out, out
+    rep = json.loads((tmp_path / "c.json").read_text())
+    assert rep["settings"]["jrd"] == "prior", rep["settings"]
+
+
 def test_encode_takes_y4m_and_codes_its_own_frames(tmp_path, bikes_mp4, nanodet_weights):
     from vcm.media import read_y4m
 

@@ -28,6 +28,12 @@ PRESETS = ("faster", "fast", "medium", "slow", "slower")  # encoder presets (vcm
 PICTURE_MODES = ("auto", "objects", "frame", "plain", "blur", "ctu")
 VIDEO_MODES = ("auto", "objects", "frame", "plain", "ctu")
 AUTO = "auto"
+# `--jrd auto` (the default): a picture's objects get the oracle's JRDs, measured with the detector in the loop; a
+# video's the box-size prior, because auto mode then climbs each segment's QP with the detector on the decoded
+# frames anyway: the JRDs only say where the climb starts. A search per frame made `vcm encode bikes.mp4` (64
+# frames) 3x slower and its files no smaller (docs/BENCHMARKS.md, "The video default predictor").
+PICTURE_JRD = "search"
+VIDEO_JRD = "prior"
 # Pictures larger than this are refused before decoding (decompression bombs): 8192x8192, beyond VVC's 8K.
 MAX_PICTURE_PIXELS = 8192 * 8192
 MAX_PIXELS_ENV = "VCM_MAX_PIXELS"  # the override: VCM_MAX_PIXELS=N
@@ -66,7 +72,9 @@ FIELD_HELP: dict[str, str] = {
     "classes": "Keep only these classes: ids or names, e.g. 0,2 or person,car.",
     "device": "Detector device: cpu, cuda:0 (default: cuda if available, for detectors that use it).",
     "jrd": "JRD predictor: search (detector in the loop, exact), prior (size table, instant), "
-           "dtjrd (the shipped model, nanodet's labels) or dtjrd:CKPT (your trained model), fixed:Q.",
+           "dtjrd (the shipped model, nanodet's labels) or dtjrd:CKPT (your trained model), fixed:Q. "
+           "auto: search for a picture, prior for a video (whose auto mode climbs each segment's QP with the "
+           "detector in the loop: the JRDs only say where it starts).",
     "jrd_offset": "Object QP = JRD + offset (clamped to --qp-min..63).",
     "bg_qp": "Background QP, or auto: per picture the coarsest of 63, 57, 51 that keeps every object and adds "
              "no false detection. Below 51: a finer background asked for, written even where a smaller plain VVC "
@@ -125,7 +133,7 @@ class CodingSettings(DetectorSettings):
     settings it inherits and the coding ones."""
 
     mode: str = AUTO
-    jrd: str = "search"
+    jrd: str = AUTO
     jrd_offset: int = 0
     bg_qp: int | str = AUTO
     qp: int | None = None  # plain mode only
@@ -192,6 +200,17 @@ class CodingSettings(DetectorSettings):
         from vcm.metrics.match import StillDetectedRule
 
         return StillDetectedRule.for_detector(detector, keep_score=self.keep_score, detect_score=self.detect_score)
+
+    def for_media(self, video: bool) -> "CodingSettings":
+        """These settings with `auto` made concrete for a picture or a video: the JRD predictor (PICTURE_JRD or
+        VIDEO_JRD) and, for a video, the background QP of a segment with no object (DEFAULT_BG_QP; a picture
+        tries AUTO_BG_QPS). Reports record the resolved values."""
+        changes: dict[str, Any] = {}
+        if self.jrd == AUTO:
+            changes["jrd"] = VIDEO_JRD if video else PICTURE_JRD
+        if video and self.bg_qp == AUTO:
+            changes["bg_qp"] = DEFAULT_BG_QP
+        return self.replace(**changes) if changes else self
 
     def background_qps(self) -> tuple[int, ...]:
         """The background QPs to try, coarsest first (one, unless bg_qp is auto)."""

@@ -38,8 +38,8 @@ def encode(picture, out, example, json_path, draw_path, quiet, **opts):
       vcm encode street.jpg --jrd fixed:40 --bg-qp 55
       vcm encode street.jpg --mode plain --qp 37   the anchor, same report
       vcm encode street.jpg --draw street_objects.png   and what happened to each object, drawn
-      vcm encode clip.mp4 -o clip.266 --jrd prior --detect-every 4    a video (auto: per segment the cheapest
-                                                   candidate the detector still reads; plain/frame/objects/ctu)
+      vcm encode clip.mp4 -o clip.266 --detect-every 4    a video (the prior's JRDs; auto: per segment the
+                                                   cheapest candidate the detector still reads; plain/frame/objects/ctu)
       vcm encode clip.mp4 -o clip.266 --intra      objects mode on every frame, all-intra
 
     \b

@@ -42,7 +42,7 @@ class BatchConfig:
 
     in_dir: Path
     out_dir: Path
-    coding: CodingSettings = CodingSettings(jrd="prior", check=False, compare_plain=False)
+    coding: CodingSettings = CodingSettings()
     workers: int = 1
     executor: str = "local"
     ray_address: str | None = None

@@ -101,7 +101,7 @@ def _run_encode(input_path, output, settings: CodingSettings, detector: Any, det
     from vcm.jrd import create_predictor
     from vcm.metrics.match import still_detected_all
 
-    s = settings
+    s = settings.for_media(video=False)  # --jrd auto: the search
     t_all = time.perf_counter()
     output = Path(output)
     check_bitstream_name(output)  # a raw .266 under an .mp4 name plays nowhere

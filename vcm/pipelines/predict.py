@@ -38,7 +38,7 @@ def run_predict(input_path: str | Path, settings: CodingSettings = CodingSetting
 
     t0 = time.perf_counter()
     rgb = read_picture(input_path)
-    s = settings
+    s = settings.for_media(video=False)  # --jrd auto: the search
     det = build_detector(s)
     rule = s.rule_for(det)
     dets = det.detect([rgb])[0]

@@ -145,14 +145,12 @@ def run_encode_video(input_path: str | Path, output: str | Path, settings: Codin
     from vcm.fsutil import refuse_overwrite_input, write_bytes_atomic
     from vcm.jrd import create_predictor
     from vcm.runner import Progress
-    from vcm.settings import AUTO, DEFAULT_BG_QP
+    from vcm.settings import AUTO
     from vcm.video_container import pack_video_file
 
-    s = settings
+    settings.check_for_video()
+    s = settings.for_media(video=True)  # --jrd auto: the prior; --bg-qp auto: a segment with no object at 51
     t_all = time.perf_counter()
-    s.check_for_video()
-    if s.bg_qp == AUTO:  # video: the default background where a segment has no object
-        s = s.replace(bg_qp=DEFAULT_BG_QP)
     input_path, output = Path(input_path), Path(output)
     refuse_overwrite_input(output, input_path)
     check_bitstream_name(output)
