@@ -288,7 +288,7 @@ def _raise_back(good: Candidate, before: QPPlan, lowered: set[int], code, check:
     return best
 
 
-def raised_to_median(good: Candidate, frame, params: EncodeParams, cands: list, *, check: dict, kw: dict,
+def raised_towards_one_qp(good: Candidate, frame, params: EncodeParams, cands: list, *, check: dict, kw: dict,
                      backgrounds: Sequence[int] = ()) -> Candidate:
     """`good` (a passing objects file; any other is returned as it is) with its objects raised towards one QP,
     when such a file passes too and is smaller (each coded joins `cands`): every object finer than the median
@@ -423,7 +423,7 @@ def smaller_plain_keeping(frame, plan: QPPlan, params: EncodeParams, best: Candi
     return None
 
 
-RAISE_TRIES = 6  # raised_to_median: at most this many files (2 levels x 3 backgrounds)
+RAISE_TRIES = 6  # raised_towards_one_qp: at most this many files (2 levels x 3 backgrounds)
 DOWN_STEP, DOWN_TRIES = 4, 5  # coarsest_plain: how far below the lowest object QP it looks for a plain that keeps all
 LOWER_STEP, LOWER_ROUNDS = 3, 6  # lowering a lost object's QP: 3 QPs a round, 6 from the third, 12 from the fifth
 
@@ -528,7 +528,7 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
             # kept 59 % of the objects at background 45 and all of them at 63, where the rounds ran)
             best = _lower_lost(frame, cands, params, sys.maxsize, check=check, kw=kw) or best
         if lower:
-            best = raised_to_median(best, frame, params, cands, check=check, kw=kw, backgrounds=bgs)
+            best = raised_towards_one_qp(best, frame, params, cands, check=check, kw=kw, backgrounds=bgs)
         why = (f"a background finer than the default ones (QP {bgs[-1]}), as asked: {best.name}, "
                f"{sum(best.kept)}/{len(best.kept)} objects still detected")
         return Choice(best, cands, why)
@@ -634,7 +634,7 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
                 best = c
                 break
     if best is not None and lower and protect:
-        best = raised_to_median(best, frame, params, cands, check=check, kw=kw, backgrounds=bgs)
+        best = raised_towards_one_qp(best, frame, params, cands, check=check, kw=kw, backgrounds=bgs)
     if ref is not None and (best is None or ref.bytes < best.bytes):
         best = ref
     if best is not None:
