@@ -288,55 +288,29 @@ def _raise_back(good: Candidate, before: QPPlan, lowered: set[int], code, check:
     return best
 
 
-def raised_towards_one_qp(good: Candidate, frame, params: EncodeParams, cands: list, *, check: dict, kw: dict,
-                     backgrounds: Sequence[int] = ()) -> Candidate:
-    """`good` (a passing objects file; any other is returned as it is) with its objects raised towards one QP,
-    when such a file passes too and is smaller (each coded joins `cands`): every object finer than the median
-    object QP raised to it, then every object at the highest, over `good`'s background and then each finer one of
-    `backgrounds` (coarsest first; only files smaller than `good` are checked, at most RAISE_TRIES encodes).
+def raised_to_median(good: Candidate, frame, params: EncodeParams, cands: list, *, check: dict,
+                     kw: dict) -> Candidate:
+    """`good` (a passing objects file; any other is returned as it is) with every object finer than the median
+    object QP raised to it, when that file passes too and is smaller (it joins `cands`): one encode and one check.
     A JRD measured in another context (the search's probe codes every object at one QP over a filled background; a
     lowering round lowers what its file lost) can sit far below what the written file needs (Palais des Papes, the
-    oracle: a person's JRD 22 beside others at 32), and a finer background can carry an object the coarsest one
-    made fragile (held-out water-and-rocks, the oracle: a bird measured over background 63 needed QP 30, 2,137 B;
-    both birds at 40 over 57 keep, 1,069 B)."""
+    oracle: a person's JRD 22 beside others at 32)."""
     if good.mode != "objects" or not good.passed:
         return good
-    plan = good.coded.plan
-    if len(plan.regions) < 2:
+    regions = good.coded.plan.regions
+    if len(regions) < 2:
         return good
-    qps = [r.qp for r in plan.regions]
-    if min(qps) == max(qps):
-        return good  # one QP for every object already
-    median = int(np.median(qps))
-    levels = {"max": max(qps), "median": median} if median > min(qps) else {"max": max(qps)}  # cheaper first
-    tries, raised = 0, []
-    for bg in [plan.bg_qp, *sorted((b for b in backgrounds if b < plan.bg_qp), reverse=True)]:
-        for tag, level in levels.items():
-            if tries >= RAISE_TRIES:
-                break
-            regions = tuple(replace(r, qp=max(r.qp, level)) for r in plan.regions)
-            name = f"{good.name}/{tag}" if bg == plan.bg_qp else f"objects@{bg}/{tag}"
-            try:
-                c = code_candidate(frame, replace(plan, bg_qp=bg, regions=regions), "objects", params, name=name,
-                                   merge_tolerance=good.merge_tolerance, **kw)
-            except VcmError:
-                continue
-            tries += 1
-            cands.append(c)
-            if c.bytes >= good.bytes:
-                if tag == "max":
-                    tries = RAISE_TRIES  # the cheapest raise over this background: finer ones cost more still
-                continue
-            if check_candidate(c, **check).passed:
-                return c
-            raised.append(c)
-    # none passes: the one keeping the most is lowered where it loses, round by round, while smaller than `good`
-    # (the path a uniform prediction takes)
-    for base in sorted(raised, key=lambda c: (-sum(c.kept), c.bytes, c.name))[:1]:
-        got = _lower_rounds(frame, base, cands, params, good.bytes - 1, check=check, kw=kw)
-        if got is not None and got.bytes < good.bytes:
-            return got
-    return good
+    m = int(np.median([r.qp for r in regions]))
+    if all(r.qp >= m for r in regions):
+        return good
+    raised = replace(good.coded.plan, regions=tuple(replace(r, qp=max(r.qp, m)) for r in regions))
+    try:
+        c = code_candidate(frame, raised, "objects", params, name=good.name + "/median",
+                           merge_tolerance=good.merge_tolerance, **kw)
+    except VcmError:
+        return good
+    cands.append(c)
+    return c if check_candidate(c, **check).passed and c.bytes < good.bytes else good
 
 
 def coarsest_plain(frame, plan: QPPlan, params: EncodeParams, start_qp: int, *, check: dict, kw: dict,
@@ -423,7 +397,6 @@ def smaller_plain_keeping(frame, plan: QPPlan, params: EncodeParams, best: Candi
     return None
 
 
-RAISE_TRIES = 6  # raised_towards_one_qp: at most this many files (2 levels x 3 backgrounds)
 DOWN_STEP, DOWN_TRIES = 4, 5  # coarsest_plain: how far below the lowest object QP it looks for a plain that keeps all
 LOWER_STEP, LOWER_ROUNDS = 3, 6  # lowering a lost object's QP: 3 QPs a round, 6 from the third, 12 from the fifth
 
@@ -528,7 +501,7 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
             # kept 59 % of the objects at background 45 and all of them at 63, where the rounds ran)
             best = _lower_lost(frame, cands, params, sys.maxsize, check=check, kw=kw) or best
         if lower:
-            best = raised_towards_one_qp(best, frame, params, cands, check=check, kw=kw, backgrounds=bgs)
+            best = raised_to_median(best, frame, params, cands, check=check, kw=kw)
         why = (f"a background finer than the default ones (QP {bgs[-1]}), as asked: {best.name}, "
                f"{sum(best.kept)}/{len(best.kept)} objects still detected")
         return Choice(best, cands, why)
@@ -634,7 +607,7 @@ def choose(frame, plans: dict[int, QPPlan], params: EncodeParams, *, modes: Sequ
                 best = c
                 break
     if best is not None and lower and protect:
-        best = raised_towards_one_qp(best, frame, params, cands, check=check, kw=kw, backgrounds=bgs)
+        best = raised_to_median(best, frame, params, cands, check=check, kw=kw)
     if ref is not None and (best is None or ref.bytes < best.bytes):
         best = ref
     if best is not None:
